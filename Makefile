@@ -1,0 +1,49 @@
+# All set-up lives here: a fresh machine needs only `make demo` or `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TF_STAMP := $(VENV)/.installed-tf
+export MUJOCO_GL ?= egl
+
+.PHONY: setup setup-tf demo test test-slow lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: any other version pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,openvino]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(TF_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,openvino,tf]'
+	touch $(TF_STAMP)
+
+setup-tf: $(TF_STAMP)
+
+demo: setup
+	$(BIN)/branes demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup-tf
+	$(BIN)/python -m pytest -q -m 'slow or tf'
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

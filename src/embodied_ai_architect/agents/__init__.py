@@ -1,0 +1,1 @@
+"""Agents: Analysis, Planning, Optimization, Evaluation, Deployment (imported lazily)."""

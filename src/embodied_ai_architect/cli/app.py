@@ -1,0 +1,81 @@
+"""`branes` entry point: registers command modules and turns EAAError into a clean message."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from embodied_ai_architect import __version__
+from embodied_ai_architect.cli.console import error_console
+from embodied_ai_architect.errors import EAAError
+
+# Command modules, each with ``register(app)``. Add new ones here.
+COMMAND_MODULES = [
+    "analyze",
+]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="branes",
+        help="Embodied AI Architect: analyze, optimize, evaluate and deploy robotics models "
+        "for edge devices.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def _root(
+        debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        if version:
+            typer.echo(f"branes {__version__}")
+            raise typer.Exit()
+        del debug  # read from argv in main(), before Typer parses, so errors anywhere see it
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"embodied_ai_architect.cli.commands.{name}")
+        module.register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    app = build_app()
+    try:
+        app(args=args, prog_name="branes", standalone_mode=False)
+    except EAAError as exc:
+        if debug:
+            raise
+        render_error(exc)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        error_console().print("[red]aborted[/red]")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        error_console().print(
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+            "[dim]run again with --debug for the traceback, and report it[/dim]"
+        )
+        sys.exit(1)
+
+
+def render_error(exc: EAAError) -> None:
+    console = error_console()
+    console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False)
+    if exc.hint:
+        console.print(f"[yellow]hint:[/yellow] {exc.hint}", highlight=False)

@@ -1,0 +1,10 @@
+"""Model intake: detect a file's format from its bytes, load it into a ModelHandle, export to ONNX.
+
+Public entry points: :func:`detect_format`, :func:`load_model`, :func:`export_onnx`.
+Heavy frameworks (torch, onnxruntime, tensorflow) are imported inside functions only.
+"""
+
+from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
+from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+
+__all__ = ["LoadOptions", "ModelFormat", "detect_format", "parse_input_shapes"]

@@ -1,0 +1,138 @@
+"""Export torch handles to ONNX, with a numerical check of the graph against the source."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from embodied_ai_architect.errors import ExportError
+from embodied_ai_architect.modelio.formats import ModelFormat
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, TorchModelHandle
+
+DEFAULT_OPSET = 18  # the newest opset every runtime we target (ORT, OpenVINO, TensorRT 10) reads
+
+
+def export_onnx(
+    handle: ModelHandle,
+    out_path: Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    check: bool = True,
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+    threads: int | None = None,
+) -> OnnxModelHandle:
+    """Convert ``handle`` to an ONNX file and verify it reproduces the source's outputs.
+
+    ONNX handles are returned as they are; TensorFlow handles convert through their own path.
+
+    Example:
+        >>> onnx_handle = export_onnx(torch_handle, Path("model.onnx"))  # doctest: +SKIP
+    """
+    if isinstance(handle, OnnxModelHandle):
+        return handle
+    if not isinstance(handle, TorchModelHandle):
+        convert = getattr(handle, "to_onnx", None)
+        if convert is None:
+            raise ExportError(
+                f"cannot export a {handle.framework} model to ONNX",
+                hint="pass a PyTorch, TensorFlow or ONNX model",
+            )
+        result: OnnxModelHandle = convert(out_path, opset=opset)
+        return result
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _export_torch(handle, out_path, opset=opset, dynamic_batch=dynamic_batch)
+
+    from embodied_ai_architect.modelio.onnx_io import load_onnx_proto, onnx_signature
+
+    proto = load_onnx_proto(out_path)
+    inputs, outputs = onnx_signature(proto)
+    # Keep the source's names/ranges but the graph's dynamic axes.
+    merged = [
+        src.model_copy(update={"name": g.name, "shape": g.shape}) for src, g in zip(handle.inputs, inputs, strict=True)
+    ]
+    onnx_handle = OnnxModelHandle(
+        out_path,
+        name=handle.name,
+        source_format=ModelFormat.ONNX,
+        inputs=merged,
+        outputs=outputs,
+        threads=threads,
+        metadata={**handle.metadata, "opset": opset, "exported_from": handle.source_format.value},
+    )
+    if check:
+        check_equivalence(handle, onnx_handle, rtol=rtol, atol=atol)
+    return onnx_handle
+
+
+def _export_torch(handle: TorchModelHandle, out_path: Path, *, opset: int, dynamic_batch: bool) -> None:
+    import torch
+
+    args = handle.example_tensors(batch=1, seed=0)
+    input_names = [spec.name for spec in handle.inputs]
+    output_names = list(handle.run(handle.example_inputs(batch=1, seed=0)))
+    dynamic_axes = (
+        {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
+    )
+    handle.module.eval()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            # The TorchScript-based exporter is robust across the module kinds we load
+            # (eager, TorchScript, exported programs) and writes no initializer value_info,
+            # which ORT's quantizer chokes on (see shared/ENVIRONMENT.md).
+            torch.onnx.export(
+                handle.module,
+                args,
+                str(out_path),
+                input_names=input_names,
+                output_names=output_names,
+                opset_version=opset,
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        except Exception as exc:  # torch.onnx raises many error types
+            raise ExportError(
+                f"ONNX export of {handle.name!r} failed: {str(exc).splitlines()[0]}",
+                hint="the model may use an operator without an ONNX mapping; try a different "
+                "opset (--opset) or export the model yourself and pass the .onnx file",
+            ) from exc
+
+
+def check_equivalence(
+    source: ModelHandle, exported: ModelHandle, *, rtol: float = 1e-3, atol: float = 1e-4, seed: int = 0
+) -> float:
+    """Run both on the same inputs; raise ExportError when outputs differ. Returns max abs diff."""
+    feeds = source.example_inputs(batch=1, seed=seed)
+    expected = list(source.run(feeds).values())
+    renamed = {dst.name: feeds[src.name] for src, dst in zip(source.inputs, exported.inputs, strict=True)}
+    actual = list(exported.run(renamed).values())
+    if len(expected) != len(actual):
+        raise ExportError(
+            f"exported model has {len(actual)} outputs, source has {len(expected)}",
+            hint="report this as a bug with the model attached",
+        )
+    worst = 0.0
+    for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+        if want.shape != got.shape:
+            raise ExportError(
+                f"output {index} shape differs after export: {want.shape} vs {got.shape}",
+                hint="the model may have data-dependent shapes; export it yourself",
+            )
+        diff = float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64)))) if want.size else 0.0
+        worst = max(worst, diff)
+        if not np.allclose(want, got, rtol=rtol, atol=atol):
+            raise ExportError(
+                f"exported graph's output {index} differs from the source by up to {diff:.3g} "
+                f"(rtol={rtol}, atol={atol})",
+                hint="a numerically unstable op or an export bug; try another opset",
+                details={"max_abs_diff": diff},
+            )
+    return worst

@@ -1,0 +1,307 @@
+"""PyTorch files: TorchScript, torch.export programs, state dicts (+ architecture), pickles."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.modelio.formats import ModelFormat
+from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.tensors import TensorSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from embodied_ai_architect.modelio.handle import TorchModelHandle
+
+META_FILE = "branes_meta.json"  # TorchScript extra file carrying the input signature
+
+_PICKLE_HINT = (
+    "unpickling runs arbitrary code from the file. If you trust it, pass --trust-pickle. "
+    "Safer alternatives: (1) save a state dict (torch.save(model.state_dict(), path)) and pass "
+    "--arch module:factory, or (2) export a TorchScript (torch.jit.script/trace) or torch.export "
+    "(.pt2) program"
+)
+
+
+def load_torch(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHandle:
+    if fmt is ModelFormat.TORCHSCRIPT:
+        return _load_torchscript(path, options)
+    if fmt is ModelFormat.TORCH_EXPORT:
+        return _load_exported(path, options)
+    return _load_checkpoint(path, fmt, options)
+
+
+def _load_torchscript(path: Path, options: LoadOptions) -> TorchModelHandle:
+    import torch
+
+    extra = {META_FILE: ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except RuntimeError as exc:
+        raise ModelFormatError(
+            f"{path.name!r} is a TorchScript archive that cannot be loaded: "
+            f"{str(exc).splitlines()[0]}",
+            hint="the archive may be truncated or from an incompatible torch; export it again",
+        ) from exc
+    module.eval()
+    meta = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
+    names = _scripted_input_names(module)
+    specs = _specs_from_meta(meta, names) if meta else None
+    return _torch_handle(module, path, ModelFormat.TORCHSCRIPT, options, specs, names)
+
+
+def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch.export raises many unrelated types on a bad archive
+        raise ModelFormatError(
+            f"{path.name!r} is a torch.export archive that cannot be loaded: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint="the archive may be truncated or from an incompatible torch; export it again",
+        ) from exc
+    args = program.example_inputs[0] if program.example_inputs else ()
+    names = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
+    specs = None
+    if args and all(hasattr(a, "shape") for a in args):
+        specs = [
+            TensorSpec(name=name, shape=list(a.shape), dtype=str(a.dtype).removeprefix("torch."))
+            for name, a in zip(names, args, strict=False)
+        ]
+    module = program.module()
+    return _torch_handle(module, path, ModelFormat.TORCH_EXPORT, options, specs, names)
+
+
+def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHandle:
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not options.trust_pickle:
+            raise ModelFormatError(
+                f"{path.name!r} is a pickled Python object (e.g. a whole nn.Module), not plain "
+                "weights; it was not loaded",
+                hint=_PICKLE_HINT,
+            ) from exc
+        obj = _load_trusted_pickle(path)
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ModelFormatError(
+            f"{path.name!r} is a PyTorch file that cannot be read: {str(exc).splitlines()[0]}",
+            hint="the file is probably truncated or corrupt; save it again",
+        ) from exc
+
+    if isinstance(obj, torch.nn.Module):
+        return _torch_handle(obj, path, fmt, options, None, None)
+    state = _extract_state_dict(obj, path)
+    module = build_architecture(path, options)
+    missing, unexpected = _load_state_strict(module, state)
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"the weights in {path.name!r} do not match the architecture: "
+            f"{len(missing)} missing key(s) {missing[:5]}, "
+            f"{len(unexpected)} unexpected key(s) {unexpected[:5]}",
+            hint="check --arch / --config (and their kwargs) describe the model the weights "
+            "came from; random initialisation is never used silently",
+            details={"missing": missing, "unexpected": unexpected},
+        )
+    return _torch_handle(module, path, fmt, options, None, None)
+
+
+def _load_trusted_pickle(path: Path) -> Any:
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as exc:
+        raise ModelLoadError(
+            f"{path.name!r} refers to code that is not importable here: {exc}",
+            hint="make the module defining the model class importable (PYTHONPATH), or save a "
+            "state dict and pass --arch module:factory",
+        ) from exc
+
+
+def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise ModelFormatError(
+        f"{path.name!r} holds a {type(obj).__name__}, not a state dict of tensors",
+        hint="save torch.save(model.state_dict(), path) or a TorchScript / torch.export program",
+    )
+
+
+def _load_state_strict(module: torch.nn.Module, state: dict[str, Any]) -> tuple[list[str], list[str]]:
+    result = module.load_state_dict(state, strict=False)
+    return list(result.missing_keys), list(result.unexpected_keys)
+
+
+def build_architecture(path: Path, options: LoadOptions) -> torch.nn.Module:
+    """Instantiate the architecture a state dict belongs to (--arch factory or HF config)."""
+    if options.arch:
+        return import_factory(options.arch)(**options.arch_kwargs)
+    config = options.config_path or path.parent / "config.json"
+    if config.exists():
+        from embodied_ai_architect.modelio.hf_io import build_from_config
+
+        return build_from_config(config)
+    raise ModelFormatError(
+        f"{path.name!r} is a state dict (weights only): the architecture is needed to load it",
+        hint="pass --arch package.module:factory (with --arch-kwargs) or --config config.json",
+    )
+
+
+def import_factory(spec: str) -> Any:
+    """Resolve 'package.module:attribute' to a callable."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise InputError(
+            f"architecture spec {spec!r} is not of the form 'package.module:factory'",
+            hint="e.g. --arch embodied_ai_architect.testing.models:build_cnn",
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(
+            f"cannot import {module_name!r} for the architecture: {exc}",
+            hint="make the module importable (install it or set PYTHONPATH)",
+        ) from exc
+    try:
+        factory = getattr(module, attribute)
+    except AttributeError:
+        raise InputError(
+            f"{module_name!r} has no attribute {attribute!r}",
+            hint="check the factory name after the colon",
+        ) from None
+    if not callable(factory):
+        raise InputError(f"{spec!r} is not callable", hint="point --arch at a function or class")
+    return factory
+
+
+def _scripted_input_names(module: Any) -> list[str]:
+    try:
+        return [a.name for a in module.forward.schema.arguments[1:]]
+    except (AttributeError, RuntimeError):
+        return []
+
+
+def _specs_from_meta(meta: dict[str, Any], names: list[str]) -> list[TensorSpec]:
+    specs = [TensorSpec.model_validate(item) for item in meta.get("inputs", [])]
+    return specs
+
+
+def forward_input_names(module: torch.nn.Module) -> list[str]:
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+
+
+def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[TensorSpec], str]:
+    """Derive the input signature from the module itself; returns (specs, evidence)."""
+    import torch
+
+    example = getattr(module, "example_inputs", None)
+    if callable(example):
+        tensors = example()
+        tensors = tensors if isinstance(tensors, tuple) else (tensors,)
+        specs = [
+            TensorSpec(
+                name=names[i] if i < len(names) else f"input_{i}",
+                shape=list(t.shape),
+                dtype=str(t.dtype).removeprefix("torch."),
+                **_int_range(module, t),
+            )
+            for i, t in enumerate(tensors)
+        ]
+        return specs, "the module's example_inputs()"
+    first = next((m for m in module.modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))), None)
+    if isinstance(first, torch.nn.Linear) and len(names) <= 1:
+        name = names[0] if names else "input"
+        return [TensorSpec(name=name, shape=[1, first.in_features])], (
+            f"first layer is Linear(in_features={first.in_features})"
+        )
+    layer = type(first).__name__ if first is not None else "none"
+    raise InputError(
+        f"the input shape of this model cannot be derived from its structure (first layer: {layer})",
+        hint="pass --input-shape, e.g. --input-shape 1,3,224,224 (one per input)",
+    )
+
+
+def _int_range(module: Any, tensor: torch.Tensor) -> dict[str, float]:
+    if tensor.dtype.is_floating_point:
+        return {}
+    vocab = getattr(module, "vocab_size", None)
+    return {"low": 0, "high": float(vocab)} if vocab else {"low": 0, "high": 2}
+
+
+def _torch_handle(
+    module: torch.nn.Module,
+    path: Path,
+    fmt: ModelFormat,
+    options: LoadOptions,
+    specs: list[TensorSpec] | None,
+    names: list[str] | None,
+) -> TorchModelHandle:
+    from embodied_ai_architect.modelio.handle import TorchModelHandle
+    from embodied_ai_architect.modelio.onnx_io import apply_shapes
+
+    module.eval()
+    names = names or forward_input_names(module)
+    evidence = "file metadata"
+    if options.input_shapes is not None:
+        count = len(options.input_shapes)
+        base = specs or [
+            TensorSpec(name=names[i] if i < len(names) else f"input_{i}", shape=["batch"] + ["d"] * (len(s) - 1))
+            for i, s in enumerate(options.input_shapes)
+        ]
+        if len(base) != count:
+            raise InputError(
+                f"{count} input shape(s) given but the model takes {len(base)} input(s)",
+                hint="give one --input-shape per model input, in order",
+            )
+        specs = [
+            spec.model_copy(update={"shape": list(shape)})
+            for spec, shape in zip(base, options.input_shapes, strict=True)
+        ]
+        evidence = "--input-shape"
+    elif specs is None:
+        specs, evidence = infer_input_specs(module, names)
+    else:
+        specs = apply_shapes(specs, None)
+    return TorchModelHandle(
+        module,
+        name=path.stem,
+        source_format=fmt,
+        path=path,
+        inputs=specs,
+        metadata={"input_evidence": evidence},
+    )
+
+
+def handle_from_module(
+    module: torch.nn.Module, *, name: str = "model", input_shapes: list[list[int]] | None = None
+) -> TorchModelHandle:
+    """Wrap an in-memory module (tests, techniques producing new modules)."""
+    return _torch_handle(
+        module, Path(f"{name}.pt"), ModelFormat.TORCH_ZIP, LoadOptions(input_shapes=input_shapes), None, None
+    )

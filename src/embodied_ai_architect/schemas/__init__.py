@@ -1,0 +1,1 @@
+"""Typed contracts shared by every surface (CLI, REST, LLM tools)."""

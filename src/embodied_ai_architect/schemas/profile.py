@@ -1,0 +1,134 @@
+"""ModelProfile: everything the Analysis agent learns about a model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from embodied_ai_architect.schemas.tensors import TensorSpec
+
+
+class ArchitectureFamily(StrEnum):
+    CNN_CLASSIFIER = "cnn_classifier"
+    DETECTOR = "detector"
+    VIT = "vit"
+    TRANSFORMER_ENCODER = "transformer_encoder"
+    DECODER_LLM = "decoder_llm"
+    VLA = "vla"
+    MLP_POLICY = "mlp_policy"
+    TRANSFORMER_POLICY = "transformer_policy"
+    OTHER = "other"
+
+
+class FamilyDetection(BaseModel):
+    family: ArchitectureFamily
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[str] = Field(description="Structural facts that decided the family.")
+    components: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named sub-modules found, e.g. vision_tower → module path (VLA parts).",
+    )
+
+
+class DtypeBytes(BaseModel):
+    dtype: str
+    parameters: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+class LayerInfo(BaseModel):
+    name: str
+    op_type: str = Field(description="Module class (torch) or op type (ONNX).")
+    parameters: int = Field(ge=0)
+    macs: int | None = Field(default=None, ge=0)
+    output_shape: list[int] | None = None
+
+
+class OpCount(BaseModel):
+    op_type: str
+    count: int = Field(ge=0)
+    parameters: int = Field(ge=0)
+    parameter_share: float = Field(ge=0, le=1, description="Fraction of all parameters.")
+
+
+class LatencyStats(BaseModel):
+    runtime: str = Field(description="onnxruntime, torch, openvino, ...")
+    p50_ms: float = Field(ge=0)
+    p95_ms: float = Field(ge=0)
+    mean_ms: float = Field(ge=0)
+    runs: int = Field(ge=1)
+    warmup: int = Field(ge=0)
+    threads: int = Field(ge=1)
+    batch_size: int = Field(default=1, ge=1)
+    peak_memory_mb: float | None = Field(default=None, ge=0)
+
+
+class LayerSensitivity(BaseModel):
+    layer: str
+    op_type: str
+    metric: str = Field(description="How the damage was measured, e.g. 'relative L2 error'.")
+    score: float = Field(description="Output error when only this layer is quantized to INT8.")
+
+
+class HostInfo(BaseModel):
+    cpu_model: str
+    architecture: str
+    cores_physical: int | None = None
+    cores_logical: int
+    cpu_flags: list[str] = Field(description="Relevant SIMD flags found (avx2, avx512f, vnni, ...).")
+    memory_gb: float
+    gpu: str | None = None
+    gpu_memory_gb: float | None = None
+    runtimes: dict[str, str] = Field(
+        description="Installed runtimes and their versions (torch, onnxruntime, openvino, ...)."
+    )
+    os: str
+    python: str
+
+
+class Capability(BaseModel):
+    runtime: str
+    precision: str
+    available: bool
+    fast: bool = Field(description="Whether hardware acceleration exists for it on this host.")
+    reason: str
+
+
+class Opportunity(BaseModel):
+    technique: str = Field(description="Registered technique name the opportunity points at.")
+    title: str
+    rationale: str = Field(description="The numbers behind the suggestion.")
+    expected_gain: str
+    score: float = Field(ge=0, description="Higher is more promising; used to rank.")
+
+
+class ModelProfile(BaseModel):
+    """The Analysis agent's output, stored with every model version."""
+
+    schema_version: int = 1
+    model_name: str
+    source_format: str
+    framework: str
+    file_bytes: int = Field(ge=0)
+    sha256: str | None = None
+    parameters: int = Field(ge=0)
+    parameter_bytes: int = Field(ge=0)
+    by_dtype: list[DtypeBytes]
+    macs: int | None = Field(default=None, ge=0, description="Multiply-accumulates for batch 1.")
+    flops: int | None = Field(default=None, ge=0)
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    op_census: list[OpCount]
+    layers: list[LayerInfo] = Field(description="Largest layers by parameters (top N).")
+    family: FamilyDetection
+    latency: list[LatencyStats] = Field(default_factory=list)
+    peak_memory_mb: float | None = None
+    sensitivity: list[LayerSensitivity] = Field(default_factory=list)
+    host: HostInfo
+    capabilities: list[Capability] = Field(default_factory=list)
+    opportunities: list[Opportunity] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    analysis_seconds: float = Field(default=0, ge=0)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

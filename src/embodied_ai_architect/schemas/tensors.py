@@ -1,0 +1,47 @@
+"""Tensor signatures: what a model takes and returns."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Dim = int | str  # a concrete size, or a symbolic name such as "batch"
+
+
+class TensorSpec(BaseModel):
+    """One named input or output tensor."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Tensor name (graph name for ONNX, argument name for torch).")
+    shape: list[Dim] = Field(description="Dimensions; strings are symbolic (dynamic) sizes.")
+    dtype: str = Field(default="float32", description="numpy dtype name, e.g. float32, int64.")
+    low: float | None = Field(
+        default=None, description="Smallest valid value (integer inputs such as token ids)."
+    )
+    high: float | None = Field(
+        default=None, description="One past the largest valid value for integer inputs."
+    )
+
+    def concrete_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The shape with symbolic dimensions resolved: the first to ``batch``, others must be set."""
+        dims: list[int] = []
+        for index, dim in enumerate(self.shape):
+            if isinstance(dim, int) and dim > 0:
+                dims.append(dim)
+            elif index == 0:
+                dims.append(batch)
+            else:
+                from embodied_ai_architect.errors import InputError
+
+                raise InputError(
+                    f"input {self.name!r} has a dynamic dimension {dim!r} at position {index}",
+                    hint="give the full shape, e.g. --input-shape 1,3,224,224",
+                )
+        return tuple(dims)
+
+    @property
+    def numel(self) -> int:
+        total = 1
+        for dim in self.concrete_shape():
+            total *= dim
+        return total

@@ -1,0 +1,1 @@
+"""Tiny in-process models and data factories for tests, demos and benchmarks (no downloads)."""
