@@ -55,7 +55,8 @@ def export_onnx(
     inputs, outputs = onnx_signature(proto)
     # Keep the source's names/ranges but the graph's dynamic axes.
     merged = [
-        src.model_copy(update={"name": g.name, "shape": g.shape}) for src, g in zip(handle.inputs, inputs, strict=True)
+        src.model_copy(update={"name": g.name, "shape": g.shape})
+        for src, g in zip(handle.inputs, inputs, strict=True)
     ]
     onnx_handle = OnnxModelHandle(
         out_path,
@@ -71,7 +72,9 @@ def export_onnx(
     return onnx_handle
 
 
-def _export_torch(handle: TorchModelHandle, out_path: Path, *, opset: int, dynamic_batch: bool) -> None:
+def _export_torch(
+    handle: TorchModelHandle, out_path: Path, *, opset: int, dynamic_batch: bool
+) -> None:
     import torch
 
     args = handle.example_tensors(batch=1, seed=0)
@@ -107,12 +110,19 @@ def _export_torch(handle: TorchModelHandle, out_path: Path, *, opset: int, dynam
 
 
 def check_equivalence(
-    source: ModelHandle, exported: ModelHandle, *, rtol: float = 1e-3, atol: float = 1e-4, seed: int = 0
+    source: ModelHandle,
+    exported: ModelHandle,
+    *,
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+    seed: int = 0,
 ) -> float:
     """Run both on the same inputs; raise ExportError when outputs differ. Returns max abs diff."""
     feeds = source.example_inputs(batch=1, seed=seed)
     expected = list(source.run(feeds).values())
-    renamed = {dst.name: feeds[src.name] for src, dst in zip(source.inputs, exported.inputs, strict=True)}
+    renamed = {
+        dst.name: feeds[src.name] for src, dst in zip(source.inputs, exported.inputs, strict=True)
+    }
     actual = list(exported.run(renamed).values())
     if len(expected) != len(actual):
         raise ExportError(
@@ -126,7 +136,11 @@ def check_equivalence(
                 f"output {index} shape differs after export: {want.shape} vs {got.shape}",
                 hint="the model may have data-dependent shapes; export it yourself",
             )
-        diff = float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64)))) if want.size else 0.0
+        diff = (
+            float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64))))
+            if want.size
+            else 0.0
+        )
         worst = max(worst, diff)
         if not np.allclose(want, got, rtol=rtol, atol=atol):
             raise ExportError(

@@ -143,7 +143,9 @@ def _detect_directory(path: Path) -> ModelFormat:
     if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
         return ModelFormat.TF_SAVEDMODEL
     has_config = (path / "config.json").exists()
-    has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+    has_weights = (
+        any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+    )
     if has_config and has_weights:
         return ModelFormat.HF_DIRECTORY
     if has_weights and not has_config:

@@ -131,7 +131,7 @@ def flatten_outputs(result: Any, prefix: str = "output") -> list[tuple[str, np.n
 
     if isinstance(result, torch.Tensor):
         return [(prefix, result.detach().cpu().numpy())]
-    if isinstance(result, dict) or hasattr(result, "to_tuple") and hasattr(result, "keys"):
+    if isinstance(result, dict) or (hasattr(result, "to_tuple") and hasattr(result, "keys")):
         out: list[tuple[str, np.ndarray]] = []
         for key in result.keys():  # noqa: SIM118 - ModelOutput is dict-like, not a dict
             value = result[key]

@@ -68,7 +68,11 @@ def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
             hint="the archive may be truncated or from an incompatible torch; export it again",
         ) from exc
     args = program.example_inputs[0] if program.example_inputs else ()
-    names = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
+    names = [
+        spec.arg.name
+        for spec in program.graph_signature.input_specs
+        if spec.kind.name == "USER_INPUT"
+    ]
     specs = None
     if args and all(hasattr(a, "shape") for a in args):
         specs = [
@@ -145,7 +149,9 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     )
 
 
-def _load_state_strict(module: torch.nn.Module, state: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _load_state_strict(
+    module: torch.nn.Module, state: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     result = module.load_state_dict(state, strict=False)
     return list(result.missing_keys), list(result.unexpected_keys)
 
@@ -234,7 +240,14 @@ def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[T
             for i, t in enumerate(tensors)
         ]
         return specs, "the module's example_inputs()"
-    first = next((m for m in module.modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))), None)
+    first = next(
+        (
+            m
+            for m in module.modules()
+            if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+        ),
+        None,
+    )
     if isinstance(first, torch.nn.Linear) and len(names) <= 1:
         name = names[0] if names else "input"
         return [TensorSpec(name=name, shape=[1, first.in_features])], (
@@ -271,7 +284,10 @@ def _torch_handle(
     if options.input_shapes is not None:
         count = len(options.input_shapes)
         base = specs or [
-            TensorSpec(name=names[i] if i < len(names) else f"input_{i}", shape=["batch"] + ["d"] * (len(s) - 1))
+            TensorSpec(
+                name=names[i] if i < len(names) else f"input_{i}",
+                shape=["batch"] + ["d"] * (len(s) - 1),
+            )
             for i, s in enumerate(options.input_shapes)
         ]
         if len(base) != count:
@@ -303,5 +319,10 @@ def handle_from_module(
 ) -> TorchModelHandle:
     """Wrap an in-memory module (tests, techniques producing new modules)."""
     return _torch_handle(
-        module, Path(f"{name}.pt"), ModelFormat.TORCH_ZIP, LoadOptions(input_shapes=input_shapes), None, None
+        module,
+        Path(f"{name}.pt"),
+        ModelFormat.TORCH_ZIP,
+        LoadOptions(input_shapes=input_shapes),
+        None,
+        None,
     )

@@ -77,7 +77,9 @@ class HostInfo(BaseModel):
     architecture: str
     cores_physical: int | None = None
     cores_logical: int
-    cpu_flags: list[str] = Field(description="Relevant SIMD flags found (avx2, avx512f, vnni, ...).")
+    cpu_flags: list[str] = Field(
+        description="Relevant SIMD flags found (avx2, avx512f, vnni, ...)."
+    )
     memory_gb: float
     gpu: str | None = None
     gpu_memory_gb: float | None = None

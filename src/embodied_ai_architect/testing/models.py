@@ -13,7 +13,9 @@ from torch import nn
 class SmallCNN(nn.Module):
     """A compact image classifier (digits-sized by default: 1×8×8, 10 classes)."""
 
-    def __init__(self, in_channels: int = 1, image_size: int = 8, num_classes: int = 10, width: int = 16):
+    def __init__(
+        self, in_channels: int = 1, image_size: int = 8, num_classes: int = 10, width: int = 16
+    ):
         super().__init__()
         self.image_size = image_size
         self.in_channels = in_channels
@@ -30,7 +32,12 @@ class SmallCNN(nn.Module):
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(1),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width * 4, width * 4), nn.ReLU(), nn.Linear(width * 4, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(width * 4, width * 4),
+            nn.ReLU(),
+            nn.Linear(width * 4, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -49,7 +56,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
         self.downsample: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -60,7 +69,9 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet-18 topology (11.7 M parameters at width 64, 224×224, 1000 classes)."""
 
-    def __init__(self, num_classes: int = 1000, width: int = 64, image_size: int = 224, in_channels: int = 3):
+    def __init__(
+        self, num_classes: int = 1000, width: int = 64, image_size: int = 224, in_channels: int = 3
+    ):
         super().__init__()
         self.image_size = image_size
         self.in_channels = in_channels
@@ -161,7 +172,15 @@ class MLPPolicy(nn.Module):
 class TransformerPolicy(nn.Module):
     """Observation history (T×obs_dim) → transformer encoder → action."""
 
-    def __init__(self, obs_dim: int = 16, act_dim: int = 4, dim: int = 64, depth: int = 2, heads: int = 4, horizon: int = 8):
+    def __init__(
+        self,
+        obs_dim: int = 16,
+        act_dim: int = 4,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        horizon: int = 8,
+    ):
         super().__init__()
         self.obs_dim = obs_dim
         self.horizon = horizon
@@ -181,14 +200,22 @@ class TransformerPolicy(nn.Module):
 class TinyDetector(nn.Module):
     """A YOLO-shaped single-scale detector: CNN backbone, box head (pixels) and class-score head."""
 
-    def __init__(self, num_classes: int = 8, width: int = 16, image_size: int = 64, in_channels: int = 3):
+    def __init__(
+        self, num_classes: int = 8, width: int = 16, image_size: int = 64, in_channels: int = 3
+    ):
         super().__init__()
         self.image_size = image_size
         self.in_channels = in_channels
         self.backbone = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, 2, 1), nn.BatchNorm2d(width), nn.SiLU(),
-            nn.Conv2d(width, width * 2, 3, 2, 1), nn.BatchNorm2d(width * 2), nn.SiLU(),
-            nn.Conv2d(width * 2, width * 4, 3, 2, 1), nn.BatchNorm2d(width * 4), nn.SiLU(),
+            nn.Conv2d(in_channels, width, 3, 2, 1),
+            nn.BatchNorm2d(width),
+            nn.SiLU(),
+            nn.Conv2d(width, width * 2, 3, 2, 1),
+            nn.BatchNorm2d(width * 2),
+            nn.SiLU(),
+            nn.Conv2d(width * 2, width * 4, 3, 2, 1),
+            nn.BatchNorm2d(width * 4),
+            nn.SiLU(),
         )
         self.box_head = nn.Conv2d(width * 4, 4, 1)
         self.cls_head = nn.Conv2d(width * 4, num_classes, 1)

@@ -1,0 +1,1 @@
+"""Evaluation agent: metrics, accuracy evaluators and pass/fail criteria."""

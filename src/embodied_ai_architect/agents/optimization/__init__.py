@@ -1,0 +1,1 @@
+"""Optimization agents: registered techniques (quantization, pruning, distillation, NAS, compression)."""

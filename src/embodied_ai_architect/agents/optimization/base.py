@@ -1,0 +1,254 @@
+"""The technique contract: a frozen config, a capability manifest and one registered ``apply``.
+
+Example:
+    >>> class MyConfig(TechniqueConfig):
+    ...     ratio: float = Field(0.5, ge=0, lt=1, description="...", json_schema_extra={"search": [0.3, 0.5]})
+    >>> @register_technique("my_technique", MyConfig, TechniqueManifest(...))
+    ... def apply(handle: ModelHandle, config: MyConfig, ctx: TechniqueContext) -> TechniqueResult: ...
+    >>> result = apply_technique("my_technique", handle, ctx, {"ratio": 0.3})
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from embodied_ai_architect.errors import ConfigError, DependencyError, EAAError, TechniqueError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.registry import Registry
+from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
+from embodied_ai_architect.utils.deps import has_package
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.data.calibration import CalibrationProvider
+    from embodied_ai_architect.schemas.profile import ModelProfile
+
+ENTRY_POINT_GROUP = "embodied_ai_architect.techniques"
+
+
+class TechniqueFamily(StrEnum):
+    QUANTIZATION = "quantization"
+    PRUNING = "pruning"
+    DISTILLATION = "distillation"
+    NAS = "nas"
+    COMPRESSION = "compression"
+
+
+class TechniqueConfig(BaseModel):
+    """Base of every technique config: frozen, strict, versioned.
+
+    Fields the planner or NAS may vary declare candidates as ``json_schema_extra={"search": [...]}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(default=1, description="Config schema version.")
+
+    @classmethod
+    def search_space(cls) -> dict[str, list[Any]]:
+        space: dict[str, list[Any]] = {}
+        for name, info in cls.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and isinstance(extra.get("search"), list):
+                space[name] = list(extra["search"])
+        return space
+
+
+class TechniqueManifest(BaseModel):
+    """What the planner needs to know without running the technique."""
+
+    model_config = ConfigDict(frozen=True)
+
+    family: TechniqueFamily
+    description: str
+    input_frameworks: list[Framework] = Field(description="Frameworks the technique accepts.")
+    output_framework: Framework
+    runtime: str = Field(
+        description="Runtime the output is meant for: onnxruntime, openvino, torch."
+    )
+    precisions: list[str] = Field(default_factory=list, description="e.g. int8, fp16, int4.")
+    model_families: list[str] | None = Field(
+        default=None, description="Architecture families it suits (None: any)."
+    )
+    needs_data: Literal["none", "calibration", "training"] = "none"
+    requires: list[str] = Field(default_factory=list, description="Importable modules needed.")
+    extra: str | None = Field(default=None, description="pip extra that provides `requires`.")
+    needs_cuda: bool = False
+
+
+class TechniqueResult(BaseModel):
+    """A technique's output: the new model and what changed."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    handle: ModelHandle
+    changes: list[str] = Field(description="Human-readable list of what was changed.")
+    warnings: list[str] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Technique-specific figures (sparsity, rank, ...)."
+    )
+    seconds: float = 0.0
+
+
+@dataclass
+class TechniqueContext:
+    """What a technique may use besides the model and its config."""
+
+    workdir: Path
+    sink: ProgressSink = null_sink
+    seed: int = 0
+    threads: int = 2
+    calibration: CalibrationProvider | None = None
+    training_data: Any = None  # (x, y) numpy arrays or a callable yielding batches
+    profile: ModelProfile | None = None
+    span: tuple[float, float] = (0.0, 100.0)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, percent: float, message: str, data: dict[str, Any] | None = None) -> None:
+        low, high = self.span
+        overall = low + (high - low) * max(0.0, min(100.0, percent)) / 100
+        self.sink(
+            ProgressEvent(
+                percent=overall,
+                stage="optimization",
+                agent="optimization",
+                message=message,
+                data=data or {},
+            )
+        )
+
+    def path(self, name: str) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir / name
+
+
+ApplyFn = Callable[[ModelHandle, Any, TechniqueContext], TechniqueResult]
+
+
+@dataclass(frozen=True)
+class TechniqueSpec:
+    name: str
+    config_type: type[TechniqueConfig]
+    manifest: TechniqueManifest
+    apply: ApplyFn
+
+    def availability(self) -> tuple[bool, str]:
+        missing = [module for module in self.manifest.requires if not has_package(module)]
+        if missing:
+            extra = (
+                f" (pip install 'embodied-ai-architect[{self.manifest.extra}]')"
+                if self.manifest.extra
+                else ""
+            )
+            return False, f"needs {', '.join(missing)}{extra}"
+        if self.manifest.needs_cuda:
+            from embodied_ai_architect.utils.host import cuda_available
+
+            if not cuda_available():
+                return False, "unavailable: needs CUDA (no CUDA device on this host)"
+        return True, "available"
+
+
+TECHNIQUES: Registry[TechniqueSpec] = Registry("technique", decorator="@register_technique")
+
+
+def register_technique(
+    name: str, config_type: type[TechniqueConfig], manifest: TechniqueManifest
+) -> Callable[[ApplyFn], ApplyFn]:
+    def decorate(apply: ApplyFn) -> ApplyFn:
+        TECHNIQUES.add(name, TechniqueSpec(name, config_type, manifest, apply))
+        return apply
+
+    return decorate
+
+
+_loaded: list[bool] = []
+
+
+def load_techniques() -> Registry[TechniqueSpec]:
+    """Import every technique module declared under the entry-point group (built-ins included)."""
+    if not _loaded:
+        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            importlib.import_module(entry.value)
+        _loaded.append(True)
+    return TECHNIQUES
+
+
+def get_technique(name: str) -> TechniqueSpec:
+    return load_techniques().get(name)
+
+
+def parse_config(
+    spec: TechniqueSpec, config: TechniqueConfig | dict[str, Any] | None
+) -> TechniqueConfig:
+    if isinstance(config, spec.config_type):
+        return config
+    if isinstance(config, TechniqueConfig):
+        raise ConfigError(
+            f"technique {spec.name!r} takes {spec.config_type.__name__}, got {type(config).__name__}",
+            hint="build the config with the technique's own config class",
+        )
+    try:
+        return spec.config_type.model_validate(config or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid config for technique {spec.name!r}: {problems}",
+            hint=f"see the fields of {spec.config_type.__name__} (branes techniques show {spec.name})",
+            details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+        ) from exc
+
+
+def check_available(spec: TechniqueSpec) -> None:
+    """Raise before running when the technique cannot run on this host (planning-time check)."""
+    ok, reason = spec.availability()
+    if not ok:
+        raise DependencyError(f"technique {spec.name!r} is {reason}", hint=reason)
+
+
+def apply_technique(
+    name: str,
+    handle: ModelHandle,
+    ctx: TechniqueContext,
+    config: TechniqueConfig | dict[str, Any] | None = None,
+) -> TechniqueResult:
+    """Validate, check availability and framework, run the technique; translate failures.
+
+    User errors (bad config, missing data) propagate as they are; anything unexpected inside the
+    technique becomes a TechniqueError, so the orchestrator can record it and move on.
+    """
+    spec = get_technique(name)
+    parsed = parse_config(spec, config)
+    check_available(spec)
+    if handle.framework not in spec.manifest.input_frameworks:
+        raise ConfigError(
+            f"technique {name!r} takes {[f.value for f in spec.manifest.input_frameworks]} models, "
+            f"got a {handle.framework.value} model",
+            hint="export the model first (ONNX techniques need an ONNX handle: modelio.export_onnx)",
+        )
+    started = time.perf_counter()
+    ctx.emit(0, f"{name}: started")
+    try:
+        result = spec.apply(handle, parsed, ctx)
+    except EAAError:
+        raise
+    except Exception as exc:
+        raise TechniqueError(
+            f"technique {name!r} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="the model may be unsupported by this technique; the planner will try others",
+            details={"technique": name, "config": parsed.model_dump(mode="json")},
+        ) from exc
+    result.seconds = time.perf_counter() - started
+    ctx.emit(100, f"{name}: done in {result.seconds:.1f}s")
+    return result

@@ -1,0 +1,1 @@
+"""Built-in techniques; each module registers itself with @register_technique."""

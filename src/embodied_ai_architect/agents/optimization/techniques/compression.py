@@ -1,0 +1,1 @@
+"""Technique module compression (being written)."""

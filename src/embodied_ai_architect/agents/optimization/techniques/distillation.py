@@ -1,0 +1,1 @@
+"""Technique module distillation (being written)."""

@@ -1,0 +1,1 @@
+"""Technique module nas (being written)."""

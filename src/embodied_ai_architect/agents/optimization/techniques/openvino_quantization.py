@@ -1,0 +1,1 @@
+"""Technique module openvino_quantization (being written)."""

@@ -1,0 +1,1 @@
+"""Technique module ort_quantization (being written)."""

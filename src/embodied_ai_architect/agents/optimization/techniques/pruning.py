@@ -1,0 +1,1 @@
+"""Technique module pruning (being written)."""

@@ -1,0 +1,1 @@
+"""Technique module torch_quantization (being written)."""

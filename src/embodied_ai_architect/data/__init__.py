@@ -1,0 +1,1 @@
+"""Data providers: calibration samples, labelled evaluation sets, training sets."""
