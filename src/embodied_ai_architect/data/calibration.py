@@ -9,12 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.schemas.tensors import TensorSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Feeds = dict[str, np.ndarray]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp"}
@@ -187,13 +191,13 @@ def load_image(path: Path, spec: TensorSpec, pre: Preprocessing) -> np.ndarray:
         (shape[1], shape[2], shape[3]) if pre.layout == "NCHW" else (shape[3], shape[1], shape[2])
     )
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+        with Image.open(path) as opened:
+            converted = opened.convert("L" if channels == 1 else "RGB")
             if pre.resize == "letterbox":
-                image = _letterbox(image, width, height)
+                converted = _letterbox(converted, width, height)
             else:
-                image = image.resize((width, height))
-            array = np.asarray(image, dtype=np.float32)
+                converted = converted.resize((width, height))
+            array = np.asarray(converted, dtype=np.float32)
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(
             f"cannot read image {path.name!r}: {exc}",
@@ -212,10 +216,9 @@ def load_image(path: Path, spec: TensorSpec, pre: Preprocessing) -> np.ndarray:
     return np.ascontiguousarray(array[None].astype(np.float32))
 
 
-def _letterbox(image: object, width: int, height: int) -> object:
+def _letterbox(image: Image.Image, width: int, height: int) -> Image.Image:
     from PIL import Image
 
-    assert isinstance(image, Image.Image)
     scale = min(width / image.width, height / image.height)
     resized = image.resize(
         (max(1, round(image.width * scale)), max(1, round(image.height * scale)))

@@ -57,8 +57,9 @@ class TechniqueConfig(BaseModel):
         space: dict[str, list[Any]] = {}
         for name, info in cls.model_fields.items():
             extra = info.json_schema_extra
-            if isinstance(extra, dict) and isinstance(extra.get("search"), list):
-                space[name] = list(extra["search"])
+            candidates = extra.get("search") if isinstance(extra, dict) else None
+            if isinstance(candidates, list):
+                space[name] = list(candidates)
         return space
 
 

@@ -1,0 +1,107 @@
+"""Latency and memory measurement for any ModelHandle: warm-up, fixed threads, p50/p95."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+
+import numpy as np
+
+from embodied_ai_architect.errors import EvaluationError
+from embodied_ai_architect.modelio.handle import Feeds, ModelHandle
+from embodied_ai_architect.schemas.profile import LatencyStats
+
+
+def measure_latency(
+    handle: ModelHandle,
+    *,
+    threads: int = 2,
+    warmup: int = 5,
+    runs: int = 50,
+    max_seconds: float = 20.0,
+    feeds: Feeds | None = None,
+    batch: int = 1,
+) -> LatencyStats:
+    """Time ``handle.run`` on fixed inputs; stops early after ``max_seconds`` (at least 5 runs).
+
+    Torch handles run with ``torch.set_num_threads(threads)``; ONNX handles must have been
+    created with the same thread count (``OnnxModelHandle(threads=...)``).
+    """
+    if runs < 1 or warmup < 0:
+        raise EvaluationError(f"invalid runs={runs} / warmup={warmup}", hint="runs ≥ 1, warmup ≥ 0")
+    feeds = feeds if feeds is not None else handle.example_inputs(batch=batch, seed=0)
+    restore = _pin_threads(handle, threads)
+    try:
+        for _ in range(warmup):
+            handle.run(feeds)
+        gc.collect()
+        sampler = _PeakRss()
+        sampler.start()
+        timings: list[float] = []
+        budget_end = time.perf_counter() + max_seconds
+        for index in range(runs):
+            started = time.perf_counter()
+            handle.run(feeds)
+            timings.append((time.perf_counter() - started) * 1000)
+            if index >= 4 and time.perf_counter() > budget_end:
+                break
+        peak_mb = sampler.stop()
+    finally:
+        restore()
+    values = np.asarray(timings)
+    return LatencyStats(
+        runtime=_runtime_name(handle),
+        p50_ms=float(np.percentile(values, 50)),
+        p95_ms=float(np.percentile(values, 95)),
+        mean_ms=float(values.mean()),
+        runs=len(timings),
+        warmup=warmup,
+        threads=threads,
+        batch_size=batch,
+        peak_memory_mb=peak_mb,
+    )
+
+
+def _runtime_name(handle: ModelHandle) -> str:
+    return {"torch": "torch", "onnx": "onnxruntime"}.get(
+        handle.framework.value, handle.framework.value
+    )
+
+
+def _pin_threads(handle: ModelHandle, threads: int):  # type: ignore[no-untyped-def]
+    if handle.framework.value != "torch":
+        return lambda: None
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return lambda: torch.set_num_threads(previous)
+
+
+class _PeakRss:
+    """Samples the process RSS in a thread while the timed runs execute (native memory included)."""
+
+    def __init__(self, interval: float = 0.002):
+        import psutil
+
+        self._process = psutil.Process(os.getpid())
+        self._interval = interval
+        self._peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._process.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+        return self._peak / 1e6
