@@ -286,7 +286,7 @@ def _torch_handle(
         base = specs or [
             TensorSpec(
                 name=names[i] if i < len(names) else f"input_{i}",
-                shape=["batch"] + ["d"] * (len(s) - 1),
+                shape=list(s),
             )
             for i, s in enumerate(options.input_shapes)
         ]
