@@ -277,6 +277,8 @@ def provider_from_path(
 ) -> CalibrationProvider:
     """Pick the provider for ``path``: a folder of images, or an .npy/.npz file."""
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"calibration data {str(path)!r} does not exist", hint="check the path")
     if path.is_dir():
         return ImageFolderProvider(
             path,
@@ -287,8 +289,6 @@ def provider_from_path(
         )
     if path.suffix in (".npy", ".npz"):
         return ArrayProvider(path, inputs, num_samples=num_samples, batch_size=batch_size)
-    if not path.exists():
-        raise InputError(f"calibration data {str(path)!r} does not exist", hint="check the path")
     raise InputError(
         f"calibration data {path.name!r} is neither an image folder nor an .npy/.npz file",
         hint="pass a folder of images or arrays saved with numpy",

@@ -1,0 +1,97 @@
+"""The technique contract itself, exercised with a test-only technique."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from embodied_ai_architect.agents.optimization.base import (
+    TECHNIQUES,
+    TechniqueConfig,
+    TechniqueContext,
+    TechniqueFamily,
+    TechniqueManifest,
+    TechniqueResult,
+    apply_technique,
+    register_technique,
+)
+from embodied_ai_architect.errors import ConfigError, DependencyError, TechniqueError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.testing.models import MLPPolicy
+
+
+class ScaleConfig(TechniqueConfig):
+    factor: float = Field(
+        default=0.5, gt=0, le=1, description="Scale.", json_schema_extra={"search": [0.25, 0.5]}
+    )
+
+
+def _manifest(**overrides: object) -> TechniqueManifest:
+    base: dict[str, object] = {
+        "family": TechniqueFamily.COMPRESSION,
+        "description": "test-only",
+        "input_frameworks": [Framework.TORCH],
+        "output_framework": Framework.TORCH,
+        "runtime": "torch",
+    }
+    base.update(overrides)
+    return TechniqueManifest.model_validate(base)
+
+
+def _register(name: str, apply, **manifest: object) -> None:  # type: ignore[no-untyped-def]
+    if name not in TECHNIQUES:
+        register_technique(name, ScaleConfig, _manifest(**manifest))(apply)
+
+
+def _ok(handle: ModelHandle, config: ScaleConfig, ctx: TechniqueContext) -> TechniqueResult:
+    ctx.emit(50, "halfway")
+    return TechniqueResult(handle=handle, changes=[f"scaled by {config.factor}"])
+
+
+def _boom(handle: ModelHandle, config: ScaleConfig, ctx: TechniqueContext) -> TechniqueResult:
+    raise RuntimeError("kernel exploded")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> TechniqueContext:
+    events: list[object] = []
+    context = TechniqueContext(workdir=tmp_path, sink=events.append)
+    context.extras["events"] = events
+    return context
+
+
+def test_config_validation_search_space_and_progress(ctx: TechniqueContext) -> None:
+    _register("test_scale", _ok)
+    handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
+    result = apply_technique("test_scale", handle, ctx, {"factor": 0.25})
+    assert result.changes == ["scaled by 0.25"]
+    assert [e.percent for e in ctx.extras["events"]] == [0, 50, 100]  # type: ignore[attr-defined]
+    assert ScaleConfig.search_space() == {"factor": [0.25, 0.5]}
+    with pytest.raises(ConfigError, match="factor"):
+        apply_technique("test_scale", handle, ctx, {"factor": 1.5})
+    with pytest.raises(ConfigError, match="Extra inputs"):
+        apply_technique("test_scale", handle, ctx, {"fatcor": 0.5})
+
+
+def test_failure_inside_becomes_technique_error(ctx: TechniqueContext) -> None:
+    _register("test_boom", _boom)
+    handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
+    with pytest.raises(TechniqueError, match="kernel exploded") as info:
+        apply_technique("test_boom", handle, ctx)
+    assert info.value.details["config"] == {"version": 1, "factor": 0.5}
+
+
+def test_unavailable_and_wrong_framework_fail_before_running(ctx: TechniqueContext) -> None:
+    _register("test_needs_pkg", _boom, requires=["no_such_package_xyz"], extra="xyz")
+    handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
+    with pytest.raises(DependencyError, match="no_such_package_xyz"):
+        apply_technique("test_needs_pkg", handle, ctx)
+    _register("test_onnx_only", _boom, input_frameworks=[Framework.ONNX])
+    with pytest.raises(ConfigError, match="export the model first"):
+        apply_technique("test_onnx_only", handle, ctx)
+
+
+def test_unknown_technique_lists_available() -> None:
+    with pytest.raises(ConfigError, match="unknown technique 'nope'; available:"):
+        apply_technique("nope", None, TechniqueContext(workdir=Path(".")))  # type: ignore[arg-type]
