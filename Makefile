@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: any other version pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,openvino]'
+	# The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "error: /usr/bin/chromium is missing; install Debian's chromium package (as root)"; exit 1; \
+	  fi; \
+	fi
 	touch $(STAMP)
 
 setup: $(STAMP)
