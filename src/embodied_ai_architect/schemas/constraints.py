@@ -1,0 +1,152 @@
+"""Constraints: what the user's edge device and task demand of the optimized model.
+
+Built by every surface (CLI flags, REST body, LLM tool call) and validated here once;
+``parse_constraints`` turns pydantic failures into a :class:`ConstraintError` with a hint.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from embodied_ai_architect.errors import ConstraintError
+
+KNOWN_TARGETS = ("cpu",)
+
+
+class DropUnit(StrEnum):
+    POINTS = "points"  # absolute percentage points: 97.0 % → 96.0 % is a drop of 1 point
+    PERCENT = "percent"  # relative to the baseline: 1 % of 97.0 % is 0.97 points
+
+
+class Budget(BaseModel):
+    """How much search the user allows; the run stops early (with the best so far) when spent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_wall_seconds: float | None = Field(
+        default=None, gt=0, description="Wall-clock limit for the whole job (seconds)."
+    )
+    max_attempts: int | None = Field(
+        default=None, ge=1, description="Most technique applications the planner may try."
+    )
+
+
+class Constraints(BaseModel):
+    """The user's limits. Every bound is optional; at least one must be set.
+
+    Accuracy figures are fractions in [0, 1] (``min_accuracy=0.95``); drops are in
+    ``drop_unit`` (percentage points by default).
+
+    Example:
+        >>> Constraints(max_size_mb=10, max_latency_ms=20, max_accuracy_drop=1.0)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_size_mb: float | None = Field(
+        default=None, description="Largest model artifact on disk (MB = 10^6 bytes)."
+    )
+    max_latency_ms: float | None = Field(
+        default=None, description="Largest p95 latency (batch 1, measured on the host, ms)."
+    )
+    min_accuracy: float | None = Field(
+        default=None, description="Smallest task accuracy / success rate (fraction in [0, 1])."
+    )
+    max_accuracy_drop: float | None = Field(
+        default=None, description="Largest allowed loss vs the original, in `drop_unit`."
+    )
+    drop_unit: DropUnit = Field(default=DropUnit.POINTS, description="Unit of max_accuracy_drop.")
+    target: str = Field(default="cpu", description="Deployment target (cpu = this host).")
+    budget: Budget = Field(default_factory=Budget)
+
+    @model_validator(mode="after")
+    def _check(self) -> Constraints:
+        problems = constraint_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def has_accuracy_bound(self) -> bool:
+        return self.min_accuracy is not None or self.max_accuracy_drop is not None
+
+    def accuracy_floor(self, baseline: float) -> float:
+        """The lowest accuracy (fraction) that still passes, given the original's accuracy."""
+        floor = 0.0
+        if self.min_accuracy is not None:
+            floor = max(floor, self.min_accuracy)
+        if self.max_accuracy_drop is not None:
+            if self.drop_unit is DropUnit.POINTS:
+                floor = max(floor, baseline - self.max_accuracy_drop / 100)
+            else:
+                floor = max(floor, baseline * (1 - self.max_accuracy_drop / 100))
+        return floor
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_size_mb is not None:
+            parts.append(f"size ≤ {self.max_size_mb:g} MB")
+        if self.max_latency_ms is not None:
+            parts.append(f"p95 ≤ {self.max_latency_ms:g} ms")
+        if self.min_accuracy is not None:
+            parts.append(f"accuracy ≥ {self.min_accuracy * 100:.2f} %")
+        if self.max_accuracy_drop is not None:
+            unit = "points" if self.drop_unit is DropUnit.POINTS else "%"
+            parts.append(f"accuracy drop ≤ {self.max_accuracy_drop:g} {unit}")
+        parts.append(f"target {self.target}")
+        return ", ".join(parts)
+
+
+def constraint_problems(c: Constraints) -> list[str]:
+    """Every reason the constraints are invalid or contradict each other (empty when fine)."""
+    problems: list[str] = []
+    for name in ("max_size_mb", "max_latency_ms", "min_accuracy", "max_accuracy_drop"):
+        value = getattr(c, name)
+        if value is not None and (math.isnan(value) or math.isinf(value)):
+            problems.append(f"{name} must be a finite number (got {value})")
+    if c.max_size_mb is not None and c.max_size_mb <= 0:
+        problems.append(f"max_size_mb must be positive (got {c.max_size_mb:g})")
+    if c.max_latency_ms is not None and c.max_latency_ms <= 0:
+        problems.append(f"max_latency_ms must be positive (got {c.max_latency_ms:g})")
+    if c.min_accuracy is not None and not 0 < c.min_accuracy <= 1:
+        problems.append(
+            f"min_accuracy is a fraction in (0, 1] (got {c.min_accuracy:g}; write 95 % as 0.95)"
+        )
+    if c.max_accuracy_drop is not None:
+        if c.max_accuracy_drop < 0:
+            problems.append(f"max_accuracy_drop cannot be negative (got {c.max_accuracy_drop:g})")
+        elif c.max_accuracy_drop >= 100:
+            problems.append(
+                f"max_accuracy_drop {c.max_accuracy_drop:g} {c.drop_unit.value} allows losing "
+                "everything; use a value below 100"
+            )
+    if c.target not in KNOWN_TARGETS:
+        problems.append(f"unknown target {c.target!r}; available: {', '.join(KNOWN_TARGETS)}")
+    if all(
+        getattr(c, name) is None
+        for name in ("max_size_mb", "max_latency_ms", "min_accuracy", "max_accuracy_drop")
+    ):
+        problems.append("no constraint given: set at least one of size, latency or accuracy")
+    return problems
+
+
+def parse_constraints(data: dict[str, Any] | Constraints) -> Constraints:
+    """Validate user-supplied constraints; raise ConstraintError listing every problem."""
+    if isinstance(data, Constraints):
+        return data
+    try:
+        return Constraints.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            text = str(err["msg"]).removeprefix("Value error, ")
+            messages.append(f"{where}: {text}" if where else text)
+        raise ConstraintError(
+            "invalid constraints: " + "; ".join(messages),
+            hint="e.g. --max-size 10 --max-latency-ms 20 --max-accuracy-drop 1 --target cpu",
+            details={"errors": messages},
+        ) from exc

@@ -1,0 +1,223 @@
+"""Optimize request and report: the one contract the CLI, REST API and LLM tools share.
+
+``run_optimize(OptimizeRequest, settings=..., sink=...) -> OptimizeReport`` lives in
+:mod:`embodied_ai_architect.pipeline`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.constraints import Constraints
+
+
+class OptimizeRequest(BaseModel):
+    """Everything one optimize job needs. Paths are on the machine that runs the job.
+
+    Example:
+        >>> OptimizeRequest(model_path=Path("cnn.pt"),
+        ...                 constraints=Constraints(max_accuracy_drop=1),
+        ...                 eval_data=Path("test.npz"))
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_path: Path = Field(description="Model file (any supported format, detected by bytes).")
+    load_options: LoadOptions = Field(default_factory=LoadOptions)
+    constraints: Constraints
+    eval_data: Path | None = Field(
+        default=None,
+        description="Labelled evaluation data: .npz with x/y, a CSV (last column = label), or an "
+        "image folder with one sub-folder per class. Without labels: fidelity to the original.",
+    )
+    calibration_data: Path | None = Field(
+        default=None, description="Representative inputs for INT8 calibration (.npy/.npz/images)."
+    )
+    train_data: Path | None = Field(
+        default=None,
+        description="Labelled training data (.npz x/y) for fine-tuning / distillation steps.",
+    )
+    eval_sim: str | None = Field(
+        default=None, description="MuJoCo suite for closed-loop evaluation, e.g. reach-v0/smoke."
+    )
+    out_dir: Path | None = Field(
+        default=None, description="Where artifacts and reports go (default: workspace/runs/<id>)."
+    )
+    seed: int = Field(default=0, description="Seed for plans, calibration, search and data.")
+    max_eval_samples: int = Field(default=2000, ge=1, description="Cap on evaluation samples.")
+    latency_runs: int = Field(default=60, ge=5, description="Timed runs per latency figure.")
+
+
+class ConstraintVerdict(BaseModel):
+    constraint: str = Field(description="size, latency, accuracy, accuracy_drop")
+    passed: bool
+    actual: float | None
+    limit: float
+    reason: str = Field(description='Human-readable, e.g. "p95 23.1 ms > 20 ms".')
+
+
+class VersionMetrics(BaseModel):
+    """What the Evaluation agent measures for one model version."""
+
+    size_bytes: int = Field(ge=0)
+    parameters: int = Field(ge=0)
+    runtime: str
+    p50_ms: float = Field(ge=0)
+    p95_ms: float = Field(ge=0)
+    throughput_per_s: float = Field(ge=0)
+    peak_memory_mb: float | None = None
+    threads: int = Field(ge=1)
+    accuracy: float | None = Field(default=None, description="Task score in [0, 1].")
+    accuracy_metric: str | None = None
+    accuracy_evaluator: str | None = None
+    accuracy_details: dict[str, Any] = Field(default_factory=dict)
+    measure_seconds: float = Field(default=0, ge=0)
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / 1e6
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # ran, but violated a constraint or did not help: rolled back
+    FAILED = "failed"  # the technique raised: rolled back
+    SKIPPED = "skipped"
+
+
+class StepCandidate(BaseModel):
+    """One concrete technique application the step may try."""
+
+    model_config = ConfigDict(frozen=True)
+
+    technique: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    note: str = ""
+
+
+class PlanStep(BaseModel):
+    """One TODO item: an objective, alternatives to measure, why, and what we expect."""
+
+    id: str
+    objective: str = Field(description="latency, size or accuracy: what the step must improve.")
+    candidates: list[StepCandidate]
+    rationale: str
+    predicted: dict[str, float] = Field(
+        default_factory=dict, description="Predicted factors, e.g. size_factor 0.25."
+    )
+    status: StepStatus = StepStatus.PENDING
+    outcome: str = ""
+
+
+class Plan(BaseModel):
+    id: str
+    title: str
+    steps: list[PlanStep]
+    score: float = Field(description="Ranking score (higher is better).")
+    rationale: str
+    predicted_size_mb: float | None = None
+    predicted_p95_ms: float | None = None
+    history_used: bool = Field(default=False, description="Whether past skills changed the rank.")
+
+
+class Replan(BaseModel):
+    after_step: str
+    reason: str
+    added_steps: list[str]
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class AttemptRecord(BaseModel):
+    """One technique application with its full context (kept whether it passed or not)."""
+
+    index: int
+    step_id: str
+    technique: str
+    config: dict[str, Any]
+    parent_version: str
+    status: StepStatus
+    version: str | None = Field(default=None, description="Version id when accepted.")
+    metrics: VersionMetrics | None = None
+    verdicts: list[ConstraintVerdict] = Field(default_factory=list)
+    reason: str = ""
+    error: dict[str, Any] | None = None
+    technique_seconds: float = 0
+    measure_seconds: float = 0
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class VersionRecord(BaseModel):
+    """An immutable model version: v0 is the original."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    parent: str | None
+    technique: str | None
+    config: dict[str, Any] = Field(default_factory=dict)
+    framework: str
+    path: Path
+    sha256: str
+    metrics: VersionMetrics
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class EnvironmentInfo(BaseModel):
+    packages: dict[str, str]
+    threads: int
+    git_commit: str | None
+    seed: int
+    python: str
+    platform: str
+
+
+class Timings(BaseModel):
+    total_s: float = 0
+    technique_s: float = 0
+    measurement_s: float = 0
+    analysis_s: float = 0
+
+    @property
+    def overhead_s(self) -> float:
+        return max(0.0, self.total_s - self.technique_s - self.measurement_s - self.analysis_s)
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"  # a version meets every constraint
+    CONSTRAINTS_NOT_MET = "constraints_not_met"  # search done, nothing meets all constraints
+    UNREACHABLE = "unreachable"  # stopped early: provably unreachable (evidence attached)
+
+
+class OptimizeReport(BaseModel):
+    """The result of one optimize job (written as report.json; rendered as report.html)."""
+
+    schema_version: int = 1
+    run_id: str
+    status: RunStatus
+    summary: str
+    request: OptimizeRequest
+    model_family: str | None = None
+    environment: EnvironmentInfo
+    baseline: VersionRecord
+    best: VersionRecord | None = None
+    best_verdicts: list[ConstraintVerdict] = Field(default_factory=list)
+    plans: list[Plan] = Field(default_factory=list, description="Ranked candidates; first chosen.")
+    chosen_plan: Plan | None = None
+    replans: list[Replan] = Field(default_factory=list)
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    versions: list[VersionRecord] = Field(default_factory=list)
+    pareto: list[str] = Field(default_factory=list, description="Version ids on the Pareto front.")
+    evidence: list[str] = Field(
+        default_factory=list, description="Why constraints are unreachable."
+    )
+    artifacts: dict[str, Path] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
+    started_at: datetime
+    finished_at: datetime
