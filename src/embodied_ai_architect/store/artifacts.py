@@ -1,0 +1,163 @@
+"""Content-addressed artifact files under the workspace, written atomically.
+
+Layout: ``<workspace>/runs/<scope>/<sha256><suffix>`` where ``scope`` is a run (job) id or
+``uploads``. A file appears under its final name only once fully written and fsynced
+(temp file → fsync → rename → fsync dir), so a crash never leaves a half-written artifact
+that the database could point at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from embodied_ai_architect.errors import InputError, StoreError
+
+_SCOPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,12}){0,2}$")
+_CHUNK = 1024 * 1024
+
+
+class ArtifactRef(BaseModel):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    path: str = Field(description="Path relative to the workspace.")
+    size_bytes: int = Field(ge=0)
+
+
+def safe_suffix(filename: str) -> str:
+    """The extension of a user-supplied filename if harmless, else ''. Never a path."""
+    name = Path(filename.replace("\\", "/")).name.lower()
+    suffix = "".join(Path(name).suffixes[-2:])
+    return suffix if _SUFFIX.match(suffix) else ""
+
+
+class ArtifactStore:
+    """Writes and resolves artifacts; paths in the DB are relative to ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _scope_dir(self, scope: str) -> Path:
+        if not _SCOPE.match(scope):
+            raise InputError(f"invalid artifact scope {scope!r}", hint="use a job id or 'uploads'")
+        return self.root / "runs" / scope
+
+    def resolve(self, relative: str) -> Path:
+        """Absolute path of a stored artifact; refuses anything escaping the root."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StoreError(f"artifact path {relative!r} escapes the workspace", hint="bug")
+        if not path.is_file():
+            raise StoreError(
+                f"artifact {relative!r} is missing from the workspace",
+                hint="restore the workspace from a backup or re-run the job",
+            )
+        return path
+
+    def _commit(self, tmp: Path, digest: str, size: int, scope: str, suffix: str) -> ArtifactRef:
+        target_dir = self._scope_dir(scope)
+        final = target_dir / f"{digest}{suffix}"
+        if final.exists():  # same content already stored: dedupe
+            tmp.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, final)
+            _fsync_dir(target_dir)
+        return ArtifactRef(sha256=digest, path=str(final.relative_to(self.root)), size_bytes=size)
+
+    def _temp(self, scope: str) -> tuple[Path, int]:
+        target_dir = self._scope_dir(scope)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target_dir, prefix=".tmp-")
+        return Path(name), fd
+
+    def put_chunks(
+        self, chunks: Iterable[bytes], *, scope: str, suffix: str = "", max_bytes: int | None = None
+    ) -> ArtifactRef:
+        tmp, fd = self._temp(scope)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    size += len(chunk)
+                    _check_size(size, max_bytes)
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self._commit(tmp, digest.hexdigest(), size, scope, suffix)
+
+    async def put_stream(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        scope: str,
+        suffix: str = "",
+        max_bytes: int | None = None,
+    ) -> ArtifactRef:
+        """Async variant for uploads: streams to disk, stops as soon as ``max_bytes`` is passed."""
+        tmp, fd = self._temp(scope)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    _check_size(size, max_bytes)
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self._commit(tmp, digest.hexdigest(), size, scope, suffix)
+
+    def put_file(self, source: Path, *, scope: str) -> ArtifactRef:
+        """Copy a finished file (e.g. a technique's output) into the store."""
+        source = Path(source)
+        if source.is_dir():
+            raise InputError(f"{source} is a directory", hint="archive it or store its files")
+        with source.open("rb") as handle:
+            return self.put_chunks(
+                iter(lambda: handle.read(_CHUNK), b""), scope=scope, suffix=safe_suffix(source.name)
+            )
+
+    def put_bytes(self, data: bytes, *, scope: str, suffix: str = "") -> ArtifactRef:
+        return self.put_chunks([data], scope=scope, suffix=suffix)
+
+    def remove_scope(self, scope: str) -> None:
+        shutil.rmtree(self._scope_dir(scope), ignore_errors=True)
+
+
+def _check_size(size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise InputError(
+            f"upload is larger than the limit of {max_bytes} bytes",
+            hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
+            details={"max_bytes": max_bytes},
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

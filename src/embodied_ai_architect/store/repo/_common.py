@@ -1,0 +1,40 @@
+"""Helpers shared by the repository modules."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.errors import InputError, NotFoundError
+from embodied_ai_architect.store.models import Base
+
+RowT = TypeVar("RowT", bound=Base)
+
+MAX_LIMIT = 1000
+
+
+def require(session: Session, row_type: type[RowT], key: object, *, what: str) -> RowT:
+    row = session.get(row_type, key)
+    if row is None:
+        raise NotFoundError(
+            f"{what} {key!r} does not exist",
+            hint=f"list the existing {what}s first",
+            details={"resource": what, "id": str(key)},
+        )
+    return row
+
+
+def paginate(
+    session: Session, statement: Select[RowT], *, offset: int, limit: int
+) -> tuple[list[RowT], int]:
+    """Run ``statement`` for one page and also return the total row count."""
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        raise InputError(
+            f"invalid page offset={offset} limit={limit}",
+            hint=f"offset >= 0 and 1 <= limit <= {MAX_LIMIT}",
+        )
+    count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    rows = list(session.scalars(statement.offset(offset).limit(limit)))
+    return rows, int(count or 0)

@@ -1,0 +1,135 @@
+"""Run history: attempts (every technique tried), plans (steps + status), skills (learned)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.store.models import AttemptRow, JobRow, PlanRow, PlanStepRow, SkillRow
+from embodied_ai_architect.store.repo._common import require
+
+StepStatus = Literal["pending", "running", "passed", "failed", "skipped"]
+
+
+def record_attempt(
+    session: Session,
+    *,
+    job_id: str,
+    step: int,
+    technique: str,
+    config: dict[str, Any] | None = None,
+    parent_version_id: int | None = None,
+    result_version_id: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    verdicts: list[Any] | None = None,
+    passed: bool | None = None,
+    error: str | None = None,
+    environment: dict[str, Any] | None = None,
+) -> AttemptRow:
+    require(session, JobRow, job_id, what="job")
+    row = AttemptRow(
+        job_id=job_id,
+        step=step,
+        technique=technique,
+        config=config or {},
+        parent_version_id=parent_version_id,
+        result_version_id=result_version_id,
+        metrics=metrics or {},
+        verdicts=verdicts or [],
+        passed=passed,
+        error=error,
+        environment=environment or {},
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_attempts(session: Session, *, job_id: str) -> list[AttemptRow]:
+    require(session, JobRow, job_id, what="job")
+    statement = (
+        select(AttemptRow)
+        .where(AttemptRow.job_id == job_id)
+        .order_by(AttemptRow.step, AttemptRow.id)
+    )
+    return list(session.scalars(statement))
+
+
+def create_plan(
+    session: Session, *, job_id: str, steps: list[dict[str, Any]], rationale: str = ""
+) -> PlanRow:
+    """Persist a plan; each step dict has technique, config, rationale, predicted_effect."""
+    require(session, JobRow, job_id, what="job")
+    plan = PlanRow(job_id=job_id, rationale=rationale)
+    for position, step in enumerate(steps):
+        plan.steps.append(
+            PlanStepRow(
+                position=position,
+                technique=step["technique"],
+                config=step.get("config", {}),
+                rationale=step.get("rationale", ""),
+                predicted_effect=step.get("predicted_effect", {}),
+                status=step.get("status", "pending"),
+            )
+        )
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def set_step_status(
+    session: Session, *, plan_id: int, position: int, status: StepStatus
+) -> PlanStepRow:
+    step = session.scalar(
+        select(PlanStepRow).where(PlanStepRow.plan_id == plan_id, PlanStepRow.position == position)
+    )
+    if step is None:
+        return require(session, PlanStepRow, f"{plan_id}#{position}", what="plan step")
+    step.status = status
+    session.flush()
+    return step
+
+
+def list_plans(session: Session, *, job_id: str) -> list[PlanRow]:
+    require(session, JobRow, job_id, what="job")
+    return list(
+        session.scalars(select(PlanRow).where(PlanRow.job_id == job_id).order_by(PlanRow.id))
+    )
+
+
+def record_skill(
+    session: Session,
+    *,
+    family: str,
+    target: str,
+    technique: str,
+    passed: bool,
+    config: dict[str, Any] | None = None,
+    effect: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> SkillRow:
+    row = SkillRow(
+        family=family,
+        target=target,
+        technique=technique,
+        config=config or {},
+        effect=effect or {},
+        passed=passed,
+        job_id=job_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_skills(
+    session: Session, *, family: str | None = None, target: str | None = None, limit: int = 1000
+) -> list[SkillRow]:
+    statement = select(SkillRow).order_by(SkillRow.id.desc()).limit(limit)
+    if family is not None:
+        statement = statement.where(SkillRow.family == family)
+    if target is not None:
+        statement = statement.where(SkillRow.target == target)
+    return list(session.scalars(statement))

@@ -1,0 +1,154 @@
+"""Job lifecycle: queued → running → succeeded / failed / cancelled / interrupted.
+
+Every transition is a conditional UPDATE on the current status, so two processes racing
+(the server cancelling while the worker finishes) cannot both win.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.errors import JobError
+from embodied_ai_architect.schemas.jobs import TERMINAL_STATUSES, JobKind, JobStatus
+from embodied_ai_architect.store.models import JobRow, utcnow
+from embodied_ai_architect.store.repo._common import paginate, require
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_job(
+    session: Session,
+    *,
+    kind: JobKind,
+    request: dict[str, Any],
+    model_id: int | None = None,
+    job_id: str | None = None,
+) -> JobRow:
+    row = JobRow(
+        id=job_id or new_job_id(),
+        kind=kind,
+        request=request,
+        status=JobStatus.QUEUED,
+        progress=0.0,
+        model_id=model_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_job(session: Session, *, job_id: str) -> JobRow:
+    return require(session, JobRow, job_id, what="job")
+
+
+def list_jobs(
+    session: Session,
+    *,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    model_id: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[JobRow], int]:
+    statement = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
+    if status is not None:
+        statement = statement.where(JobRow.status == status)
+    if kind is not None:
+        statement = statement.where(JobRow.kind == kind)
+    if model_id is not None:
+        statement = statement.where(JobRow.model_id == model_id)
+    return paginate(session, statement, offset=offset, limit=limit)
+
+
+def queued_job_ids(session: Session) -> list[str]:
+    """Queued jobs, oldest first (the order a restarted server resumes them in)."""
+    statement = (
+        select(JobRow.id).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created_at)
+    )
+    return list(session.scalars(statement))
+
+
+def _transition(
+    session: Session, *, job_id: str, allowed: set[JobStatus], values: dict[str, Any]
+) -> bool:
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        row = session.get(JobRow, job_id)
+        if row is not None:
+            session.refresh(row)
+    return changed
+
+
+def mark_running(session: Session, *, job_id: str, worker_pid: int) -> bool:
+    return _transition(
+        session,
+        job_id=job_id,
+        allowed={JobStatus.QUEUED},
+        values={"status": JobStatus.RUNNING, "worker_pid": worker_pid, "started_at": utcnow()},
+    )
+
+
+def update_progress(
+    session: Session, *, job_id: str, percent: float, stage: str | None = None
+) -> bool:
+    values: dict[str, Any] = {"progress": max(0.0, min(100.0, percent))}
+    if stage is not None:
+        values["stage"] = stage
+    return _transition(
+        session, job_id=job_id, allowed={JobStatus.QUEUED, JobStatus.RUNNING}, values=values
+    )
+
+
+def finish_job(
+    session: Session,
+    *,
+    job_id: str,
+    status: JobStatus,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> bool:
+    """Move a queued/running job to a terminal state; False when it already was terminal."""
+    if status not in TERMINAL_STATUSES:
+        raise JobError(f"{status} is not a terminal job status", hint="report this as a bug")
+    values: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "error": error,
+        "finished_at": utcnow(),
+    }
+    if status is JobStatus.SUCCEEDED:
+        values["progress"] = 100.0
+    return _transition(
+        session, job_id=job_id, allowed={JobStatus.QUEUED, JobStatus.RUNNING}, values=values
+    )
+
+
+def interrupt_running(session: Session, *, reason: str) -> list[str]:
+    """Mark every running job interrupted (called on server start: their workers are gone)."""
+    ids = list(session.scalars(select(JobRow.id).where(JobRow.status == JobStatus.RUNNING)))
+    for job_id in ids:
+        finish_job(
+            session,
+            job_id=job_id,
+            status=JobStatus.INTERRUPTED,
+            error={
+                "code": "job_interrupted",
+                "message": reason,
+                "hint": "submit the job again",
+                "details": {},
+            },
+        )
+    return ids

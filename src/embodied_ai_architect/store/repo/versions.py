@@ -1,0 +1,115 @@
+"""Immutable model versions: numbered per model, each pointing at its parent and artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.store.models import ModelRow, ModelVersionRow
+from embodied_ai_architect.store.repo._common import paginate, require
+
+
+def create_version(
+    session: Session,
+    *,
+    model_id: int,
+    artifact_sha256: str,
+    artifact_path: str,
+    parent_id: int | None = None,
+    technique: str | None = None,
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    job_id: str | None = None,
+    note: str | None = None,
+) -> ModelVersionRow:
+    """Record the next version (0 for the upload itself) of ``model_id``.
+
+    Only call this once the artifact is completely written: a version is never half-made.
+    """
+    require(session, ModelRow, model_id, what="model")
+    if parent_id is not None:
+        parent = require(session, ModelVersionRow, parent_id, what="model version")
+        if parent.model_id != model_id:
+            raise InputError(
+                f"parent version {parent_id} belongs to model {parent.model_id}, not {model_id}",
+                hint="derive versions only from versions of the same model",
+            )
+    latest = session.scalar(
+        select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model_id)
+    )
+    row = ModelVersionRow(
+        model_id=model_id,
+        version=0 if latest is None else latest + 1,
+        parent_id=parent_id,
+        technique=technique,
+        config=config or {},
+        metrics=metrics or {},
+        artifact_sha256=artifact_sha256,
+        artifact_path=artifact_path,
+        job_id=job_id,
+        note=note,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_version(session: Session, *, version_id: int) -> ModelVersionRow:
+    return require(session, ModelVersionRow, version_id, what="model version")
+
+
+def get_version_by_number(session: Session, *, model_id: int, version: int) -> ModelVersionRow:
+    row = session.scalar(
+        select(ModelVersionRow).where(
+            ModelVersionRow.model_id == model_id, ModelVersionRow.version == version
+        )
+    )
+    if row is None:
+        return require(session, ModelVersionRow, f"{model_id}/v{version}", what="model version")
+    return row
+
+
+def latest_version(session: Session, *, model_id: int) -> ModelVersionRow | None:
+    return session.scalar(
+        select(ModelVersionRow)
+        .where(ModelVersionRow.model_id == model_id)
+        .order_by(ModelVersionRow.version.desc())
+        .limit(1)
+    )
+
+
+def list_versions(
+    session: Session, *, model_id: int, offset: int = 0, limit: int = 100
+) -> tuple[list[ModelVersionRow], int]:
+    require(session, ModelRow, model_id, what="model")
+    statement = (
+        select(ModelVersionRow)
+        .where(ModelVersionRow.model_id == model_id)
+        .order_by(ModelVersionRow.version)
+    )
+    return paginate(session, statement, offset=offset, limit=limit)
+
+
+def restore_version(
+    session: Session, *, version_id: int, job_id: str | None = None
+) -> ModelVersionRow:
+    """Roll back by recording a *new* version that reuses an old version's artifact.
+
+    History stays append-only: the restored version points at the one it copies.
+    """
+    source = get_version(session, version_id=version_id)
+    return create_version(
+        session,
+        model_id=source.model_id,
+        parent_id=source.id,
+        technique="restore",
+        config={"restored_from_version": source.version},
+        metrics=dict(source.metrics),
+        artifact_sha256=source.artifact_sha256,
+        artifact_path=source.artifact_path,
+        job_id=job_id,
+        note=f"restored from version {source.version}",
+    )
