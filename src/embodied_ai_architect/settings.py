@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     backup_s3_bucket: str | None = Field(default=None, description="S3 bucket for DB backups.")
     backup_s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL.")
     backup_retention: int = Field(default=7, ge=1, description="How many backups to keep.")
+    backup_s3_prefix: str = Field(
+        default="branes-backups/", description="Key prefix for backups in the S3 bucket."
+    )
+    backup_zstd_level: int = Field(
+        default=19, ge=1, le=22, description="zstd level for backups (high: they are small)."
+    )
+    job_memory_mb: int | None = Field(
+        default=None,
+        ge=64,
+        description="Address-space limit per job worker process (MiB); None = unlimited.",
+    )
+    job_cpu_seconds: int | None = Field(
+        default=None, ge=1, description="CPU-time limit per job worker process; None = unlimited."
+    )
+    job_timeout_s: float | None = Field(
+        default=None, gt=0, description="Wall-clock limit per job; the worker is killed after it."
+    )
 
     @field_validator("workspace")
     @classmethod

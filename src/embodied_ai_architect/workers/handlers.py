@@ -1,0 +1,61 @@
+"""One handler per job kind: turn the stored request into the library call, return JSON.
+
+Handlers run inside the worker process, so heavy imports (torch, onnxruntime) happen there
+and never in the API server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from embodied_ai_architect.schemas.jobs import JobKind
+from embodied_ai_architect.schemas.progress import ProgressSink
+from embodied_ai_architect.settings import Settings
+
+DEFAULT_HANDLERS: dict[JobKind, str] = {
+    JobKind.ANALYZE: "embodied_ai_architect.workers.handlers:run_analyze",
+    JobKind.OPTIMIZE: "embodied_ai_architect.workers.handlers:run_optimize",
+    JobKind.DEPLOY: "embodied_ai_architect.workers.handlers:run_deploy",
+}
+
+
+def run_analyze(
+    request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
+) -> dict[str, Any]:
+    from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
+    from embodied_ai_architect.agents.base import AgentContext
+
+    del job_id
+    analysis_request = AnalysisRequest.model_validate(request)
+    profile = analyze_model(
+        analysis_request, AgentContext(settings=settings, sink=sink, seed=settings.seed)
+    )
+    return profile.model_dump(mode="json")
+
+
+def run_optimize(
+    request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
+) -> dict[str, Any]:
+    from embodied_ai_architect.pipeline import run_optimize as pipeline_run_optimize
+    from embodied_ai_architect.schemas.constraints import OptimizeRequest
+
+    optimize_request = OptimizeRequest.model_validate(request)
+    if "run_id" in OptimizeRequest.model_fields and optimize_request.run_id is None:  # type: ignore[attr-defined]
+        # The job id doubles as the run id, so attempts and versions point at this job.
+        optimize_request = optimize_request.model_copy(update={"run_id": job_id})
+    report = pipeline_run_optimize(optimize_request, settings=settings, sink=sink)
+    return report.model_dump(mode="json")
+
+
+def run_deploy(
+    request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
+) -> dict[str, Any]:
+    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.agents.deployment import DeployRequest, deploy_model
+
+    del job_id
+    deploy_request = DeployRequest.model_validate(request)
+    result = deploy_model(
+        deploy_request, AgentContext(settings=settings, sink=sink, seed=settings.seed)
+    )
+    return result.model_dump(mode="json")

@@ -1,0 +1,40 @@
+"""Job bodies for the worker tests: they run in real spawned worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from embodied_ai_architect.errors import ConfigError
+from embodied_ai_architect.schemas.progress import ProgressEvent
+
+
+def steps(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
+    for pct in (0, 25, 50, 75, 100):
+        sink(ProgressEvent(percent=pct, stage="test", message=f"step {pct}", data={"pct": pct}))
+        time.sleep(request.get("delay", 0.0))
+    return {"job_id": job_id, "pid": os.getpid(), "echo": request.get("echo")}
+
+
+def sleeper(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
+    sink(ProgressEvent(percent=1, stage="test", message="sleeping"))
+    time.sleep(request.get("seconds", 60))
+    return {"slept": True}
+
+
+def suicide(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
+    sink(ProgressEvent(percent=10, stage="test", message="about to die"))
+    time.sleep(0.2)  # let the event reach the pipe before the kill
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+def hog(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
+    blob = bytearray(2 * 1024**3)  # 2 GiB: above the test's memory limit
+    return {"len": len(blob)}
+
+
+def bad_config(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
+    raise ConfigError("technique 'x' needs calibration data", hint="pass --calibration")
