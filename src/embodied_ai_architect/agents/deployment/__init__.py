@@ -1,0 +1,9 @@
+"""Deployment agent: build a validated artifact for a target runtime (ONNX Runtime, Jetson /
+TensorRT, OpenVINO, TFLite).
+
+Public API (import from the submodules; this package stays import-light):
+
+* :mod:`.models` — ``DeployRequest``, ``DeploymentResult``, ``ValidationResult``, ...
+* :mod:`.agent` — ``DeploymentAgent``, ``deploy_model(request, ctx)``
+* :mod:`.targets` — ``DeploymentTarget``, ``register_target``, ``get_target``, ``list_targets``
+"""
