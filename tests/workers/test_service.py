@@ -35,7 +35,13 @@ def db(isolated_workspace: Path) -> Iterator[Database]:
 
 def make_service(db: Database, workspace: Path, name: str, **settings: object) -> JobService:
     config = Settings(workspace=workspace, workers=settings.pop("workers", 2), **settings)  # type: ignore[arg-type]
-    return JobService(db=db, settings=config, handlers=body(name), poll_interval_s=0.02)
+    return JobService(
+        db=db,
+        settings=config,
+        handlers=body(name),
+        prepare=lambda kind, request, **_: request,  # the bodies take the stored request as is
+        poll_interval_s=0.02,
+    )
 
 
 def wait_for(db: Database, job_id: str, statuses: set[JobStatus], timeout: float = 30.0):  # type: ignore[no-untyped-def]

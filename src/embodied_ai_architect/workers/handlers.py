@@ -37,12 +37,10 @@ def run_optimize(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
     from embodied_ai_architect.pipeline import run_optimize as pipeline_run_optimize
-    from embodied_ai_architect.schemas.constraints import OptimizeRequest
+    from embodied_ai_architect.schemas.results import OptimizeRequest
 
+    del job_id  # out_dir (workspace/runs/<job id>/optimize) was set when the job was prepared
     optimize_request = OptimizeRequest.model_validate(request)
-    if "run_id" in OptimizeRequest.model_fields and optimize_request.run_id is None:  # type: ignore[attr-defined]
-        # The job id doubles as the run id, so attempts and versions point at this job.
-        optimize_request = optimize_request.model_copy(update={"run_id": job_id})
     report = pipeline_run_optimize(optimize_request, settings=settings, sink=sink)
     return report.model_dump(mode="json")
 
@@ -51,7 +49,8 @@ def run_deploy(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
     from embodied_ai_architect.agents.base import AgentContext
-    from embodied_ai_architect.agents.deployment import DeployRequest, deploy_model
+    from embodied_ai_architect.agents.deployment.agent import deploy_model
+    from embodied_ai_architect.agents.deployment.models import DeployRequest
 
     del job_id
     deploy_request = DeployRequest.model_validate(request)

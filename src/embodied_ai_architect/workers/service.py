@@ -11,22 +11,28 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from embodied_ai_architect.errors import JobError
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.errors import EAAError, JobError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.models import JobRow
-from embodied_ai_architect.store.repo import events, jobs, models
+from embodied_ai_architect.store.repo import events, jobs
 from embodied_ai_architect.workers.executor import Executor, LocalProcessExecutor, RunningJob
 from embodied_ai_architect.workers.handlers import DEFAULT_HANDLERS
 from embodied_ai_architect.workers.limits import ResourceLimits
 from embodied_ai_architect.workers.metrics import JobMetrics
 from embodied_ai_architect.workers.protocol import JobSpec, WorkerMessage
 from embodied_ai_architect.workers.pubsub import PubSub
+from embodied_ai_architect.workers.records import record_analysis, record_optimize_report
+from embodied_ai_architect.workers.requests import prepare_request
+
+Prepare = Callable[..., dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,9 @@ class JobService:
         executor: Executor | None = None,
         pubsub: PubSub | None = None,
         handlers: Mapping[JobKind, str] | None = None,
+        prepare: Prepare | None = None,
         poll_interval_s: float = 0.05,
+        sync_interval_s: float = 1.0,
     ):
         self.db = db
         self.settings = settings
@@ -56,7 +64,11 @@ class JobService:
         self.handlers = dict(handlers or DEFAULT_HANDLERS)
         self.metrics = JobMetrics()
         self.limits = ResourceLimits.from_settings(settings)
+        # Stored client request -> library request; tests with custom handlers pass their own.
+        self.prepare: Prepare = prepare or prepare_request
         self._poll = poll_interval_s
+        self._sync_every = sync_interval_s
+        self._last_sync = 0.0
         self._lock = threading.Lock()
         self._pending: deque[str] = deque()
         self._cancel: set[str] = set()
@@ -138,6 +150,7 @@ class JobService:
     def _supervise(self) -> None:
         while not self._stop.is_set():
             try:
+                self._sync_with_database()
                 self._apply_cancels()
                 self._launch_pending()
                 busy = self._pump()
@@ -148,6 +161,24 @@ class JobService:
             if not busy:
                 self._wake.wait(self._poll)
                 self._wake.clear()
+
+    def _sync_with_database(self) -> None:
+        """Pick up jobs queued and cancels made by other processes (e.g. the CLI)."""
+        now = time.monotonic()
+        if now - self._last_sync < self._sync_every:
+            return
+        self._last_sync = now
+        with self.db.session() as session:
+            queued = jobs.queued_job_ids(session)
+            finished = [
+                job_id
+                for job_id in list(self._running)
+                if jobs.get_job(session, job_id=job_id).status.terminal
+            ]
+        with self._lock:
+            known = set(self._pending) | set(self._running)
+            self._pending.extend(j for j in queued if j not in known)
+            self._cancel.update(finished)
 
     def _apply_cancels(self) -> None:
         with self._lock:
@@ -169,10 +200,24 @@ class JobService:
                 row = jobs.get_job(session, job_id=job_id)
                 if row.status is not JobStatus.QUEUED:
                     continue
+                try:
+                    request = self.prepare(
+                        row.kind,
+                        row.request,
+                        session=session,
+                        settings=self.settings,
+                        job_id=job_id,
+                    )
+                except EAAError as exc:  # e.g. its model was deleted while it waited
+                    jobs.finish_job(
+                        session, job_id=job_id, status=JobStatus.FAILED, error=exc.to_dict()
+                    )
+                    self.pubsub.publish(job_id, {"type": "final", "status": "failed"})
+                    continue
                 spec = JobSpec(
                     job_id=row.id,
                     kind=row.kind,
-                    request=row.request,
+                    request=request,
                     settings=self.settings,
                     handler=self.handlers[row.kind],
                     limits=self.limits,
@@ -224,10 +269,28 @@ class JobService:
         for message in published:
             self.pubsub.publish(job_id, message)
 
-    def _after_success(self, session: Any, job_id: str, result: dict[str, Any]) -> None:
+    def _after_success(self, session: Session, job_id: str, result: dict[str, Any]) -> None:
         row = jobs.get_job(session, job_id=job_id)
-        if row.kind is JobKind.ANALYZE and row.model_id is not None:
-            models.set_profile(session, model_id=row.model_id, profile=result)
+        try:
+            with session.begin_nested():  # a failure here must not lose the job's result
+                self._record(session, row.kind, row.model_id, job_id, result)
+        except Exception:  # the result itself is stored; history rows are a derived view
+            log.exception("could not record the history of job %s", job_id)
+
+    def _record(
+        self,
+        session: Session,
+        kind: JobKind,
+        model_id: int | None,
+        job_id: str,
+        result: dict[str, Any],
+    ) -> None:
+        if kind is JobKind.ANALYZE:
+            record_analysis(session, model_id=model_id, profile=result)
+        elif kind is JobKind.OPTIMIZE:
+            record_optimize_report(
+                session, job_id=job_id, model_id=model_id, report=result, settings=self.settings
+            )
 
     def _on_exit(self, job_id: str, handle: RunningJob) -> None:
         reason = handle.exit_reason() or "the worker ended without reporting a result"
