@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
@@ -50,37 +51,37 @@ def _load_torchscript(path: Path, options: LoadOptions) -> TorchModelHandle:
             hint="the archive may be truncated or from an incompatible torch; export it again",
         ) from exc
     module.eval()
-    meta = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
     names = _scripted_input_names(module)
-    specs = _specs_from_meta(meta, names) if meta else None
-    return _torch_handle(module, path, ModelFormat.TORCHSCRIPT, options, specs, names)
+    specs = _specs_from_meta(json.loads(extra[META_FILE])) if extra[META_FILE] else None
+    return build_torch_handle(module, path, ModelFormat.TORCHSCRIPT, options, specs, names)
 
 
 def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
     import torch
 
+    extra = {META_FILE: ""}
     try:
-        program = torch.export.load(str(path))
+        program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # torch.export raises many unrelated types on a bad archive
         raise ModelFormatError(
             f"{path.name!r} is a torch.export archive that cannot be loaded: "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             hint="the archive may be truncated or from an incompatible torch; export it again",
         ) from exc
-    args = program.example_inputs[0] if program.example_inputs else ()
     names = [
         spec.arg.name
         for spec in program.graph_signature.input_specs
         if spec.kind.name == "USER_INPUT"
     ]
-    specs = None
-    if args and all(hasattr(a, "shape") for a in args):
+    specs = _specs_from_meta(json.loads(extra[META_FILE])) if extra[META_FILE] else None
+    args = program.example_inputs[0] if program.example_inputs else ()
+    if specs is None and args and all(hasattr(a, "shape") for a in args):
         specs = [
             TensorSpec(name=name, shape=list(a.shape), dtype=str(a.dtype).removeprefix("torch."))
             for name, a in zip(names, args, strict=False)
         ]
     module = program.module()
-    return _torch_handle(module, path, ModelFormat.TORCH_EXPORT, options, specs, names)
+    return build_torch_handle(module, path, ModelFormat.TORCH_EXPORT, options, specs, names)
 
 
 def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHandle:
@@ -103,20 +104,13 @@ def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> Torc
         ) from exc
 
     if isinstance(obj, torch.nn.Module):
-        return _torch_handle(obj, path, fmt, options, None, None)
+        return build_torch_handle(obj, path, fmt, options, None, None)
+    from embodied_ai_architect.modelio.hf_io import load_state_strict
+
     state = _extract_state_dict(obj, path)
-    module = build_architecture(path, options)
-    missing, unexpected = _load_state_strict(module, state)
-    if missing or unexpected:
-        raise ModelLoadError(
-            f"the weights in {path.name!r} do not match the architecture: "
-            f"{len(missing)} missing key(s) {missing[:5]}, "
-            f"{len(unexpected)} unexpected key(s) {unexpected[:5]}",
-            hint="check --arch / --config (and their kwargs) describe the model the weights "
-            "came from; random initialisation is never used silently",
-            details={"missing": missing, "unexpected": unexpected},
-        )
-    return _torch_handle(module, path, fmt, options, None, None)
+    module, specs = build_architecture(path, options)
+    load_state_strict(module, state, source=path.name)
+    return build_torch_handle(module, path, fmt, options, specs, None)
 
 
 def _load_trusted_pickle(path: Path) -> Any:
@@ -149,22 +143,30 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     )
 
 
-def _load_state_strict(
-    module: torch.nn.Module, state: dict[str, Any]
-) -> tuple[list[str], list[str]]:
-    result = module.load_state_dict(state, strict=False)
-    return list(result.missing_keys), list(result.unexpected_keys)
+def build_architecture(
+    path: Path, options: LoadOptions
+) -> tuple[torch.nn.Module, list[TensorSpec] | None]:
+    """Instantiate the architecture a state dict belongs to (--arch factory or HF config).
 
-
-def build_architecture(path: Path, options: LoadOptions) -> torch.nn.Module:
-    """Instantiate the architecture a state dict belongs to (--arch factory or HF config)."""
+    Returns the module and, for a HF config, the input signature derived from it.
+    """
     if options.arch:
-        return import_factory(options.arch)(**options.arch_kwargs)
+        return import_factory(options.arch)(**options.arch_kwargs), None
     config = options.config_path or path.parent / "config.json"
     if config.exists():
-        from embodied_ai_architect.modelio.hf_io import build_from_config
+        from embodied_ai_architect.modelio.hf_io import (
+            build_from_config,
+            input_specs_from_config,
+            read_config,
+        )
 
-        return build_from_config(config)
+        module = build_from_config(config)
+        return module, input_specs_from_config(read_config(config), module)
+    if options.config_path is not None:
+        raise ModelFormatError(
+            f"config {str(config)!r} does not exist",
+            hint="check the --config path",
+        )
     raise ModelFormatError(
         f"{path.name!r} is a state dict (weights only): the architecture is needed to load it",
         hint="pass --arch package.module:factory (with --arch-kwargs) or --config config.json",
@@ -205,9 +207,81 @@ def _scripted_input_names(module: Any) -> list[str]:
         return []
 
 
-def _specs_from_meta(meta: dict[str, Any], names: list[str]) -> list[TensorSpec]:
+def _specs_from_meta(meta: dict[str, Any]) -> list[TensorSpec] | None:
     specs = [TensorSpec.model_validate(item) for item in meta.get("inputs", [])]
-    return specs
+    return specs or None
+
+
+def _meta_json(inputs: list[TensorSpec]) -> str:
+    return json.dumps({"inputs": [spec.model_dump() for spec in inputs]})
+
+
+def _validate_save_inputs(inputs: list[TensorSpec]) -> None:
+    if not inputs or not all(isinstance(spec, TensorSpec) for spec in inputs):
+        raise InputError(
+            "saving needs the input signature as a non-empty list of TensorSpec",
+            hint="e.g. [TensorSpec(name='x', shape=[1, 3, 32, 32])]; handle.inputs works",
+        )
+
+
+def save_torchscript(module: torch.nn.Module, path: Path, inputs: list[TensorSpec]) -> Path:
+    """Save ``module`` as a TorchScript archive that carries its input signature.
+
+    Modules that are not scripted already are traced on random inputs made from ``inputs``; the
+    signature (names, shapes, dtypes, integer ranges) goes into the archive as ``branes_meta.json``
+    so loading needs no --input-shape.
+
+    Example:
+        >>> save_torchscript(model, Path("cnn.pt"), [TensorSpec(name="x", shape=[1, 1, 8, 8])])
+        ... # doctest: +SKIP
+    """
+    import torch
+
+    from embodied_ai_architect.modelio.handle import make_feeds
+
+    _validate_save_inputs(inputs)
+    path = Path(path)
+    module.eval()
+    if isinstance(module, torch.jit.ScriptModule):
+        scripted = module
+    else:
+        feeds = make_feeds(inputs, batch=1, seed=0)
+        args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
+        except Exception as exc:  # tracing raises many error types
+            raise ModelLoadError(
+                f"cannot trace the module into TorchScript: {str(exc).splitlines()[0]}",
+                hint="script it yourself (torch.jit.script) or save a torch.export program",
+            ) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(scripted, str(path), _extra_files={META_FILE: _meta_json(inputs)})
+    return path
+
+
+def save_exported_program(module: torch.nn.Module, path: Path, inputs: list[TensorSpec]) -> Path:
+    """``torch.export`` ``module`` on inputs made from ``inputs`` and save it (.pt2) with its
+    signature as an extra file (integer ranges survive the round trip)."""
+    import torch
+
+    from embodied_ai_architect.modelio.handle import make_feeds
+
+    _validate_save_inputs(inputs)
+    path = Path(path)
+    module.eval()
+    feeds = make_feeds(inputs, batch=1, seed=0)
+    args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
+    try:
+        program = torch.export.export(module, args)
+    except Exception as exc:  # torch.export raises many error types
+        raise ModelLoadError(
+            f"torch.export failed on the module: {str(exc).splitlines()[0]}",
+            hint="save a TorchScript archive (save_torchscript) or a state dict instead",
+        ) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(path), extra_files={META_FILE: _meta_json(inputs)})
+    return path
 
 
 def forward_input_names(module: torch.nn.Module) -> list[str]:
@@ -267,22 +341,28 @@ def _int_range(module: Any, tensor: torch.Tensor) -> dict[str, float]:
     return {"low": 0, "high": float(vocab)} if vocab else {"low": 0, "high": 2}
 
 
-def _torch_handle(
+def build_torch_handle(
     module: torch.nn.Module,
     path: Path,
     fmt: ModelFormat,
     options: LoadOptions,
     specs: list[TensorSpec] | None,
     names: list[str] | None,
+    evidence: str = "file metadata",
 ) -> TorchModelHandle:
+    """Wrap ``module`` in a handle; the input signature comes from (in order of precedence)
+    ``options.input_shapes``, ``specs`` (file metadata / config) or the module's structure."""
     from embodied_ai_architect.modelio.handle import TorchModelHandle
     from embodied_ai_architect.modelio.onnx_io import apply_shapes
 
     module.eval()
     names = names or forward_input_names(module)
-    evidence = "file metadata"
     if options.input_shapes is not None:
         count = len(options.input_shapes)
+        if specs is None:
+            # Keep dtypes / integer ranges the module declares; only the shapes are the user's.
+            with contextlib.suppress(InputError):
+                specs, _ = infer_input_specs(module, names)
         base = specs or [
             TensorSpec(
                 name=names[i] if i < len(names) else f"input_{i}",
@@ -318,7 +398,7 @@ def handle_from_module(
     module: torch.nn.Module, *, name: str = "model", input_shapes: list[list[int]] | None = None
 ) -> TorchModelHandle:
     """Wrap an in-memory module (tests, techniques producing new modules)."""
-    return _torch_handle(
+    return build_torch_handle(
         module,
         Path(f"{name}.pt"),
         ModelFormat.TORCH_ZIP,

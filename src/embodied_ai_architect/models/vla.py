@@ -138,8 +138,13 @@ class BranesVLAForActionPrediction(BranesVLAPreTrainedModel):
         # Image tokens first, then the instruction: the last position has seen everything
         # (causal attention), so it summarises the observation and the command.
         sequence = torch.cat([image_tokens.to(text_tokens.dtype), text_tokens], dim=1)
-        # No KV cache: one forward per control step, and a cache object would leak into exports.
-        hidden = self.language_model(inputs_embeds=sequence, use_cache=False).last_hidden_state
+        # An explicit all-ones mask keeps transformers off its packed-sequence detection
+        # (torch.diff), which the TorchScript ONNX exporter cannot map. No KV cache: one forward
+        # per control step, and a cache object would leak into exports.
+        mask = torch.ones(sequence.shape[:2], dtype=torch.long, device=sequence.device)
+        hidden = self.language_model(
+            inputs_embeds=sequence, attention_mask=mask, use_cache=False
+        ).last_hidden_state
         actions = torch.tanh(self.action_head(hidden[:, -1]))
         return BranesVLAOutput(
             actions=actions.view(-1, self.config.action_horizon, self.config.action_dim)
