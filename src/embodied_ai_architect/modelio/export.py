@@ -6,6 +6,7 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,12 +102,62 @@ def _export_torch(
                 do_constant_folding=True,
                 dynamo=False,
             )
+            handle.metadata["onnx_exporter"] = "torchscript"
+            return
+        except Exception as exc:  # torch.onnx raises many error types
+            first_error = exc
+        # Some ops (e.g. aten::diff in transformers' masking) only the dynamo exporter maps.
+        # Not a silent downgrade: the result is checked numerically like any export.
+        try:
+            _export_dynamo(handle, args, out_path, input_names, output_names, opset, dynamic_batch)
+            handle.metadata["onnx_exporter"] = "dynamo"
         except Exception as exc:  # torch.onnx raises many error types
             raise ExportError(
-                f"ONNX export of {handle.name!r} failed: {str(exc).splitlines()[0]}",
+                f"ONNX export of {handle.name!r} failed: TorchScript exporter: "
+                f"{str(first_error).splitlines()[0]}; dynamo exporter: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                 hint="the model may use an operator without an ONNX mapping; try a different "
                 "opset (--opset) or export the model yourself and pass the .onnx file",
             ) from exc
+
+
+def _export_dynamo(
+    handle: TorchModelHandle,
+    args: tuple[Any, ...],
+    out_path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    opset: int,
+    dynamic_batch: bool,
+) -> None:
+    import onnx
+    import torch
+
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        dynamic_shapes = tuple({0: batch} for _ in args)
+    program = torch.onnx.export(
+        handle.module,
+        args,
+        input_names=input_names,
+        output_names=output_names,
+        opset_version=opset,
+        dynamic_shapes=dynamic_shapes,
+        dynamo=True,
+        verbose=False,
+    )
+    if program is None:
+        raise ExportError("the dynamo exporter returned no program", hint="report this as a bug")
+    program.save(str(out_path))
+    # The dynamo exporter records value_info for initializers, which breaks ORT's quantizer
+    # (shared/ENVIRONMENT.md pitfall 1): drop those entries.
+    model = onnx.load(str(out_path))
+    initializers = {init.name for init in model.graph.initializer}
+    kept = [v for v in model.graph.value_info if v.name not in initializers]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
+    onnx.save(model, str(out_path))
 
 
 def check_equivalence(
@@ -119,11 +170,17 @@ def check_equivalence(
 ) -> float:
     """Run both on the same inputs; raise ExportError when outputs differ. Returns max abs diff."""
     feeds = source.example_inputs(batch=1, seed=seed)
-    expected = list(source.run(feeds).values())
     renamed = {
         dst.name: feeds[src.name] for src, dst in zip(source.inputs, exported.inputs, strict=True)
     }
-    actual = list(exported.run(renamed).values())
+    expected_named = source.run(feeds)
+    actual_named = exported.run(renamed)
+    expected = list(expected_named.values())
+    if set(expected_named) == set(actual_named):
+        # Same output names: compare by name (converters may reorder outputs).
+        actual = [actual_named[name] for name in expected_named]
+    else:
+        actual = list(actual_named.values())
     if len(expected) != len(actual):
         raise ExportError(
             f"exported model has {len(actual)} outputs, source has {len(expected)}",

@@ -43,20 +43,16 @@ def detect_format(path: Path, *, max_bytes: int | None = None) -> ModelFormat:
             hint="check the path; relative paths are resolved from the current directory",
         )
     if path.is_dir():
-        return _detect_directory(path)
+        fmt = _detect_directory(path)
+        _check_size(path, _directory_size(path), max_bytes)
+        return fmt
     size = path.stat().st_size
     if size == 0:
         raise ModelFormatError(
             f"model file {path.name!r} is empty (0 bytes)",
             hint="the file was probably not written completely; export or download it again",
         )
-    if max_bytes is not None and size > max_bytes:
-        raise ModelFormatError(
-            f"model file {path.name!r} is {size / 1e6:.1f} MB, over the limit of "
-            f"{max_bytes / 1e6:.1f} MB",
-            hint="raise the limit with EAA_MAX_MODEL_BYTES if the file is expected to be this big",
-            details={"size_bytes": size, "max_bytes": max_bytes},
-        )
+    _check_size(path, size, max_bytes)
     with path.open("rb") as handle:
         head = handle.read(64)
 
@@ -68,10 +64,22 @@ def detect_format(path: Path, *, max_bytes: int | None = None) -> ModelFormat:
         return ModelFormat.TFLITE
     if _looks_like_safetensors(head, size):
         return ModelFormat.SAFETENSORS
+    if _looks_like_truncated_safetensors(head, size):
+        raise ModelFormatError(
+            f"{path.name!r} starts like a SafeTensors file but is shorter than its own header "
+            f"({size} bytes)",
+            hint="the file is truncated; save or download it again",
+        )
     if head[:1] == b"\x80" and len(head) > 1 and head[1] in range(2, 6):
         return ModelFormat.TORCH_LEGACY
     if head.lstrip()[:1] == b"{":
         return _detect_json(path)
+    if _looks_like_text(head):
+        raise ModelFormatError(
+            f"{path.name!r} is a text file, not a model (starts with {head[:24]!r})",
+            hint="pass the binary model file (e.g. the .onnx / .pt / .safetensors written by "
+            "your exporter); formats are recognised from the bytes, not the extension",
+        )
     if _looks_like_onnx(head):
         return ModelFormat.ONNX
     raise ModelFormatError(
@@ -88,6 +96,41 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
         return False
     (header_len,) = struct.unpack("<Q", head[:8])
     return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+
+
+def _check_size(path: Path, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise ModelFormatError(
+            f"model {path.name!r} is {size / 1e6:.1f} MB, over the limit of "
+            f"{max_bytes / 1e6:.1f} MB",
+            hint="raise the limit with EAA_MAX_MODEL_BYTES (or LoadOptions.max_bytes) if the "
+            "model is expected to be this big",
+            details={"size_bytes": size, "max_bytes": max_bytes},
+        )
+
+
+def _directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _looks_like_truncated_safetensors(head: bytes, size: int) -> bool:
+    # A little-endian u64 header length (sane: < 100 MB) followed by a JSON header.
+    if len(head) < 10 or head[8:9] != b"{":
+        return False
+    (header_len,) = struct.unpack("<Q", head[:8])
+    return size - 8 < header_len < 100_000_000
+
+
+def _looks_like_text(head: bytes) -> bool:
+    # Model files start with binary bytes (magic numbers, protobuf tags, lengths); a head that
+    # decodes as printable UTF-8 is a text file (the last bytes may split a character).
+    for cut in range(4):
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return bool(text) and all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return False
 
 
 def _looks_like_onnx(head: bytes) -> bool:
@@ -144,7 +187,9 @@ def _detect_directory(path: Path) -> ModelFormat:
         return ModelFormat.TF_SAVEDMODEL
     has_config = (path / "config.json").exists()
     has_weights = (
-        any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+        any(path.glob("*.safetensors"))
+        or (path / "model.safetensors.index.json").exists()
+        or (path / "pytorch_model.bin").exists()
     )
     if has_config and has_weights:
         return ModelFormat.HF_DIRECTORY

@@ -36,15 +36,17 @@ def load_onnx_proto(path: Path, *, load_external_data: bool = True) -> onnx.Mode
 
     try:
         model = onnx.load(str(path), load_external_data=load_external_data)
-    except (DecodeError, ValueError, RuntimeError) as exc:
-        raise ModelFormatError(
-            f"{path.name!r} is not a readable ONNX model: {exc}",
-            hint="the file is corrupt or truncated; export it again",
-        ) from exc
     except FileNotFoundError as exc:
         raise ModelFormatError(
             f"{path.name!r} refers to an external data file that is missing: {exc.filename}",
             hint="keep the external data files next to the .onnx file, as exported",
+        ) from exc
+    except (DecodeError, ValueError, RuntimeError, OSError, TypeError) as exc:
+        # protobuf / onnx raise several types on garbage; all mean "not a readable ONNX file".
+        raise ModelFormatError(
+            f"{path.name!r} is not a readable ONNX model: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="the file is corrupt or truncated; export it again",
         ) from exc
     if not model.graph.node:
         raise ModelFormatError(
