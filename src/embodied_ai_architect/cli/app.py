@@ -14,6 +14,8 @@ from embodied_ai_architect.errors import EAAError
 # Command modules, each with ``register(app)``. Add new ones here.
 COMMAND_MODULES = [
     "analyze",
+    "deploy",
+    "mcp",
 ]
 
 

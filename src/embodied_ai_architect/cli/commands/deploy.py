@@ -1,0 +1,285 @@
+"""`branes deploy run` / `branes deploy list`: build a validated artifact for a target runtime.
+
+The command only builds a :class:`DeployRequest` and calls ``deploy_model`` — the same function
+the LLM tools and the MCP server call. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from embodied_ai_architect.agents.deployment.models import DeploymentResult, DeployRequest
+    from embodied_ai_architect.agents.deployment.targets.base import TargetStatus
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(
+        help="Deploy a model to an edge runtime and validate it against ONNX Runtime FP32.",
+        no_args_is_help=True,
+    )
+    group.command("run")(run)
+    group.command("list")(list_command)
+    app.add_typer(group, name="deploy")
+
+
+def _floats(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        from embodied_ai_architect.errors import InputError
+
+        raise InputError(
+            f"{text!r} is not a comma-separated list of numbers", hint="e.g. 0.485,0.456,0.406"
+        ) from None
+
+
+def run(
+    model: Annotated[Path, typer.Argument(help="Model file: PyTorch, ONNX, TensorFlow/Keras, ...")],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="See `branes deploy list`.")
+    ] = "onnxruntime",
+    precision: Annotated[
+        str, typer.Option("--precision", "-p", help="fp32, fp16 or int8.")
+    ] = "fp32",
+    int8_mode: Annotated[
+        str, typer.Option("--int8-mode", help="static (calibrated) or dynamic (where supported).")
+    ] = "static",
+    calibration_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration-data", help="Folder of images or .npy/.npz for INT8 calibration."
+        ),
+    ] = None,
+    num_calibration: Annotated[
+        int, typer.Option("--num-calibration", help="Calibration samples.")
+    ] = 128,
+    calibration_batch: Annotated[
+        int, typer.Option("--calibration-batch", help="Calibration batch.")
+    ] = 1,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="Input shape, e.g. 1,3,224,224 (repeat per input)."),
+    ] = None,
+    test_data: Annotated[
+        Path | None,
+        typer.Option("--test-data", help="Folder of images or .npy/.npz to validate on."),
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Validate against ORT FP32.")
+    ] = False,
+    num_test: Annotated[int, typer.Option("--num-test", help="Test samples to compare.")] = 32,
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="Allowed relative output error in percent (default 1 %)."),
+    ] = 1.0,
+    min_top1: Annotated[
+        float | None,
+        typer.Option("--min-top1", help="Required top-1 agreement (0–1) for classifier outputs."),
+    ] = None,
+    allow_random: Annotated[
+        bool,
+        typer.Option("--allow-random-inputs", help="Validate on random inputs when no test data."),
+    ] = False,
+    layout: Annotated[str, typer.Option("--layout", help="Image layout: NCHW or NHWC.")] = "NCHW",
+    mean: Annotated[
+        str | None, typer.Option("--mean", help="Per-channel mean, e.g. 0.485,0.456,0.406")
+    ] = None,
+    std: Annotated[
+        str | None, typer.Option("--std", help="Per-channel std, e.g. 0.229,0.224,0.225")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Threads for latency figures.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Read the whole request from this JSON file (other flags ignored)."
+        ),
+    ] = None,
+    save_config: Annotated[
+        Path | None, typer.Option("--save-config", help="Write the request as JSON here and exit.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Build the artifact for TARGET and optionally validate it against ONNX Runtime FP32."""
+    from pydantic import ValidationError
+
+    from embodied_ai_architect.agents.deployment.models import (
+        CalibrationConfig,
+        DeployRequest,
+        ValidationConfig,
+    )
+    from embodied_ai_architect.data.calibration import Preprocessing
+    from embodied_ai_architect.modelio.options import parse_input_shapes
+
+    try:
+        if config is not None:
+            request = DeployRequest.model_validate_json(config.read_text())
+        else:
+            pre: dict[str, Any] = {"layout": layout}
+            if (parsed_mean := _floats(mean)) is not None:
+                pre["mean"] = parsed_mean
+            if (parsed_std := _floats(std)) is not None:
+                pre["std"] = parsed_std
+            preprocessing = Preprocessing(**pre)
+            calibration = (
+                CalibrationConfig(
+                    data_path=calibration_data,
+                    num_samples=num_calibration,
+                    batch_size=calibration_batch,
+                    preprocessing=preprocessing,
+                )
+                if calibration_data is not None
+                else None
+            )
+            validation = None
+            if validate or test_data is not None:
+                validation = ValidationConfig(
+                    test_data_path=test_data,
+                    tolerance_percent=tolerance,
+                    num_samples=num_test,
+                    min_top1_agreement=min_top1,
+                    allow_random_inputs=allow_random,
+                    preprocessing=preprocessing,
+                )
+            request = DeployRequest(
+                model_path=model,
+                target=target,
+                precision=precision,  # type: ignore[arg-type]  # validated by pydantic
+                int8_mode=int8_mode,  # type: ignore[arg-type]
+                input_shapes=parse_input_shapes(input_shape),
+                calibration=calibration,
+                validation=validation,
+                out_dir=out,
+                threads=threads,
+            )
+    except ValidationError as exc:
+        raise invalid_request(exc) from exc
+    if save_config is not None:
+        save_config.write_text(request.model_dump_json(indent=2))
+        typer.echo(f"wrote {save_config}")
+        return
+    result = execute(request, quiet=quiet or as_json)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        from embodied_ai_architect.cli.console import console
+
+        render_result(result, console())
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def invalid_request(exc: Exception) -> Exception:
+    """Turn a pydantic ValidationError on the request into an InputError naming each field."""
+    from pydantic import ValidationError
+
+    from embodied_ai_architect.errors import InputError
+
+    assert isinstance(exc, ValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in exc.errors()
+    )
+    return InputError(f"invalid deploy request: {problems}", hint="see `branes deploy run --help`")
+
+
+def execute(request: DeployRequest, *, quiet: bool) -> DeploymentResult:
+    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.agents.deployment.agent import deploy_model
+    from embodied_ai_architect.cli.console import progress_bar
+    from embodied_ai_architect.settings import get_settings
+
+    settings = get_settings()
+    with progress_bar(f"deploy → {request.target}", quiet=quiet) as sink:
+        return deploy_model(request, AgentContext(settings=settings, sink=sink, seed=settings.seed))
+
+
+def render_result(result: DeploymentResult, out: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    artifact = result.artifact
+    if artifact is not None:
+        out.print(
+            f"[bold]artifact[/bold] {escape(str(artifact.path))}  ({artifact.size_bytes / 1e6:.2f} MB, "
+            f"{artifact.precision.value}, {artifact.runtime} {artifact.runtime_version})"
+        )
+    validation = result.validation
+    if validation is not None:
+        table = Table(title=f"validation vs ONNX Runtime FP32 ({validation.num_samples} samples)")
+        table.add_column("metric")
+        table.add_column("baseline", justify="right")
+        table.add_column(result.target, justify="right")
+        base, dep = validation.baseline_latency, validation.deployed_latency
+        table.add_row("latency p50 (ms)", f"{base.p50_ms:.3f}", f"{dep.p50_ms:.3f}")
+        table.add_row("latency p95 (ms)", f"{base.p95_ms:.3f}", f"{dep.p95_ms:.3f}")
+        table.add_row("speedup", "1.00x", f"{validation.speedup:.2f}x")
+        table.add_row("max abs diff", "", f"{validation.max_abs_diff:.4g}")
+        table.add_row(
+            "max relative diff",
+            f"≤ {validation.tolerance_percent:g} %",
+            f"{validation.max_relative_diff * 100:.3g} %",
+        )
+        if validation.top1_agreement is not None:
+            table.add_row("top-1 agreement", "", f"{validation.top1_agreement * 100:.1f} %")
+        out.print(table)
+        verdict = "[green]PASSED[/green]" if validation.passed else "[red]FAILED[/red]"
+        out.print(f"validation {verdict}")
+        for reason in validation.reasons:
+            out.print(f"  [red]•[/red] {escape(reason)}")
+    if result.report_path is not None:
+        out.print(f"[dim]report: {escape(str(result.report_path))}[/dim]")
+
+
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the targets as JSON.")] = False,
+) -> None:
+    """Show every deployment target, whether it runs on this host, and why not."""
+    from embodied_ai_architect.agents.deployment.targets.base import list_targets
+
+    statuses = list_targets()
+    if as_json:
+        typer.echo(json.dumps([s.model_dump(mode="json") for s in statuses], indent=2))
+        return
+    from embodied_ai_architect.cli.console import console
+
+    render_targets(statuses, console())
+
+
+def render_targets(statuses: list[TargetStatus], out: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="deployment targets on this host")
+    table.add_column("target", style="bold", no_wrap=True)
+    table.add_column("available", no_wrap=True)
+    table.add_column("precisions", no_wrap=True)
+    table.add_column("format", no_wrap=True)
+    table.add_column("devices")
+    for status in statuses:
+        caps = status.capabilities
+        table.add_row(
+            status.name,
+            "[green]yes[/green]" if status.available else "[red]no[/red]",
+            ", ".join(p.value for p in caps.precisions),
+            ", ".join(caps.formats),
+            ", ".join(caps.devices),
+        )
+    out.print(table)
+    from rich.markup import escape
+
+    # Reasons and verification notes are sentences: print them in full, not squeezed into cells.
+    for status in statuses:
+        colour = "green" if status.available else "red"
+        out.print(f"[bold]{status.name}[/bold]: [{colour}]{escape(status.reason)}[/{colour}]")
+        out.print(f"  [dim]verified: {escape(status.capabilities.verified)}[/dim]")
