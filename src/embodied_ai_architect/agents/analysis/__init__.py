@@ -1,0 +1,36 @@
+"""Analysis agent: model profile (size, MACs, census, family, latency, sensitivity, host).
+
+Public API (imported lazily so ``import embodied_ai_architect.agents.analysis`` stays light):
+:class:`AnalysisRequest`, :class:`AnalysisAgent`, :func:`analyze_model`, :func:`probe_host`,
+:func:`capability_matrix`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.agents.analysis.agent import AnalysisAgent, analyze_model
+    from embodied_ai_architect.agents.analysis.host import capability_matrix, probe_host
+    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+
+__all__ = ["AnalysisAgent", "AnalysisRequest", "analyze_model", "capability_matrix", "probe_host"]
+
+_LOCATIONS = {
+    "AnalysisAgent": "agent",
+    "analyze_model": "agent",
+    "AnalysisRequest": "request",
+    "probe_host": "host",
+    "capability_matrix": "host",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOCATIONS:
+        import importlib
+
+        module = importlib.import_module(
+            f"embodied_ai_architect.agents.analysis.{_LOCATIONS[name]}"
+        )
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,208 @@
+"""Structure of an ONNX graph: initializers, nodes, and MACs from shape inference."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from embodied_ai_architect.agents.analysis.structure import (
+    LayerRecord,
+    ModelStructure,
+    WeightRecord,
+)
+from embodied_ai_architect.errors import AnalysisError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from embodied_ai_architect.modelio.handle import OnnxModelHandle
+
+# Ops whose cost we compute from shapes; everything else (elementwise, reshapes) is negligible
+# next to them and is not counted, as FlopCounterMode does for torch.
+MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+# Small Constant tensors are shapes and axes, not weights.
+_MIN_CONSTANT_WEIGHT = 64
+
+
+def _concrete_inputs(model: onnx.ModelProto, handle: OnnxModelHandle) -> onnx.ModelProto:
+    """A copy whose graph inputs have the batch-1 shapes the user gave (or the graph fixed)."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    shapes = {spec.name: spec.concrete_shape(1) for spec in handle.inputs}
+    for value in copy.graph.input:
+        if value.name not in shapes:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for dim, size in zip(dims, shapes[value.name], strict=False):
+            dim.ClearField("dim_param")
+            dim.dim_value = size
+    return copy
+
+
+def _shape_map(model: onnx.ModelProto) -> dict[str, list[int]]:
+    shapes: dict[str, list[int]] = {}
+    for value in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[value.name] = [int(d.dim_value) for d in dims]
+    for init in model.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes
+
+
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    import onnx
+
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return onnx.helper.get_attribute_value(attribute)
+    return default
+
+
+def node_macs(node: Any, shapes: dict[str, list[int]]) -> int | None:
+    """Multiply-accumulates of one Conv / ConvTranspose / Gemm / MatMul node (None: unknown)."""
+    out = shapes.get(node.output[0]) if node.output else None
+    ins = [shapes.get(name) for name in node.input]
+    if node.op_type == "Conv":
+        if out is None or len(ins) < 2 or ins[1] is None:
+            return None
+        return math.prod(out) * math.prod(ins[1][1:])
+    if node.op_type == "ConvTranspose":
+        if ins[0] is None or len(ins) < 2 or ins[1] is None:
+            return None
+        return math.prod(ins[0]) * math.prod(ins[1][1:])
+    if node.op_type == "Gemm":
+        if out is None or ins[0] is None:
+            return None
+        reduce = ins[0][0] if _attr(node, "transA", 0) else ins[0][-1]
+        return math.prod(out) * reduce
+    if node.op_type == "MatMul":
+        if out is None or ins[0] is None:
+            return None
+        return math.prod(out) * ins[0][-1]
+    return 0
+
+
+def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
+    """Initializers are the weights; every node is a layer; MACs come from inferred shapes."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(handle.onnx_path))
+    except Exception as exc:  # protobuf / IO errors
+        raise AnalysisError(
+            f"cannot read the ONNX graph {handle.onnx_path.name!r}: {exc}",
+            hint="the file is corrupt; export it again",
+        ) from exc
+    inferred = _concrete_inputs(model, handle)
+    warnings: list[str] = []
+    try:
+        inferred = onnx.shape_inference.infer_shapes(inferred, data_prop=True)
+    except Exception as exc:  # onnx raises InferenceError and plain RuntimeErrors
+        warnings.append(f"ONNX shape inference failed ({str(exc).splitlines()[0]}); MACs unknown")
+    shapes = _shape_map(inferred)
+
+    weights: list[WeightRecord] = []
+    weight_names: set[str] = set()
+    for init in model.graph.initializer:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        numel = math.prod(init.dims)
+        weights.append(
+            WeightRecord(
+                name=init.name,
+                numel=numel,
+                dtype=str(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)),
+                nbytes=numel * itemsize,
+                shape=tuple(init.dims),
+            )
+        )
+        weight_names.add(init.name)
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            value = _attr(node, "value")
+            if value is not None and math.prod(value.dims) >= _MIN_CONSTANT_WEIGHT:
+                array = numpy_helper.to_array(value)
+                weights.append(
+                    WeightRecord(
+                        name=node.output[0],
+                        numel=int(array.size),
+                        dtype=str(array.dtype),
+                        nbytes=int(array.nbytes),
+                        shape=tuple(array.shape),
+                    )
+                )
+                weight_names.add(node.output[0])
+                shapes[node.output[0]] = list(array.shape)
+
+    sizes = {w.name: w.numel for w in weights}
+    claimed: set[str] = set()
+    layers: list[LayerRecord] = []
+    unknown = 0
+    producers: dict[str, Any] = {}
+    consumers: Counter[str] = Counter()
+    for node in model.graph.node:
+        for name in node.input:
+            consumers[name] += 1
+    for index, node in enumerate(model.graph.node):
+        if node.op_type == "Constant":
+            continue
+        for name in node.output:
+            producers[name] = node
+        owned = [name for name in node.input if name in weight_names and name not in claimed]
+        claimed.update(owned)
+        macs = node_macs(node, shapes)
+        if macs is None:
+            unknown += 1
+        attrs: dict[str, Any] = {}
+        if node.op_type in ("Conv", "ConvTranspose"):
+            attrs = {
+                "kernel_size": list(_attr(node, "kernel_shape", []) or []),
+                "stride": list(_attr(node, "strides", []) or []),
+            }
+        elif node.op_type == "Gather" and owned and len(shapes.get(owned[0], [])) == 2:
+            attrs = {"num_embeddings": shapes[owned[0]][0], "embedding_dim": shapes[owned[0]][1]}
+        layers.append(
+            LayerRecord(
+                name=node.name or f"{node.op_type}_{index}",
+                op_type=node.op_type,
+                parameters=sum(sizes[name] for name in owned),
+                macs=macs,
+                output_shape=shapes.get(node.output[0]) if node.output else None,
+                attrs=attrs,
+                weight_name=next(
+                    (name for name in node.input[1:] if name in weight_names),
+                    node.input[0] if node.input and node.input[0] in weight_names else None,
+                ),
+            )
+        )
+    foldable = sum(
+        1
+        for node in model.graph.node
+        if node.op_type == "BatchNormalization"
+        and node.input[0] in producers
+        and producers[node.input[0]].op_type == "Conv"
+        and consumers[node.input[0]] == 1
+    )
+    if unknown:
+        warnings.append(
+            f"{unknown} Conv/Gemm/MatMul node(s) have shapes shape inference could not resolve; "
+            "their MACs are not included (the total is a lower bound)"
+        )
+    total_macs = sum(layer.macs or 0 for layer in layers)
+    graph_outputs = [shapes.get(value.name) for value in model.graph.output]
+    return ModelStructure(
+        framework="onnx",
+        weights=weights,
+        layers=layers,
+        module_types={},
+        macs=total_macs,
+        flops=2 * total_macs,
+        compute_ops=Counter(node.op_type for node in model.graph.node),
+        output_shapes=[shape for shape in graph_outputs if shape is not None],
+        warnings=warnings,
+        foldable_batchnorms=foldable,
+    )

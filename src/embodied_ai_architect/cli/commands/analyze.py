@@ -1,0 +1,134 @@
+"""`branes analyze`: profile a model (size, MACs, family, latency, sensitivity, opportunities).
+
+Only builds an AnalysisRequest and calls ``analyze_model``; heavy imports happen inside the
+command so that building the CLI stays lean.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from embodied_ai_architect.errors import InputError
+
+EXAMPLE_NAMES = "cnn, resnet18, vit, mlp_policy, transformer_policy, detector, vla"
+
+
+def _parse_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"--arch-kwargs is not valid JSON: {exc}",
+            hint="write a JSON object, e.g. --arch-kwargs '{\"width\": 32}'",
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(
+            f"--arch-kwargs must be a JSON object, not {type(value).__name__}",
+            hint="e.g. --arch-kwargs '{\"width\": 32}'",
+        )
+    return value
+
+
+def analyze(
+    model: Annotated[
+        Path | None,
+        typer.Argument(help="Model file or directory (format detected from its bytes)."),
+    ] = None,
+    example: Annotated[
+        str | None,
+        typer.Option("--example", help=f"Analyze a built-in model instead: {EXAMPLE_NAMES}."),
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input-shape", help="Input shape, e.g. 1,3,224,224; repeat once per model input."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ModelProfile as JSON on stdout.")
+    ] = False,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="Architecture factory 'module:function' for state dicts."),
+    ] = None,
+    arch_kwargs: Annotated[
+        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Hugging Face config.json for the weights.")
+    ] = None,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code)."),
+    ] = False,
+    no_latency: Annotated[
+        bool, typer.Option("--no-latency", help="Skip latency measurement.")
+    ] = False,
+    sensitivity: Annotated[
+        int,
+        typer.Option("--sensitivity", help="INT8 sensitivity of the K largest layers (0: off)."),
+    ] = 5,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Intra-op threads for timing (default: settings)."),
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", help="Timed runs per runtime.")] = 30,
+) -> None:
+    """Profile a model: parameters and bytes by dtype, MACs, layer census, architecture family,
+    latency p50/p95, per-layer INT8 sensitivity, host capabilities and ranked opportunities."""
+    from pydantic import ValidationError
+
+    from embodied_ai_architect.agents.analysis.agent import analyze_model
+    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.cli.console import console, progress_bar
+    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.settings import get_settings
+
+    if model is None and example is None:
+        raise InputError(
+            "no model given",
+            hint=f"pass a model path (branes analyze model.onnx) or --example NAME ({EXAMPLE_NAMES})",
+        )
+    try:
+        request = AnalysisRequest(
+            model_path=model,
+            example=example,
+            load=LoadOptions(
+                input_shapes=parse_input_shapes(input_shape),
+                arch=arch,
+                arch_kwargs=_parse_kwargs(arch_kwargs),
+                config_path=config,
+                trust_pickle=trust_pickle,
+            ),
+            measure_latency=not no_latency,
+            sensitivity_top_k=sensitivity,
+            threads=threads,
+            runs=runs,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "request"
+        raise InputError(
+            f"invalid option {where}: {first['msg']}", hint="see `branes analyze --help`"
+        ) from None
+    settings = get_settings()
+    with progress_bar("analyze", quiet=False) as sink:
+        profile = analyze_model(request, AgentContext(settings=settings, sink=sink))
+    if as_json:
+        # Plain print, not Rich: the JSON must stay byte-exact for parsers.
+        typer.echo(profile.model_dump_json(indent=2))
+        return
+    from embodied_ai_architect.cli.render_profile import render_profile
+
+    render_profile(profile, console())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze)
