@@ -1,1 +1,479 @@
-"""Technique module compression (being written)."""
+"""Compression: BN folding, ORT graph optimization, low-rank SVD, weight sharing, zstd packing.
+
+Every technique reports the size before and after (``bytes_before`` / ``bytes_after``) and
+writes its artifact under ``ctx.workdir``.
+
+Example:
+    >>> apply_technique("lowrank_svd", handle, ctx, {"rank": 32})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from embodied_ai_architect.agents.optimization.base import (
+    TechniqueConfig,
+    TechniqueContext,
+    TechniqueFamily,
+    TechniqueManifest,
+    TechniqueResult,
+    register_technique,
+)
+from embodied_ai_architect.agents.optimization.torch_helpers import (
+    clone_module,
+    derived_handle,
+    example_tensors,
+    file_size,
+    parameter_count,
+    require_torch_handle,
+    save_module,
+    state_bytes,
+)
+from embodied_ai_architect.errors import ConfigError, EAAError, TechniqueError
+from embodied_ai_architect.modelio.handle import (
+    Framework,
+    ModelHandle,
+    OnnxModelHandle,
+    TorchModelHandle,
+)
+
+
+def _manifest(description: str, inputs: list[Framework], output: Framework) -> TechniqueManifest:
+    return TechniqueManifest(
+        family=TechniqueFamily.COMPRESSION,
+        description=description,
+        input_frameworks=inputs,
+        output_framework=output,
+        runtime="onnxruntime" if output is Framework.ONNX else "torch",
+        requires=["torch"] if output is Framework.TORCH else ["onnxruntime"],
+    )
+
+
+def _output_drift(before: TorchModelHandle, after: TorchModelHandle) -> float:
+    """Relative L2 difference of the outputs on the example inputs (0 = identical)."""
+    feeds = before.example_inputs(batch=2, seed=1)
+    want = np.concatenate([v.ravel() for v in before.run(feeds).values()]).astype(np.float64)
+    got = np.concatenate([v.ravel() for v in after.run(feeds).values()]).astype(np.float64)
+    return float(np.linalg.norm(want - got)) / max(float(np.linalg.norm(want)), 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+class FoldBatchNormConfig(TechniqueConfig):
+    """Fold BatchNorm layers into the Conv/Linear layer that feeds them."""
+
+    tolerance: float = Field(
+        1e-4, gt=0, description="Largest relative output change accepted after folding."
+    )
+
+
+@register_technique(
+    "fold_batchnorm",
+    FoldBatchNormConfig,
+    _manifest(
+        "Fold BatchNorm into preceding Conv/Linear (exact).", [Framework.TORCH], Framework.TORCH
+    ),
+)
+def fold_batchnorm(
+    handle: ModelHandle, config: FoldBatchNormConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    from embodied_ai_architect.agents.optimization.compression_utils import (
+        batchnorm_pairs,
+        fold_pair,
+    )
+
+    source = require_torch_handle(handle, "fold_batchnorm")
+    module = clone_module(source)
+    bytes_before = state_bytes(module)
+    pairs = batchnorm_pairs(module, example_tensors(source, batch=2))
+    ctx.emit(30, f"folding {len(pairs)} BatchNorm layers")
+    for layer_name, bn_name in pairs:
+        fold_pair(module, layer_name, bn_name)
+    path = save_module(module, source, ctx.path("bn_folded.pt2"))
+    result = derived_handle(source, module, suffix="bnfold", path=path)
+    drift = _output_drift(source, result)
+    if drift > config.tolerance:
+        raise TechniqueError(
+            f"BN folding changed the outputs by {drift:.2e} (relative), above {config.tolerance}",
+            hint="a BatchNorm in training mode or with unusual statistics; report the model",
+        )
+    warnings = [] if pairs else ["no BatchNorm directly after a Conv/Linear layer was found"]
+    return TechniqueResult(
+        handle=result,
+        changes=[f"folded {len(pairs)} BatchNorm layers: {', '.join(b for _, b in pairs[:8])}"],
+        warnings=warnings,
+        metrics={
+            "folded": float(len(pairs)),
+            "bytes_before": float(bytes_before),
+            "bytes_after": float(state_bytes(module)),
+            "relative_output_change": drift,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+class OnnxGraphOptimizeConfig(TechniqueConfig):
+    """ONNX Runtime offline graph optimization (constant folding, node fusions)."""
+
+    level: Literal["basic", "extended"] = Field(
+        "extended",
+        description="basic: constant folding and redundant-node removal; extended: also "
+        "Conv/BN/activation and attention/GELU/LayerNorm fusions. Layout optimizations "
+        "(ORT_ENABLE_ALL) are excluded on purpose: they tie the file to one CPU.",
+    )
+    rtol: float = Field(1e-3, gt=0, description="Relative tolerance of the equivalence check.")
+    atol: float = Field(1e-4, gt=0, description="Absolute tolerance of the equivalence check.")
+
+
+@register_technique(
+    "onnx_graph_optimize",
+    OnnxGraphOptimizeConfig,
+    _manifest(
+        "ONNX Runtime offline graph optimization (portable: no hardware-specific layouts).",
+        [Framework.ONNX, Framework.TORCH],
+        Framework.ONNX,
+    ),
+)
+def onnx_graph_optimize(
+    handle: ModelHandle, config: OnnxGraphOptimizeConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    import onnx
+    import onnxruntime as ort
+
+    from embodied_ai_architect.modelio.export import check_equivalence, export_onnx
+
+    source = export_onnx(handle, ctx.path("source.onnx"), threads=ctx.threads)
+    optimized_path = ctx.path("optimized.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        if config.level == "extended"
+        else ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    )
+    options.optimized_model_filepath = str(optimized_path)
+    options.log_severity_level = 3
+    ctx.emit(30, f"running ORT {config.level} graph optimizations")
+    try:
+        ort.InferenceSession(
+            str(source.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # ORT raises pybind error types
+        raise TechniqueError(
+            f"ONNX Runtime could not optimize the graph: {str(exc).splitlines()[0]}",
+            hint="the graph may use ops the CPU provider lacks",
+        ) from exc
+    nodes_before = len(onnx.load(str(source.onnx_path), load_external_data=False).graph.node)
+    nodes_after = len(onnx.load(str(optimized_path), load_external_data=False).graph.node)
+    result = OnnxModelHandle(
+        optimized_path,
+        name=f"{source.name}-ortopt",
+        source_format=source.source_format,
+        inputs=list(source.inputs),
+        outputs=list(source.outputs),
+        threads=ctx.threads,
+        metadata={**source.metadata, "ort_optimization": config.level},
+    )
+    try:
+        drift = check_equivalence(source, result, rtol=config.rtol, atol=config.atol)
+    except EAAError as exc:
+        raise TechniqueError(exc.message, hint="try level='basic'") from exc
+    return TechniqueResult(
+        handle=result,
+        changes=[f"ORT {config.level} optimization: {nodes_before} → {nodes_after} nodes"],
+        metrics={
+            "nodes_before": float(nodes_before),
+            "nodes_after": float(nodes_after),
+            "bytes_before": float(file_size(source.onnx_path)),
+            "bytes_after": float(file_size(optimized_path)),
+            "max_abs_diff": drift,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+class LowRankSvdConfig(TechniqueConfig):
+    """Truncated-SVD factorization of large Linear and 1×1 Conv layers."""
+
+    rank: int | None = Field(
+        None, ge=1, description="Fixed rank for every factorized layer (exclusive with energy)."
+    )
+    energy: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Keep the smallest rank retaining this share of the squared singular "
+        "values (default 0.9 when rank is not given).",
+        json_schema_extra={"search": [0.8, 0.9, 0.95, 0.99]},
+    )
+    min_features: int = Field(
+        32, ge=2, description="Layers whose smaller dimension is below this are left alone."
+    )
+    include_conv1x1: bool = Field(True, description="Also factorize 1×1 convolutions.")
+    ignore: tuple[str, ...] = Field((), description="Module names left untouched.")
+
+    @model_validator(mode="after")
+    def _one_of_rank_energy(self) -> LowRankSvdConfig:
+        if self.rank is not None and self.energy is not None:
+            raise ValueError("give either rank or energy, not both")
+        return self
+
+
+@register_technique(
+    "lowrank_svd",
+    LowRankSvdConfig,
+    _manifest(
+        "Low-rank SVD factorization where it reduces parameters.",
+        [Framework.TORCH],
+        Framework.TORCH,
+    ),
+)
+def lowrank_svd(
+    handle: ModelHandle, config: LowRankSvdConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    from torch import nn
+
+    from embodied_ai_architect.agents.optimization.compression_utils import (
+        factorize,
+        rank_for_energy,
+        set_submodule,
+    )
+
+    source = require_torch_handle(handle, "lowrank_svd")
+    module = clone_module(source)
+    candidates = [
+        (name, layer)
+        for name, layer in module.named_modules()
+        if name not in config.ignore
+        and (
+            isinstance(layer, nn.Linear)
+            or (
+                config.include_conv1x1
+                and isinstance(layer, nn.Conv2d)
+                and layer.kernel_size == (1, 1)
+                and layer.groups == 1
+                and layer.padding in ((0, 0), "valid")
+            )
+        )
+        and min(layer.weight.shape[0], layer.weight.shape[1]) >= config.min_features
+    ]
+    if not candidates:
+        raise ConfigError(
+            f"no Linear / 1×1 Conv layer has both dimensions ≥ {config.min_features}",
+            hint="lower min_features, or use prune_structured for convolution-heavy models",
+        )
+    if config.rank is not None:
+        largest = max(min(layer.weight.shape[:2]) for _, layer in candidates)
+        if config.rank >= largest:
+            raise ConfigError(
+                f"rank {config.rank} is not below any eligible layer's smaller dimension "
+                f"(largest is {largest})",
+                hint=f"choose a rank below {largest} or use `energy` to pick ranks per layer",
+            )
+    energy_target = config.energy if config.energy is not None else 0.9
+    params_before = parameter_count(module)
+    done: list[tuple[str, int, float]] = []
+    for index, (name, layer) in enumerate(candidates):
+        out_dim, in_dim = layer.weight.shape[0], int(np.prod(layer.weight.shape[1:]))
+        rank = config.rank if config.rank is not None else rank_for_energy(layer, energy_target)
+        if rank * (in_dim + out_dim) >= in_dim * out_dim:
+            continue  # factorizing would not save parameters here
+        replacement, kept = factorize(layer, rank)
+        set_submodule(module, name, replacement)
+        done.append((name, rank, kept))
+        ctx.emit(10 + 70 * (index + 1) / len(candidates), f"factorized {name} at rank {rank}")
+    if not done:
+        raise ConfigError(
+            "no layer gets fewer parameters at the requested rank / energy",
+            hint="lower the rank or the energy",
+        )
+    path = save_module(module, source, ctx.path("lowrank.pt2"))
+    result = derived_handle(source, module, suffix="lowrank", path=path)
+    params_after = parameter_count(module)
+    return TechniqueResult(
+        handle=result,
+        changes=[
+            f"factorized {name} (rank {rank}, energy {kept:.3f})" for name, rank, kept in done
+        ],
+        metrics={
+            "layers_factorized": float(len(done)),
+            "params_before": float(params_before),
+            "params_after": float(params_after),
+            "bytes_before": float(params_before * 4),
+            "bytes_after": float(state_bytes(module)),
+            "min_energy_kept": min(kept for _, _, kept in done),
+            "relative_output_change": _output_drift(source, result),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+class WeightSharingConfig(TechniqueConfig):
+    """k-means weight sharing: each layer's weights snap to 2^bits shared values."""
+
+    bits: int = Field(
+        4,
+        ge=1,
+        le=8,
+        description="Index width: every layer gets 2^bits centroids (its codebook).",
+        json_schema_extra={"search": [2, 3, 4, 5, 6, 8]},
+    )
+    min_weights: int = Field(
+        256, ge=1, description="Layers with fewer weights keep full precision."
+    )
+    ignore: tuple[str, ...] = Field((), description="Module names left untouched.")
+    zstd_level: int = Field(19, ge=1, le=22, description="zstd level of the packed artifact.")
+
+
+@register_technique(
+    "weight_sharing",
+    WeightSharingConfig,
+    _manifest(
+        "k-means weight sharing with per-layer codebooks.", [Framework.TORCH], Framework.TORCH
+    ),
+)
+def weight_sharing(
+    handle: ModelHandle, config: WeightSharingConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    import io
+
+    import torch
+    import zstandard
+    from torch import nn
+
+    from embodied_ai_architect.agents.optimization.compression_utils import assign, kmeans_1d
+
+    source = require_torch_handle(handle, "weight_sharing")
+    module = clone_module(source)
+    clusters = 2**config.bits
+    layers = [
+        (name, layer)
+        for name, layer in module.named_modules()
+        if isinstance(layer, nn.Conv1d | nn.Conv2d | nn.Linear)
+        and name not in config.ignore
+        and layer.weight.numel() >= max(config.min_weights, clusters)
+    ]
+    if not layers:
+        raise ConfigError(
+            f"no Conv/Linear layer has at least {max(config.min_weights, clusters)} weights",
+            hint="lower min_weights or bits",
+        )
+    arrays: dict[str, np.ndarray] = {}
+    shared_bytes = 0
+    for index, (name, layer) in enumerate(layers):
+        centroids = kmeans_1d(layer.weight, clusters)
+        labels = assign(layer.weight, centroids)
+        with torch.no_grad():
+            layer.weight.copy_(centroids[labels].reshape(layer.weight.shape).float())
+        arrays[f"{name}.weight::codebook"] = centroids.float().numpy()
+        arrays[f"{name}.weight::indices"] = (
+            labels.to(torch.uint8).reshape(layer.weight.shape).numpy()
+        )
+        shared_bytes += layer.weight.numel() * 4
+        ctx.emit(10 + 70 * (index + 1) / len(layers), f"clustered {name} to {clusters} values")
+    shared = {f"{name}.weight" for name, _ in layers}
+    for key, tensor in module.state_dict().items():
+        if key not in shared:
+            arrays[key] = tensor.detach().numpy()
+    dense = state_bytes(module)
+    weights_count = shared_bytes // 4
+    codebook_entries = clusters * len(layers)
+    # Bit-packed indices + fp32 codebooks + everything else dense: the size a packed file needs.
+    packed = (dense - shared_bytes) + (weights_count * config.bits + 7) // 8 + codebook_entries * 4
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    artifact = ctx.path("weight_shared.npz.zst")
+    artifact.write_bytes(
+        zstandard.ZstdCompressor(level=config.zstd_level).compress(buffer.getvalue())
+    )
+    path = save_module(module, source, ctx.path("weight_shared.pt2"))
+    result = derived_handle(
+        source,
+        module,
+        suffix=f"shared{config.bits}b",
+        path=path,
+        metadata={"codebook_artifact": str(artifact)},
+    )
+    return TechniqueResult(
+        handle=result,
+        changes=[f"{len(layers)} layers share {clusters} values each ({config.bits}-bit indices)"],
+        metrics={
+            "layers_shared": float(len(layers)),
+            "codebook_entries": float(codebook_entries),
+            "codebook_bytes": float(codebook_entries * 4),
+            "bytes_before": float(dense),
+            "bytes_after": float(packed),
+            "artifact_bytes": float(file_size(artifact)),
+            "relative_output_change": _output_drift(source, result),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+class PackZstdConfig(TechniqueConfig):
+    """Pack the stored model file with zstd (lossless)."""
+
+    level: int = Field(19, ge=1, le=22, description="zstd compression level (19+ is slow, small).")
+
+
+@register_technique(
+    "pack_zstd",
+    PackZstdConfig,
+    TechniqueManifest(
+        family=TechniqueFamily.COMPRESSION,
+        description="Lossless zstd packing of the model file (storage / transfer size).",
+        input_frameworks=[Framework.TORCH, Framework.ONNX],
+        output_framework=Framework.ONNX,
+        runtime="any",
+        requires=["zstandard"],
+    ),
+)
+def pack_zstd(
+    handle: ModelHandle, config: PackZstdConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    from embodied_ai_architect.agents.optimization.packing import pack_file, unpack_file
+
+    if isinstance(handle, OnnxModelHandle):
+        original = handle.onnx_path
+        if any(p.suffix == ".data" for p in original.parent.glob(f"{original.stem}*")):
+            raise ConfigError(
+                f"{original.name!r} keeps weights in external data files",
+                hint="re-save the model with all tensors inside the .onnx file before packing",
+            )
+    else:
+        source = require_torch_handle(handle, "pack_zstd")
+        original = save_module(clone_module(source), source, ctx.path("model.pt2"))
+    ctx.emit(30, f"compressing {original.name} with zstd level {config.level}")
+    packed = pack_file(original, ctx.path(original.name + ".zst"), config.level)
+    restored = unpack_file(packed, ctx.path("unpacked" + original.suffix))
+    if restored.read_bytes() != original.read_bytes():
+        raise TechniqueError("the unpacked file differs from the original", hint="report this bug")
+    if isinstance(handle, OnnxModelHandle):
+        result: ModelHandle = OnnxModelHandle(
+            restored,
+            name=f"{handle.name}-unpacked",
+            source_format=handle.source_format,
+            inputs=list(handle.inputs),
+            outputs=list(handle.outputs),
+            threads=handle.threads,
+            metadata={**handle.metadata, "packed_path": str(packed)},
+        )
+    else:
+        result = derived_handle(
+            source,
+            source.module,
+            suffix="packed",
+            path=restored,
+            metadata={"packed_path": str(packed)},
+        )
+    before, after = file_size(original), file_size(packed)
+    return TechniqueResult(
+        handle=result,
+        changes=[f"packed {original.name}: {before:,} → {after:,} bytes ({packed.name})"],
+        metrics={
+            "bytes_before": float(before),
+            "bytes_after": float(after),
+            "ratio": before / after,
+        },
+    )
