@@ -24,7 +24,7 @@ def build_server() -> Any:
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
-    from embodied_ai_architect.llm.tools import TOOLS, create_tool_executors
+    from embodied_ai_architect.llm.tools import TOOLS, create_tool_executors, is_error
 
     executors = create_tool_executors()
     tools = [
@@ -54,7 +54,7 @@ def build_server() -> Any:
         return types.CallToolResult(
             content=[types.TextContent(text=json.dumps(payload, indent=2, default=str))],
             structured_content=payload,
-            is_error="error" in payload,
+            is_error=is_error(payload),
         )
 
     return Server(

@@ -195,6 +195,12 @@ TOOLS: list[ToolSpec] = [
 ]
 
 
+def is_error(result: ToolResult) -> bool:
+    """True for the structured error shape ``{"error": {code, message, hint}}``."""
+    error = result.get("error")
+    return isinstance(error, dict) and "code" in error
+
+
 def tool_error(code: str, message: str, hint: str = "", **details: Any) -> ToolResult:
     error: dict[str, Any] = {"code": code, "message": message, "hint": hint}
     if details:

@@ -190,7 +190,8 @@ class DeployRequest(BaseModel):
     )
     input_shapes: list[list[int]] | None = Field(
         default=None,
-        description="One concrete shape per model input, batch first, e.g. [[1, 3, 224, 224]].",
+        description="One concrete shape per model input, batch first, e.g. [[1, 3, 224, 224]] "
+        "(a flat list such as [1, 3, 224, 224] is read as the shape of a single input).",
     )
     load_options: LoadOptions = Field(
         default_factory=LoadOptions,
@@ -209,6 +210,14 @@ class DeployRequest(BaseModel):
     threads: int | None = Field(
         default=None, ge=1, le=256, description="Threads for latency figures (default: settings)."
     )
+
+    @field_validator("input_shapes", mode="before")
+    @classmethod
+    def _single_shape(cls, value: object) -> object:
+        # LLM callers often pass one flat shape for a single-input model.
+        if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            return [value]
+        return value
 
     @field_validator("target")
     @classmethod
