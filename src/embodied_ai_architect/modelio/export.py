@@ -12,7 +12,12 @@ import numpy as np
 
 from embodied_ai_architect.errors import ExportError
 from embodied_ai_architect.modelio.formats import ModelFormat
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, TorchModelHandle
+from embodied_ai_architect.modelio.handle import (
+    ModelHandle,
+    OnnxModelHandle,
+    TorchModelHandle,
+    set_eval,
+)
 
 DEFAULT_OPSET = 18  # the newest opset every runtime we target (ORT, OpenVINO, TensorRT 10) reads
 
@@ -84,7 +89,7 @@ def _export_torch(
     dynamic_axes = (
         {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
     )
-    handle.module.eval()
+    set_eval(handle.module)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         try:

@@ -6,6 +6,7 @@ analysis, evaluation and validation never branch on the framework.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from enum import StrEnum
 from pathlib import Path
@@ -115,7 +116,7 @@ class TorchModelHandle(ModelHandle):
         import torch
 
         args = self.torch_inputs(feeds)
-        self.module.eval()
+        set_eval(self.module)
         with torch.inference_mode():
             result = self.module(*args)
         flat = flatten_outputs(result)
@@ -123,6 +124,13 @@ class TorchModelHandle(ModelHandle):
         if len(names) != len(flat):
             names = [name for name, _ in flat]
         return {name: tensor for name, (_, tensor) in zip(names, flat, strict=True)}
+
+
+def set_eval(module: torch.nn.Module) -> None:
+    """Put ``module`` in eval mode; torch.export modules refuse ``eval()`` but are already frozen
+    in the mode they were exported in."""
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
 
 
 def flatten_outputs(result: Any, prefix: str = "output") -> list[tuple[str, np.ndarray]]:

@@ -352,10 +352,10 @@ def build_torch_handle(
 ) -> TorchModelHandle:
     """Wrap ``module`` in a handle; the input signature comes from (in order of precedence)
     ``options.input_shapes``, ``specs`` (file metadata / config) or the module's structure."""
-    from embodied_ai_architect.modelio.handle import TorchModelHandle
+    from embodied_ai_architect.modelio.handle import TorchModelHandle, set_eval
     from embodied_ai_architect.modelio.onnx_io import apply_shapes
 
-    module.eval()
+    set_eval(module)
     names = names or forward_input_names(module)
     if options.input_shapes is not None:
         count = len(options.input_shapes)
