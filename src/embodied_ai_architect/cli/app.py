@@ -16,6 +16,9 @@ COMMAND_MODULES = [
     "analyze",
     "deploy",
     "mcp",
+    "serve",
+    "db",
+    "jobs",
 ]
 
 

@@ -25,6 +25,12 @@ _SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,12}){0,2}$")
 _CHUNK = 1024 * 1024
 
 
+class TooLargeError(InputError):
+    """An upload or artifact passed its size limit (HTTP 413)."""
+
+    code = "payload_too_large"
+
+
 class ArtifactRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     path: str = Field(description="Path relative to the workspace.")
@@ -134,13 +140,19 @@ class ArtifactStore:
     def put_bytes(self, data: bytes, *, scope: str, suffix: str = "") -> ArtifactRef:
         return self.put_chunks([data], scope=scope, suffix=suffix)
 
+    def remove(self, relative: str) -> None:
+        """Delete one stored file (no-op if it is already gone or outside the store)."""
+        path = (self.root / relative).resolve()
+        if path.is_relative_to(self.root.resolve()) and path.is_file():
+            path.unlink()
+
     def remove_scope(self, scope: str) -> None:
         shutil.rmtree(self._scope_dir(scope), ignore_errors=True)
 
 
 def _check_size(size: int, max_bytes: int | None) -> None:
     if max_bytes is not None and size > max_bytes:
-        raise InputError(
+        raise TooLargeError(
             f"upload is larger than the limit of {max_bytes} bytes",
             hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
             details={"max_bytes": max_bytes},

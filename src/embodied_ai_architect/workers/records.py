@@ -30,6 +30,8 @@ def record_optimize_report(
     attempt with its parent/result version, and the chosen plan with per-step status."""
     from embodied_ai_architect.schemas.results import OptimizeReport
 
+    if history.list_attempts(session, job_id=job_id) or history.list_plans(session, job_id=job_id):
+        return  # the pipeline recorded its own history against this job id
     parsed = OptimizeReport.model_validate(report)
     ids: dict[str, int] = {}
     if model_id is not None:

@@ -1,0 +1,86 @@
+"""The app factory: ``create_app(settings)``; state lives on ``app.state``, never in globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from embodied_ai_architect import __version__
+from embodied_ai_architect.api.errors import install_error_handlers
+from embodied_ai_architect.api.metrics import HttpMetrics
+from embodied_ai_architect.api.routes import (
+    admin,
+    deployments,
+    health,
+    jobs,
+    models,
+    runs,
+    versions,
+)
+from embodied_ai_architect.api.ws import router as ws_router
+from embodied_ai_architect.settings import Settings, get_settings
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.workers.service import JobService
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
+    """Build the service. The database is migrated and the job supervisor started on startup.
+
+    Example:
+        >>> app = create_app(Settings(workspace=Path("/tmp/ws")))  # doctest: +SKIP
+        >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+    """
+    settings = settings or get_settings()
+    db = Database.from_settings(settings)
+    service = JobService(db=db, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db.upgrade()
+        if start_workers:
+            service.start()
+        log.info("serving workspace %s with %d worker(s)", settings.workspace, settings.workers)
+        try:
+            yield
+        finally:
+            if start_workers:
+                service.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Embodied AI Architect",
+        version=__version__,
+        description="Upload robotics / embodied-AI models, analyze, optimize and deploy them as "
+        "jobs, watch progress live, compare runs and roll back versions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.service = service
+    app.state.http_metrics = HttpMetrics()
+    app.middleware("http")(app.state.http_metrics.middleware)
+    install_error_handlers(app)
+    for module in (health, models, versions, jobs, runs, deployments, admin):
+        app.include_router(module.router)
+    app.include_router(ws_router)
+    _mount_dashboard(app)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    if not (WEB_DIR / "index.html").is_file():
+        return
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")

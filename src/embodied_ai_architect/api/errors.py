@@ -1,0 +1,142 @@
+"""One error body ``{code, message, hint, details}`` for every 4xx/5xx; no stack traces leak.
+
+Domain errors (EAAError) become HTTP statuses here and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embodied_ai_architect.errors import (
+    DependencyError,
+    EAAError,
+    InputError,
+    JobError,
+    NotFoundError,
+    StoreError,
+    TargetUnavailableError,
+)
+from embodied_ai_architect.store.artifacts import TooLargeError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(EAAError):
+    """An HTTP-level refusal (auth, payload size) in the same shape as domain errors."""
+
+    def __init__(self, status_code: int, code: str, message: str, hint: str = ""):
+        super().__init__(message, hint)
+        self.status_code = status_code
+        self.code = code
+
+
+def status_for(exc: EAAError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status_code
+    if isinstance(exc, TooLargeError):
+        return 413
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, InputError | TargetUnavailableError):
+        return 422
+    if isinstance(exc, JobError):
+        return 409
+    if isinstance(exc, DependencyError):
+        return 503
+    return 500
+
+
+def _body(
+    code: str, message: str, hint: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"code": code, "message": message, "hint": hint, "details": details or {}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+async def _eaa_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EAAError)
+    status = status_for(exc)
+    if status >= 500 and isinstance(exc, StoreError):
+        # Database messages can carry SQL and paths: log them, answer generically.
+        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
+        body = _body(exc.code, "the database could not complete the request", exc.hint)
+    else:
+        body = _body(exc.code, exc.message, exc.hint, _jsonable(exc.details))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"])
+    return JSONResponse(
+        _body(
+            "validation_error",
+            f"invalid request: {where}: {first['msg']}"
+            if where
+            else f"invalid request: {first['msg']}",
+            "fix the listed fields; the OpenAPI schema at /openapi.json describes every field",
+            {"errors": errors},
+        ),
+        status_code=422,
+    )
+
+
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    hint = "see /docs for the available endpoints" if exc.status_code in (404, 405) else ""
+    return JSONResponse(
+        _body(code, str(exc.detail), hint), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        _body(
+            "internal_error", "internal server error", "this is a bug; the server log has details"
+        ),
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EAAError, _eaa_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries so every documented error status uses ErrorBody."""
+    from embodied_ai_architect.api.schemas import ErrorBody
+
+    return {code: {"model": ErrorBody} for code in codes}

@@ -1,0 +1,79 @@
+"""Prometheus text exposition: jobs by state, job durations, HTTP requests and latencies."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.schemas.jobs import JobStatus
+from embodied_ai_architect.store.models import JobRow
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, float("inf"))
+
+
+class HttpMetrics:
+    """Per-route request counts and latency histograms (route template, not raw path)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._latency: dict[tuple[str, str], list[int]] = defaultdict(
+            lambda: [0] * len(LATENCY_BUCKETS)
+        )
+        self._latency_sum: dict[tuple[str, str], float] = defaultdict(float)
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        self.observe(request.method, path, response.status_code, time.perf_counter() - started)
+        return response
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self._requests[(method, route, status)] += 1
+            buckets = self._latency[(method, route)]
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    buckets[i] += 1
+            self._latency_sum[(method, route)] += seconds
+
+    def render(self) -> list[str]:
+        lines = [
+            "# HELP eaa_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE eaa_http_requests_total counter",
+        ]
+        with self._lock:
+            for (method, route, status), count in sorted(self._requests.items()):
+                lines.append(
+                    f'eaa_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}'
+                )
+            name = "eaa_http_request_duration_seconds"
+            lines += [f"# HELP {name} HTTP request latency.", f"# TYPE {name} histogram"]
+            for (method, route), buckets in sorted(self._latency.items()):
+                labels = f'method="{method}",route="{route}"'
+                for bound, count in zip(LATENCY_BUCKETS, buckets, strict=True):
+                    le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                    lines.append(f'{name}_bucket{{{labels},le="{le}"}} {count}')
+                lines.append(f"{name}_sum{{{labels}}} {self._latency_sum[(method, route)]:.6f}")
+                lines.append(f"{name}_count{{{labels}}} {buckets[-1]}")
+        return lines
+
+
+def job_state_lines(session: Session) -> list[str]:
+    counts = dict(
+        session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+    )
+    lines = ["# HELP eaa_jobs Jobs by state.", "# TYPE eaa_jobs gauge"]
+    for status in JobStatus:
+        lines.append(f'eaa_jobs{{status="{status.value}"}} {counts.get(status, 0)}')
+    return lines

@@ -1,0 +1,28 @@
+"""Administration: database backups (callable from cron with the API token)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from embodied_ai_architect.api.deps import DbDep, SettingsDep, WriteAccess
+from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.schemas import BackupPublic
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+@router.post(
+    "/backup",
+    response_model=BackupPublic,
+    status_code=201,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 422, 500, 503),
+)
+async def backup(db: DbDep, settings: SettingsDep) -> BackupPublic:
+    """Consistent online snapshot of the database, zstd-compressed, shipped to S3 or a
+    directory (EAA_BACKUP_S3_BUCKET / EAA_BACKUP_DIR); old backups pruned by retention."""
+    from embodied_ai_architect.store.backup import create_backup
+
+    result = await run_in_threadpool(create_backup, db=db, settings=settings)
+    return BackupPublic.model_validate(result.model_dump())

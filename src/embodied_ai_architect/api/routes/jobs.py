@@ -1,0 +1,164 @@
+"""Jobs: submit (validated, then queued), status, list, cancel, result, events (+ JSONL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import StreamingResponse
+
+from embodied_ai_architect.api.convert import job_public, job_result
+from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
+from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.schemas import (
+    EventPublic,
+    JobPublic,
+    JobResultPublic,
+    JobSubmitted,
+    ListPublic,
+)
+from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
+from embodied_ai_architect.store.repo import events, jobs
+from embodied_ai_architect.workers.requests import (
+    JobRequest,
+    build_library_request,
+    resolve_model_path,
+)
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Job id (32 hex digits).")]
+
+
+@router.post(
+    "",
+    response_model=JobSubmitted,
+    status_code=202,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 404, 422),
+)
+def submit_job(
+    request: Annotated[JobRequest, Body(description="analyze, optimize or deploy (by kind).")],
+    db: DbDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> JobSubmitted:
+    """Validate the request completely (model exists, library request builds), then queue it.
+
+    Returns at once; follow the job with GET /api/v1/jobs/{id}, its events or /ws/jobs/{id}.
+    """
+    with db.session() as session:
+        model_path = None
+        if request.model_id is not None:
+            model_path = resolve_model_path(
+                session, settings=settings, model_id=request.model_id, version=request.version
+            )
+        # Fail fast: the same translation the worker will do, so bad input never gets queued.
+        build_library_request(request, model_path=model_path, job_id="0" * 32, settings=settings)
+    row = service.submit(
+        kind=JobKind(request.kind),
+        request=request.model_dump(mode="json", exclude={"kind"}),
+        model_id=request.model_id,
+    )
+    return JobSubmitted(job_id=row.id, status=row.status)
+
+
+@router.get(
+    "",
+    response_model=ListPublic[JobPublic],
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 422),
+)
+def list_jobs(
+    db: DbDep,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    model_id: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ListPublic[JobPublic]:
+    with db.session() as session:
+        rows, count = jobs.list_jobs(
+            session, status=status, kind=kind, model_id=model_id, offset=offset, limit=limit
+        )
+        return ListPublic[JobPublic](data=[job_public(r) for r in rows], count=count)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobPublic,
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def get_job(job_id: JobId, db: DbDep) -> JobPublic:
+    with db.session() as session:
+        return job_public(jobs.get_job(session, job_id=job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 404, 409, 422),
+)
+def cancel_job(job_id: JobId, service: ServiceDep) -> JobPublic:
+    """Cancel a queued or running job (its worker process is terminated)."""
+    return job_public(service.cancel(job_id=job_id))
+
+
+@router.get(
+    "/{job_id}/result",
+    response_model=JobResultPublic,
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 409, 422),
+)
+def get_result(job_id: JobId, db: DbDep) -> JobResultPublic:
+    with db.session() as session:
+        return job_result(jobs.get_job(session, job_id=job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_model=ListPublic[EventPublic],
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def list_events(
+    job_id: JobId,
+    db: DbDep,
+    after_seq: Annotated[
+        int, Query(ge=-1, le=10**9, description="Only events after this seq.")
+    ] = -1,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> ListPublic[EventPublic]:
+    with db.session() as session:
+        rows = events.list_events(session, job_id=job_id, after_seq=after_seq, limit=limit)
+        return ListPublic[EventPublic](
+            data=[EventPublic.model_validate(r) for r in rows], count=len(rows)
+        )
+
+
+@router.get(
+    "/{job_id}/events.jsonl",
+    response_class=StreamingResponse,
+    dependencies=[ReadAccess],
+    responses={
+        200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+        **error_responses(401, 404, 422),
+    },
+)
+def export_events(job_id: JobId, db: DbDep) -> StreamingResponse:
+    """Every event of the job, one JSON object per line (for archiving and replay)."""
+    with db.session() as session:
+        rows = events.list_events(session, job_id=job_id, limit=10**9)
+        lines = [EventPublic.model_validate(r).model_dump_json() + "\n" for r in rows]
+
+    def body() -> Iterator[str]:
+        yield from lines
+
+    return StreamingResponse(
+        body(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}-events.jsonl"'},
+    )

@@ -1,0 +1,154 @@
+"""Uploaded models: streamed upload with a size limit and byte-level format check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import func, select
+
+from embodied_ai_architect.api.convert import model_public
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
+from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
+from embodied_ai_architect.errors import ModelFormatError
+from embodied_ai_architect.modelio.formats import detect_format
+from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore, TooLargeError, safe_suffix
+from embodied_ai_architect.store.models import ModelVersionRow
+from embodied_ai_architect.store.repo import models, versions
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+Filename = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^/\\\x00]+$",
+        description="Display name of the file; only its extension is kept on disk.",
+    ),
+]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=ModelPublic,
+    status_code=201,
+    dependencies=[WriteAccess],
+    openapi_extra=_UPLOAD_BODY,
+    responses=error_responses(401, 413, 422, 500),
+)
+async def upload_model(
+    request: Request, filename: Filename, db: DbDep, settings: SettingsDep, artifacts: ArtifactsDep
+) -> ModelPublic:
+    """Upload a model file as the raw request body (streamed to disk, never held in memory).
+
+    The format is detected from the bytes; files that are no supported model are refused and
+    nothing is kept. The upload becomes version 0 of a new model.
+    """
+    limit = settings.max_model_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        # Refuse before reading a byte: the client learns at once, the disk stays untouched.
+        raise TooLargeError(
+            f"upload is larger than the limit of {limit} bytes",
+            hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
+        )
+    ref = await artifacts.put_stream(
+        request.stream(), scope="uploads", suffix=safe_suffix(filename), max_bytes=limit
+    )
+    try:
+        fmt = detect_format(artifacts.root / ref.path, max_bytes=limit)
+    except ModelFormatError as exc:
+        _remove_if_unreferenced(db, artifacts, ref.path)
+        # The stored name is the content hash; name the file the way the client knows it.
+        exc.message = exc.message.replace(Path(ref.path).name, filename)
+        raise
+    with db.session() as session:
+        row = models.create_model(
+            session,
+            name=filename,
+            format=fmt.value,
+            sha256=ref.sha256,
+            size_bytes=ref.size_bytes,
+            path=ref.path,
+        )
+        versions.create_version(
+            session,
+            model_id=row.id,
+            artifact_sha256=ref.sha256,
+            artifact_path=ref.path,
+            note="uploaded",
+        )
+        return model_public(row)
+
+
+def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
+    # Identical uploads share one content-addressed file; delete it only when nobody uses it.
+    with db.session() as session:
+        used = session.scalar(
+            select(func.count())
+            .select_from(ModelVersionRow)
+            .where(ModelVersionRow.artifact_path == relative)
+        )
+    if not used:
+        artifacts.remove(relative)
+
+
+@router.get(
+    "",
+    response_model=ListPublic[ModelPublic],
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 422),
+)
+def list_models(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPublic[ModelPublic]:
+    with db.session() as session:
+        rows, count = models.list_models(session, offset=offset, limit=limit)
+        return ListPublic[ModelPublic](data=[model_public(r) for r in rows], count=count)
+
+
+@router.get(
+    "/{model_id}",
+    response_model=ModelDetail,
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def get_model(model_id: int, db: DbDep) -> ModelDetail:
+    with db.session() as session:
+        row = models.get_model(session, model_id=model_id)
+        latest = versions.latest_version(session, model_id=model_id)
+        return ModelDetail(
+            **model_public(row).model_dump(),
+            profile=ModelProfile.model_validate(row.profile) if row.profile else None,
+            latest_version=latest.version if latest else None,
+        )
+
+
+@router.delete(
+    "/{model_id}",
+    response_model=ModelPublic,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 404, 422),
+)
+def delete_model(model_id: int, db: DbDep, artifacts: ArtifactsDep) -> ModelPublic:
+    """Delete a model, its versions, and artifact files no other version uses."""
+    with db.session() as session:
+        row = models.get_model(session, model_id=model_id)
+        paths = {v.artifact_path for v in row.versions} | {row.path}
+        public = model_public(row)
+        models.delete_model(session, model_id=model_id)
+    for relative in paths:
+        _remove_if_unreferenced(db, artifacts, relative)
+    return public

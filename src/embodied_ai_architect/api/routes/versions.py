@@ -1,0 +1,88 @@
+"""Model versions: list with metrics, restore (roll back), download the artifact."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import FileResponse
+
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, WriteAccess
+from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.schemas import ListPublic, VersionPublic
+from embodied_ai_architect.store.artifacts import safe_suffix
+from embodied_ai_architect.store.repo import models, versions
+
+router = APIRouter(prefix="/api/v1/models/{model_id}/versions", tags=["versions"])
+
+VersionNumber = Annotated[int, Path(ge=0, le=1_000_000)]
+
+
+@router.get(
+    "",
+    response_model=ListPublic[VersionPublic],
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def list_versions(
+    model_id: int,
+    db: DbDep,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ListPublic[VersionPublic]:
+    with db.session() as session:
+        rows, count = versions.list_versions(session, model_id=model_id, offset=offset, limit=limit)
+        return ListPublic[VersionPublic](
+            data=[VersionPublic.model_validate(r) for r in rows], count=count
+        )
+
+
+@router.get(
+    "/{version}",
+    response_model=VersionPublic,
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def get_version(model_id: int, version: VersionNumber, db: DbDep) -> VersionPublic:
+    with db.session() as session:
+        row = versions.get_version_by_number(session, model_id=model_id, version=version)
+        return VersionPublic.model_validate(row)
+
+
+@router.post(
+    "/{version}/restore",
+    response_model=VersionPublic,
+    status_code=201,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 404, 422),
+)
+def restore_version(model_id: int, version: VersionNumber, db: DbDep) -> VersionPublic:
+    """Roll back: record a new latest version with this version's artifact and metrics."""
+    with db.session() as session:
+        source = versions.get_version_by_number(session, model_id=model_id, version=version)
+        return VersionPublic.model_validate(versions.restore_version(session, version_id=source.id))
+
+
+@router.get(
+    "/{version}/artifact",
+    response_class=FileResponse,
+    dependencies=[ReadAccess],
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        },
+        **error_responses(401, 404, 422, 500),
+    },
+)
+def download_artifact(
+    model_id: int, version: VersionNumber, db: DbDep, artifacts: ArtifactsDep
+) -> FileResponse:
+    with db.session() as session:
+        model = models.get_model(session, model_id=model_id)
+        row = versions.get_version_by_number(session, model_id=model_id, version=version)
+        path = artifacts.resolve(row.artifact_path)
+        stem = "".join(c for c in model.name.rsplit(".", 1)[0] if c.isalnum() or c in "-_")[:64]
+    filename = f"{stem or 'model'}-v{version}{safe_suffix(path.name)}"
+    return FileResponse(path, media_type="application/octet-stream", filename=filename)

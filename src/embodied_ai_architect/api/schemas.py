@@ -1,0 +1,201 @@
+"""Response models: every endpoint returns one of these (typed OpenAPI, no untyped dicts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from embodied_ai_architect.agents.deployment.models import DeploymentResult
+from embodied_ai_architect.agents.deployment.targets.base import TargetStatus
+from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
+from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.schemas.progress import EventKind
+from embodied_ai_architect.schemas.results import OptimizeReport
+from embodied_ai_architect.workers.requests import JobRequest
+
+T = TypeVar("T")
+Json = dict[str, JsonValue]
+
+
+class ErrorBody(BaseModel):
+    """The one body of every 4xx/5xx response."""
+
+    code: str = Field(description="Stable machine-readable error code, e.g. not_found.")
+    message: str = Field(description="What went wrong.")
+    hint: str = Field(description="What to do about it.")
+    details: Json = Field(default_factory=dict, description="Structured context.")
+
+
+class ListPublic(BaseModel, Generic[T]):
+    data: list[T]
+    count: int = Field(ge=0, description="Total matching items (not just this page).")
+
+
+class _Orm(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ModelPublic(_Orm):
+    id: int
+    name: str = Field(description="The uploaded file's name (display only, never a path).")
+    format: str = Field(description="Format detected from the file's bytes.")
+    sha256: str
+    size_bytes: int = Field(ge=0)
+    created_at: datetime
+    analyzed: bool = Field(description="Whether an analyze job stored a profile.")
+
+
+class ModelDetail(ModelPublic):
+    profile: ModelProfile | None = None
+    latest_version: int | None = Field(default=None, ge=0)
+
+
+class VersionPublic(_Orm):
+    id: int
+    model_id: int
+    version: int = Field(ge=0, description="0 is the upload; each derived version counts up.")
+    parent_id: int | None
+    technique: str | None
+    config: Json
+    metrics: Json
+    artifact_sha256: str
+    job_id: str | None
+    note: str | None
+    created_at: datetime
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: JobKind
+    status: JobStatus
+    progress: float = Field(ge=0, le=100)
+    stage: str | None
+    model_id: int | None
+    request: JobRequest
+    error: ErrorBody | None
+    worker_pid: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None = Field(ge=0, description="Running time so far or in total.")
+
+
+class JobSubmitted(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class JobResultPublic(BaseModel):
+    """A succeeded job's result; exactly the field matching ``kind`` is set."""
+
+    job_id: str
+    kind: JobKind
+    analysis: ModelProfile | None = None
+    optimize: OptimizeReport | None = None
+    deployment: DeploymentResult | None = None
+
+
+class EventPublic(_Orm):
+    seq: int = Field(ge=0, description="Order of the event within its job.")
+    timestamp: datetime
+    kind: EventKind
+    stage: str
+    agent: str | None
+    step: str | None
+    percent: float = Field(ge=0, le=100)
+    message: str
+    data: Json
+
+
+class AttemptPublic(_Orm):
+    id: int
+    step: int
+    technique: str
+    config: Json
+    parent_version_id: int | None
+    result_version_id: int | None
+    metrics: Json
+    verdicts: list[JsonValue]
+    passed: bool | None
+    error: str | None
+    environment: Json
+    created_at: datetime
+
+
+class PlanStepPublic(_Orm):
+    position: int
+    technique: str
+    config: Json
+    rationale: str
+    predicted_effect: Json
+    status: str
+
+
+class PlanPublic(_Orm):
+    id: int
+    rationale: str
+    created_at: datetime
+    steps: list[PlanStepPublic]
+
+
+class RunPublic(BaseModel):
+    """One optimize run: the job, its plan, every attempt and the versions it produced."""
+
+    job: JobPublic
+    plans: list[PlanPublic]
+    attempts: list[AttemptPublic]
+    versions: list[VersionPublic]
+
+
+class MetricDelta(BaseModel):
+    metric: str
+    a: float | None
+    b: float | None
+    delta: float | None = Field(description="b − a, when both are numbers.")
+
+
+class RunSummary(BaseModel):
+    job_id: str
+    status: JobStatus
+    attempts: int = Field(ge=0)
+    passed_attempts: int = Field(ge=0)
+    best: VersionPublic | None = Field(description="Last version the run produced.")
+
+
+class RunComparison(BaseModel):
+    a: RunSummary
+    b: RunSummary
+    metrics: list[MetricDelta]
+
+
+class DeploymentPublic(BaseModel):
+    job_id: str
+    status: JobStatus
+    model_id: int | None
+    target: str
+    precision: str
+    created_at: datetime
+    result: DeploymentResult | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    database: Literal["sqlite", "postgresql", "other"]
+    workers: int = Field(ge=1)
+    running_jobs: int = Field(ge=0)
+
+
+class BackupPublic(BaseModel):
+    key: str = Field(description="Object key or file name of the backup.")
+    destination: str = Field(description="s3://bucket/prefix or a local directory.")
+    size_bytes: int = Field(ge=0, description="Compressed size.")
+    sha256: str = Field(description="SHA-256 of the compressed file.")
+    database_bytes: int = Field(ge=0, description="Size of the snapshot before compression.")
+    created_at: datetime
+    pruned: list[str] = Field(description="Older backups removed by the retention policy.")
+
+
+TargetPublic = TargetStatus

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .live import LiveServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server per test module (starting one takes ~2 s)."""
+    live = LiveServer(tmp_path_factory.mktemp("api") / "workspace", workers=2).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def fresh_workspace(tmp_path: Path) -> Path:
+    return tmp_path / "server-workspace"

@@ -1,0 +1,114 @@
+"""Done-criterion test: a real server, a full job over HTTP + WebSocket, compared with the
+library call made in this process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from .live import ANALYZE_FAST, LiveServer, tiny_onnx_bytes, upload, wait_job
+
+
+def collect(server: LiveServer, job_id: str, timeout: float = 120) -> list[dict[str, Any]]:
+    messages = []
+    with connect(f"{server.ws_url}/ws/jobs/{job_id}", open_timeout=10) as ws:
+        while True:
+            message = json.loads(ws.recv(timeout=timeout))
+            messages.append(message)
+            if message["type"] == "final":
+                return messages
+
+
+def test_analyze_job_over_http_and_websocket_matches_library(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    data = tiny_onnx_bytes()
+    with server.client() as client:
+        model = upload(client, data)
+        assert model["format"] == "onnx" and model["size_bytes"] == len(data)
+        submitted = client.post("/api/v1/jobs", json={**ANALYZE_FAST, "model_id": model["id"]})
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["job_id"]
+
+        live = collect(server, job_id)
+        events = [m for m in live if m["type"] == "event"]
+        final = live[-1]
+        assert final["type"] == "final" and final["job"]["status"] == "succeeded", final
+        # Every event exactly once, in order, percent never going backwards, 0 → 100.
+        assert [m["seq"] for m in events] == list(range(len(events)))
+        percents = [m["event"]["percent"] for m in events]
+        assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
+        assert len(events) >= 5
+
+        # A late subscriber gets the same history and the final state.
+        late = collect(server, job_id)
+        assert [m["seq"] for m in late if m["type"] == "event"] == list(range(len(events)))
+        assert late[-1]["result"] == final["result"]
+
+        # The stored events and the JSONL export agree with what was streamed.
+        stored = client.get(f"/api/v1/jobs/{job_id}/events").json()
+        assert [e["message"] for e in stored["data"]] == [m["event"]["message"] for m in events]
+        jsonl = client.get(f"/api/v1/jobs/{job_id}/events.jsonl")
+        assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+        assert [json.loads(line)["seq"] for line in jsonl.text.splitlines()] == list(
+            range(len(events))
+        )
+
+        result = client.get(f"/api/v1/jobs/{job_id}/result").json()
+        profile = result["analysis"]
+        assert result["kind"] == "analyze" and profile == final["result"]["analysis"]
+        detail = client.get(f"/api/v1/models/{model['id']}").json()
+        assert detail["analyzed"] and detail["profile"]["parameters"] == profile["parameters"]
+
+    # The same request through the library, in this process.
+    from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
+    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.settings import Settings
+
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(data)
+    options = {k: v for k, v in ANALYZE_FAST.items() if k != "kind"}
+    expected = analyze_model(
+        AnalysisRequest(model_path=path, **options),
+        AgentContext(settings=Settings(workspace=tmp_path / "ws")),
+    ).model_dump(mode="json")
+    for key in (
+        "parameters",
+        "parameter_bytes",
+        "by_dtype",
+        "macs",
+        "flops",
+        "inputs",
+        "outputs",
+        "op_census",
+        "layers",
+        "family",
+        "source_format",
+        "framework",
+        "sha256",
+    ):
+        assert profile[key] == expected[key], key
+    assert [s["layer"] for s in profile["sensitivity"]] == [
+        s["layer"] for s in expected["sensitivity"]
+    ]
+
+
+def test_closing_the_websocket_does_not_affect_the_job(server: LiveServer) -> None:
+    with server.client() as client:
+        model = upload(client, tiny_onnx_bytes(seed=1))
+        job_id = client.post("/api/v1/jobs", json={**ANALYZE_FAST, "model_id": model["id"]}).json()[
+            "job_id"
+        ]
+        with connect(f"{server.ws_url}/ws/jobs/{job_id}", open_timeout=10) as ws:
+            json.loads(ws.recv(timeout=60))  # one message, then hang up mid-job
+        done = wait_job(client, job_id, {"succeeded", "failed"})
+        assert done["status"] == "succeeded", done
+
+
+def test_websocket_unknown_job_gets_error_message(server: LiveServer) -> None:
+    with connect(f"{server.ws_url}/ws/jobs/{'0' * 32}", open_timeout=10) as ws:
+        message = json.loads(ws.recv(timeout=10))
+    assert message["type"] == "error" and message["code"] == "not_found"
