@@ -16,13 +16,21 @@ __all__ = ["run_optimize"]
 
 
 def run_optimize(
-    request: OptimizeRequest, *, settings: Settings | None = None, sink: ProgressSink | None = None
+    request: OptimizeRequest,
+    *,
+    settings: Settings | None = None,
+    sink: ProgressSink | None = None,
+    job_id: str | None = None,
 ) -> OptimizeReport:
     """Run one optimize job end to end and return its typed report.
 
     Raises ConstraintError / InputError for bad input (nothing is run), and PlanningError with
     ``details["evidence"]`` when the constraints are provably unreachable (the report is still
     written to the run's folder first). Technique failures never raise: they are recorded.
+
+    The run records itself in the store as it goes (model, versions, attempts, plan, skills).
+    ``job_id``: an existing job row (the service's); the pipeline then leaves the job's
+    events and final status to the caller. Without it, the run creates and finishes its own job.
 
     Example:
         >>> report = run_optimize(OptimizeRequest(model_path=Path("cnn.pt"),
@@ -32,4 +40,6 @@ def run_optimize(
     from embodied_ai_architect.schemas.progress import null_sink
     from embodied_ai_architect.settings import get_settings
 
-    return Orchestrator(request, settings=settings or get_settings(), sink=sink or null_sink).run()
+    return Orchestrator(
+        request, settings=settings or get_settings(), sink=sink or null_sink, job_id=job_id
+    ).run()

@@ -189,6 +189,20 @@ class Timings(BaseModel):
         return max(0.0, self.total_s - self.technique_s - self.measurement_s - self.analysis_s)
 
 
+class ParetoPoint(BaseModel):
+    """One evaluated model (a kept version or a measured attempt) in size/latency/accuracy space."""
+
+    label: str = Field(description="v3 for a version, a7 for an attempt that was not kept.")
+    version: str | None = None
+    attempt: int | None = None
+    technique: str | None = None
+    size_mb: float
+    p95_ms: float
+    accuracy: float | None = None
+    feasible: bool = Field(description="Meets every constraint.")
+    on_front: bool = Field(description="No other point is at least as good on all three axes.")
+
+
 class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"  # a version meets every constraint
     CONSTRAINTS_NOT_MET = "constraints_not_met"  # search done, nothing meets all constraints
@@ -200,6 +214,7 @@ class OptimizeReport(BaseModel):
 
     schema_version: int = 1
     run_id: str
+    model_id: int | None = Field(default=None, description="Store id of the uploaded model.")
     status: RunStatus
     summary: str
     request: OptimizeRequest
@@ -213,7 +228,9 @@ class OptimizeReport(BaseModel):
     replans: list[Replan] = Field(default_factory=list)
     attempts: list[AttemptRecord] = Field(default_factory=list)
     versions: list[VersionRecord] = Field(default_factory=list)
-    pareto: list[str] = Field(default_factory=list, description="Version ids on the Pareto front.")
+    points: list[ParetoPoint] = Field(
+        default_factory=list, description="Every evaluated model; on_front marks the Pareto set."
+    )
     evidence: list[str] = Field(
         default_factory=list, description="Why constraints are unreachable."
     )

@@ -1,0 +1,77 @@
+"""Pass/fail verdicts per constraint, each with a reason a user can read."""
+
+from __future__ import annotations
+
+from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.results import ConstraintVerdict, VersionMetrics
+
+
+def judge(
+    constraints: Constraints, baseline: VersionMetrics, candidate: VersionMetrics
+) -> list[ConstraintVerdict]:
+    """One verdict per constraint the user set, comparing ``candidate`` with the limits."""
+    verdicts: list[ConstraintVerdict] = []
+    if constraints.max_size_mb is not None:
+        size = candidate.size_mb
+        limit = constraints.max_size_mb
+        ok = size <= limit
+        verdicts.append(
+            ConstraintVerdict(
+                constraint="size",
+                passed=ok,
+                actual=size,
+                limit=limit,
+                reason=f"size {size:.3g} MB {'≤' if ok else '>'} {limit:g} MB",
+            )
+        )
+    if constraints.max_latency_ms is not None:
+        p95 = candidate.p95_ms
+        limit = constraints.max_latency_ms
+        ok = p95 <= limit
+        verdicts.append(
+            ConstraintVerdict(
+                constraint="latency",
+                passed=ok,
+                actual=p95,
+                limit=limit,
+                reason=f"p95 {p95:.3g} ms {'≤' if ok else '>'} {limit:g} ms",
+            )
+        )
+    if constraints.has_accuracy_bound():
+        verdicts.append(accuracy_verdict(constraints, baseline, candidate))
+    return verdicts
+
+
+def accuracy_verdict(
+    constraints: Constraints, baseline: VersionMetrics, candidate: VersionMetrics
+) -> ConstraintVerdict:
+    base = baseline.accuracy if baseline.accuracy is not None else 1.0
+    floor = constraints.accuracy_floor(base)
+    actual = candidate.accuracy
+    if actual is None:
+        return ConstraintVerdict(
+            constraint="accuracy",
+            passed=False,
+            actual=None,
+            limit=floor,
+            reason="accuracy was not measured",
+        )
+    # A tolerance of one part in a million keeps float noise from failing an equal score.
+    ok = actual >= floor - 1e-6
+    drop = (base - actual) * 100
+    return ConstraintVerdict(
+        constraint="accuracy",
+        passed=ok,
+        actual=actual,
+        limit=floor,
+        reason=f"accuracy {actual * 100:.2f} % {'≥' if ok else '<'} {floor * 100:.2f} % "
+        f"(drop {drop:.2f} points vs {base * 100:.2f} %)",
+    )
+
+
+def all_passed(verdicts: list[ConstraintVerdict]) -> bool:
+    return all(v.passed for v in verdicts)
+
+
+def failures(verdicts: list[ConstraintVerdict]) -> str:
+    return "; ".join(v.reason for v in verdicts if not v.passed)

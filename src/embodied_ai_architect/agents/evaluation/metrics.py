@@ -1,0 +1,110 @@
+"""Metrics for one model version: size on disk, parameters, latency, throughput, memory, accuracy."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from embodied_ai_architect.agents.evaluation.latency import measure_latency
+from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
+from embodied_ai_architect.errors import EAAError, EvaluationError
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.schemas.results import VersionMetrics
+
+
+def artifact_bytes(path: Path) -> int:
+    """Bytes on disk of an artifact: a file, or every file of a directory artifact (IR + weights)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    total = path.stat().st_size
+    # ONNX external data lives beside the graph; count it too.
+    for sibling in (path.with_suffix(path.suffix + ".data"), path.with_suffix(".bin")):
+        if sibling != path and sibling.exists():
+            total += sibling.stat().st_size
+    return total
+
+
+def count_parameters(handle: ModelHandle) -> int:
+    module = getattr(handle, "module", None)
+    if module is not None:
+        return int(sum(p.numel() for p in module.parameters()))
+    if isinstance(handle, OnnxModelHandle):
+        import onnx
+
+        proto = onnx.load(str(handle.onnx_path), load_external_data=False)
+        total = 0
+        for init in proto.graph.initializer:
+            count = 1
+            for dim in init.dims:
+                count *= int(dim)
+            total += count
+        return total
+    return int(handle.metadata.get("parameters", 0))
+
+
+def pinned(handle: ModelHandle, threads: int) -> ModelHandle:
+    """The same ONNX model with a session fixed to ``threads`` (every figure records it)."""
+    if isinstance(handle, OnnxModelHandle) and handle.threads != threads:
+        return OnnxModelHandle(
+            handle.onnx_path,
+            name=handle.name,
+            source_format=handle.source_format,
+            inputs=handle.inputs,
+            outputs=handle.outputs,
+            metadata=handle.metadata,
+            threads=threads,
+        )
+    return handle
+
+
+def measure_version(
+    handle: ModelHandle,
+    artifact: Path,
+    *,
+    evaluator: TaskEvaluator | None,
+    reference: ModelHandle | None,
+    threads: int,
+    runs: int = 60,
+    warmup: int = 5,
+    max_seconds: float = 4.0,
+) -> VersionMetrics:
+    """Measure everything the constraints and the report need for one version."""
+    started = time.perf_counter()
+    handle = pinned(handle, threads)
+    try:
+        stats = measure_latency(
+            handle, threads=threads, warmup=warmup, runs=runs, max_seconds=max_seconds
+        )
+    except EAAError:
+        raise
+    except Exception as exc:  # runtimes raise their own types
+        raise EvaluationError(
+            f"timing {handle.name!r} failed: {type(exc).__name__}: {exc}",
+            hint="the version cannot run on this host's runtime",
+        ) from exc
+    score = None
+    if evaluator is not None:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            score = evaluator.evaluate(handle, reference=reference)
+        finally:
+            torch.set_num_threads(previous)
+    return VersionMetrics(
+        size_bytes=artifact_bytes(artifact),
+        parameters=count_parameters(handle),
+        runtime=stats.runtime,
+        p50_ms=stats.p50_ms,
+        p95_ms=stats.p95_ms,
+        throughput_per_s=1000.0 * stats.batch_size / stats.p50_ms if stats.p50_ms > 0 else 0.0,
+        peak_memory_mb=stats.peak_memory_mb,
+        threads=threads,
+        accuracy=score.value if score else None,
+        accuracy_metric=score.metric if score else None,
+        accuracy_evaluator=score.evaluator if score else None,
+        accuracy_details=score.details if score else {},
+        measure_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,301 @@
+"""The planner: ranked candidate plans from the profile, the constraints and the registry.
+
+Decisions come from the profile (family, sensitivity), the technique manifests and their
+availability, and learned skills — never from per-model configs. A plan is a TODO list of
+steps; each step names an objective and the technique applications to *measure* for it (the
+runtime and precision are chosen by measurement, not assumed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from embodied_ai_architect.agents.optimization.base import (
+    TechniqueFamily,
+    TechniqueSpec,
+    load_techniques,
+)
+from embodied_ai_architect.agents.planning.priors import Effect, typical_effect
+from embodied_ai_architect.agents.planning.skills import SkillStats
+from embodied_ai_architect.modelio.handle import Framework
+from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.schemas.results import Plan, PlanStep, StepCandidate, VersionMetrics
+
+EXPORT_ONNX = "onnx_export"  # built-in: the original graph, run by ONNX Runtime (FP32)
+_AGGRESSIVE_FIELDS = ("ratio", "sparsity", "amount", "prune")
+
+
+@dataclass(frozen=True)
+class PlanningInput:
+    """What the planner sees: the profile, limits, the measured baseline and the data at hand."""
+
+    profile: ModelProfile | None
+    family: str
+    constraints: Constraints
+    baseline: VersionMetrics
+    framework: str
+    has_training_data: bool
+    has_calibration_data: bool
+    skills: dict[str, SkillStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Applicable:
+    spec: TechniqueSpec
+    effect: Effect
+    history: SkillStats | None
+
+
+def family_matches(family: str, allowed: list[str]) -> bool:
+    """Manifests may name a family coarsely ("cnn" for "cnn_classifier"); match on prefixes."""
+    return any(family == a or family.startswith(a) or a.startswith(family) for a in allowed)
+
+
+def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[str]]:
+    """Techniques that can run here on this model, and a note for each one left out."""
+    usable: list[Applicable] = []
+    skipped: list[str] = []
+    for name, spec in load_techniques().items():
+        ok, reason = spec.availability()
+        manifest = spec.manifest
+        if not ok:
+            skipped.append(f"{name}: {reason}")
+            continue
+        if manifest.model_families is not None and not family_matches(
+            inp.family, manifest.model_families
+        ):
+            skipped.append(f"{name}: suits {', '.join(manifest.model_families)}, not {inp.family}")
+            continue
+        if manifest.needs_data == "training" and not inp.has_training_data:
+            skipped.append(f"{name}: needs training data (--train-data)")
+            continue
+        frameworks = set(manifest.input_frameworks)
+        reachable = Framework(inp.framework) in frameworks or (
+            Framework.ONNX in frameworks and inp.framework in ("torch", "onnx")
+        )
+        if not reachable:
+            skipped.append(f"{name}: takes {[f.value for f in frameworks]} models")
+            continue
+        if manifest.output_framework not in (Framework.ONNX, Framework.TORCH, Framework.OPENVINO):
+            skipped.append(f"{name}: its output cannot be timed on this host")
+            continue
+        history = inp.skills.get(name)
+        effect = typical_effect(spec)
+        if history is not None and history.passes:
+            # Measured outcomes on similar models replace the prior.
+            effect = Effect(
+                history.size_factor if history.size_factor is not None else effect.size,
+                history.latency_factor if history.latency_factor is not None else effect.latency,
+            )
+        usable.append(Applicable(spec, effect, history))
+    return usable, skipped
+
+
+def _history_rank(item: Applicable) -> tuple[float, float]:
+    # Techniques that never passed on similar models go last; then by predicted speed.
+    failed_before = item.history is not None and item.history.tries >= 2 and not item.history.passes
+    return (1.0 if failed_before else 0.0, item.effect.latency * item.effect.size)
+
+
+def _candidate(item: Applicable, note: str = "") -> StepCandidate:
+    return StepCandidate(technique=item.spec.name, config={}, note=note)
+
+
+def _rationale(prefix: str, items: list[Applicable]) -> tuple[str, bool]:
+    notes = []
+    used_history = False
+    for item in items:
+        if item.history is not None:
+            used_history = True
+            notes.append(f"{item.spec.name}: history decided the order ({item.history.describe()})")
+    text = prefix + (" " + "; ".join(notes) if notes else "")
+    return text, used_history
+
+
+def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
+    """Ranked candidate plans (best first) and notes on techniques left out."""
+    usable, skipped = applicable_techniques(inp)
+    structural = sorted(
+        (
+            u
+            for u in usable
+            if u.spec.manifest.family
+            in (TechniqueFamily.PRUNING, TechniqueFamily.DISTILLATION, TechniqueFamily.NAS)
+            and Framework(inp.framework) in u.spec.manifest.input_frameworks
+        ),
+        key=_history_rank,
+    )
+    quant = [u for u in usable if u.spec.manifest.family is TechniqueFamily.QUANTIZATION]
+    runtime = [
+        u for u in quant if [p.lower() for p in u.spec.manifest.precisions] in ([], ["fp32"])
+    ]
+    precision = sorted((u for u in quant if u not in runtime), key=_history_rank)
+    graph = sorted(
+        (u for u in usable if u.spec.manifest.family is TechniqueFamily.COMPRESSION),
+        key=_history_rank,
+    )
+    c = inp.constraints
+    accuracy_text = (
+        "keeps accuracy ≥ the floor (re-validated after the step)" if c.has_accuracy_bound() else ""
+    )
+    steps: dict[str, PlanStep] = {}
+    used_history = False
+    if structural:
+        text, hist = _rationale(
+            f"{inp.family}: weights and MACs sit in layers a structural method can shrink; "
+            "tried in order until one helps (each retrains, so the first that passes is kept). "
+            + accuracy_text,
+            structural,
+        )
+        used_history |= hist
+        best = min(structural, key=lambda u: u.effect.latency)
+        steps["structure"] = PlanStep(
+            id="structure",
+            objective="latency" if c.max_latency_ms is not None else "size",
+            candidates=[_candidate(u) for u in structural],
+            rationale=text,
+            predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
+        )
+    if inp.framework in ("torch", "onnx"):
+        runtime_candidates = [StepCandidate(technique=EXPORT_ONNX, note="ONNX Runtime FP32")]
+        runtime_candidates += [_candidate(u) for u in runtime]
+        steps["runtime"] = PlanStep(
+            id="runtime",
+            objective="latency",
+            candidates=runtime_candidates,
+            rationale="the fastest runtime differs per model: every available FP32 runtime is "
+            "timed and the fastest kept",
+            predicted={"latency_factor": 0.8, "size_factor": 1.0},
+        )
+    if precision:
+        text, hist = _rationale(
+            "lower precision shrinks weights ~4× (INT8) but is not always faster on this CPU: "
+            "each precision/runtime is measured and the best passing one kept; sensitive layers "
+            "go back to FP32 if accuracy drops. " + accuracy_text,
+            precision,
+        )
+        used_history |= hist
+        best = min(precision, key=lambda u: u.effect.latency * u.effect.size)
+        steps["precision"] = PlanStep(
+            id="precision",
+            objective="latency" if c.max_latency_ms is not None else "size",
+            candidates=[_candidate(u) for u in precision],
+            rationale=text,
+            predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
+        )
+    if graph:
+        steps["graph"] = PlanStep(
+            id="graph",
+            objective="latency",
+            candidates=[_candidate(u) for u in graph],
+            rationale="graph-level clean-ups (BN folding, fusion, compact weights) are cheap; "
+            "kept only if they measurably help",
+            predicted={"latency_factor": 0.95, "size_factor": 0.95},
+        )
+    # Risk: how likely a plan costs accuracy. Structural steps retrain (less risky with data).
+    structure_risk = 0.3 if inp.has_training_data else 1.5
+    shapes = [
+        (
+            "structure-then-precision",
+            ["structure", "runtime", "precision", "graph"],
+            structure_risk,
+        ),
+        ("precision-only", ["runtime", "precision", "graph"], 0.1),
+        ("runtime-only", ["runtime", "graph"], 0.0),
+    ]
+    plans: list[Plan] = []
+    for index, (title, order, risk) in enumerate(shapes):
+        chosen = [steps[s].model_copy(deep=True) for s in order if s in steps]
+        if not chosen or any([s.id for s in p.steps] == [s.id for s in chosen] for p in plans):
+            continue
+        size, latency = _predict(inp.baseline, chosen)
+        deficit = _deficit(c, size, latency)
+        # Meeting the limits dominates; then the priority order: faster first, then smaller
+        # (log gains, so halving latency counts twice as much as halving size), minus risk.
+        gain = -math.log(latency / max(inp.baseline.p95_ms, 1e-9)) - 0.5 * math.log(
+            size / max(inp.baseline.size_bytes, 1)
+        )
+        plans.append(
+            Plan(
+                id=f"plan-{index + 1}",
+                title=title,
+                steps=chosen,
+                score=round(-10 * deficit + gain - risk, 4),
+                rationale=f"predicted size {size / 1e6:.3g} MB, p95 {latency:.3g} ms for "
+                f"{c.describe()}; "
+                + ("meets the limits by prior" if deficit == 0 else f"deficit {deficit:.2f}")
+                + f"; gain {gain:.2f}, accuracy risk {risk:.1f}",
+                predicted_size_mb=size / 1e6,
+                predicted_p95_ms=latency,
+                history_used=used_history,
+            )
+        )
+    plans.sort(key=lambda p: (-p.score, p.id))
+    return plans, skipped
+
+
+def _predict(baseline: VersionMetrics, steps: list[PlanStep]) -> tuple[float, float]:
+    size = float(baseline.size_bytes)
+    latency = baseline.p95_ms
+    for step in steps:
+        size *= step.predicted.get("size_factor", 1.0)
+        latency *= step.predicted.get("latency_factor", 1.0)
+    return size, latency
+
+
+def _deficit(c: Constraints, size_bytes: float, p95: float) -> float:
+    deficit = 0.0
+    if c.max_size_mb is not None and size_bytes / 1e6 > c.max_size_mb:
+        deficit += math.log(size_bytes / 1e6 / c.max_size_mb)
+    if c.max_latency_ms is not None and p95 > c.max_latency_ms:
+        deficit += math.log(p95 / c.max_latency_ms)
+    return deficit
+
+
+def fallback(
+    candidate: StepCandidate, spec: TechniqueSpec, profile: ModelProfile | None
+) -> tuple[StepCandidate, str] | None:
+    """The next, gentler configuration after ``candidate`` lost too much accuracy (or None).
+
+    Mixed precision first (keep the most sensitive layers in FP32, one more each time), then a
+    lower value of any aggressiveness knob in the config's declared search space.
+    """
+    fields = spec.config_type.model_fields
+    config: dict[str, Any] = dict(candidate.config)
+    if "exclude_top_sensitive" in fields:
+        current = int(config.get("exclude_top_sensitive") or 0)
+        limit = max(8, len(profile.sensitivity) if profile else 0)
+        if current < limit:
+            config["exclude_top_sensitive"] = current + 1
+            return (
+                candidate.model_copy(update={"config": config}),
+                f"keep the {current + 1} most sensitive layer(s) in FP32 (mixed precision)",
+            )
+        return None
+    if "nodes_to_exclude" in fields and profile is not None and profile.sensitivity:
+        ranked = [s.layer for s in sorted(profile.sensitivity, key=lambda s: -s.score)]
+        current_nodes = list(config.get("nodes_to_exclude") or [])
+        if len(current_nodes) < len(ranked):
+            config["nodes_to_exclude"] = ranked[: len(current_nodes) + 1]
+            return (
+                candidate.model_copy(update={"config": config}),
+                f"exclude the most sensitive layers {config['nodes_to_exclude']} from quantization",
+            )
+        return None
+    space = spec.config_type.search_space()
+    for name, values in space.items():
+        if not any(key in name for key in _AGGRESSIVE_FIELDS):
+            continue
+        numeric = sorted(v for v in values if isinstance(v, int | float))
+        current_value = config.get(name, fields[name].default)
+        lower = [v for v in numeric if v < current_value]
+        if lower:
+            config[name] = lower[-1]
+            return (
+                candidate.model_copy(update={"config": config}),
+                f"lower {name} from {current_value} to {lower[-1]}",
+            )
+    return None

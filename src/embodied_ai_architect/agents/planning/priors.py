@@ -1,0 +1,68 @@
+"""Prior expectations per technique *family and precision* (never per model), used to rank plans.
+
+Measured effects always win: priors only order what is tried first and bound what is possible.
+Each entry: (size_factor, latency_factor) for a typical application; the ``optimistic`` ones are
+the best case we have ever seen such a method reach, used to prove a goal unreachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embodied_ai_architect.agents.optimization.base import TechniqueFamily, TechniqueSpec
+
+
+@dataclass(frozen=True)
+class Effect:
+    size: float
+    latency: float
+
+
+# Typical effects (ENVIRONMENT.md: INT8 at best ~2× FP32 on AVX2; FP16 no faster on this CPU).
+_PRECISION_TYPICAL = {
+    "int8": Effect(0.27, 0.7),
+    "fp16": Effect(0.5, 1.0),
+    "int4": Effect(0.18, 1.0),
+    "nf4": Effect(0.18, 1.5),
+    "fp32": Effect(1.0, 0.8),
+}
+_PRECISION_BEST = {
+    "int8": Effect(0.25, 0.45),
+    "fp16": Effect(0.5, 0.9),
+    "int4": Effect(0.13, 0.9),
+    "nf4": Effect(0.13, 1.0),
+    "fp32": Effect(1.0, 0.6),
+}
+_FAMILY_TYPICAL = {
+    TechniqueFamily.PRUNING: Effect(0.5, 0.6),
+    TechniqueFamily.DISTILLATION: Effect(0.3, 0.4),
+    TechniqueFamily.NAS: Effect(0.3, 0.4),
+    TechniqueFamily.COMPRESSION: Effect(0.9, 0.95),
+}
+# Structure-changing methods can shrink a model a lot, but a student that keeps the task has a
+# floor; 10× fewer MACs / bytes is the most aggressive setting our search spaces allow.
+_FAMILY_BEST = {
+    TechniqueFamily.PRUNING: Effect(0.1, 0.1),
+    TechniqueFamily.DISTILLATION: Effect(0.1, 0.1),
+    TechniqueFamily.NAS: Effect(0.1, 0.1),
+    TechniqueFamily.COMPRESSION: Effect(0.8, 0.9),
+}
+
+
+def _precision(spec: TechniqueSpec) -> str | None:
+    precisions = spec.manifest.precisions
+    return precisions[0].lower() if precisions else None
+
+
+def typical_effect(spec: TechniqueSpec) -> Effect:
+    precision = _precision(spec)
+    if spec.manifest.family is TechniqueFamily.QUANTIZATION:
+        return _PRECISION_TYPICAL.get(precision or "int8", Effect(0.5, 1.0))
+    return _FAMILY_TYPICAL.get(spec.manifest.family, Effect(1.0, 1.0))
+
+
+def best_effect(spec: TechniqueSpec) -> Effect:
+    precision = _precision(spec)
+    if spec.manifest.family is TechniqueFamily.QUANTIZATION:
+        return _PRECISION_BEST.get(precision or "int8", Effect(0.5, 0.9))
+    return _FAMILY_BEST.get(spec.manifest.family, Effect(1.0, 1.0))

@@ -1,0 +1,480 @@
+"""The orchestrator: runs one optimize job through every stage and records all of it.
+
+Stages and their share of the progress bar: intake 0–5 %, analysis 5–25 %, baseline and
+planning 25–30 %, optimization 30–90 %, results 90–100 %.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embodied_ai_architect.agents.evaluation.agent import build_evaluator
+from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
+from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
+from embodied_ai_architect.agents.planning.feasibility import unreachable_evidence
+from embodied_ai_architect.agents.planning.planner import (
+    PlanningInput,
+    applicable_techniques,
+    make_plans,
+)
+from embodied_ai_architect.agents.planning.skills import summarize
+from embodied_ai_architect.errors import EAAError, InputError, PlanningError
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.pipeline.bus import EventBus
+from embodied_ai_architect.pipeline.environment import collect_environment
+from embodied_ai_architect.pipeline.recorder import RunRecorder
+from embodied_ai_architect.pipeline.results import build_report, learned_skills, write_reports
+from embodied_ai_architect.pipeline.search import Measured, run_step
+from embodied_ai_architect.pipeline.versions import VersionRegistry, pack_artifact
+from embodied_ai_architect.schemas.constraints import parse_constraints
+from embodied_ai_architect.schemas.jobs import JobStatus
+from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.schemas.progress import EventKind, ProgressSink
+from embodied_ai_architect.schemas.results import (
+    AttemptRecord,
+    OptimizeReport,
+    OptimizeRequest,
+    Plan,
+    Replan,
+    RunStatus,
+    StepCandidate,
+    StepStatus,
+    Timings,
+    VersionMetrics,
+    VersionRecord,
+)
+from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
+from embodied_ai_architect.store.repo import models as model_repo
+
+
+class RunState:
+    """Everything one job carries between stages (no globals: one instance per job)."""
+
+    def __init__(self, request: OptimizeRequest, settings: Settings, bus: EventBus):
+        self.request = request
+        self.constraints = parse_constraints(request.constraints)
+        self.settings = settings
+        self.bus = bus
+        self.seed = request.seed
+        self.threads = settings.num_threads
+        self.started = time.perf_counter()
+        self.timings = Timings()
+        self.attempts: list[AttemptRecord] = []
+        self.replans: list[Replan] = []
+        self.profile: ModelProfile | None = None
+        self.training_data: tuple[np.ndarray, np.ndarray] | None = None
+        self.evaluator: TaskEvaluator | None = None
+        self.environment = collect_environment(threads=self.threads, seed=self.seed)
+        self._onnx_cache: dict[str, OnnxModelHandle] = {}
+        # Set during the run:
+        self.workdir: Path
+        self.registry: VersionRegistry
+        self.recorder: RunRecorder
+        self.baseline: VersionRecord
+        self.current = "v0"
+        self.step_low = 30.0  # progress percent of the running step (for events it emits)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def budget_exhausted(self) -> str | None:
+        budget = self.constraints.budget
+        if budget.max_attempts is not None and len(self.attempts) >= budget.max_attempts:
+            return f"budget spent: {len(self.attempts)} attempts (max {budget.max_attempts})"
+        elapsed = time.perf_counter() - self.started
+        if budget.max_wall_seconds is not None and elapsed >= budget.max_wall_seconds:
+            return f"budget spent: {elapsed:.0f} s (max {budget.max_wall_seconds:g} s)"
+        return None
+
+    def new_attempt(self, step_id: str, candidate: StepCandidate, parent: str) -> AttemptRecord:
+        record = AttemptRecord(
+            index=len(self.attempts) + 1,
+            step_id=step_id,
+            technique=candidate.technique,
+            config=dict(candidate.config),
+            parent_version=parent,
+            status=StepStatus.PENDING,
+        )
+        self.attempts.append(record)
+        return record
+
+    def _persist(self, attempt: AttemptRecord) -> None:
+        self.recorder.attempt(
+            attempt,
+            parent_row=self.registry.row_id(attempt.parent_version),
+            result_row=self.registry.row_id(attempt.version) if attempt.version else None,
+            environment=self.environment.model_dump(mode="json"),
+        )
+
+    def fail(self, attempt: AttemptRecord, exc: BaseException, seconds: float) -> None:
+        attempt.status = StepStatus.FAILED
+        attempt.technique_seconds = seconds
+        self.timings.technique_s += seconds
+        attempt.error = (
+            exc.to_dict()
+            if isinstance(exc, EAAError)
+            else {"code": "internal", "message": f"{type(exc).__name__}: {exc}", "hint": ""}
+        )
+        attempt.reason = (
+            f"failed, rolled back to {attempt.parent_version}: {attempt.error['message']}"
+        )
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} failed (rolled back to {attempt.parent_version}): "
+            f"{attempt.error['message']}",
+            kind=EventKind.ERROR,
+            step=attempt.step_id,
+            data={"error": attempt.error},
+        )
+
+    def reject(self, attempt: AttemptRecord, reason: str) -> None:
+        attempt.status = StepStatus.REJECTED
+        attempt.reason = reason
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} rejected: {reason}",
+            kind=EventKind.DECISION,
+            step=attempt.step_id,
+        )
+
+    def accept(self, measured: Measured, parent: str) -> str:
+        attempt = measured.attempt
+        record = self.registry.register(
+            measured.handle,
+            measured.packed,
+            parent=parent,
+            technique=measured.candidate.technique,
+            config=dict(measured.candidate.config),
+            metrics=measured.metrics,
+        )
+        attempt.status = StepStatus.ACCEPTED
+        attempt.version = record.id
+        attempt.reason = "; ".join(measured.notes)
+        self._persist(attempt)
+        self.current = record.id
+        return record.id
+
+    def bus_percent(self) -> float:
+        return self.step_low
+
+    # -- data and measurement ------------------------------------------------------------------
+    def measure(self, handle: ModelHandle, packed: Path) -> VersionMetrics:
+        started = time.perf_counter()
+        metrics = measure_version(
+            handle,
+            packed,
+            evaluator=self.evaluator,
+            reference=self.registry.handle("v0") if hasattr(self, "registry") else handle,
+            threads=self.threads,
+            runs=self.request.latency_runs,
+        )
+        self.timings.measurement_s += time.perf_counter() - started
+        return metrics
+
+    def as_onnx(self, vid: str, handle: ModelHandle) -> OnnxModelHandle:
+        """The version as ONNX (exported once per version; the export counts as technique time)."""
+        if isinstance(handle, OnnxModelHandle):
+            return handle
+        if vid not in self._onnx_cache:
+            from embodied_ai_architect.modelio.export import export_onnx
+
+            started = time.perf_counter()
+            self._onnx_cache[vid] = export_onnx(
+                handle, self.workdir / f"{vid}-onnx" / "model.onnx", threads=self.threads
+            )
+            self.timings.technique_s += time.perf_counter() - started
+        return self._onnx_cache[vid]
+
+    def calibration(self, handle: ModelHandle) -> Any:
+        from embodied_ai_architect.data.calibration import provider_from_path, random_provider
+
+        if self.request.calibration_data is not None:
+            return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
+        inputs = getattr(self.evaluator, "inputs", None)
+        if inputs is None and self.request.eval_data is not None:
+            dataset = getattr(self.evaluator, "dataset", None)
+            inputs = getattr(dataset, "inputs", None)
+        if inputs is not None:
+            path = self.workdir / "calibration.npz"
+            if not path.exists():
+                arrays = list(inputs.values())
+                names = [s.name for s in handle.inputs]
+                np.savez(path, **{n: a[:128] for n, a in zip(names, arrays, strict=True)})
+            return provider_from_path(path, handle.inputs, num_samples=128)
+        self.bus.emit(
+            30,
+            "optimization",
+            "no calibration data: calibrating on random inputs (pass --calibration-data)",
+            kind=EventKind.WARNING,
+        )
+        return random_provider(handle.inputs, num_samples=64, seed=self.seed)
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        request: OptimizeRequest,
+        *,
+        settings: Settings,
+        sink: ProgressSink,
+        job_id: str | None = None,
+    ):
+        self.request = request
+        self.settings = settings
+        self.sink = sink
+        self.job_id = job_id
+
+    def run(self) -> OptimizeReport:
+        bus = EventBus(self.sink)
+        state = RunState(self.request, self.settings, bus)  # validates the constraints first
+        started_at = datetime.now(UTC)
+        _check_paths(self.request)
+        from embodied_ai_architect.modelio.loader import load_model
+
+        bus.emit(0, "intake", f"loading {self.request.model_path.name}")
+        original = load_model(
+            self.request.model_path, self.request.load_options, threads=state.threads
+        )
+        db = Database.from_settings(self.settings)
+        db.upgrade()
+        artifacts = ArtifactStore(self.settings.ensure_workspace())
+        state.recorder = RunRecorder(
+            db, job_id=self.job_id, request=self.request.model_dump(mode="json")
+        )
+        bus.subscribe(state.recorder.event)
+        run_id = state.recorder.job_id
+        out_dir = self.request.out_dir or self.settings.workspace / "runs" / run_id
+        state.workdir = self.settings.workspace / "work" / run_id
+        try:
+            report = self._run(state, original, db, artifacts, run_id, out_dir, started_at)
+        except PlanningError as exc:
+            state.recorder.finish(status=JobStatus.FAILED, result=None, error=exc.to_dict())
+            raise
+        except BaseException as exc:
+            error = exc.to_dict() if isinstance(exc, EAAError) else {"message": str(exc)}
+            state.recorder.finish(status=JobStatus.FAILED, result=None, error=error)
+            raise
+        finally:
+            import shutil
+
+            shutil.rmtree(state.workdir, ignore_errors=True)
+        state.recorder.finish(
+            status=JobStatus.SUCCEEDED,
+            result={
+                "status": report.status.value,
+                "report": str(report.artifacts.get("report_json")),
+            },
+            error=None,
+        )
+        return report
+
+    def _run(
+        self,
+        state: RunState,
+        original: ModelHandle,
+        db: Database,
+        artifacts: ArtifactStore,
+        run_id: str,
+        out_dir: Path,
+        started_at: datetime,
+    ) -> OptimizeReport:
+        bus = state.bus
+        request = self.request
+        with db.session() as session:
+            model_id = model_repo.create_model(
+                session,
+                name=original.name,
+                format=original.source_format.value,
+                sha256=sha256_file(request.model_path)
+                if request.model_path.is_file()
+                else "directory",
+                size_bytes=request.model_path.stat().st_size,
+                path=str(request.model_path),
+            ).id
+        state.registry = VersionRegistry(db, artifacts, model_id=model_id, job_id=run_id)
+        bus.emit(5, "analysis", "analyzing the model")
+        started = time.perf_counter()
+        state.profile = _analyze(original, state)
+        state.timings.analysis_s = time.perf_counter() - started
+        family = state.profile.family.family.value if state.profile else "other"
+        bus.emit(25, "analysis", f"family: {family}", data={"family": family})
+        if request.train_data is not None:
+            state.training_data = _load_training(request.train_data)
+        state.evaluator = build_evaluator(
+            reference=original,
+            constraints=state.constraints,
+            eval_data=request.eval_data,
+            eval_sim=request.eval_sim,
+            max_samples=request.max_eval_samples,
+            seed=request.seed,
+            detector=family == "detector",
+        )
+        bus.emit(26, "evaluation", "measuring the original (v0)")
+        packed = pack_artifact(original, state.workdir / "v0")
+        v0_metrics = measure_version(
+            original,
+            packed,
+            evaluator=state.evaluator,
+            reference=original,
+            threads=state.threads,
+            runs=request.latency_runs,
+        )
+        state.timings.measurement_s += v0_metrics.measure_seconds
+        state.baseline = state.registry.register(
+            original, packed, parent=None, technique=None, config={}, metrics=v0_metrics
+        )
+        bus.emit(
+            28,
+            "evaluation",
+            f"v0: p95 {v0_metrics.p95_ms:.3g} ms, {v0_metrics.size_mb:.3g} MB"
+            + (f", accuracy {v0_metrics.accuracy * 100:.2f} %" if v0_metrics.accuracy else ""),
+            kind=EventKind.METRIC,
+            data={"metrics": v0_metrics.model_dump(mode="json")},
+        )
+        skills = summarize(state.recorder.skills(family=family, target=state.constraints.target))
+        planning = PlanningInput(
+            profile=state.profile,
+            family=family,
+            constraints=state.constraints,
+            baseline=v0_metrics,
+            framework=original.framework.value,
+            has_training_data=state.training_data is not None,
+            has_calibration_data=request.calibration_data is not None
+            or request.eval_data is not None,
+            skills=skills,
+        )
+        plans, skipped = make_plans(planning)
+        usable, _ = applicable_techniques(planning)
+        evidence = unreachable_evidence(planning, usable)
+        finish = _Finisher(state, run_id, model_id, out_dir, started_at, plans)
+        if evidence:
+            report = finish(RunStatus.UNREACHABLE, evidence=evidence, skipped=skipped)
+            raise PlanningError(
+                "the constraints cannot be met: " + "; ".join(evidence),
+                hint="relax the limits (see the evidence) or give training data so structural "
+                "methods (pruning, distillation) can run",
+                details={"evidence": evidence, "report": str(report.artifacts.get("report_json"))},
+            )
+        chosen = plans[0] if plans else None
+        if chosen is not None:
+            state.recorder.plan(chosen, rationale=chosen.rationale)
+            bus.emit(
+                30,
+                "planning",
+                f"plan {chosen.title}: " + " → ".join(s.id for s in chosen.steps),
+                kind=EventKind.DECISION,
+                data={"plan": chosen.model_dump(mode="json"), "skipped": skipped},
+            )
+            steps = chosen.steps
+            for position, step in enumerate(steps):
+                low = 30 + 60 * position / len(steps)
+                high = 30 + 60 * (position + 1) / len(steps)
+                state.step_low = low
+                bus.emit(
+                    low, "optimization", f"step {step.id}: {step.rationale[:80]}", step=step.id
+                )
+                run_step(state, step, (low, high))
+                state.recorder.step_status(chosen, position, step.status)
+        return finish(None, evidence=[], skipped=skipped)
+
+
+class _Finisher:
+    """Picks the result, writes reports and learned skills (shared by normal and early stops)."""
+
+    def __init__(
+        self,
+        state: RunState,
+        run_id: str,
+        model_id: int,
+        out_dir: Path,
+        started_at: datetime,
+        plans: list[Plan],
+    ):
+        self.state, self.run_id, self.model_id = state, run_id, model_id
+        self.out_dir, self.started_at, self.plans = out_dir, started_at, plans
+
+    def __call__(
+        self, forced: RunStatus | None, *, evidence: list[str], skipped: list[str]
+    ) -> OptimizeReport:
+        state = self.state
+        state.bus.emit(90, "results", "writing reports")
+        state.timings.total_s = time.perf_counter() - state.started
+        report = build_report(
+            state,
+            run_id=self.run_id,
+            model_id=self.model_id,
+            plans=self.plans,
+            forced=forced,
+            evidence=evidence,
+            skipped=skipped,
+            started_at=self.started_at,
+        )
+        report = write_reports(report, self.out_dir)
+        family = report.model_family or "other"
+        state.recorder.learn(learned_skills(report, family=family))
+        state.bus.emit(
+            100,
+            "results",
+            report.summary,
+            kind=EventKind.RESULT,
+            data={"status": report.status.value, "best": report.best.id if report.best else None},
+        )
+        return report
+
+
+def _check_paths(request: OptimizeRequest) -> None:
+    for label, path in (
+        ("model", request.model_path),
+        ("evaluation data", request.eval_data),
+        ("calibration data", request.calibration_data),
+        ("training data", request.train_data),
+    ):
+        if path is not None and not Path(path).exists():
+            raise InputError(f"{label} {str(path)!r} does not exist", hint="check the path")
+
+
+def _load_training(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["x"], data["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(
+            f"cannot read training data {path.name!r}: {exc}",
+            hint="save numpy.savez(path, x=inputs, y=labels)",
+        ) from exc
+
+
+def _analyze(handle: ModelHandle, state: RunState) -> ModelProfile | None:
+    """The Analysis agent's profile; None (with a warning) while that agent is not installed."""
+    try:
+        from embodied_ai_architect.agents.analysis import analyze_model  # type: ignore[attr-defined]
+        from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+    except ImportError:
+        state.bus.emit(
+            5,
+            "analysis",
+            "analysis agent unavailable: planning without a profile",
+            kind=EventKind.WARNING,
+        )
+        return None
+    from embodied_ai_architect.agents.base import AgentContext
+
+    ctx = AgentContext(settings=state.settings, sink=state.bus, seed=state.seed, span=(5, 25))
+    request = AnalysisRequest(
+        handle=handle, measure_latency=False, sensitivity_top_k=8, threads=state.threads
+    )
+    profile: ModelProfile = analyze_model(request, ctx)
+    return profile
+
+
+__all__ = ["Orchestrator", "RunState", "all_passed", "failures", "judge"]

@@ -1,0 +1,176 @@
+"""Results: pick the best version, build the typed report, write report.json / report.html."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
+from embodied_ai_architect.agents.planning.skills import SkillRecord
+from embodied_ai_architect.pipeline.files import write_text_atomic
+from embodied_ai_architect.pipeline.pareto import mark_front
+from embodied_ai_architect.pipeline.search import deficit
+from embodied_ai_architect.schemas.results import (
+    OptimizeReport,
+    ParetoPoint,
+    Plan,
+    RunStatus,
+    StepStatus,
+    VersionRecord,
+)
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.pipeline.orchestrator import RunState
+
+
+def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[VersionRecord, bool]:
+    """The fastest version meeting every constraint (then the smallest); else the closest one."""
+    c = state.constraints
+    base = state.baseline.metrics
+    feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
+    if feasible:
+        return min(feasible, key=lambda v: (v.metrics.p95_ms, v.metrics.size_bytes)), True
+    accurate = [
+        v
+        for v in versions
+        if all(x.passed for x in judge(c, base, v.metrics) if x.constraint == "accuracy")
+    ] or versions
+    return min(accurate, key=lambda v: (deficit(c, v.metrics), v.metrics.p95_ms)), False
+
+
+def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]:
+    c, base = state.constraints, state.baseline.metrics
+    points = [
+        ParetoPoint(
+            label=v.id,
+            version=v.id,
+            technique=v.technique or "original",
+            size_mb=v.metrics.size_mb,
+            p95_ms=v.metrics.p95_ms,
+            accuracy=v.metrics.accuracy,
+            feasible=all_passed(judge(c, base, v.metrics)),
+            on_front=False,
+        )
+        for v in versions
+    ]
+    for attempt in state.attempts:
+        if attempt.metrics is None or attempt.status is StepStatus.ACCEPTED:
+            continue
+        points.append(
+            ParetoPoint(
+                label=f"a{attempt.index}",
+                attempt=attempt.index,
+                technique=attempt.technique,
+                size_mb=attempt.metrics.size_mb,
+                p95_ms=attempt.metrics.p95_ms,
+                accuracy=attempt.metrics.accuracy,
+                feasible=all_passed(attempt.verdicts),
+                on_front=False,
+            )
+        )
+    return mark_front(points)
+
+
+def build_report(
+    state: RunState,
+    *,
+    run_id: str,
+    model_id: int,
+    plans: list[Plan],
+    forced: RunStatus | None,
+    evidence: list[str],
+    skipped: list[str],
+    started_at: datetime,
+) -> OptimizeReport:
+    versions = state.registry.records()
+    base = state.baseline
+    best, feasible = choose_best(state, versions)
+    status = forced or (RunStatus.SUCCEEDED if feasible else RunStatus.CONSTRAINTS_NOT_MET)
+    verdicts = judge(state.constraints, base.metrics, best.metrics)
+    if status is RunStatus.UNREACHABLE:
+        summary = "stopped early, constraints unreachable: " + "; ".join(evidence)
+    else:
+        m, b = best.metrics, base.metrics
+        summary = (
+            f"{best.id} ({best.technique or 'original'}): "
+            f"{b.size_bytes / max(m.size_bytes, 1):.1f}× smaller, "
+            f"{b.p95_ms / max(m.p95_ms, 1e-9):.1f}× faster (p95)"
+        )
+        if m.accuracy is not None and b.accuracy is not None:
+            summary += f", accuracy {m.accuracy * 100:.2f} % ({(m.accuracy - b.accuracy) * 100:+.2f} points)"
+        summary += "; meets all constraints" if feasible else f"; not met: {failures(verdicts)}"
+    return OptimizeReport(
+        run_id=run_id,
+        model_id=model_id,
+        status=status,
+        summary=summary,
+        request=state.request,
+        model_family=state.profile.family.family.value if state.profile else None,
+        environment=state.environment,
+        baseline=base,
+        best=None if status is RunStatus.UNREACHABLE else best,
+        best_verdicts=verdicts,
+        plans=plans,
+        chosen_plan=plans[0] if plans and status is not RunStatus.UNREACHABLE else None,
+        replans=state.replans,
+        attempts=state.attempts,
+        versions=versions,
+        points=_points(state, versions),
+        evidence=evidence + [f"not planned: {s}" for s in skipped],
+        timings=state.timings,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def write_reports(report: OptimizeReport, out_dir: Path) -> OptimizeReport:
+    """Copy the best artifact out, write report.json and report.html; returns the final report."""
+    from embodied_ai_architect.pipeline.report import render_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts: dict[str, Path] = {
+        "report_json": out_dir / "report.json",
+        "report_html": out_dir / "report.html",
+    }
+    if report.best is not None and report.best.id != "v0":
+        source = Path(report.best.path)
+        suffix = ".ir.tar" if source.name.endswith(".ir.tar") else source.suffix
+        target = out_dir / f"optimized{suffix}"
+        shutil.copyfile(source, target)
+        artifacts["model"] = target
+    report = report.model_copy(update={"artifacts": artifacts})
+    write_text_atomic(artifacts["report_json"], report.model_dump_json(indent=2))
+    write_text_atomic(artifacts["report_html"], render_html(report))
+    return report
+
+
+def learned_skills(report: OptimizeReport, *, family: str) -> list[SkillRecord]:
+    """One skill per measured attempt: effect relative to the version it was applied to."""
+    versions = {v.id: v for v in report.versions}
+    skills: list[SkillRecord] = []
+    for attempt in report.attempts:
+        parent = versions.get(attempt.parent_version)
+        if parent is None:
+            continue
+        effect: dict[str, float] = {}
+        if attempt.metrics is not None:
+            p, m = parent.metrics, attempt.metrics
+            effect = {
+                "size_factor": m.size_bytes / max(p.size_bytes, 1),
+                "latency_factor": m.p95_ms / max(p.p95_ms, 1e-9),
+            }
+            if m.accuracy is not None and p.accuracy is not None:
+                effect["accuracy_delta"] = m.accuracy - p.accuracy
+        skills.append(
+            SkillRecord(
+                family=family,
+                target=report.request.constraints.target,
+                technique=attempt.technique,
+                config=attempt.config,
+                effect=effect,
+                passed=attempt.status is StepStatus.ACCEPTED,
+            )
+        )
+    return skills

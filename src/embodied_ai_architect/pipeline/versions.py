@@ -1,0 +1,165 @@
+"""The version registry of one run, backed by the store (immutable version rows + artifacts).
+
+v0 is the original. A version is registered only after its artifact is completely written
+(the artifact store writes temp → fsync → rename) and measured, so an exception inside a
+technique can never leave a half version behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from embodied_ai_architect.errors import NotFoundError, StoreError
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, TorchModelHandle
+from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
+from embodied_ai_architect.store.repo import versions as version_repo
+
+
+def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
+    """One file holding the whole model: .onnx, a pickled torch module, or an IR tarball."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if isinstance(handle, OnnxModelHandle):
+        if handle.onnx_path.with_suffix(".onnx.data").exists():
+            import onnx
+
+            # External data would be lost by a single-file artifact; inline it (models < 2 GB).
+            target = Path(tempfile.mkdtemp(dir=workdir)) / "model.onnx"
+            onnx.save(onnx.load(str(handle.onnx_path)), str(target))
+            return target
+        return handle.onnx_path
+    if isinstance(handle, TorchModelHandle):
+        import torch
+
+        target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt"
+        # A pickled module: our own artifact; its sha256 is checked before it is loaded back.
+        torch.save(handle.module, target)
+        return target
+    xml = getattr(handle, "xml_path", None)
+    if xml is not None:
+        target = Path(tempfile.mkdtemp(dir=workdir)) / "model.ir.tar"
+        with tarfile.open(target, "w") as archive:
+            archive.add(xml, arcname="model.xml")
+            archive.add(Path(xml).with_suffix(".bin"), arcname="model.bin")
+        return target
+    raise StoreError(
+        f"cannot store a {handle.framework.value} model version",
+        hint="the technique must return an ONNX, torch or OpenVINO handle",
+    )
+
+
+class VersionRegistry:
+    """Immutable versions of one model: ``v<number>`` ids, artifacts in the artifact store."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, *, model_id: int, job_id: str):
+        self.db = db
+        self.artifacts = artifacts
+        self.model_id = model_id
+        self.job_id = job_id
+        self._records: dict[str, VersionRecord] = {}
+        self._row_ids: dict[str, int] = {}
+        self._handles: dict[str, ModelHandle] = {}
+
+    def register(
+        self,
+        handle: ModelHandle,
+        packed: Path,
+        *,
+        parent: str | None,
+        technique: str | None,
+        config: dict[str, Any],
+        metrics: VersionMetrics,
+    ) -> VersionRecord:
+        ref = self.artifacts.put_file(packed, scope=self.job_id)
+        with self.db.session() as session:
+            row = version_repo.create_version(
+                session,
+                model_id=self.model_id,
+                artifact_sha256=ref.sha256,
+                artifact_path=ref.path,
+                parent_id=self._row_ids[parent] if parent else None,
+                technique=technique,
+                config=config,
+                metrics=metrics.model_dump(mode="json"),
+                job_id=self.job_id,
+            )
+            vid, row_id, created = f"v{row.version}", row.id, row.created_at
+        record = VersionRecord(
+            id=vid,
+            parent=parent,
+            technique=technique,
+            config=config,
+            framework=handle.framework.value,
+            path=self.artifacts.root / ref.path,
+            sha256=ref.sha256,
+            metrics=metrics,
+            created_at=created,
+        )
+        self._records[vid] = record
+        self._row_ids[vid] = row_id
+        self._handles[vid] = handle
+        return record
+
+    def row_id(self, vid: str) -> int:
+        return self._row_ids[vid]
+
+    def get(self, vid: str) -> VersionRecord:
+        try:
+            return self._records[vid]
+        except KeyError:
+            raise NotFoundError(
+                f"no version {vid!r}; versions: {', '.join(self._records) or 'none'}",
+                hint="list versions with `branes versions list RUN_ID`",
+            ) from None
+
+    def handle(self, vid: str) -> ModelHandle:
+        if vid not in self._handles:
+            self._handles[vid] = load_artifact(self.get(vid).path, self.get(vid).sha256)
+        return self._handles[vid]
+
+    def verify(self, vid: str) -> bool:
+        """True when the stored artifact still has the bytes it was registered with."""
+        record = self.get(vid)
+        return Path(record.path).is_file() and sha256_file(Path(record.path)) == record.sha256
+
+    def records(self) -> list[VersionRecord]:
+        return list(self._records.values())
+
+
+def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> ModelHandle:
+    """Load a stored version back, refusing an artifact whose bytes changed since it was stored."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"artifact is missing: {path}", hint="restore the workspace backup")
+    if sha256_file(path) != sha256:
+        raise StoreError(
+            f"artifact {path.name} was modified after it was stored (sha256 mismatch)",
+            hint="versions are immutable; restore the workspace from a backup",
+        )
+    name = path.name
+    if name.endswith(".onnx"):
+        from embodied_ai_architect.modelio.onnx_io import load_onnx
+
+        return load_onnx(path, input_shapes=None, threads=threads)
+    if name.endswith(".pt"):
+        from embodied_ai_architect.modelio.loader import load_model
+        from embodied_ai_architect.modelio.options import LoadOptions
+
+        # Trusted: the registry wrote this file and its hash matches the record.
+        return load_model(path, LoadOptions(trust_pickle=True))
+    if name.endswith(".ir.tar"):
+        from embodied_ai_architect.modelio.openvino_io import load_openvino
+
+        folder = path.parent / f".{sha256[:16]}-ir"
+        if not (folder / "model.xml").exists():
+            staging = Path(tempfile.mkdtemp(dir=path.parent))
+            with tarfile.open(path) as archive:
+                archive.extractall(staging, filter="data")
+            shutil.move(staging, folder)
+        return load_openvino(folder / "model.xml", threads=threads)
+    raise StoreError(f"cannot load artifact {name}", hint="unsupported artifact type")
