@@ -19,6 +19,10 @@ COMMAND_MODULES = [
     "serve",
     "db",
     "jobs",
+    "optimize",
+    "demo",
+    "runs",
+    "versions",
 ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.results import OptimizeRequest
 
 DEMO_ARCH = "embodied_ai_architect.testing.models:SmallCNN"
 # 16×16 upsampled digits and width 32: ~10 M MACs, so compute (not per-call overhead)
@@ -57,4 +58,21 @@ def prepare_demo(folder: Path, *, seed: int = 0, epochs: int = 8) -> DemoInputs:
         train_data=train_path,
         baseline_accuracy=accuracy(model, split.x_test, split.y_test),
         train_seconds=seconds,
+    )
+
+
+def demo_request(inputs: DemoInputs, *, out_dir: Path, seed: int = 0) -> OptimizeRequest:
+    """The demo's job: lose at most 1 accuracy point; within that, the planner's priority order
+    (latency first, then size) drives the search as far as the techniques allow."""
+    from embodied_ai_architect.schemas.constraints import Constraints
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+
+    return OptimizeRequest(
+        model_path=inputs.model_path,
+        load_options=inputs.load_options,
+        constraints=Constraints(max_accuracy_drop=1.0),
+        eval_data=inputs.eval_data,
+        train_data=inputs.train_data,
+        out_dir=out_dir,
+        seed=seed,
     )

@@ -1,0 +1,216 @@
+"""`branes optimize`: make a model fit the user's limits (size, p95 latency, accuracy, target).
+
+Builds an OptimizeRequest and calls ``run_optimize``; renders the typed report. Heavy imports
+happen inside the command so that building the CLI stays lean.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from embodied_ai_architect.errors import EAAError, InputError
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.schemas.results import OptimizeReport
+
+
+def _kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"--arch-kwargs is not valid JSON: {exc}", hint="e.g. '{\"width\": 32}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError("--arch-kwargs must be a JSON object", hint="e.g. '{\"width\": 32}'")
+    return value
+
+
+def optimize(
+    model: Annotated[Path, typer.Argument(help="Model file (format detected from its bytes).")],
+    max_size: Annotated[
+        float | None, typer.Option("--max-size", help="Largest model size on disk (MB).")
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None, typer.Option("--max-latency-ms", help="Largest p95 latency (ms, batch 1).")
+    ] = None,
+    max_accuracy_drop: Annotated[
+        float | None,
+        typer.Option("--max-accuracy-drop", help="Largest accuracy loss (percentage points)."),
+    ] = None,
+    relative_drop: Annotated[
+        bool,
+        typer.Option("--relative-drop", help="Read --max-accuracy-drop as % of the original."),
+    ] = False,
+    min_accuracy: Annotated[
+        float | None,
+        typer.Option("--min-accuracy", help="Smallest accuracy, fraction in (0, 1], e.g. 0.95."),
+    ] = None,
+    target: Annotated[str, typer.Option("--target", help="Deployment target.")] = "cpu",
+    eval_data: Annotated[
+        Path | None,
+        typer.Option("--eval-data", help="Labelled data: .npz x/y, CSV, or image class folders."),
+    ] = None,
+    calibration_data: Annotated[
+        Path | None, typer.Option("--calibration-data", help="Calibration inputs (.npz/images).")
+    ] = None,
+    train_data: Annotated[
+        Path | None, typer.Option("--train-data", help="Training data (.npz x/y) for fine-tuning.")
+    ] = None,
+    eval_sim: Annotated[
+        str | None, typer.Option("--eval-sim", help="Simulation suite, e.g. reach-v0/smoke.")
+    ] = None,
+    max_success_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-success-drop", help="With --eval-sim: largest success-rate loss (points)."
+        ),
+    ] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="Wall-clock budget for the job.")
+    ] = None,
+    max_attempts: Annotated[
+        int | None, typer.Option("--max-attempts", help="Most technique applications to try.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for artifacts/reports.")] = None,
+    input_shape: Annotated[
+        list[str] | None, typer.Option("--input-shape", help="e.g. 1,3,224,224; once per input.")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Architecture factory 'module:function'.")
+    ] = None,
+    arch_kwargs: Annotated[
+        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
+    ] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow unpickling whole-module files.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for plans, calibration, search.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
+    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.schemas.constraints import parse_constraints
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+
+    if max_success_drop is not None:
+        if eval_sim is None:
+            raise InputError("--max-success-drop needs --eval-sim", hint="name a simulation suite")
+        if max_accuracy_drop is not None:
+            raise InputError(
+                "give --max-success-drop or --max-accuracy-drop, not both",
+                hint="with --eval-sim, the task accuracy is the success rate",
+            )
+        max_accuracy_drop = max_success_drop
+    constraints = parse_constraints(
+        {
+            "max_size_mb": max_size,
+            "max_latency_ms": max_latency_ms,
+            "max_accuracy_drop": max_accuracy_drop,
+            "drop_unit": "percent" if relative_drop else "points",
+            "min_accuracy": min_accuracy,
+            "target": target,
+            "budget": {"max_wall_seconds": max_seconds, "max_attempts": max_attempts},
+        }
+    )
+    request = OptimizeRequest(
+        model_path=model,
+        load_options=LoadOptions(
+            input_shapes=parse_input_shapes(input_shape),
+            arch=arch,
+            arch_kwargs=_kwargs(arch_kwargs),
+            trust_pickle=trust_pickle,
+        ),
+        constraints=constraints,
+        eval_data=eval_data,
+        calibration_data=calibration_data,
+        train_data=train_data,
+        eval_sim=eval_sim,
+        out_dir=out,
+        seed=seed,
+    )
+    report = execute(request, quiet=as_json)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        render(report)
+    if report.status.value != "succeeded":
+        raise typer.Exit(1)
+
+
+def execute(request: Any, *, quiet: bool) -> OptimizeReport:
+    """Run the job with a live progress bar; an unreachable goal prints its evidence."""
+    from embodied_ai_architect.cli.console import progress_bar
+    from embodied_ai_architect.pipeline import run_optimize
+
+    with progress_bar("optimize", quiet=quiet) as sink:
+        try:
+            return run_optimize(request, sink=sink)
+        except EAAError as exc:
+            evidence = exc.details.get("evidence") if exc.details else None
+            if evidence:
+                from embodied_ai_architect.cli.console import error_console
+
+                console = error_console()
+                console.print("[bold red]constraints unreachable[/bold red] — evidence:")
+                for line in evidence:
+                    console.print(f"  • {line}", highlight=False)
+                if exc.details.get("report"):
+                    console.print(f"report: {exc.details['report']}", highlight=False)
+            raise
+
+
+def render(report: OptimizeReport) -> None:
+    from rich.table import Table
+
+    from embodied_ai_architect.cli.console import console
+
+    out = console()
+    base = report.baseline.metrics
+    best = report.best.metrics if report.best else None
+    table = Table(title=f"before / after — {report.status.value}")
+    table.add_column("metric")
+    table.add_column("original (v0)", justify="right")
+    table.add_column(f"best ({report.best.id})" if report.best else "best", justify="right")
+    table.add_column("change", justify="right")
+
+    def row(name: str, a: float | None, b: float | None, fmt: str, ratio: bool) -> None:
+        change = ""
+        if a is not None and b is not None:
+            change = f"{a / b:.2f}× less" if ratio and b > 0 else f"{(b - a) * 100:+.2f} pts"
+        table.add_row(
+            name,
+            fmt.format(a) if a is not None else "–",
+            fmt.format(b) if b is not None else "–",
+            change,
+        )
+
+    row("accuracy", base.accuracy, best.accuracy if best else None, "{:.2%}", False)
+    row("size (MB)", base.size_mb, best.size_mb if best else None, "{:.3f}", True)
+    row("p50 latency (ms)", base.p50_ms, best.p50_ms if best else None, "{:.3f}", True)
+    row("p95 latency (ms)", base.p95_ms, best.p95_ms if best else None, "{:.3f}", True)
+    row(
+        "peak memory (MB)",
+        base.peak_memory_mb,
+        best.peak_memory_mb if best else None,
+        "{:.0f}",
+        True,
+    )
+    out.print(table)
+    for verdict in report.best_verdicts:
+        mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
+        out.print(f"  {mark} {verdict.reason}", highlight=False)
+    out.print(report.summary, highlight=False)
+    for name, path in report.artifacts.items():
+        out.print(f"  {name}: {path}", highlight=False)
+    out.print(f"  run id: {report.run_id}  (branes runs show {report.run_id})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("optimize")(optimize)
