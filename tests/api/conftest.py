@@ -8,9 +8,9 @@ import pytest
 from .live import LiveServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One real server per test module (starting one takes ~2 s)."""
+    """One real server shared by the API tests (starting one takes ~2 s)."""
     live = LiveServer(tmp_path_factory.mktemp("api") / "workspace", workers=2).start()
     yield live
     live.stop()

@@ -40,8 +40,11 @@ class ArtifactRef(BaseModel):
 def safe_suffix(filename: str) -> str:
     """The extension of a user-supplied filename if harmless, else ''. Never a path."""
     name = Path(filename.replace("\\", "/")).name.lower()
-    suffix = "".join(Path(name).suffixes[-2:])
-    return suffix if _SUFFIX.match(suffix) else ""
+    suffixes = Path(name).suffixes
+    for candidate in ("".join(suffixes[-2:]), "".join(suffixes[-1:])):
+        if _SUFFIX.match(candidate):
+            return candidate
+    return ""
 
 
 class ArtifactStore:

@@ -109,8 +109,9 @@ def resolve_model_path(
     session: Session, *, settings: Settings, model_id: int, version: int | None
 ) -> Path:
     from embodied_ai_architect.store.artifacts import ArtifactStore
-    from embodied_ai_architect.store.repo import versions
+    from embodied_ai_architect.store.repo import models, versions
 
+    models.get_model(session, model_id=model_id)  # NotFoundError names the missing model
     if version is None:
         row = versions.latest_version(session, model_id=model_id)
         if row is None:
