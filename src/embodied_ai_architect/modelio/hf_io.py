@@ -8,8 +8,10 @@ lists them, so a randomly initialised model is never passed off as the user's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +90,17 @@ def load_pretrained_local(
         (directory / "config.json").symlink_to(Path(config_path).resolve())
         _link_weights(weight_files, directory)
         try:
-            module, info = model_class.from_pretrained(
-                str(directory),
-                config=config,
-                local_files_only=True,
-                output_loading_info=True,
-                trust_remote_code=False,
-            )
+            with _quiet_transformers():
+                # ignore_mismatched_sizes only makes transformers *report* the shapes (it raises
+                # otherwise with the details in a log); we then refuse the model below.
+                module, info = model_class.from_pretrained(
+                    str(directory),
+                    config=config,
+                    local_files_only=True,
+                    output_loading_info=True,
+                    trust_remote_code=False,
+                    ignore_mismatched_sizes=True,
+                )
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ModelLoadError(
                 f"transformers cannot load the weights of {source!r} into "
@@ -103,6 +109,23 @@ def load_pretrained_local(
             ) from exc
     _raise_on_loading_info(info, source)
     return module.eval()
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars; our errors carry the findings."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _link_weights(weight_files: list[Path], directory: Path) -> None:
@@ -119,7 +142,7 @@ def _link_weights(weight_files: list[Path], directory: Path) -> None:
 def _raise_on_loading_info(info: dict[str, Any], source: str) -> None:
     missing = sorted(info.get("missing_keys") or [])
     unexpected = sorted(info.get("unexpected_keys") or [])
-    mismatched = [str(item) for item in info.get("mismatched_keys") or []]
+    mismatched = [_describe_mismatch(item) for item in info.get("mismatched_keys") or []]
     if missing or unexpected or mismatched:
         raise ModelLoadError(
             f"the weights in {source!r} do not match the architecture: "
@@ -130,6 +153,13 @@ def _raise_on_loading_info(info: dict[str, Any], source: str) -> None:
             "random initialisation is never used silently",
             details={"missing": missing, "unexpected": unexpected, "mismatched": mismatched},
         )
+
+
+def _describe_mismatch(item: Any) -> str:
+    if isinstance(item, tuple) and len(item) == 3:
+        key, checkpoint, model = item
+        return f"{key}: checkpoint {tuple(checkpoint)} vs model {tuple(model)}"
+    return str(item)
 
 
 def _validate_weight_files(files: list[Path]) -> None:
