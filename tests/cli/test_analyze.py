@@ -1,0 +1,88 @@
+"""`branes analyze`: the Rich report, --json parsed back into a ModelProfile, clean errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from embodied_ai_architect.cli.app import build_app, main
+from embodied_ai_architect.schemas.profile import ArchitectureFamily, ModelProfile
+from embodied_ai_architect.testing.models import SmallCNN, count_parameters
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def branes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run the real entry point (error rendering and exit codes included) in-process."""
+    monkeypatch.setenv("COLUMNS", "200")  # Rich must not wrap the messages we assert on
+
+    def run(*args: str) -> Run:
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def test_human_report_has_every_section() -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["analyze", "--example", "mlp_policy", "--no-latency", "--sensitivity", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    for section in (
+        "Model mlp_policy",
+        "Weights by dtype",
+        "Layer census",
+        "Largest layers",
+        "Architecture: mlp_policy",
+        "INT8 sensitivity",
+        "Host",
+        "Capabilities",
+        "Optimization opportunities",
+    ):
+        assert section in result.stdout, section
+    assert "136,964" in result.stdout  # MLPPolicy's true parameter count
+
+
+def test_json_is_a_model_profile_on_stdout_only(branes) -> None:  # type: ignore[no-untyped-def]
+    result = branes("analyze", "--example", "cnn", "--json", "--no-latency", "--sensitivity", "1")
+    assert result.returncode == 0, result.stderr
+    profile = ModelProfile.model_validate_json(result.stdout)
+    assert profile.parameters == count_parameters(SmallCNN())
+    assert profile.family.family is ArchitectureFamily.CNN_CLASSIFIER
+    assert profile.latency == [] and len(profile.sensitivity) == 1
+    assert "analysis finished" in result.stderr  # the progress bar went to stderr
+
+
+def test_missing_file_is_a_message_and_hint_without_traceback(branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = branes("analyze", str(tmp_path / "missing.onnx"))
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "does not exist" in result.stderr
+    assert "hint:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stdout == ""
+
+
+def test_usage_errors_explain_what_to_do(branes) -> None:  # type: ignore[no-untyped-def]
+    result = branes("analyze")
+    assert result.returncode == 2 and "no model given" in result.stderr
+    assert "--example" in result.stderr
+    bad = branes("analyze", "--example", "cnn", "--arch-kwargs", "{not json")
+    assert bad.returncode == 2 and "--arch-kwargs is not valid JSON" in bad.stderr
+    threads = branes("analyze", "--example", "cnn", "--threads", "0")
+    assert threads.returncode == 2 and "invalid option threads" in threads.stderr
+    assert "Traceback" not in bad.stderr + threads.stderr
