@@ -119,9 +119,7 @@ class SimEnv:
     def reset(self) -> Observation:
         import mujoco
 
-        mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[self._joint_qpos] = self.params.init_qpos
-        self.data.ctrl[:] = self.params.init_qpos
+        mujoco.mj_resetDataKeyframe(self.model, self.data, 0)  # the validated initial pose
         mujoco.mj_forward(self.model, self.data)
         self.step_count = 0
         return self.observe()
@@ -210,15 +208,15 @@ class SimEnv:
         return jacp[:2, self._joint_dof]
 
     def proprio(self) -> np.ndarray:
+        # Link lengths are randomized per scene; a robot knows its own kinematics, and without
+        # them a policy cannot map a fingertip motion to joint motions.
         q = self.qpos
-        return np.concatenate([np.cos(q), np.sin(q), self.qvel * QVEL_SCALE, self.tip])
+        lengths = np.asarray(self.params.link_lengths)
+        return np.concatenate([np.cos(q), np.sin(q), self.qvel * QVEL_SCALE, self.tip, lengths])
 
     def state(self) -> np.ndarray:
         tip, goal, puck = self.tip, self.goal, self.puck
-        if puck is None:
-            task = [goal, goal - tip]
-        else:
-            task = [puck, goal, puck - tip, goal - puck]
+        task = [goal, goal - tip] if puck is None else [puck, goal, puck - tip, goal - puck]
         return np.concatenate([self.proprio(), *task])
 
     def observe(self) -> Observation:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from collections.abc import Callable
@@ -242,7 +243,7 @@ def _sample_push(rng: np.random.Generator, seed: int) -> SceneParams:
 
 
 def pairwise(points: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    return list(zip(points[:-1], points[1:], strict=True))
+    return list(itertools.pairwise(points))
 
 
 def _joint_points(lengths: list[float], qpos: np.ndarray) -> list[np.ndarray]:
@@ -306,6 +307,10 @@ def build_mjcf(params: SceneParams) -> str:
         f'forcerange="-{params.kp * 0.5} {params.kp * 0.5}"/>'
         for i in range(params.n_joints)
     )
+    # The initial pose lives in the MJCF (keyframe 0), so validation checks the pose that
+    # episodes really start from. The arm's joints come first in qpos, then the puck's slides.
+    ctrl = " ".join(str(q) for q in params.init_qpos)
+    qpos = ctrl + (" 0 0" if params.puck is not None else "")
     return f"""<mujoco model="{params.family}-{params.seed}">
   <compiler angle="radian"/>
   <option timestep="{params.timestep}" integrator="implicitfast"/>
@@ -322,12 +327,15 @@ def build_mjcf(params: SceneParams) -> str:
     <geom name="base" type="cylinder" size="0.04 {ARM_Z / 2}" pos="0 0 {ARM_Z / 2}" rgba="0.2 0.2 0.2 1" contype="0" conaffinity="0"/>
     <site name="goal" type="sphere" size="{goal.radius}" pos="{goal.xy[0]} {goal.xy[1]} {MARKER_Z}" rgba="{_rgba(goal.color, 0.6)}"/>
 {markers}
-{puck}
 {arm_body}
+{puck}
   </worldbody>
   <actuator>
 {actuators}
   </actuator>
+  <keyframe>
+    <key name="init" qpos="{qpos}" ctrl="{ctrl}"/>
+  </keyframe>
 </mujoco>
 """
 

@@ -56,7 +56,9 @@ class Observation(BaseModel):
     step: int = Field(ge=0)
     obs_id: str = Field(description="'<family>-<seed>-<step>': joins trace lines to scenes")
     state: np.ndarray = Field(description="full task state (float32): joints, fingertip, goal...")
-    proprio: np.ndarray = Field(description="robot-only state (float32): joints and fingertip")
+    proprio: np.ndarray = Field(
+        description="robot-only state (float32): joints, fingertip, link lengths"
+    )
     instruction: str
     tokens: np.ndarray = Field(description=f"int64 [{TOKEN_LENGTH}] instruction ids")
     image: np.ndarray | None = Field(

@@ -138,6 +138,8 @@ def validate_mjcf(
         fail("actuator_range", message)
 
     report.checks_run.append("interpenetration")
+    if model.nkey > 0:  # scenes start from keyframe 0: check that pose, not the zero pose
+        mujoco.mj_resetDataKeyframe(model, data, 0)
     mujoco.mj_forward(model, data)
     depth, pairs = _penetration(model, data)
     report.max_penetration = depth

@@ -1,0 +1,230 @@
+"""Behaviour cloning of the scripted experts into the reference MLP / VLA policies.
+
+Data: expert rollouts on training seeds (0..N-1, disjoint from every suite's 1000+), with
+DART-style noise — the executed action is perturbed but the label is the expert's clean
+action, so the policy also learns to recover from its own small mistakes in closed loop.
+
+Artifacts (never downloaded; cached under ``Settings().workspace / "policies"``):
+``<task>-<kind>.pt`` (TorchScript with its input signature embedded, loadable by
+``modelio.load_model``), ``<task>-<kind>.onnx`` (via ``export_onnx``) and ``<task>-<kind>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from embodied_ai_architect.errors import ConfigError
+from embodied_ai_architect.schemas.tensors import TensorSpec
+from embodied_ai_architect.sim.env import SimEnv, make_scene
+from embodied_ai_architect.sim.experts import EXPERTS
+from embodied_ai_architect.sim.schemas import TOKEN_LENGTH, VOCAB
+
+TRAIN_SEED_LIMIT = 1000  # suites start at seed 1000; training never sees them
+VLA_IMAGE_SIZE = 64
+
+
+class TrainedPolicy(BaseModel):
+    task: str
+    kind: str
+    torchscript_path: Path
+    onnx_path: Path
+    episodes: int
+    samples: int
+    epochs: int
+    final_loss: float
+    seconds: float
+
+
+def default_policy_path(task: str, kind: str) -> Path:
+    from embodied_ai_architect.settings import get_settings
+
+    return get_settings().workspace / "policies" / f"{task}-{kind}.pt"
+
+
+def collect_demos(
+    task: str, *, episodes: int, image_size: int | None = None, noise: float = 0.3, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Expert rollouts with noisy execution; returns arrays keyed by model input name."""
+    if task not in EXPERTS:
+        raise ConfigError(f"unknown task {task!r}", hint=f"use one of {', '.join(EXPERTS)}")
+    if not 0 < episodes <= TRAIN_SEED_LIMIT:
+        raise ConfigError(
+            f"episodes must be in 1..{TRAIN_SEED_LIMIT}, got {episodes}",
+            hint="training seeds must stay below the suites' seeds",
+        )
+    rng = np.random.default_rng(seed)
+    expert = EXPERTS[task]
+    columns: dict[str, list[np.ndarray]] = {"state": [], "proprio": [], "tokens": [], "action": []}
+    if image_size:
+        columns["image"] = []
+    for scene_seed in range(episodes):
+        with SimEnv(make_scene(task, scene_seed), image_size=image_size) as env:
+            observation = env.reset()
+            for _ in range(env.max_steps):
+                label = expert(env)
+                columns["state"].append(observation.state)
+                columns["proprio"].append(observation.proprio)
+                columns["tokens"].append(observation.tokens)
+                columns["action"].append(label.astype(np.float32))
+                if image_size:
+                    assert observation.image is not None
+                    columns["image"].append(observation.image)
+                executed = np.clip(label + rng.normal(0.0, noise, size=label.shape), -1, 1)
+                outcome = env.step(executed)
+                observation = outcome.observation
+                if outcome.done:
+                    break
+    return {key: np.stack(values) for key, values in columns.items()}
+
+
+def _signature(kind: str, demos: dict[str, np.ndarray]) -> list[TensorSpec]:
+    if kind == "mlp":
+        return [TensorSpec(name="state", shape=[1, int(demos["state"].shape[1])])]
+    return [
+        TensorSpec(name="image", shape=[1, 3, VLA_IMAGE_SIZE, VLA_IMAGE_SIZE]),
+        TensorSpec(
+            name="tokens", shape=[1, TOKEN_LENGTH], dtype="int64", low=0, high=float(len(VOCAB))
+        ),
+        TensorSpec(name="proprio", shape=[1, int(demos["proprio"].shape[1])]),
+    ]
+
+
+def train_policy(
+    task: str,
+    kind: str,
+    *,
+    out: Path | None = None,
+    episodes: int | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> TrainedPolicy:
+    """Collect expert data, behaviour-clone a ``kind`` (mlp|vla) policy, save .pt + .onnx."""
+    import torch
+
+    from embodied_ai_architect.sim.models import build_policy
+
+    if kind not in ("mlp", "vla"):
+        raise ConfigError(f"unknown policy kind {kind!r}", hint="use --kind mlp or --kind vla")
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    episodes = episodes or (300 if kind == "mlp" else 200)
+    epochs = epochs or (60 if kind == "mlp" else 25)
+    report = progress or (lambda percent, message: None)
+    report(0, f"collecting {episodes} expert episodes")
+    demos = collect_demos(
+        task, episodes=episodes, image_size=VLA_IMAGE_SIZE if kind == "vla" else None, seed=seed
+    )
+    act_dim = int(demos["action"].shape[1])
+    module = build_policy(
+        kind,
+        state_dim=int(demos["state"].shape[1]),
+        proprio_dim=int(demos["proprio"].shape[1]),
+        act_dim=act_dim,
+    )
+    signature = _signature(kind, demos)
+    tensors = [_to_tensor(demos[spec.name]) for spec in signature]
+    targets = torch.from_numpy(demos["action"])
+    loss = _fit(module, tensors, targets, epochs=epochs, seed=seed, report=report)
+    out = Path(out) if out is not None else default_policy_path(task, kind)
+    report(95, f"saving {out.name}")
+    onnx_path = save_policy(module, signature, out, meta={"task": task, "kind": kind})
+    result = TrainedPolicy(
+        task=task,
+        kind=kind,
+        torchscript_path=out,
+        onnx_path=onnx_path,
+        episodes=episodes,
+        samples=int(targets.shape[0]),
+        epochs=epochs,
+        final_loss=loss,
+        seconds=time.perf_counter() - started,
+    )
+    out.with_suffix(".json").write_text(result.model_dump_json(indent=2))
+    report(100, f"done: {result.samples} samples, loss {loss:.4f}")
+    return result
+
+
+def _to_tensor(array: np.ndarray) -> Any:
+    import torch
+
+    if array.dtype == np.uint8:  # images: HWC uint8 → CHW float in [0, 1]
+        return torch.from_numpy(array).permute(0, 3, 1, 2).float().div(255.0)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _fit(
+    module: Any,
+    inputs: list[Any],
+    targets: Any,
+    *,
+    epochs: int,
+    seed: int,
+    report: Callable[[float, str], None],
+) -> float:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=3e-3 if len(inputs) == 1 else 1e-3, weight_decay=1e-4
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    batch = 512 if len(inputs) == 1 else 64
+    count = targets.shape[0]
+    loss_value = float("nan")
+    module.train()
+    for epoch in range(epochs):
+        order = torch.randperm(count, generator=generator)
+        total = 0.0
+        for start in range(0, count, batch):
+            index = order[start : start + batch]
+            prediction = module(*[t[index] for t in inputs])
+            loss = torch.nn.functional.mse_loss(prediction, targets[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+        scheduler.step()
+        loss_value = total / count
+        report(5 + 90 * (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} loss {loss_value:.4f}")
+    module.eval()
+    return loss_value
+
+
+def save_policy(
+    module: Any, signature: list[TensorSpec], out: Path, *, meta: dict[str, Any]
+) -> Path:
+    """TorchScript (signature embedded as branes_meta.json) + a checked ONNX export."""
+    import torch
+
+    from embodied_ai_architect.modelio.export import export_onnx
+    from embodied_ai_architect.modelio.handle import make_feeds
+    from embodied_ai_architect.modelio.torch_io import META_FILE, handle_from_module
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    feeds = make_feeds(signature, batch=1, seed=0)
+    example = tuple(torch.from_numpy(feeds[spec.name]) for spec in signature)
+    module.eval()
+    traced = torch.jit.trace(module, example)
+    extra = {META_FILE: json.dumps({"inputs": [s.model_dump() for s in signature], **meta})}
+    torch.jit.save(traced, str(out), _extra_files=extra)
+    handle = handle_from_module(module, name=out.stem)
+    handle.inputs = signature
+    onnx_path = out.with_suffix(".onnx")
+    export_onnx(handle, onnx_path)
+    return onnx_path
+
+
+def reference_policy(task: str, kind: str, **train_kwargs: Any) -> Path:
+    """The cached reference policy (.pt), training it first when it is not there yet."""
+    path = default_policy_path(task, kind)
+    if not path.exists():
+        train_policy(task, kind, out=path, **train_kwargs)
+    return path
