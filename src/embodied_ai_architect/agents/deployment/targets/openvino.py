@@ -5,6 +5,7 @@ Reading and running IR goes through :mod:`embodied_ai_architect.modelio.openvino
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from embodied_ai_architect.agents.deployment.models import DeploymentArtifact, DeploymentPrecision
@@ -17,6 +18,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     shapes_of,
 )
 from embodied_ai_architect.errors import DeploymentError, InputError
+from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 from embodied_ai_architect.utils.deps import has_package, require_package
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ class OpenVinoTarget(DeploymentTarget):
         xml_path = ctx.out_dir / f"{model.name}_{precision.value}.xml"
         save_openvino(ov_model, xml_path, compress_to_fp16=precision is DeploymentPrecision.FP16)
         details["compress_to_fp16"] = precision is DeploymentPrecision.FP16
+        details["inference_precision"] = inference_precision(precision)
         ctx.log(f"wrote {xml_path.name} (+ .bin)")
         bin_path = xml_path.with_suffix(".bin")
         return DeploymentArtifact(
@@ -120,7 +123,63 @@ class OpenVinoTarget(DeploymentTarget):
     def load_artifact(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
         from embodied_ai_architect.modelio.openvino_io import load_openvino
 
-        return load_openvino(artifact.path, threads=threads)
+        read = load_openvino(artifact.path, threads=threads)
+        precision = str(artifact.details.get("inference_precision") or "f32")
+        return PinnedPrecisionHandle(
+            artifact.path,
+            inference_precision=precision,
+            threads=threads,
+            name=read.name,
+            source_format=read.source_format,
+            inputs=read.inputs,
+            outputs=read.outputs,
+        )
+
+
+def inference_precision(precision: DeploymentPrecision) -> str:
+    """The INFERENCE_PRECISION_HINT an artifact must be compiled with.
+
+    OpenVINO's CPU plugin runs FP32 IR in BF16 on CPUs with AVX512-BF16 / AMX unless told
+    otherwise, which would silently change what "fp32" means; FP16 runs in f16 only where the
+    CPU has FP16 units. INT8 layers run in INT8 whatever the hint; the rest stays f32.
+    """
+    if precision is DeploymentPrecision.FP16:
+        from embodied_ai_architect.modelio.openvino_io import openvino_core
+
+        capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "f16" if "FP16" in capabilities else "f32"
+    return "f32"
+
+
+class PinnedPrecisionHandle(OpenVinoModelHandle):
+    """An OpenVINO IR handle compiled with an explicit inference precision (see above)."""
+
+    def __init__(self, xml_path: Path, *, inference_precision: str, **kwargs: Any):
+        super().__init__(xml_path, **kwargs)
+        self.inference_precision = inference_precision
+
+    def compiled_model(self) -> Any:
+        if self._compiled is None:
+            from embodied_ai_architect.modelio.openvino_io import openvino_core
+
+            config: dict[str, Any] = {
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": self.inference_precision,
+            }
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = int(self.threads)
+            try:
+                self._compiled = openvino_core().compile_model(
+                    str(self.xml_path), self.device, config
+                )
+            except RuntimeError as exc:
+                raise DeploymentError(
+                    f"OpenVINO cannot compile {self.xml_path.name!r} with "
+                    f"{self.inference_precision} precision: {str(exc).splitlines()[0]}",
+                    hint="this device lacks that precision; deploy at fp32 instead",
+                ) from exc
+            self._request = self._compiled.create_infer_request()
+        return self._compiled
 
 
 def _quantize(
