@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     app = build_app()
     try:
-        app(args=args, prog_name="branes", standalone_mode=False)
+        # With standalone_mode=False click *returns* the code of `raise typer.Exit(n)`.
+        code = app(args=args, prog_name="branes", standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except EAAError as exc:
         if debug:
             raise
