@@ -41,6 +41,13 @@ def load_onnx_proto(path: Path, *, load_external_data: bool = True) -> onnx.Mode
             f"{path.name!r} refers to an external data file that is missing: {exc.filename}",
             hint="keep the external data files next to the .onnx file, as exported",
         ) from exc
+    except onnx.checker.ValidationError as exc:
+        # onnx.load validates external data locations while reading them.
+        raise ModelFormatError(
+            f"{path.name!r} refers to external data that is missing or unreadable: "
+            f"{str(exc).splitlines()[0]}",
+            hint="keep the external data files next to the .onnx file, as exported",
+        ) from exc
     except (DecodeError, ValueError, RuntimeError, OSError, TypeError) as exc:
         # protobuf / onnx raise several types on garbage; all mean "not a readable ONNX file".
         raise ModelFormatError(
