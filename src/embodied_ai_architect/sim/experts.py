@@ -15,6 +15,7 @@ from embodied_ai_architect.sim.scenes import TIP_RADIUS
 PUSH_STEP = 0.015  # slower while in contact: a fast fingertip knocks the puck off-line
 TIP_STEP = 0.03  # m of desired fingertip motion per control step, before the gain
 JOINT_GAIN = 15.0  # action units per rad of desired joint motion (≈ 1 / rad per step at a=1)
+DAMPING = 0.05  # damped-least-squares λ (m): bounds joint speeds near singular poses
 NULLSPACE_GAIN = 0.3  # pulls redundant joints toward a relaxed pose, away from the limits
 
 
@@ -40,9 +41,13 @@ def toward(tip: np.ndarray, target: np.ndarray, limit: float = TIP_STEP) -> np.n
 
 
 def tip_displacement_to_action(env: SimEnv, displacement: np.ndarray) -> np.ndarray:
-    """Resolved-rate IK: desired fingertip displacement → normalized joint command."""
+    """Resolved-rate IK: desired fingertip displacement → normalized joint command.
+
+    Damped least squares rather than a plain pseudo-inverse: it stays smooth near the
+    stretched / folded singularities, which keeps the expert easy to imitate.
+    """
     jac = env.jacobian()
-    pinv = np.linalg.pinv(jac, rcond=1e-3)
+    pinv = jac.T @ np.linalg.inv(jac @ jac.T + DAMPING**2 * np.eye(2))
     dq = pinv @ displacement
     nullspace = np.eye(env.n_joints) - pinv @ jac
     dq = dq + nullspace @ (-NULLSPACE_GAIN * 0.1 * env.qpos)

@@ -84,7 +84,7 @@ def collect_demos(
     return {key: np.stack(values) for key, values in columns.items()}
 
 
-def _signature(kind: str, demos: dict[str, np.ndarray]) -> list[TensorSpec]:
+def policy_signature(kind: str, demos: dict[str, np.ndarray]) -> list[TensorSpec]:
     if kind == "mlp":
         return [TensorSpec(name="state", shape=[1, int(demos["state"].shape[1])])]
     return [
@@ -129,7 +129,7 @@ def train_policy(
         proprio_dim=int(demos["proprio"].shape[1]),
         act_dim=act_dim,
     )
-    signature = _signature(kind, demos)
+    signature = policy_signature(kind, demos)
     tensors = [_to_tensor(demos[spec.name]) for spec in signature]
     targets = torch.from_numpy(demos["action"])
     loss = _fit(module, tensors, targets, epochs=epochs, seed=seed, report=report)

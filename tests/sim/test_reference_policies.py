@@ -1,0 +1,50 @@
+"""Slow: train the reference policies and compare optimized versions in closed loop.
+
+Run with ``.venv/bin/pytest -m slow tests/sim/test_reference_policies.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from embodied_ai_architect.modelio.loader import load_model
+from embodied_ai_architect.sim.evaluator import SimTaskEvaluator, evaluate_policies
+from embodied_ai_architect.sim.policy_io import HandlePolicy
+from embodied_ai_architect.sim.training import train_policy
+from embodied_ai_architect.sim.variants import int8_dynamic, magnitude_pruned
+
+
+@pytest.mark.slow
+def test_mlp_reaches_90_percent_and_int8_pruned_side_by_side(tmp_path: Path) -> None:
+    trained = train_policy("reach", "mlp", out=tmp_path / "reach-mlp.pt")
+    fp32 = load_model(trained.torchscript_path)
+    onnx = load_model(trained.onnx_path, threads=1)
+    versions = {
+        "fp32": fp32,
+        "int8": int8_dynamic(onnx, tmp_path / "int8.onnx"),  # type: ignore[arg-type]
+        "pruned50": magnitude_pruned(fp32, 0.5),
+    }
+    _, results = evaluate_policies(
+        "reach-v0/smoke", {name: HandlePolicy(h, name=name) for name, h in versions.items()}
+    )
+    assert results["fp32"].success_rate >= 0.9
+    for name in ("int8", "pruned50"):
+        assert results[name].action_validity_rate == 1.0
+        assert results[name].episodes == 20
+    score = SimTaskEvaluator(suite="reach-v0/smoke").evaluate(versions["int8"], reference=fp32)
+    assert score.details["success_drop_pct"] == pytest.approx(
+        100 * (results["fp32"].success_rate - results["int8"].success_rate)
+    )
+
+
+@pytest.mark.slow
+def test_vla_trains_exports_and_runs_closed_loop(tmp_path: Path) -> None:
+    trained = train_policy("reach", "vla", out=tmp_path / "reach-vla.pt", episodes=150, epochs=15)
+    handle = load_model(trained.torchscript_path)
+    assert [s.name for s in handle.inputs] == ["image", "tokens", "proprio"]
+    onnx = load_model(trained.onnx_path)
+    score = SimTaskEvaluator(suite="reach-v0/smoke", limit=5).evaluate(onnx, reference=handle)
+    assert score.details["action_validity_rate"] == 1.0
+    assert abs(score.details["success_drop_pct"]) <= 20.0
