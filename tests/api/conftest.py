@@ -11,7 +11,10 @@ from .live import LiveServer
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server shared by the API tests (starting one takes ~2 s)."""
-    live = LiveServer(tmp_path_factory.mktemp("api") / "workspace", workers=2).start()
+    root = tmp_path_factory.mktemp("api")
+    live = LiveServer(
+        root / "workspace", workers=2, env={"EAA_BACKUP_DIR": str(root / "backups")}
+    ).start()
     yield live
     live.stop()
 

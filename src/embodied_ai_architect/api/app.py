@@ -73,7 +73,31 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         app.include_router(module.router)
     app.include_router(ws_router)
     _mount_dashboard(app)
+    _document_optional_read_auth(app, public=settings.public_reads)
     return app
+
+
+def _document_optional_read_auth(app: FastAPI, *, public: bool) -> None:
+    """With public reads, a GET's bearer token is optional: say so in OpenAPI (``{}``)."""
+    if not public:
+        return
+    from typing import Any
+
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            for operations in spec.get("paths", {}).values():
+                get = operations.get("get")
+                if get and get.get("security"):
+                    get["security"] = [{}, *get["security"]]
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_dashboard(app: FastAPI) -> None:

@@ -23,6 +23,7 @@ from embodied_ai_architect.errors import (
     TargetUnavailableError,
 )
 from embodied_ai_architect.store.artifacts import TooLargeError
+from embodied_ai_architect.store.backup import BackupNotConfiguredError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def status_for(exc: EAAError) -> int:
         return 422
     if isinstance(exc, JobError):
         return 409
-    if isinstance(exc, DependencyError):
+    if isinstance(exc, DependencyError | BackupNotConfiguredError):
         return 503
     return 500
 
@@ -71,7 +72,11 @@ def _jsonable(value: Any) -> Any:
 async def _eaa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EAAError)
     status = status_for(exc)
-    if status >= 500 and isinstance(exc, StoreError):
+    if (
+        status >= 500
+        and isinstance(exc, StoreError)
+        and not isinstance(exc, BackupNotConfiguredError)
+    ):
         # Database messages can carry SQL and paths: log them, answer generically.
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
         body = _body(exc.code, "the database could not complete the request", exc.hint)

@@ -20,6 +20,13 @@ from embodied_ai_architect.errors import ConfigError, NotFoundError, StoreError
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store.db import Database
 
+
+class BackupNotConfiguredError(StoreError):
+    """No destination for backups is configured (HTTP 503: the server, not the client)."""
+
+    code = "backup_not_configured"
+
+
 _NAME = re.compile(r"^branes-\d{8}T\d{6}\d{6}Z\.db\.zst$")
 
 
@@ -47,7 +54,7 @@ def _destination(settings: Settings) -> str:
         return f"s3://{settings.backup_s3_bucket}/{settings.backup_s3_prefix}"
     if settings.backup_dir is not None:
         return str(settings.backup_dir)
-    raise ConfigError(
+    raise BackupNotConfiguredError(
         "no backup destination is configured",
         hint="set EAA_BACKUP_S3_BUCKET (and EAA_BACKUP_S3_ENDPOINT for S3-compatible storage) "
         "or EAA_BACKUP_DIR",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
 
 from embodied_ai_architect.api.convert import job_public, job_result
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
 from embodied_ai_architect.api.schemas import (
     EventPublic,
     JobPublic,
@@ -27,8 +28,6 @@ from embodied_ai_architect.workers.requests import (
 )
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
-
-JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Job id (32 hex digits).")]
 
 
 @router.post(
@@ -74,9 +73,9 @@ def list_jobs(
     db: DbDep,
     status: JobStatus | None = None,
     kind: JobKind | None = None,
-    model_id: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> ListPublic[JobPublic]:
     with db.session() as session:
         rows, count = jobs.list_jobs(

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from embodied_ai_architect.api.convert import model_public
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.params import Limit, ModelId, Offset
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import detect_format
@@ -31,8 +32,6 @@ Filename = Annotated[
         description="Display name of the file; only its extension is kept on disk.",
     ),
 ]
-Offset = Annotated[int, Query(ge=0, le=10**9)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -125,7 +124,7 @@ def list_models(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPublic[
     dependencies=[ReadAccess],
     responses=error_responses(401, 404, 422),
 )
-def get_model(model_id: int, db: DbDep) -> ModelDetail:
+def get_model(model_id: ModelId, db: DbDep) -> ModelDetail:
     with db.session() as session:
         row = models.get_model(session, model_id=model_id)
         latest = versions.latest_version(session, model_id=model_id)
@@ -142,7 +141,7 @@ def get_model(model_id: int, db: DbDep) -> ModelDetail:
     dependencies=[WriteAccess],
     responses=error_responses(401, 404, 422),
 )
-def delete_model(model_id: int, db: DbDep, artifacts: ArtifactsDep) -> ModelPublic:
+def delete_model(model_id: ModelId, db: DbDep, artifacts: ArtifactsDep) -> ModelPublic:
     """Delete a model, its versions, and artifact files no other version uses."""
     with db.session() as session:
         row = models.get_model(session, model_id=model_id)

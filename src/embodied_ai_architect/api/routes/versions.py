@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.params import Limit, ModelId, Offset, VersionNumber
 from embodied_ai_architect.api.schemas import ListPublic, VersionPublic
 from embodied_ai_architect.store.artifacts import safe_suffix
 from embodied_ai_architect.store.repo import models, versions
 
 router = APIRouter(prefix="/api/v1/models/{model_id}/versions", tags=["versions"])
-
-VersionNumber = Annotated[int, Path(ge=0, le=1_000_000)]
 
 
 @router.get(
@@ -25,10 +22,10 @@ VersionNumber = Annotated[int, Path(ge=0, le=1_000_000)]
     responses=error_responses(401, 404, 422),
 )
 def list_versions(
-    model_id: int,
+    model_id: ModelId,
     db: DbDep,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> ListPublic[VersionPublic]:
     with db.session() as session:
         rows, count = versions.list_versions(session, model_id=model_id, offset=offset, limit=limit)
@@ -43,7 +40,7 @@ def list_versions(
     dependencies=[ReadAccess],
     responses=error_responses(401, 404, 422),
 )
-def get_version(model_id: int, version: VersionNumber, db: DbDep) -> VersionPublic:
+def get_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionPublic:
     with db.session() as session:
         row = versions.get_version_by_number(session, model_id=model_id, version=version)
         return VersionPublic.model_validate(row)
@@ -56,7 +53,7 @@ def get_version(model_id: int, version: VersionNumber, db: DbDep) -> VersionPubl
     dependencies=[WriteAccess],
     responses=error_responses(401, 404, 422),
 )
-def restore_version(model_id: int, version: VersionNumber, db: DbDep) -> VersionPublic:
+def restore_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionPublic:
     """Roll back: record a new latest version with this version's artifact and metrics."""
     with db.session() as session:
         source = versions.get_version_by_number(session, model_id=model_id, version=version)
@@ -77,7 +74,7 @@ def restore_version(model_id: int, version: VersionNumber, db: DbDep) -> Version
     },
 )
 def download_artifact(
-    model_id: int, version: VersionNumber, db: DbDep, artifacts: ArtifactsDep
+    model_id: ModelId, version: VersionNumber, db: DbDep, artifacts: ArtifactsDep
 ) -> FileResponse:
     with db.session() as session:
         model = models.get_model(session, model_id=model_id)
