@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ExportError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import DependencyError, ExportError, ModelFormatError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
 from embodied_ai_architect.modelio.options import LoadOptions
@@ -198,16 +198,16 @@ def _named_outputs(result: Any, names: list[str]) -> Feeds:
 
 def _tf2onnx() -> Any:
     _tensorflow()
-    tf2onnx = require_package("tf2onnx", extra="tf", purpose="converting TF models to ONNX")
-    # tf2onnx 1.17 predates numpy 2; fail early and precisely if an alias it needs is gone.
-    missing = [alias for alias in ("bool_", "object_") if not hasattr(np, alias)]
-    if missing:
-        raise ModelLoadError(
-            f"tf2onnx {tf2onnx.__version__} needs numpy aliases missing from numpy "
-            f"{np.__version__}: {missing}",
-            hint="install a numpy version tf2onnx supports",
-        )
-    return tf2onnx
+    try:
+        return require_package("tf2onnx", extra="tf", purpose="converting TF models to ONNX")
+    except (AttributeError, TypeError) as exc:
+        # tf2onnx 1.17 predates numpy 2 / protobuf 5+; an alias it needs that is gone
+        # (np.object, np.bool, ...) surfaces at import time as AttributeError.
+        raise DependencyError(
+            f"tf2onnx cannot be imported with numpy {np.__version__}: {exc}",
+            hint="install the numpy / protobuf versions tf2onnx supports, or convert the model "
+            "yourself (python -m tf2onnx.convert) and pass the .onnx file",
+        ) from exc
 
 
 def _saved_model_to_onnx(tf2onnx: Any, saved_model_dir: str, out_path: Path, opset: int) -> None:
