@@ -304,6 +304,21 @@ def test_parser_errors_and_missing_fp16_become_deployment_errors(tmp_path: Path)
     assert not spec.engine_path.exists()
 
 
+def test_tensorrt_other_than_10_is_refused_before_building(tmp_path: Path) -> None:
+    trt = fake_trt()
+    trt.__version__ = "11.4.0"
+    spec = EngineBuildSpec(
+        onnx_path=tmp_path / "m.onnx",
+        engine_path=tmp_path / "m.engine",
+        precision=DeploymentPrecision.FP16,
+        input_shapes={"images": (1, 3, 64, 64)},
+    )
+    with pytest.raises(DeploymentError, match=r"11\.4\.0 is not supported") as info:
+        build_engine(trt, spec)
+    assert "10.x" in info.value.hint
+    assert trt.calls == [], "nothing may be built with an unsupported TensorRT"
+
+
 def test_engine_spec_for_an_exported_graph(tmp_path: Path) -> None:
     from embodied_ai_architect.modelio.formats import ModelFormat
     from embodied_ai_architect.modelio.handle import OnnxModelHandle

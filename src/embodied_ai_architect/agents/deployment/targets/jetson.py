@@ -46,6 +46,27 @@ if TYPE_CHECKING:
     from embodied_ai_architect.modelio.handle import OnnxModelHandle
 
 DEFAULT_WORKSPACE_BYTES = 1 << 30  # 1 GiB: enough tactics for edge-sized CNNs on an Orin
+# TensorRT 11 removed calibrator-based INT8 (IInt8EntropyCalibrator2, BuilderFlag.INT8) and the
+# FP16 builder flag in favour of explicit Q/DQ quantization and strong typing; this build path
+# is written for the 10.x API, so other majors are refused instead of failing half-way.
+SUPPORTED_TENSORRT_MAJOR = 10
+
+
+def tensorrt_major(trt: Any) -> int | None:
+    version = str(getattr(trt, "__version__", ""))
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def check_tensorrt_version(trt: Any) -> None:
+    major = tensorrt_major(trt)
+    if major != SUPPORTED_TENSORRT_MAJOR:
+        raise DeploymentError(
+            f"TensorRT {getattr(trt, '__version__', '?')} is not supported: the jetson target "
+            f"uses the TensorRT {SUPPORTED_TENSORRT_MAJOR}.x API",
+            hint="install tensorrt 10.x (JetPack 6 ships 10.x); TensorRT 11 dropped "
+            "calibrator-based INT8 and the FP16 builder flag",
+        )
 
 
 @dataclass
@@ -64,6 +85,7 @@ class EngineBuildSpec:
 
 def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None = None) -> Path:
     """Parse the ONNX graph, configure precision and build + serialize the engine."""
+    check_tensorrt_version(trt)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     # TensorRT 10 networks are always explicit-batch; the flag still exists (deprecated) in
@@ -91,7 +113,8 @@ def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None 
         # Ampere+ GPUs use TF32 by default; "fp32" must mean FP32 numerics.
         config.clear_flag(trt.BuilderFlag.TF32)
     elif spec.precision is DeploymentPrecision.FP16:
-        if not builder.platform_has_fast_fp16:
+        # Deprecated in 10.5 (still present in 10.x): query it where it exists.
+        if not getattr(builder, "platform_has_fast_fp16", True):
             raise DeploymentError(
                 "this GPU has no fast FP16 path", hint="use --precision fp32 or int8"
             )
@@ -101,7 +124,7 @@ def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None 
             raise InputError(
                 "INT8 engines need calibration data", hint="pass --calibration-data DIR"
             )
-        if not builder.platform_has_fast_int8:
+        if not getattr(builder, "platform_has_fast_int8", True):
             raise DeploymentError("this GPU has no fast INT8 path", hint="use --precision fp16")
         config.set_flag(trt.BuilderFlag.INT8)
         # FP16 as well: layers TensorRT cannot run in INT8 fall back to FP16, not FP32.
@@ -241,6 +264,11 @@ class JetsonTarget(DeploymentTarget):
             trt = load_tensorrt()
         except Exception as exc:  # a broken install raises arbitrary errors at import
             return False, f"tensorrt is installed but fails to import: {exc}"
+        if tensorrt_major(trt) != SUPPORTED_TENSORRT_MAJOR:
+            return False, (
+                f"tensorrt {getattr(trt, '__version__', '?')} found, but this target uses the "
+                f"TensorRT {SUPPORTED_TENSORRT_MAJOR}.x API: install tensorrt 10.x"
+            )
         if not cuda_available():
             return False, (
                 f"tensorrt {getattr(trt, '__version__', '?')} imports but no CUDA device is "
