@@ -125,3 +125,14 @@ def test_keras_lambda_layer_needs_trust(tmp_path: Path) -> None:
     trusted = load_model(path, LoadOptions(trust_pickle=True))
     x = np.ones((1, 4), np.float32)
     np.testing.assert_allclose(next(iter(trusted.run({"x": x}).values())), x * 2.0)
+
+
+def test_savedmodel_without_signature(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    module = tf.Module()
+    module.scale = tf.Variable(2.0)
+    tf.saved_model.save(module, str(tmp_path / "plain"))
+    with pytest.raises(ModelFormatError) as info:
+        load_model(tmp_path / "plain")
+    assert "no serving signature" in info.value.message
+    assert "model.export" in info.value.hint
