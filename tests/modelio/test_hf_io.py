@@ -180,3 +180,10 @@ def test_safetensors_with_arch_factory(tmp_path: Path) -> None:
     with torch.no_grad():
         want = policy(torch.from_numpy(feeds["obs"])).numpy()
     np.testing.assert_allclose(next(iter(handle.run(feeds).values())), want, atol=1e-6)
+
+
+def test_directory_with_pytorch_model_bin(vla_dir: Path, tmp_path: Path) -> None:
+    shutil.copy(vla_dir / "config.json", tmp_path / "config.json")
+    torch.save(build_tiny_vla(seed=SEED).state_dict(), tmp_path / "pytorch_model.bin")
+    assert detect_format(tmp_path) is ModelFormat.HF_DIRECTORY
+    _check_vla(load_model(tmp_path))

@@ -182,3 +182,12 @@ def test_handle_from_module_infers_linear_input() -> None:
     assert handle.inputs[0].shape == [1, 5]
     with pytest.raises(InputError):
         handle_from_module(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))
+
+
+def test_training_checkpoint_dict_uses_its_model_state(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cnn = models.build_small_cnn(width=8).eval()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"epoch": 3, "model_state_dict": cnn.state_dict(), "lr": 0.1}, path)
+    handle = load_model(path, LoadOptions(arch=CNN_ARCH, arch_kwargs={"width": 8}))
+    _assert_matches(handle, cnn)  # type: ignore[arg-type]
