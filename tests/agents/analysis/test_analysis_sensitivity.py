@@ -11,6 +11,7 @@ from torch import nn
 from embodied_ai_architect.agents.analysis.onnx_stats import analyze_onnx
 from embodied_ai_architect.agents.analysis.sensitivity import (
     fake_quantize,
+    fake_quantize_torch,
     layer_sensitivity,
     relative_error,
 )
@@ -87,3 +88,10 @@ def test_onnx_sensitivity_agrees_with_torch(tmp_path: Path) -> None:
     assert np.allclose(
         sorted(s.score for s in torch_ranked), sorted(s.score for s in onnx_ranked), rtol=1e-2
     )
+
+
+def test_torch_and_numpy_fake_quantizers_agree() -> None:
+    weight = torch.randn(8, 4, 3, 3)
+    for axis in (0, 1):
+        expected = fake_quantize(weight.numpy(), axis)
+        assert np.allclose(fake_quantize_torch(weight, axis).numpy(), expected, atol=1e-6)

@@ -63,20 +63,20 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
                 onnx_handle = self._export(handle, workdir, threads)
             graph_source = handle if isinstance(handle, TorchModelHandle) else onnx_handle
             assert graph_source is not None  # an ONNX handle or export exists for non-torch models
-            structure = _structure(graph_source)
+            feeds = handle.example_inputs(batch=1, seed=self.ctx.seed)
+            structure = _structure(graph_source, feeds)
             warnings.extend(structure.warnings)
             self.emit_progress(
                 30,
                 f"{structure.parameters:,} parameters, {(structure.macs or 0) / 1e6:.1f} M MACs",
                 {"parameters": structure.parameters, "macs": structure.macs},
             )
-            feeds = handle.example_inputs(batch=1, seed=self.ctx.seed)
-            reference = _run(handle, feeds)
+            reference = structure.outputs if structure.outputs is not None else _run(handle, feeds)
             outputs = [
                 TensorSpec(name=name, shape=list(value.shape), dtype=str(value.dtype))
                 for name, value in reference.items()
             ]
-            family = detect_family(structure, handle, outputs, feeds)
+            family = detect_family(structure, handle, outputs, feeds, reference)
             self.emit_progress(40, f"family: {family.family.value}", {"family": family.family})
 
             sensitivity = []
@@ -190,11 +190,11 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             return None
 
 
-def _structure(handle: ModelHandle) -> ModelStructure:
+def _structure(handle: ModelHandle, feeds: Feeds) -> ModelStructure:
     if isinstance(handle, TorchModelHandle):
         from embodied_ai_architect.agents.analysis.torch_stats import analyze_torch
 
-        return analyze_torch(handle)
+        return analyze_torch(handle, feeds)
     if isinstance(handle, OnnxModelHandle):
         from embodied_ai_architect.agents.analysis.onnx_stats import analyze_onnx
 

@@ -153,7 +153,9 @@ def _params_under(structure: ModelStructure, prefix: str) -> int:
     return sum(w.numel for w in structure.weights if w.name.startswith(f"{prefix}."))
 
 
-def probe_causal(handle: ModelHandle, feeds: Feeds, token_input: str) -> bool | None:
+def probe_causal(
+    handle: ModelHandle, feeds: Feeds, token_input: str, reference: Feeds | None = None
+) -> bool | None:
     """Change only the last token and check earlier positions' outputs stay bit-for-bit close:
     true for causal (decoder) attention, false for bidirectional encoders. None: not testable."""
     ids = feeds[token_input]
@@ -163,7 +165,7 @@ def probe_causal(handle: ModelHandle, feeds: Feeds, token_input: str) -> bool | 
     spec = next(s for s in handle.inputs if s.name == token_input)
     high = int(spec.high) if spec.high is not None else int(ids.max()) + 2
     changed[token_input][:, -1] = (ids[:, -1] + 1) % max(high, 2)
-    before = next(iter(handle.run(feeds).values()))
+    before = next(iter((reference or handle.run(feeds)).values()))
     after = next(iter(handle.run(changed).values()))
     if before.ndim < 3 or before.shape[1] != ids.shape[1]:
         return None
@@ -177,8 +179,11 @@ def detect_family(
     handle: ModelHandle,
     outputs: list[TensorSpec],
     feeds: Feeds,
+    reference: Feeds | None = None,
 ) -> FamilyDetection:
-    """Decide the architecture family; the first rule whose structural facts all hold wins."""
+    """Decide the architecture family; the first rule whose structural facts all hold wins.
+
+    ``reference`` are the model's outputs on ``feeds`` when already computed."""
     signals = read_signals(structure, handle.inputs)
     evidence: list[str] = []
     out_shapes = [[d for d in spec.shape if isinstance(d, int)] for spec in outputs]
@@ -212,7 +217,7 @@ def detect_family(
         embedding = signals.embeddings[0]
         evidence.append(f"integer token input {signals.token_inputs[0].name!r}")
         evidence.append(f"token embedding {_embedding_text(embedding)}")
-        causal = probe_causal(handle, feeds, signals.token_inputs[0].name)
+        causal = probe_causal(handle, feeds, signals.token_inputs[0].name, reference)
         vocab = embedding.attrs.get("num_embeddings")
         if causal:
             evidence.append(

@@ -283,8 +283,12 @@ def _low_rank(inputs: OpportunityInputs) -> list[Opportunity]:
         weight = inputs.read_weight(layer.weight_name)
         if weight is None:
             return []
-        values = np.linalg.svd(weight.astype(np.float32), compute_uv=False)
-        energy = np.cumsum(values.astype(np.float64) ** 2) / np.sum(values.astype(np.float64) ** 2)
+        # Squared singular values are the eigenvalues of the smaller Gram matrix: one GEMM and
+        # a symmetric eigensolve instead of a full SVD (~10× cheaper on a 768×3072 weight).
+        matrix = weight.astype(np.float32)
+        gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+        power = np.clip(np.linalg.eigvalsh(gram.astype(np.float64))[::-1], 0, None)
+        energy = np.cumsum(power) / max(float(np.sum(power)), 1e-30)
         rank = int(np.searchsorted(energy, 0.95) + 1)
         rows, cols = shape
         kept = rank * (rows + cols) / (rows * cols)
@@ -329,7 +333,7 @@ def _weight_statistics(inputs: OpportunityInputs) -> list[Opportunity]:
         return []
     sparsity = near_zero / sampled
     raw = b"".join(chunks)[: 8 * 1024 * 1024]
-    ratio = len(raw) / max(len(zstandard.ZstdCompressor(level=9).compress(raw)), 1)
+    ratio = len(raw) / max(len(zstandard.ZstdCompressor(level=3).compress(raw)), 1)
     return [
         Opportunity(
             technique="prune_magnitude",

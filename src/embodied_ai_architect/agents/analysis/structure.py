@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from embodied_ai_architect.schemas.profile import DtypeBytes, LayerInfo, OpCount
 
 # Layer kinds that carry most weights and are what quantizers / pruners target.
@@ -88,6 +90,9 @@ class ModelStructure:
     output_shapes: list[list[int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     foldable_batchnorms: int = 0
+    # Named outputs of the instrumented forward pass (torch), reused as the FP32 reference so a
+    # large model is not run once more just to get them.
+    outputs: dict[str, np.ndarray] | None = None
 
     @property
     def parameters(self) -> int:

@@ -16,7 +16,7 @@ from embodied_ai_architect.errors import AnalysisError
 if TYPE_CHECKING:
     import torch
 
-    from embodied_ai_architect.modelio.handle import TorchModelHandle
+    from embodied_ai_architect.modelio.handle import Feeds, TorchModelHandle
 
 # Buffers that are learned weights (frozen weights, quantized weights), as opposed to running
 # statistics or counters such as BatchNorm's running_mean / num_batches_tracked.
@@ -149,9 +149,12 @@ def _layer_attrs(sub: torch.nn.Module) -> dict[str, Any]:
     return attrs
 
 
-def analyze_torch(handle: TorchModelHandle) -> ModelStructure:
+def analyze_torch(handle: TorchModelHandle, feeds: Feeds | None = None) -> ModelStructure:
     """One instrumented forward pass at batch 1 gives MACs per layer, output shapes and the
-    Conv→BatchNorm pairs that can be folded (seen in execution order, not guessed by name)."""
+    Conv→BatchNorm pairs that can be folded (seen in execution order, not guessed by name).
+
+    ``feeds`` default to the handle's example inputs (seed 0); the named outputs of this pass
+    are kept in ``ModelStructure.outputs``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -196,7 +199,7 @@ def analyze_torch(handle: TorchModelHandle) -> ModelStructure:
         custom_mapping={torch.ops.aten._native_multi_head_attention: _mha_flops},
     )
     try:
-        args = handle.example_tensors(batch=1, seed=0)
+        args = handle.torch_inputs(feeds if feeds is not None else handle.example_inputs())
         with counter, torch.no_grad():
             result = module(*args)
     except Exception as exc:  # any model error surfaces here; the message names it
@@ -231,6 +234,10 @@ def analyze_torch(handle: TorchModelHandle) -> ModelStructure:
     compute_ops: Counter[str] = Counter()
     for op, flops in counts.get("Global", {}).items():
         compute_ops[str(getattr(op, "_qualified_op_name", op)).split("::")[-1]] += int(flops)
+    flat = flatten_outputs(result)
+    names = [spec.name for spec in handle.outputs]
+    if len(names) != len(flat):  # same naming rule as TorchModelHandle.run
+        names = [name for name, _ in flat]
     structure = ModelStructure(
         framework="torch",
         weights=weights,
@@ -239,8 +246,9 @@ def analyze_torch(handle: TorchModelHandle) -> ModelStructure:
         macs=total_flops // 2,
         flops=total_flops,
         compute_ops=compute_ops,
-        output_shapes=[list(array.shape) for _, array in flatten_outputs(result)],
+        output_shapes=[list(array.shape) for _, array in flat],
         foldable_batchnorms=len(foldable),
+        outputs={name: array for name, (_, array) in zip(names, flat, strict=True)},
     )
     if scripted:
         structure.warnings.append(

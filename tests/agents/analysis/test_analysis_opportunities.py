@@ -1,0 +1,67 @@
+"""Opportunities carry the measured numbers behind them and name registered techniques."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
+from embodied_ai_architect.agents.base import AgentContext
+from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.settings import get_settings
+
+TECHNIQUES = {
+    "ort_int8_dynamic",
+    "ort_int8_static",
+    "ort_fp16",
+    "ort_int4_rtn",
+    "ort_int4_gptq",
+    "openvino_int8",
+    "torch_int8_dynamic",
+    "prune_magnitude",
+    "prune_structured",
+    "distill",
+    "nas_search",
+    "fold_batchnorm",
+    "onnx_graph_optimize",
+    "lowrank_svd",
+    "weight_sharing",
+    "pack_zstd",
+}
+
+
+def _analyze(module: nn.Module, shape: list[int]):  # type: ignore[no-untyped-def]
+    request = AnalysisRequest(
+        handle=handle_from_module(module, input_shapes=[shape]),
+        measure_latency=False,
+        sensitivity_top_k=0,
+    )
+    return analyze_model(request, AgentContext(settings=get_settings()))
+
+
+def test_a_rank_4_weight_is_found_and_linear_share_is_quoted() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(64, 64, bias=False), nn.ReLU(), nn.Linear(64, 4))
+    with torch.no_grad():
+        module[0].weight.copy_(torch.randn(64, 4) @ torch.randn(4, 64))  # exactly rank 4
+    profile = _analyze(module, [1, 64])
+
+    assert {item.technique for item in profile.opportunities} <= TECHNIQUES
+    lowrank = next(item for item in profile.opportunities if item.technique == "lowrank_svd")
+    rank = int(lowrank.rationale.split("rank ")[1].split(" ")[0])
+    assert 1 <= rank <= 4 and "of 64" in lowrank.rationale
+    int8 = next(item for item in profile.opportunities if item.technique == "ort_int8_dynamic")
+    assert int8.rationale.startswith("100% of weights are in 2 Linear")
+
+
+def test_sparse_weights_raise_magnitude_pruning() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    with torch.no_grad():
+        module[0].weight[:, :48] = 0  # 75 % of the largest tensor is zero
+    profile = _analyze(module, [1, 64])
+    prune = next(item for item in profile.opportunities if item.technique == "prune_magnitude")
+    dense = _analyze(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4)), [1, 64])
+    dense_prune = next(i for i in dense.opportunities if i.technique == "prune_magnitude")
+    assert prune.score > dense_prune.score + 2
+    assert "are already ≈0" in prune.rationale
