@@ -1,1 +1,271 @@
-"""Technique module nas (being written)."""
+"""Constraint-aware architecture search over students of the teacher's family (Optuna).
+
+Each trial samples an architecture (depth, width, heads, ...) from the family's search space,
+builds it, and checks the limits before spending any training on it: parameter count, ONNX file
+size and ONNX Runtime latency (batch 1, ``ctx.threads``). Violators are pruned with the reason
+recorded. Survivors are distilled briefly from the teacher and scored on a held-out split
+(accuracy with labels, teacher agreement for logits, else negative KD loss). The sampler is
+seeded, so the same seed gives the same trials (latency limits aside: timings are noisy).
+
+Example:
+    >>> apply_technique("nas_search", handle, ctx, {"max_params": 50_000, "n_trials": 12})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from embodied_ai_architect.agents.optimization.base import (
+    TechniqueConfig,
+    TechniqueContext,
+    TechniqueFamily,
+    TechniqueManifest,
+    TechniqueResult,
+    register_technique,
+)
+from embodied_ai_architect.agents.optimization.techniques.distillation import (
+    DistillConfig,
+    distill_into,
+)
+from embodied_ai_architect.agents.optimization.torch_helpers import (
+    clone_module,
+    derived_handle,
+    file_size,
+    parameter_count,
+    require_torch_handle,
+    save_module,
+)
+from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle, TorchModelHandle
+
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
+
+    from embodied_ai_architect.agents.optimization.distill_utils import DistillData
+    from embodied_ai_architect.agents.optimization.student_families import StudentFamily
+
+
+class NasSearchConfig(TechniqueConfig):
+    """Search budget, limits and the per-trial distillation."""
+
+    n_trials: int = Field(12, ge=1, le=1000, description="Maximum number of trials.")
+    timeout_s: float | None = Field(
+        600.0, gt=0, description="Stop starting new trials after this many seconds."
+    )
+    max_params: int | None = Field(None, ge=1, description="Reject students with more parameters.")
+    max_size_mb: float | None = Field(
+        None, gt=0, description="Reject students whose ONNX file exceeds this size (MB, 1e6 B)."
+    )
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Reject students slower than this (ORT p50, batch 1, ctx.threads)."
+    )
+    space: dict[str, list[int]] | None = Field(
+        None, description="Override the family's search space (constructor kwarg → choices)."
+    )
+    latency_runs: int = Field(20, ge=5, le=500, description="Timed runs per latency check.")
+    distill: DistillConfig = Field(
+        default_factory=lambda: DistillConfig.model_validate({"epochs": 3, "patience": 2}),
+        description="Distillation settings used to score every trial (keep epochs short).",
+    )
+
+
+class _Limits:
+    def __init__(self, config: NasSearchConfig):
+        self.config = config
+
+    def check(self, name: str, value: float) -> str | None:
+        limit = getattr(self.config, name)
+        if limit is not None and value > limit:
+            return f"{name.removeprefix('max_')} {value:.4g} > limit {limit:.4g}"
+        return None
+
+
+def _space(
+    family: StudentFamily, teacher: nn.Module, config: NasSearchConfig
+) -> dict[str, list[int]]:
+    space = dict(config.space) if config.space is not None else dict(family.search_space)
+    known = family.read(teacher)
+    unknown = [name for name in space if name not in known]
+    empty = [name for name, choices in space.items() if not choices]
+    if unknown or empty or not space:
+        raise ConfigError(
+            f"invalid search space for the {family.name} family: unknown {unknown}, empty {empty}",
+            hint=f"search over the constructor kwargs {sorted(known)} with non-empty choice lists",
+        )
+    return space
+
+
+def _score(outcome: Any) -> float:
+    if outcome.val_accuracy is not None:
+        return float(outcome.val_accuracy)
+    if outcome.val_agreement is not None:
+        return float(outcome.val_agreement)
+    return -float(min(outcome.val_losses))
+
+
+@register_technique(
+    "nas_search",
+    NasSearchConfig,
+    TechniqueManifest(
+        family=TechniqueFamily.NAS,
+        description="Optuna search over student architectures under params / size / latency "
+        "limits; each trial scored after a short distillation.",
+        input_frameworks=[Framework.TORCH],
+        output_framework=Framework.TORCH,
+        runtime="torch",
+        model_families=["cnn", "resnet", "vit", "detector", "mlp_policy", "transformer_policy"],
+        needs_data="training",
+        requires=["torch", "optuna", "onnxruntime"],
+    ),
+)
+def nas_search(
+    handle: ModelHandle, config: NasSearchConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    import optuna
+
+    from embodied_ai_architect.agents.optimization.distill_utils import distill_data
+    from embodied_ai_architect.agents.optimization.student_families import family_of
+
+    if config.max_params is None and config.max_size_mb is None and config.max_latency_ms is None:
+        raise ConfigError(
+            "nas_search needs at least one limit: max_params, max_size_mb or max_latency_ms",
+            hint="state what the student must fit, e.g. {'max_latency_ms': 5}",
+        )
+    source = require_torch_handle(handle, "nas_search")
+    teacher = clone_module(source)
+    family = family_of(teacher)
+    space = _space(family, teacher, config)
+    data = distill_data(source, ctx, config.distill.num_samples)
+    search = _Search(source, teacher, family, space, data, config, ctx)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=ctx.seed)
+    )
+    study.optimize(search.objective, n_trials=config.n_trials, timeout=config.timeout_s)
+    ctx.path("trials.json").write_text(json.dumps(search.records, indent=2))
+    if search.best is None:
+        reasons = sorted({r.get("reason", r["status"]) for r in search.records})
+        raise TechniqueError(
+            f"none of {len(search.records)} trials met the limits ({'; '.join(reasons[:5])})",
+            hint="relax the limits or search smaller widths / depths via `space`",
+            details={"trials": search.records},
+        )
+    best_record, student = search.best
+    path = save_module(student, source, ctx.path("nas_best.pt2"))
+    metrics: dict[str, float] = {
+        "trials": float(len(search.records)),
+        "trials_completed": float(sum(r["status"] == "complete" for r in search.records)),
+        "trials_rejected": float(sum(r["status"] == "rejected" for r in search.records)),
+        "best_score": best_record["score"],
+        "best_params": float(best_record["params"]),
+        "best_size_mb": best_record["size_mb"],
+        "best_latency_ms": best_record["latency_ms"],
+        "params_teacher": float(parameter_count(teacher)),
+    }
+    for record in search.records:
+        if record["status"] == "complete":
+            metrics[f"trial_{record['number']}_score"] = record["score"]
+    arch = ", ".join(f"{k}={v}" for k, v in best_record["arch"].items())
+    return TechniqueResult(
+        handle=derived_handle(
+            source, student, suffix="nas", path=path, metadata={"nas_arch": best_record["arch"]}
+        ),
+        changes=[
+            f"searched {len(search.records)} {family.name} students "
+            f"({int(metrics['trials_rejected'])} rejected by the limits); best: {arch} "
+            f"({best_record['params']:,} params, {best_record['latency_ms']:.3g} ms, "
+            f"score {best_record['score']:.4g})"
+        ],
+        warnings=["scored on synthetic inputs: no training or calibration data"]
+        if data.source == "synthetic inputs"
+        else [],
+        metrics=metrics,
+    )
+
+
+class _Search:
+    """The trial objective plus everything it records."""
+
+    def __init__(
+        self,
+        source: TorchModelHandle,
+        teacher: nn.Module,
+        family: StudentFamily,
+        space: dict[str, list[int]],
+        data: DistillData,
+        config: NasSearchConfig,
+        ctx: TechniqueContext,
+    ):
+        self.source, self.teacher, self.family, self.space = source, teacher, family, space
+        self.data, self.config, self.ctx = data, config, ctx
+        self.limits = _Limits(config)
+        self.base = family.read(teacher)
+        self.records: list[dict[str, Any]] = []
+        self.best: tuple[dict[str, Any], nn.Module] | None = None
+
+    def _reject(self, record: dict[str, Any], status: str, reason: str) -> None:
+        import optuna
+
+        record.update(status=status, reason=reason)
+        self.ctx.emit(
+            100 * len(self.records) / self.config.n_trials,
+            f"trial {record['number']} {status}: {reason}",
+            {"trial": record},
+        )
+        raise optuna.TrialPruned(reason)
+
+    def objective(self, trial: optuna.Trial) -> float:
+        import torch
+
+        from embodied_ai_architect.agents.evaluation.latency import measure_latency
+        from embodied_ai_architect.modelio.export import export_onnx
+
+        arch = {
+            name: trial.suggest_categorical(name, choices) for name, choices in self.space.items()
+        }
+        record: dict[str, Any] = {"number": trial.number, "arch": arch, "status": "running"}
+        self.records.append(record)
+        kwargs = {**self.base, **arch}
+        if not self.family.valid(kwargs):
+            self._reject(record, "invalid", f"incompatible choices {arch}")
+        torch.manual_seed(self.ctx.seed + trial.number)
+        student = self.family.build(**kwargs).eval()
+        record["params"] = parameter_count(student)
+        if reason := self.limits.check("max_params", record["params"]):
+            self._reject(record, "rejected", reason)
+        trial_dir = self.ctx.path("trials")
+        candidate = derived_handle(self.source, student, suffix=f"trial{trial.number}", path=None)
+        onnx_handle = export_onnx(
+            candidate, trial_dir / f"trial_{trial.number}.onnx", threads=self.ctx.threads
+        )
+        record["size_mb"] = file_size(onnx_handle.onnx_path) / 1e6
+        if reason := self.limits.check("max_size_mb", record["size_mb"]):
+            self._reject(record, "rejected", reason)
+        stats = measure_latency(
+            onnx_handle, threads=self.ctx.threads, warmup=3, runs=self.config.latency_runs
+        )
+        record["latency_ms"] = stats.p50_ms
+        if reason := self.limits.check("max_latency_ms", stats.p50_ms):
+            self._reject(record, "rejected", reason)
+        outcome = distill_into(
+            self.teacher,
+            student,
+            self.data,
+            self.config.distill,
+            self.ctx,
+            checkpoint_name=f"trials/trial_{trial.number}.pt",
+            span=(100 * len(self.records[:-1]) / self.config.n_trials,) * 2,
+        )
+        record.update(status="complete", score=_score(outcome), epochs=len(outcome.val_losses))
+        if self.best is None or record["score"] > self.best[0]["score"]:
+            self.best = (record, student)
+        self.ctx.emit(
+            100 * len(self.records) / self.config.n_trials,
+            f"trial {trial.number}: {arch} → score {record['score']:.4g}",
+            {"trial": record},
+        )
+        return float(record["score"])
