@@ -105,7 +105,7 @@ def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> Torc
 
     if isinstance(obj, torch.nn.Module):
         return build_torch_handle(obj, path, fmt, options, None, None)
-    from embodied_ai_architect.modelio.hf_io import load_state_strict
+    from embodied_ai_architect.modelio.state_dict import load_state_strict
 
     state = _extract_state_dict(obj, path)
     module, specs = build_architecture(path, options)
