@@ -34,7 +34,9 @@ def toward(tip: np.ndarray, target: np.ndarray, limit: float = TIP_STEP) -> np.n
     if r_tip < 1e-6 or float(np.linalg.norm(target - tip)) < 0.05:
         return _clip_norm(target - tip, limit)
     angle = np.arctan2(tip[1], tip[0])
-    delta = (np.arctan2(target[1], target[0]) - angle + np.pi) % (2 * np.pi) - np.pi
+    # No wrap-around: the shoulder cannot turn through the back of the base (joint limit),
+    # and a wrapped angle would make the expert discontinuous there, which BC cannot imitate.
+    delta = np.arctan2(target[1], target[0]) - angle
     radial = np.array([np.cos(angle), np.sin(angle)])
     tangential = np.array([-radial[1], radial[0]])
     return _clip_norm(radial * (r_target - r_tip) + tangential * (r_tip * delta), limit)
