@@ -191,3 +191,17 @@ def test_training_checkpoint_dict_uses_its_model_state(tmp_path: Path) -> None:
     torch.save({"epoch": 3, "model_state_dict": cnn.state_dict(), "lr": 0.1}, path)
     handle = load_model(path, LoadOptions(arch=CNN_ARCH, arch_kwargs={"width": 8}))
     _assert_matches(handle, cnn)  # type: ignore[arg-type]
+
+
+def test_extra_metadata_round_trips_and_bad_meta_is_reported(tmp_path: Path) -> None:
+    policy = models.build_mlp_policy(hidden=8)
+    spec = TensorSpec(name="obs", shape=[1, 16])
+    path = save_torchscript(policy, tmp_path / "p.pt", [spec], extra={"task": "reach"})
+    assert load_model(path).metadata["file_meta"] == {"task": "reach"}
+
+    scripted = torch.jit.trace(policy.eval(), (torch.zeros(1, 16),))
+    bad = tmp_path / "bad.pt"
+    torch.jit.save(scripted, str(bad), _extra_files={"branes_meta.json": '{"inputs": [{"x": 1}]}'})
+    with pytest.raises(ModelFormatError) as info:
+        load_model(bad)
+    assert "invalid input signature" in info.value.message

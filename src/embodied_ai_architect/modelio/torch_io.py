@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import json
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,14 +12,30 @@ from typing import TYPE_CHECKING, Any
 from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.modelio.torch_save import (
+    META_FILE,
+    read_meta,
+    save_exported_program,
+    save_torchscript,
+    specs_from_meta,
+)
 from embodied_ai_architect.schemas.tensors import TensorSpec
+
+__all__ = [
+    "META_FILE",
+    "build_torch_handle",
+    "handle_from_module",
+    "import_factory",
+    "load_torch",
+    "save_exported_program",
+    "save_torchscript",
+]
 
 if TYPE_CHECKING:
     import torch
 
     from embodied_ai_architect.modelio.handle import TorchModelHandle
 
-META_FILE = "branes_meta.json"  # TorchScript extra file carrying the input signature
 
 _PICKLE_HINT = (
     "unpickling runs arbitrary code from the file. If you trust it, pass --trust-pickle. "
@@ -52,8 +67,11 @@ def _load_torchscript(path: Path, options: LoadOptions) -> TorchModelHandle:
         ) from exc
     module.eval()
     names = _scripted_input_names(module)
-    specs = _specs_from_meta(json.loads(extra[META_FILE])) if extra[META_FILE] else None
-    return build_torch_handle(module, path, ModelFormat.TORCHSCRIPT, options, specs, names)
+    meta = read_meta(extra[META_FILE], path)
+    specs = specs_from_meta(meta, path)
+    handle = build_torch_handle(module, path, ModelFormat.TORCHSCRIPT, options, specs, names)
+    handle.metadata["file_meta"] = {k: v for k, v in meta.items() if k != "inputs"}
+    return handle
 
 
 def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
@@ -73,7 +91,8 @@ def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
         for spec in program.graph_signature.input_specs
         if spec.kind.name == "USER_INPUT"
     ]
-    specs = _specs_from_meta(json.loads(extra[META_FILE])) if extra[META_FILE] else None
+    meta = read_meta(extra[META_FILE], path)
+    specs = specs_from_meta(meta, path)
     args = program.example_inputs[0] if program.example_inputs else ()
     if specs is None and args and all(hasattr(a, "shape") for a in args):
         specs = [
@@ -81,7 +100,9 @@ def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
             for name, a in zip(names, args, strict=False)
         ]
     module = program.module()
-    return build_torch_handle(module, path, ModelFormat.TORCH_EXPORT, options, specs, names)
+    handle = build_torch_handle(module, path, ModelFormat.TORCH_EXPORT, options, specs, names)
+    handle.metadata["file_meta"] = {k: v for k, v in meta.items() if k != "inputs"}
+    return handle
 
 
 def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHandle:
@@ -205,83 +226,6 @@ def _scripted_input_names(module: Any) -> list[str]:
         return [a.name for a in module.forward.schema.arguments[1:]]
     except (AttributeError, RuntimeError):
         return []
-
-
-def _specs_from_meta(meta: dict[str, Any]) -> list[TensorSpec] | None:
-    specs = [TensorSpec.model_validate(item) for item in meta.get("inputs", [])]
-    return specs or None
-
-
-def _meta_json(inputs: list[TensorSpec]) -> str:
-    return json.dumps({"inputs": [spec.model_dump() for spec in inputs]})
-
-
-def _validate_save_inputs(inputs: list[TensorSpec]) -> None:
-    if not inputs or not all(isinstance(spec, TensorSpec) for spec in inputs):
-        raise InputError(
-            "saving needs the input signature as a non-empty list of TensorSpec",
-            hint="e.g. [TensorSpec(name='x', shape=[1, 3, 32, 32])]; handle.inputs works",
-        )
-
-
-def save_torchscript(module: torch.nn.Module, path: Path, inputs: list[TensorSpec]) -> Path:
-    """Save ``module`` as a TorchScript archive that carries its input signature.
-
-    Modules that are not scripted already are traced on random inputs made from ``inputs``; the
-    signature (names, shapes, dtypes, integer ranges) goes into the archive as ``branes_meta.json``
-    so loading needs no --input-shape.
-
-    Example:
-        >>> save_torchscript(model, Path("cnn.pt"), [TensorSpec(name="x", shape=[1, 1, 8, 8])])
-        ... # doctest: +SKIP
-    """
-    import torch
-
-    from embodied_ai_architect.modelio.handle import make_feeds
-
-    _validate_save_inputs(inputs)
-    path = Path(path)
-    module.eval()
-    if isinstance(module, torch.jit.ScriptModule):
-        scripted = module
-    else:
-        feeds = make_feeds(inputs, batch=1, seed=0)
-        args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
-        except Exception as exc:  # tracing raises many error types
-            raise ModelLoadError(
-                f"cannot trace the module into TorchScript: {str(exc).splitlines()[0]}",
-                hint="script it yourself (torch.jit.script) or save a torch.export program",
-            ) from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(scripted, str(path), _extra_files={META_FILE: _meta_json(inputs)})
-    return path
-
-
-def save_exported_program(module: torch.nn.Module, path: Path, inputs: list[TensorSpec]) -> Path:
-    """``torch.export`` ``module`` on inputs made from ``inputs`` and save it (.pt2) with its
-    signature as an extra file (integer ranges survive the round trip)."""
-    import torch
-
-    from embodied_ai_architect.modelio.handle import make_feeds
-
-    _validate_save_inputs(inputs)
-    path = Path(path)
-    module.eval()
-    feeds = make_feeds(inputs, batch=1, seed=0)
-    args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
-    try:
-        program = torch.export.export(module, args)
-    except Exception as exc:  # torch.export raises many error types
-        raise ModelLoadError(
-            f"torch.export failed on the module: {str(exc).splitlines()[0]}",
-            hint="save a TorchScript archive (save_torchscript) or a state dict instead",
-        ) from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(path), extra_files={META_FILE: _meta_json(inputs)})
-    return path
 
 
 def forward_input_names(module: torch.nn.Module) -> list[str]:

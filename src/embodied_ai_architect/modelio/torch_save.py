@@ -1,0 +1,136 @@
+"""Save torch modules with their input signature embedded (TorchScript, torch.export).
+
+The signature travels inside the archive as ``branes_meta.json`` so a later load needs no
+--input-shape and keeps integer ranges (token ids stay below the vocabulary size).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.schemas.tensors import TensorSpec
+
+if TYPE_CHECKING:
+    import torch
+
+META_FILE = "branes_meta.json"  # archive extra file carrying the input signature
+
+
+def read_meta(text: str, path: Path) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise ModelFormatError(
+            f"{path.name!r} carries a {META_FILE} that is not valid JSON: {exc}",
+            hint="save the model again with save_torchscript / save_exported_program",
+        ) from exc
+    if not isinstance(meta, dict):
+        raise ModelFormatError(
+            f"{path.name!r} carries a {META_FILE} that is not a JSON object",
+            hint="save the model again with save_torchscript / save_exported_program",
+        )
+    return meta
+
+
+def specs_from_meta(meta: dict[str, Any], path: Path) -> list[TensorSpec] | None:
+    from pydantic import ValidationError
+
+    try:
+        specs = [TensorSpec.model_validate(item) for item in meta.get("inputs", [])]
+    except ValidationError as exc:
+        raise ModelFormatError(
+            f"{path.name!r} carries an invalid input signature in {META_FILE}: "
+            f"{exc.errors()[0]['msg']}",
+            hint="save the model again with save_torchscript / save_exported_program",
+        ) from exc
+    return specs or None
+
+
+def _meta_json(inputs: list[TensorSpec], extra: dict[str, Any] | None) -> str:
+    return json.dumps({**(extra or {}), "inputs": [spec.model_dump() for spec in inputs]})
+
+
+def _validate_save_inputs(inputs: list[TensorSpec]) -> None:
+    if not inputs or not all(isinstance(spec, TensorSpec) for spec in inputs):
+        raise InputError(
+            "saving needs the input signature as a non-empty list of TensorSpec",
+            hint="e.g. [TensorSpec(name='x', shape=[1, 3, 32, 32])]; handle.inputs works",
+        )
+
+
+def save_torchscript(
+    module: torch.nn.Module,
+    path: Path,
+    inputs: list[TensorSpec],
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``module`` as a TorchScript archive that carries its input signature.
+
+    Modules that are not scripted already are traced on random inputs made from ``inputs``; the
+    signature (names, shapes, dtypes, integer ranges) goes into the archive as ``branes_meta.json``
+    so loading needs no --input-shape. ``extra`` (JSON-serialisable) is stored beside it and comes
+    back as ``handle.metadata["file_meta"]``.
+
+    Example:
+        >>> save_torchscript(model, Path("cnn.pt"), [TensorSpec(name="x", shape=[1, 1, 8, 8])])
+        ... # doctest: +SKIP
+    """
+    import torch
+
+    from embodied_ai_architect.modelio.handle import make_feeds
+
+    _validate_save_inputs(inputs)
+    path = Path(path)
+    module.eval()
+    if isinstance(module, torch.jit.ScriptModule):
+        scripted = module
+    else:
+        feeds = make_feeds(inputs, batch=1, seed=0)
+        args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
+        except Exception as exc:  # tracing raises many error types
+            raise ModelLoadError(
+                f"cannot trace the module into TorchScript: {str(exc).splitlines()[0]}",
+                hint="script it yourself (torch.jit.script) or save a torch.export program",
+            ) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(scripted, str(path), _extra_files={META_FILE: _meta_json(inputs, extra)})
+    return path
+
+
+def save_exported_program(
+    module: torch.nn.Module,
+    path: Path,
+    inputs: list[TensorSpec],
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """``torch.export`` ``module`` on inputs made from ``inputs`` and save it (.pt2) with its
+    signature as an extra file (integer ranges survive the round trip)."""
+    import torch
+
+    from embodied_ai_architect.modelio.handle import make_feeds
+
+    _validate_save_inputs(inputs)
+    path = Path(path)
+    module.eval()
+    feeds = make_feeds(inputs, batch=1, seed=0)
+    args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
+    try:
+        program = torch.export.export(module, args)
+    except Exception as exc:  # torch.export raises many error types
+        raise ModelLoadError(
+            f"torch.export failed on the module: {str(exc).splitlines()[0]}",
+            hint="save a TorchScript archive (save_torchscript) or a state dict instead",
+        ) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(path), extra_files={META_FILE: _meta_json(inputs, extra)})
+    return path
