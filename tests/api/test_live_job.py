@@ -112,3 +112,71 @@ def test_websocket_unknown_job_gets_error_message(server: LiveServer) -> None:
     with connect(f"{server.ws_url}/ws/jobs/{'0' * 32}", open_timeout=10) as ws:
         message = json.loads(ws.recv(timeout=10))
     assert message["type"] == "error" and message["code"] == "not_found"
+
+
+def test_optimize_job_over_http_and_websocket_matches_library(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The pipeline's run_optimize as a service job: ordered live events, the typed report,
+    the run's plan and attempts in the history, and the same decisions as a library call."""
+    data = tiny_onnx_bytes(seed=41)
+    request = {
+        "kind": "optimize",
+        "constraints": {"max_accuracy_drop": 1},
+        "latency_runs": 10,
+        "max_eval_samples": 64,
+    }
+    with server.client() as client:
+        model = upload(client, data, name="policy.onnx")
+        submitted = client.post("/api/v1/jobs", json={**request, "model_id": model["id"]})
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["job_id"]
+        live = collect(server, job_id, timeout=300)
+        events = [m for m in live if m["type"] == "event"]
+        final = live[-1]
+        assert final["job"]["status"] == "succeeded", final["job"]["error"]
+        assert [m["seq"] for m in events] == list(range(len(events)))
+        percents = [m["event"]["percent"] for m in events]
+        assert percents == sorted(percents) and percents[-1] == 100
+        assert {0, 25, 50, 75, 100} <= {int(p) for p in percents}
+        stages = [m["event"]["stage"] for m in events]
+        assert stages.index("analysis") < stages.index("planning") < stages.index("results")
+        report = final["result"]["optimize"]
+        assert report["run_id"] == job_id and report["status"] == "succeeded"
+
+        run = client.get(f"/api/v1/runs/{job_id}").json()
+        assert run["plans"] and len(run["attempts"]) == len(report["attempts"])
+        assert [a["technique"] for a in run["attempts"]] == [
+            a["technique"] for a in report["attempts"]
+        ]
+        comparison = client.get("/api/v1/runs/compare", params={"a": job_id, "b": job_id}).json()
+        assert comparison["a"]["attempts"] == len(report["attempts"])
+        assert all(d["delta"] in (0, None) for d in comparison["metrics"])
+
+    from embodied_ai_architect.pipeline import run_optimize
+    from embodied_ai_architect.schemas.constraints import Constraints
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+    from embodied_ai_architect.settings import Settings
+
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(data)
+    expected = run_optimize(
+        OptimizeRequest(
+            model_path=path,
+            constraints=Constraints(max_accuracy_drop=1),
+            latency_runs=10,
+            max_eval_samples=64,
+            out_dir=tmp_path / "out",
+        ),
+        settings=Settings(workspace=tmp_path / "ws"),
+    ).model_dump(mode="json")
+    assert report["status"] == expected["status"]
+    assert report["model_family"] == expected["model_family"]
+    assert report["baseline"]["sha256"] == expected["baseline"]["sha256"]
+    assert (
+        report["baseline"]["metrics"]["size_bytes"] == expected["baseline"]["metrics"]["size_bytes"]
+    )
+    assert [p["id"] for p in report["plans"]] == [p["id"] for p in expected["plans"]]
+    assert [(a["technique"], a["step_id"]) for a in report["attempts"]] == [
+        (a["technique"], a["step_id"]) for a in expected["attempts"]
+    ]
