@@ -29,6 +29,12 @@ def test_capabilities_and_availability_are_truthful() -> None:
     assert isinstance(ok, bool) and ("converters" in reason or "not importable" in reason)
 
 
+needs_tflite = pytest.mark.skipif(
+    not TfliteTarget().is_available()[0], reason="the tflite target is not available here"
+)
+
+
+@needs_tflite
 def test_torch_source_without_litert_torch_names_the_extra(
     deploy_assets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -49,6 +55,7 @@ def test_torch_source_without_litert_torch_names_the_extra(
     assert "tflite" in info.value.hint
 
 
+@needs_tflite
 def test_onnx_source_is_refused_with_a_hint(deploy_assets: dict[str, Path], tmp_path: Path) -> None:
     from embodied_ai_architect.modelio.export import export_onnx
     from embodied_ai_architect.modelio.loader import load_model
