@@ -187,3 +187,13 @@ def test_directory_with_pytorch_model_bin(vla_dir: Path, tmp_path: Path) -> None
     torch.save(build_tiny_vla(seed=SEED).state_dict(), tmp_path / "pytorch_model.bin")
     assert detect_format(tmp_path) is ModelFormat.HF_DIRECTORY
     _check_vla(load_model(tmp_path))
+
+
+def test_config_without_architectures_uses_the_registered_auto_model(
+    vla_dir: Path, tmp_path: Path
+) -> None:
+    config = json.loads((vla_dir / "config.json").read_text())
+    del config["architectures"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shutil.copy(vla_dir / "model.safetensors", tmp_path / "model.safetensors")
+    _check_vla(load_model(tmp_path))
