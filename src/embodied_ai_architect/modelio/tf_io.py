@@ -73,10 +73,13 @@ class TensorFlowModelHandle(ModelHandle):
 
     framework = Framework.TENSORFLOW
 
-    def __init__(self, model: Any, *, kind: str, **kwargs: Any):
+    def __init__(self, model: Any, *, kind: str, owner: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.model = model  # a keras.Model or a SavedModel's concrete serving function
         self.kind = kind  # "saved_model" or "keras"
+        # The loaded SavedModel object: its serving function only holds weak references to
+        # the variables, so the owner must stay alive as long as the handle.
+        self.owner = owner
 
     def run(self, feeds: Feeds) -> Feeds:
         tf = _tensorflow()
@@ -128,12 +131,19 @@ class TFLiteModelHandle(ModelHandle):
 
     framework = Framework.TFLITE
 
-    def __init__(self, tflite_path: Path, *, tensor_names: dict[str, str], **kwargs: Any):
+    def __init__(
+        self,
+        tflite_path: Path,
+        *,
+        tensor_names: dict[str, str],
+        interpreter: Any = None,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("path", tflite_path)
         super().__init__(**kwargs)
         self.tflite_path = Path(tflite_path)
         self.tensor_names = tensor_names  # signature input name -> graph tensor name
-        self._interpreter: Any = None
+        self._interpreter: Any = interpreter
 
     def interpreter(self) -> Any:
         if self._interpreter is None:
@@ -288,9 +298,10 @@ def _load_saved_model(path: Path, options: LoadOptions) -> TensorFlowModelHandle
         TensorSpec(name=name, shape=_dims(spec.shape), dtype=_numpy_dtype(spec.dtype))
         for name, spec in sorted(function.structured_outputs.items())
     ]
-    handle = TensorFlowModelHandle(
+    return TensorFlowModelHandle(
         function,
         kind="saved_model",
+        owner=loaded,
         name=path.name,
         source_format=ModelFormat.TF_SAVEDMODEL,
         path=path,
@@ -298,8 +309,6 @@ def _load_saved_model(path: Path, options: LoadOptions) -> TensorFlowModelHandle
         outputs=outputs,
         metadata={"saved_model_dir": str(path), "signatures": sorted(signatures)},
     )
-    handle._loaded = loaded  # type: ignore[attr-defined]  # keeps the variables alive
-    return handle
 
 
 def _load_keras(path: Path, fmt: ModelFormat, options: LoadOptions) -> TensorFlowModelHandle:
@@ -403,14 +412,13 @@ def _load_tflite(path: Path, options: LoadOptions) -> TFLiteModelHandle:
         inputs.append(spec(detail, name))
     outputs = [spec(detail, detail["name"]) for detail in output_details]
     quantized = any(d["quantization"][0] for d in [*input_details, *output_details])
-    handle = TFLiteModelHandle(
+    return TFLiteModelHandle(
         path,
         tensor_names=tensor_names,
+        interpreter=interpreter,
         name=path.stem,
         source_format=ModelFormat.TFLITE,
         inputs=_with_shapes(inputs, options),
         outputs=outputs,
         metadata={"quantized_io": bool(quantized), "signatures": sorted(signatures)},
     )
-    handle._interpreter = interpreter
-    return handle
