@@ -205,3 +205,13 @@ def test_extra_metadata_round_trips_and_bad_meta_is_reported(tmp_path: Path) -> 
     with pytest.raises(ModelFormatError) as info:
         load_model(bad)
     assert "invalid input signature" in info.value.message
+
+
+def test_trusted_checkpoint_dict_holding_a_module(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    policy = models.build_mlp_policy(hidden=8).eval()
+    path = tmp_path / "ckpt_module.pt"
+    torch.save({"model": policy, "epoch": 1}, path)
+    with pytest.raises(ModelFormatError):
+        load_model(path)
+    _assert_matches(load_model(path, LoadOptions(trust_pickle=True)), policy)  # type: ignore[arg-type]

@@ -124,6 +124,10 @@ def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> Torc
             hint="the file is probably truncated or corrupt; save it again",
         ) from exc
 
+    if isinstance(obj, dict):
+        # Training scripts often save {"model": <nn.Module>, "epoch": ...} (trusted pickles only).
+        modules = [obj[k] for k in ("model", "module", "policy") if k in obj]
+        obj = next((m for m in modules if isinstance(m, torch.nn.Module)), obj)
     if isinstance(obj, torch.nn.Module):
         return build_torch_handle(obj, path, fmt, options, None, None)
     from embodied_ai_architect.modelio.state_dict import load_state_strict
