@@ -111,6 +111,30 @@ def test_analyze_model_calls_the_analysis_agent() -> None:
     assert result["family"]["family"] == "cnn_classifier"
 
 
+@pytest.mark.slow
+def test_optimize_model_then_get_run(tmp_path: Path) -> None:
+    """A real (tiny) optimize run through the tool, then its record through get_run."""
+    import torch
+
+    from embodied_ai_architect.modelio.export import export_onnx
+    from embodied_ai_architect.modelio.torch_io import handle_from_module
+    from embodied_ai_architect.testing.models import MLPPolicy
+
+    torch.manual_seed(0)
+    handle = handle_from_module(MLPPolicy(obs_dim=8, act_dim=2, hidden=64, depth=2), name="pol")
+    model = export_onnx(handle, tmp_path / "pol.onnx").onnx_path
+    executors = create_tool_executors()
+    run = executors["optimize_model"](
+        model_path=str(model), constraints={"max_size_mb": 1.0}, latency_runs=5, max_eval_samples=50
+    )
+    assert not is_error(run), run
+    assert run["status"] == "succeeded" and run["run_id"]
+    record = executors["get_run"](run_id=run["run_id"])
+    assert not is_error(record), record
+    assert record["status"] == "succeeded" and record["progress"] == 100
+    assert record["attempts"] >= 1 and record["report"]["summary"] == run["summary"]
+
+
 def test_every_tool_is_tested_here() -> None:
     source = Path(__file__).read_text()
     assert all(f'"{spec.name}"' in source for spec in TOOLS)

@@ -21,6 +21,7 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -151,6 +152,13 @@ def _run_get_run(request: Any) -> ToolResult:
             }
     finally:
         db.dispose()
+    report = (payload["result"] or {}).get("report")
+    if report and Path(report).is_file():
+        # The stored row holds only the status; the report file has what an LLM asks next.
+        data = json.loads(Path(report).read_text())
+        payload["report"] = {
+            key: data.get(key) for key in ("summary", "best", "best_verdicts", "evidence")
+        }
     return payload
 
 
