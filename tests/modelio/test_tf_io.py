@@ -136,3 +136,25 @@ def test_savedmodel_without_signature(tmp_path: Path) -> None:
         load_model(tmp_path / "plain")
     assert "no serving signature" in info.value.message
     assert "model.export" in info.value.hint
+
+
+def test_keras_conv_model_nhwc_to_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(image)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    logits = keras.layers.Dense(5, name="logits")(x)
+    model = keras.Model(image, logits)
+    model.save(tmp_path / "cnn.keras")
+
+    handle = load_model(tmp_path / "cnn.keras")
+    assert handle.inputs[0].shape == ["batch", 16, 16, 3]
+    onnx_handle = export_onnx(handle, tmp_path / "cnn.onnx")
+    batch = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype(np.float32)
+    want = np.asarray(model(batch, training=False))
+    got = next(iter(onnx_handle.run({onnx_handle.inputs[0].name: batch}).values()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
