@@ -158,3 +158,22 @@ def test_onnx_model_with_npz_data_and_random_free_validation(
     )
     assert result.validation is not None
     assert [s.source for s in result.validation.samples] == [f"test.npy[{i}]" for i in range(3)]
+
+
+def test_fewer_calibration_samples_than_asked_is_announced(
+    deploy_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    from embodied_ai_architect.agents.deployment.agent import build_calibration
+    from embodied_ai_architect.modelio.loader import load_model
+    from embodied_ai_architect.modelio.options import LoadOptions
+
+    handle = load_model(deploy_assets["cnn"], LoadOptions(input_shapes=[[1, 3, 64, 64]]))
+    provider = build_calibration(
+        request(
+            deploy_assets["cnn"],
+            precision="int8",
+            calibration=CalibrationConfig(data_path=deploy_assets["calib"], num_samples=500),
+        ),
+        handle,
+    )
+    assert provider is not None and provider.num_samples == 24  # the folder holds 24 images

@@ -54,6 +54,16 @@ class DeploymentAgent(Agent[DeployRequest, DeploymentResult]):
         self.emit_progress(5, f"loading {request.model_path.name}", step="validate")
         handle = load_checked_model(request, threads)
         calibration = build_calibration(request, handle)
+        if calibration is not None and request.calibration is not None:
+            available = calibration.num_samples
+            if available < request.calibration.num_samples:
+                self.emit_progress(
+                    8,
+                    f"calibrating on {available} sample(s): only that many were found "
+                    f"(asked for {request.calibration.num_samples})",
+                    kind=EventKind.WARNING,
+                    step="validate",
+                )
         out_dir = resolve_out_dir(request, handle.name, self.ctx)
         dctx = DeployContext(
             out_dir=out_dir,
@@ -206,6 +216,8 @@ def build_calibration(request: DeployRequest, handle: ModelHandle) -> Calibratio
         raise InputError(
             f"calibration data {str(config.data_path)!r} yielded no samples", hint="add samples"
         )
+    # Record what will really be used (the folder / file may hold fewer than asked for).
+    provider.num_samples = count
     return provider
 
 
