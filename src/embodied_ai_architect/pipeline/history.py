@@ -68,8 +68,10 @@ def _summary(result: dict | None, error: dict | None) -> str:  # type: ignore[ty
 def load_report(settings: Settings, run_id: str) -> OptimizeReport:
     """The typed report of a run (by job id or a unique prefix of it)."""
     with _db(settings).session() as session:
-        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=10_000)
-        matches = [r for r in rows if r.id.startswith(run_id)]
+        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=1000)
+        matches = [r for r in rows if r.id == run_id] or [
+            r for r in rows if r.id.startswith(run_id)
+        ]
         if len(matches) != 1:
             raise NotFoundError(
                 f"no single optimize run matches {run_id!r} ({len(matches)} found)",

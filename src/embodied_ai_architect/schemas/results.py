@@ -11,10 +11,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embodied_ai_architect.modelio.options import LoadOptions
-from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 
 
 class OptimizeRequest(BaseModel):
@@ -52,6 +52,12 @@ class OptimizeRequest(BaseModel):
     seed: int = Field(default=0, description="Seed for plans, calibration, search and data.")
     max_eval_samples: int = Field(default=2000, ge=1, description="Cap on evaluation samples.")
     latency_runs: int = Field(default=60, ge=5, description="Timed runs per latency figure.")
+
+    @field_validator("constraints", mode="before")
+    @classmethod
+    def _constraints(cls, value: Any) -> Any:
+        # Raise our ConstraintError (with a hint) rather than a generic validation error.
+        return parse_constraints(value) if isinstance(value, dict) else value
 
 
 class ConstraintVerdict(BaseModel):

@@ -22,7 +22,7 @@ def demo(
     from embodied_ai_architect.settings import get_settings
 
     folder = out or get_settings().ensure_workspace() / "demo"
-    console().print("training the digits CNN (16×16 digits, width 32) ...")
+    console().print("training the digits CNN (8×8 digits, width 16) ...")
     inputs = prepare_demo(folder / "data", seed=seed)
     console().print(
         f"trained in {inputs.train_seconds:.1f} s: test accuracy {inputs.baseline_accuracy:.2%}"
