@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError
@@ -94,15 +94,16 @@ JobRequest = Annotated[
 ]
 
 
+# Built once: constructing a TypeAdapter compiles a validator (milliseconds per call).
+_JOB_REQUEST: TypeAdapter[AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest] = TypeAdapter(
+    JobRequest
+)
+
+
 def parse_job_request(
     data: dict[str, Any],
 ) -> AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest:
-    from pydantic import TypeAdapter
-
-    adapter: TypeAdapter[AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest] = TypeAdapter(
-        JobRequest
-    )
-    return adapter.validate_python(data)
+    return _JOB_REQUEST.validate_python(data)
 
 
 def resolve_model_path(
