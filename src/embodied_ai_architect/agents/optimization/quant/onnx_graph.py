@@ -1,0 +1,283 @@
+"""ONNX graph facts the quantization techniques need: weights, quantized nodes, module scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embodied_ai_architect.errors import TechniqueError
+from embodied_ai_architect.modelio.formats import ModelFormat
+from embodied_ai_architect.modelio.handle import OnnxModelHandle
+
+if TYPE_CHECKING:
+    import onnx
+
+# Ops whose second input is a weight matrix / kernel the quantizers target.
+WEIGHT_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+# Ops that consume integer / low-bit weights directly (QOperator, dynamic and weight-only forms).
+QUANTIZED_OPS = frozenset(
+    {
+        "QLinearConv",
+        "QLinearMatMul",
+        "QGemm",
+        "ConvInteger",
+        "MatMulInteger",
+        "DynamicQuantizeMatMul",
+        "DynamicQuantizeLSTM",
+        "QAttention",
+        "MatMulNBits",
+    }
+)
+# Ops that only occur in transformer-style graphs (used to pick quant_pre_process options).
+TRANSFORMER_HINT_OPS = frozenset({"Softmax", "LayerNormalization", "Attention", "Erf"})
+
+
+def load_proto(path: Path) -> onnx.ModelProto:
+    import onnx
+
+    return onnx.load(str(path))
+
+
+def initializer_map(model: onnx.ModelProto) -> dict[str, Any]:
+    return {init.name: init for init in model.graph.initializer}
+
+
+def tensor_bytes(tensor: Any) -> int:
+    """Bytes a TensorProto's values take (int4 packed two per byte)."""
+    import onnx
+
+    count = 1
+    for dim in tensor.dims:
+        count *= int(dim)
+    if tensor.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
+        return (count + 1) // 2
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    return count * itemsize
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of every initializer (weights, biases, scales, zero points)."""
+    return sum(tensor_bytes(t) for t in model.graph.initializer)
+
+
+@dataclass(frozen=True)
+class WeightNode:
+    """A compute node with a constant weight input."""
+
+    name: str
+    op_type: str
+    weight: str  # initializer name
+    shape: tuple[int, ...]
+
+
+def weight_nodes(model: onnx.ModelProto, op_types: Iterable[str] = WEIGHT_OPS) -> list[WeightNode]:
+    """Float compute nodes whose weight (input 1) is an initializer, in graph order."""
+    wanted = set(op_types)
+    inits = initializer_map(model)
+    found: list[WeightNode] = []
+    for node in model.graph.node:
+        if node.op_type in wanted and len(node.input) > 1 and node.input[1] in inits:
+            tensor = inits[node.input[1]]
+            found.append(WeightNode(node.name, node.op_type, node.input[1], tuple(tensor.dims)))
+    return found
+
+
+def quantized_node_names(model: onnx.ModelProto) -> list[str]:
+    """Compute nodes running on quantized weights: QOperator / integer / n-bit ops, plus QDQ-form
+    float ops whose weight comes out of a DequantizeLinear of a constant."""
+    inits = initializer_map(model)
+    dequantized_constants = {
+        node.output[0]
+        for node in model.graph.node
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits
+    }
+    names: list[str] = []
+    for node in model.graph.node:
+        if node.op_type in QUANTIZED_OPS or (
+            node.op_type in WEIGHT_OPS and any(i in dequantized_constants for i in node.input[1:2])
+        ):
+            names.append(node.name)
+    return names
+
+
+def float_weight_node_names(model: onnx.ModelProto) -> list[str]:
+    """Compute nodes that still hold a plain float weight (what mixed precision keeps)."""
+    import onnx
+
+    inits = initializer_map(model)
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    return [
+        w.name
+        for w in weight_nodes(model)
+        if w.weight in inits and inits[w.weight].data_type in floats
+    ]
+
+
+def looks_like_transformer(model: onnx.ModelProto) -> bool:
+    return any(node.op_type in TRANSFORMER_HINT_OPS for node in model.graph.node)
+
+
+def module_path(node_name: str) -> str:
+    """The torch module path of a node named by the TorchScript exporter.
+
+    ``/layer1/layer1.0/conv1/Conv`` → ``layer1.0.conv1``. A Sequential's children appear as
+    ``<parent attr>.<index>`` (``layer2.0``, ``downsample.0``), so a segment that extends the
+    previous one only adds its suffix; any other segment is a child attribute name.
+    """
+    segments = [s for s in node_name.strip("/").split("/") if s]
+    path = ""
+    previous = ""
+    for segment in segments[:-1]:  # the last segment is the op (``Conv``, ``MatMul_1``)
+        if previous and segment.startswith(previous + "."):
+            path += segment[len(previous) :]
+        else:
+            path = f"{path}.{segment}" if path else segment
+        previous = segment
+    return path
+
+
+def strip_initializer_value_info(model: onnx.ModelProto) -> int:
+    """Drop ``value_info`` entries that describe initializers (written by the dynamo exporter).
+
+    ORT's quantizers re-infer those shapes and fail with "Inferred shape and existing shape
+    differ" when they are present (shared/ENVIRONMENT.md, pitfall 1). Returns how many went.
+    """
+    inits = set(initializer_map(model))
+    keep = [v for v in model.graph.value_info if v.name not in inits]
+    removed = len(model.graph.value_info) - len(keep)
+    if removed:
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(keep)
+    return removed
+
+
+def topological_sort(model: onnx.ModelProto) -> None:
+    """Reorder nodes so each comes after its producers (in place).
+
+    ORT's float16 converter appends its I/O casts at the end of the node list; ONNX Runtime
+    accepts that, but the ONNX checker (and other runtimes) require a sorted graph.
+    """
+    available = {i.name for i in model.graph.input} | set(initializer_map(model)) | {""}
+    pending = list(model.graph.node)
+    ordered: list[Any] = []
+    while pending:
+        progressed = False
+        remaining = []
+        for node in pending:
+            if all(name in available for name in node.input):
+                ordered.append(node)
+                available.update(node.output)
+                progressed = True
+            else:
+                remaining.append(node)
+        if not progressed:
+            raise TechniqueError(
+                "the rewritten graph has a cycle or an undefined input "
+                f"(first stuck node: {remaining[0].name or remaining[0].op_type})",
+                hint="report this as a bug with the model attached",
+            )
+        pending = remaining
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+
+
+def ensure_opset(model: onnx.ModelProto, domain: str, version: int) -> None:
+    """Declare ``domain`` (e.g. com.microsoft for MatMulNBits) when the graph uses it."""
+    if not any(o.domain == domain for o in model.opset_import):
+        entry = model.opset_import.add()
+        entry.domain = domain
+        entry.version = version
+
+
+_PROBE = """
+import sys
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+feeds = {}
+for value in session.get_inputs():
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in value.shape]
+    dtype = {"tensor(float16)": np.float16, "tensor(int64)": np.int64,
+             "tensor(int32)": np.int32, "tensor(bool)": np.bool_}.get(value.type, np.float32)
+    feeds[value.name] = np.zeros(shape, dtype=dtype)
+session.run(None, feeds)
+"""
+
+
+def probe_in_subprocess(
+    path: Path, *, technique: str, hint: str = "", timeout: float = 300
+) -> None:
+    """Create an ONNX Runtime session for ``path`` and run it once, in a child process.
+
+    ORT has crashed (SIGSEGV) while optimizing some rewritten graphs (float16 graphs in its NCHWc
+    layout pass, for one); a crash here must fail this technique, not kill the job's worker.
+    """
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TechniqueError(
+            f"{technique}: loading the result in ONNX Runtime took over {timeout:.0f}s",
+            hint=hint or "the rewritten graph may be pathological; try other settings",
+        ) from exc
+    if done.returncode != 0:
+        how = (
+            f"crashed (signal {-done.returncode})"
+            if done.returncode < 0
+            else f"failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
+        raise TechniqueError(
+            f"{technique}: ONNX Runtime {how} when loading and running the result",
+            hint=hint
+            or "the rewritten graph is not runnable by ONNX Runtime on this host; "
+            "try other settings or another technique",
+            details={"returncode": done.returncode, "stderr": done.stderr[-2000:]},
+        )
+
+
+def output_handle(
+    source: OnnxModelHandle,
+    path: Path,
+    *,
+    threads: int,
+    technique: str,
+    probe_hint: str = "",
+) -> OnnxModelHandle:
+    """An ONNX handle for a rewritten graph with the source's input names and specs.
+
+    Fails when the rewrite changed the graph's inputs (downstream code feeds by name) or when
+    ONNX Runtime cannot load and run it (checked out of process).
+    """
+    from embodied_ai_architect.modelio.onnx_io import load_onnx_proto, onnx_signature
+
+    probe_in_subprocess(path, technique=technique, hint=probe_hint)
+    proto = load_onnx_proto(path)
+    inputs, outputs = onnx_signature(proto)
+    by_name = {spec.name: spec for spec in inputs}
+    missing = [spec.name for spec in source.inputs if spec.name not in by_name]
+    if missing:
+        raise TechniqueError(
+            f"the rewritten graph lost the inputs {missing}",
+            hint="report this as a bug with the model attached",
+        )
+    # Same names and ranges as the source; the dtype follows the graph (FP16 without I/O casts).
+    specs = [spec.model_copy(update={"dtype": by_name[spec.name].dtype}) for spec in source.inputs]
+    return OnnxModelHandle(
+        path,
+        name=source.name,
+        source_format=ModelFormat.ONNX,
+        inputs=specs,
+        outputs=outputs,
+        threads=source.threads or threads,
+        metadata={**source.metadata, "technique": technique},
+    )
