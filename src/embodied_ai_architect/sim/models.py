@@ -70,7 +70,7 @@ def build_policy(kind: str, *, state_dim: int, proprio_dim: int, act_dim: int) -
     from embodied_ai_architect.errors import ConfigError
 
     if kind == "mlp":
-        return StatePolicy(obs_dim=state_dim, act_dim=act_dim, hidden=128, depth=2)
+        return StatePolicy(obs_dim=state_dim, act_dim=act_dim, hidden=256, depth=3)
     if kind == "vla":
         return TinyVLA(proprio_dim=proprio_dim, act_dim=act_dim)
     raise ConfigError(f"unknown policy kind {kind!r}", hint="use mlp or vla")

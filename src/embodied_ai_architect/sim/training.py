@@ -24,6 +24,7 @@ from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.sim.env import SimEnv, make_scene
 from embodied_ai_architect.sim.experts import EXPERTS
+from embodied_ai_architect.sim.policy_io import HandlePolicy, Policy
 from embodied_ai_architect.sim.schemas import TOKEN_LENGTH, VOCAB
 
 TRAIN_SEED_LIMIT = 1000  # suites start at seed 1000; training never sees them
@@ -49,14 +50,28 @@ def default_policy_path(task: str, kind: str) -> Path:
 
 
 def collect_demos(
-    task: str, *, episodes: int, image_size: int | None = None, noise: float = 0.3, seed: int = 0
+    task: str,
+    *,
+    episodes: int,
+    image_size: int | None = None,
+    noise: float = 0.3,
+    seed: int = 0,
+    first_seed: int = 0,
+    learner: Policy | None = None,
+    expert_share: float = 0.5,
 ) -> dict[str, np.ndarray]:
-    """Expert rollouts with noisy execution; returns arrays keyed by model input name."""
+    """Rollouts labelled by the expert; returns arrays keyed by model input name.
+
+    Without ``learner``: the expert acts, with Gaussian noise (DART). With ``learner``
+    (DAgger): each step the learner acts with probability ``1 - expert_share``, so the data
+    covers the states the learner itself drifts into, still labelled by the expert.
+    """
     if task not in EXPERTS:
         raise ConfigError(f"unknown task {task!r}", hint=f"use one of {', '.join(EXPERTS)}")
-    if not 0 < episodes <= TRAIN_SEED_LIMIT:
+    if episodes < 1 or first_seed + episodes > TRAIN_SEED_LIMIT:
         raise ConfigError(
-            f"episodes must be in 1..{TRAIN_SEED_LIMIT}, got {episodes}",
+            f"training seeds {first_seed}..{first_seed + episodes - 1} are invalid; they must "
+            f"lie in 0..{TRAIN_SEED_LIMIT - 1}",
             hint="training seeds must stay below the suites' seeds",
         )
     rng = np.random.default_rng(seed)
@@ -64,7 +79,7 @@ def collect_demos(
     columns: dict[str, list[np.ndarray]] = {"state": [], "proprio": [], "tokens": [], "action": []}
     if image_size:
         columns["image"] = []
-    for scene_seed in range(episodes):
+    for scene_seed in range(first_seed, first_seed + episodes):
         with SimEnv(make_scene(task, scene_seed), image_size=image_size) as env:
             observation = env.reset()
             for _ in range(env.max_steps):
@@ -76,7 +91,10 @@ def collect_demos(
                 if image_size:
                     assert observation.image is not None
                     columns["image"].append(observation.image)
-                executed = np.clip(label + rng.normal(0.0, noise, size=label.shape), -1, 1)
+                if learner is not None and rng.random() >= expert_share:
+                    executed = learner.act(observation, env)
+                else:
+                    executed = np.clip(label + rng.normal(0.0, noise, size=label.shape), -1, 1)
                 outcome = env.step(executed)
                 observation = outcome.observation
                 if outcome.done:
@@ -104,6 +122,7 @@ def train_policy(
     episodes: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    dagger_rounds: int = 2,
     progress: Callable[[float, str], None] | None = None,
 ) -> TrainedPolicy:
     """Collect expert data, behaviour-clone a ``kind`` (mlp|vla) policy, save .pt + .onnx."""
@@ -115,7 +134,7 @@ def train_policy(
         raise ConfigError(f"unknown policy kind {kind!r}", hint="use --kind mlp or --kind vla")
     started = time.perf_counter()
     torch.manual_seed(seed)
-    episodes = episodes or (300 if kind == "mlp" else 200)
+    episodes = episodes or (200 if kind == "mlp" else 150)
     epochs = epochs or (60 if kind == "mlp" else 25)
     report = progress or (lambda percent, message: None)
     report(0, f"collecting {episodes} expert episodes")
@@ -130,9 +149,33 @@ def train_policy(
         act_dim=act_dim,
     )
     signature = policy_signature(kind, demos)
-    tensors = [_to_tensor(demos[spec.name]) for spec in signature]
-    targets = torch.from_numpy(demos["action"])
-    loss = _fit(module, tensors, targets, epochs=epochs, seed=seed, report=report)
+    image_size = VLA_IMAGE_SIZE if kind == "vla" else None
+    per_round = max(episodes // 2, 1)
+    rounds = dagger_rounds + 1
+    for round_index in range(rounds):
+        if round_index > 0:
+            # DAgger: the learner drives, the expert labels the states it gets into.
+            report(5 + 90 * round_index / rounds, f"DAgger round {round_index}: rollouts")
+            learner = HandlePolicy(_handle(module, signature))
+            extra = collect_demos(
+                task,
+                episodes=per_round,
+                image_size=image_size,
+                seed=seed + round_index,
+                first_seed=episodes + (round_index - 1) * per_round,
+                learner=learner,
+            )
+            demos = {key: np.concatenate([demos[key], extra[key]]) for key in demos}
+        tensors = [_to_tensor(demos[spec.name]) for spec in signature]
+        targets = torch.from_numpy(demos["action"])
+        loss = _fit(
+            module,
+            tensors,
+            targets,
+            epochs=epochs if round_index == 0 else max(epochs // 2, 1),
+            seed=seed,
+            report=_scaled(report, 5 + 90 * round_index / rounds, 90 / rounds),
+        )
     out = Path(out) if out is not None else default_policy_path(task, kind)
     report(95, f"saving {out.name}")
     onnx_path = save_policy(module, signature, out, meta={"task": task, "kind": kind})
@@ -141,7 +184,7 @@ def train_policy(
         kind=kind,
         torchscript_path=out,
         onnx_path=onnx_path,
-        episodes=episodes,
+        episodes=episodes + dagger_rounds * per_round,
         samples=int(targets.shape[0]),
         epochs=epochs,
         final_loss=loss,
@@ -150,6 +193,12 @@ def train_policy(
     out.with_suffix(".json").write_text(result.model_dump_json(indent=2))
     report(100, f"done: {result.samples} samples, loss {loss:.4f}")
     return result
+
+
+def _scaled(
+    report: Callable[[float, str], None], start: float, span: float
+) -> Callable[[float, str], None]:
+    return lambda percent, message: report(start + span * percent / 100, message)
 
 
 def _to_tensor(array: np.ndarray) -> Any:
@@ -193,9 +242,17 @@ def _fit(
             total += float(loss.detach()) * len(index)
         scheduler.step()
         loss_value = total / count
-        report(5 + 90 * (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} loss {loss_value:.4f}")
+        report(100 * (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} loss {loss_value:.4f}")
     module.eval()
     return loss_value
+
+
+def _handle(module: Any, signature: list[TensorSpec]) -> Any:
+    from embodied_ai_architect.modelio.torch_io import handle_from_module
+
+    handle = handle_from_module(module, name="learner")
+    handle.inputs = signature  # the training signature names the inputs (state / image ...)
+    return handle
 
 
 def save_policy(
@@ -206,7 +263,7 @@ def save_policy(
 
     from embodied_ai_architect.modelio.export import export_onnx
     from embodied_ai_architect.modelio.handle import make_feeds
-    from embodied_ai_architect.modelio.torch_io import META_FILE, handle_from_module
+    from embodied_ai_architect.modelio.torch_io import META_FILE
 
     out.parent.mkdir(parents=True, exist_ok=True)
     feeds = make_feeds(signature, batch=1, seed=0)
@@ -215,8 +272,8 @@ def save_policy(
     traced = torch.jit.trace(module, example)
     extra = {META_FILE: json.dumps({"inputs": [s.model_dump() for s in signature], **meta})}
     torch.jit.save(traced, str(out), _extra_files=extra)
-    handle = handle_from_module(module, name=out.stem)
-    handle.inputs = signature
+    handle = _handle(module, signature)
+    handle.name = out.stem
     onnx_path = out.with_suffix(".onnx")
     export_onnx(handle, onnx_path)
     return onnx_path

@@ -1,0 +1,41 @@
+"""Behaviour-cloning plumbing on a tiny budget (the real training runs are slow tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embodied_ai_architect.errors import ConfigError
+from embodied_ai_architect.modelio.loader import load_model
+from embodied_ai_architect.sim.training import collect_demos, default_policy_path, train_policy
+
+
+def test_demos_are_labelled_and_stay_off_suite_seeds() -> None:
+    demos = collect_demos("reach", episodes=2)
+    count = demos["action"].shape[0]
+    assert all(array.shape[0] == count for array in demos.values())
+    assert np.all(np.abs(demos["action"]) <= 1.0)
+    with pytest.raises(ConfigError, match=r"0\.\.999"):
+        collect_demos("reach", episodes=5, first_seed=998)
+
+
+def test_train_policy_writes_loadable_torchscript_and_onnx(tmp_path: Path) -> None:
+    result = train_policy(
+        "reach", "mlp", out=tmp_path / "p.pt", episodes=2, epochs=1, dagger_rounds=1
+    )
+    assert result.episodes == 3  # 2 expert episodes + 1 DAgger episode
+    torch_handle = load_model(result.torchscript_path)
+    onnx_handle = load_model(result.onnx_path)
+    assert [s.name for s in torch_handle.inputs] == ["state"]
+    assert [s.name for s in onnx_handle.inputs] == ["state"]
+    feeds = torch_handle.example_inputs()
+    a = next(iter(torch_handle.run(feeds).values()))
+    b = next(iter(onnx_handle.run(feeds).values()))
+    assert a.shape == (1, 3) and np.allclose(a, b, atol=1e-4)
+    assert Path(result.torchscript_path).with_suffix(".json").exists()
+
+
+def test_default_location_is_the_workspace(isolated_workspace: Path) -> None:
+    assert default_policy_path("push", "vla") == isolated_workspace / "policies" / "push-vla.pt"
