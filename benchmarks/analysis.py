@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--sensitivity", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: EAA_NUM_THREADS)"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -70,7 +73,7 @@ def main() -> None:
     true_params = sum(p.numel() for p in handle.module.parameters())
     print(
         f"imports {imported - started:.2f} s, model build {built - imported:.2f} s, "
-        f"{true_params / 1e6:.1f} M parameters, torch threads {torch.get_num_threads()}"
+        f"{true_params / 1e6:.1f} M parameters"
     )
     mark = [time.perf_counter()]
 
@@ -81,16 +84,18 @@ def main() -> None:
 
     # The machine's speed right now, measured in this run: one plain forward pass. The analysis
     # runs ~7 of them (structure+MACs, causality probe, one per sensitivity layer).
+    threads = args.threads or get_settings().num_threads
+    torch.set_num_threads(threads)
     feeds = handle.example_inputs()
     handle.run(feeds)
     tick = time.perf_counter()
     handle.run(feeds)
     forward = time.perf_counter() - tick
-    print(f"one forward pass ({args.tokens} tokens): {forward:.2f} s")
+    print(f"one forward pass ({args.tokens} tokens, {threads} threads): {forward:.2f} s")
 
     ctx = AgentContext(settings=get_settings(), sink=trace)
     request = AnalysisRequest(
-        handle=handle, measure_latency=False, sensitivity_top_k=args.sensitivity
+        handle=handle, measure_latency=False, sensitivity_top_k=args.sensitivity, threads=threads
     )
     for attempt in range(args.repeat):
         tick = time.perf_counter()

@@ -109,6 +109,8 @@ def test_torchscript_file(tmp_path: Path) -> None:
     assert profile.macs == 16 * 256 + 256 * 256 * 2 + 256 * 4
     assert profile.family.family is ArchitectureFamily.MLP_POLICY
     assert profile.outputs[0].shape == [1, 4]
+    # Weight swaps reach the scripted graph: every scored layer changed the outputs.
+    assert len(profile.sensitivity) == 4 and all(s.score > 0 for s in profile.sensitivity)
 
 
 def test_tiny_vla_checkpoint_directory(tmp_path: Path) -> None:

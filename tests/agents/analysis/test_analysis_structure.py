@@ -17,6 +17,7 @@ from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.torch_io import handle_from_module
 from embodied_ai_architect.testing.models import (
     SmallCNN,
+    TinyViT,
     TransformerPolicy,
     count_parameters,
 )
@@ -73,6 +74,20 @@ def test_attention_fast_path_is_counted() -> None:
     structure = analyze_torch(handle_from_module(module))
     assert structure.macs == expected
     assert structure.parameters == count_parameters(module)
+
+
+def test_vit_macs_match_hand_computation() -> None:
+    """TinyViT (32×32 image, 8×8 patches → 16 tokens + class token, dim 64, 2 blocks, MLP 256):
+    patch conv 16·64·3·8·8; per block over 17 tokens: q/k/v 3·17·64·64, scores and mix
+    2·17·17·64, out 17·64·64, MLP 2·17·64·256; head on the class token 64·10."""
+    module = TinyViT().eval()
+    block = 3 * 17 * 64 * 64 + 2 * 17 * 17 * 64 + 17 * 64 * 64 + 2 * 17 * 64 * 256
+    expected = 16 * 64 * 3 * 8 * 8 + 2 * block + 64 * 10
+    structure = analyze_torch(handle_from_module(module))
+    assert structure.macs == expected
+    assert structure.parameters == count_parameters(module)
+    patch = next(layer for layer in structure.layers if layer.name == "patch_embed")
+    assert patch.macs == 16 * 64 * 3 * 8 * 8 and patch.output_shape == [1, 64, 4, 4]
 
 
 def test_a_layer_used_twice_counts_its_parameters_once_and_its_macs_twice() -> None:

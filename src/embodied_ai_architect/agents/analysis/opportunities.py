@@ -29,7 +29,7 @@ from embodied_ai_architect.schemas.profile import (
 )
 
 WeightReader = Callable[[str], np.ndarray | None]
-_SVD_MAX_ELEMENTS = 4_000_000  # an SVD of a larger matrix would dominate the analysis time
+_SVD_MAX_ELEMENTS = 1_000_000  # a larger spectrum would dominate a 100 M model's analysis time
 _ZERO_SAMPLE = 2_000_000  # elements sampled per tensor for sparsity / compressibility
 
 

@@ -58,9 +58,10 @@ def fake_quantize_torch(weight: torch.Tensor, axis: int) -> torch.Tensor:
 
     moved = weight.detach().float().movedim(axis, 0)
     flat = moved.reshape(moved.shape[0], -1)
-    scale = flat.abs().amax(dim=1, keepdim=True) / 127.0
+    scale = flat.abs().amax(dim=1, keepdim=True).div_(127.0)
     scale = torch.where(scale == 0, torch.ones_like(scale), scale)
-    quantized = torch.clamp(torch.round(flat / scale), -127, 127) * scale
+    # In-place after the first division: a 38 M-element embedding makes each copy count.
+    quantized = (flat / scale).round_().clamp_(-127, 127).mul_(scale)
     return quantized.reshape(moved.shape).movedim(0, axis).to(weight.dtype)
 
 
@@ -128,8 +129,6 @@ def _torch_scores(
     reference: Feeds,
     on_layer: Callable[[int, int, str], None] | None,
 ) -> list[float]:
-    import torch
-
     tensors = dict(handle.module.named_parameters())
     scores: list[float] = []
     for index, layer in enumerate(layers):
@@ -143,13 +142,15 @@ def _torch_scores(
             )
         # HF's Conv1D stores weights as [in, out]; every other layer keeps out-channels first.
         axis = 1 if layer.op_type == "Conv1D" else 0
-        original = weight.detach().clone()
-        with torch.no_grad():
-            try:
-                weight.copy_(fake_quantize_torch(original, axis))
-                scores.append(relative_error(reference, handle.run(feeds)))
-            finally:
-                weight.copy_(original)
+        original = weight.data
+        try:
+            # Swap the storage rather than copying into it: no clone of a large weight, and
+            # tied parameters (an LM head sharing the embedding) see the change, as they would
+            # after a real quantization.
+            weight.data = fake_quantize_torch(original, axis)
+            scores.append(relative_error(reference, handle.run(feeds)))
+        finally:
+            weight.data = original
     return scores
 
 
