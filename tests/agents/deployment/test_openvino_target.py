@@ -19,7 +19,7 @@ pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_openvino_ir_is_built_and_validated(
     precision: str, deploy_assets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -39,7 +39,7 @@ def test_openvino_ir_is_built_and_validated(
                 test_data_path=deploy_assets["test"],
                 num_samples=4,
                 latency_runs=5,
-                tolerance_percent=1 if precision == "fp32" else 5,
+                tolerance_percent={"fp32": 1, "fp16": 2, "int8": 5}[precision],
             ),
             out_dir=tmp_path,
         ),
@@ -55,7 +55,12 @@ def test_openvino_ir_is_built_and_validated(
     assert check is not None and check.passed, check.reasons
     assert check.deployed_latency.runtime == "openvino"
     if precision == "fp32":
+        # Compiled with INFERENCE_PRECISION_HINT=f32: no silent BF16 on AVX512-BF16 / AMX CPUs.
+        assert artifact.details["inference_precision"] == "f32"
         assert check.max_relative_diff < 1e-4
+    elif precision == "fp16":
+        assert artifact.details["compress_to_fp16"] is True
+        assert artifact.details["inference_precision"] in ("f16", "f32")
     else:
         assert artifact.details["calibration_samples"] == 16
         # INT8 really happened: weights are stored as 8-bit, the IR is much smaller.
