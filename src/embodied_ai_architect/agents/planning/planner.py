@@ -17,7 +17,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueSpec,
     load_techniques,
 )
-from embodied_ai_architect.agents.planning.priors import Effect, typical_effect
+from embodied_ai_architect.agents.planning.priors import Effect, relative_cost, typical_effect
 from embodied_ai_architect.agents.planning.skills import SkillStats
 from embodied_ai_architect.modelio.handle import Framework
 from embodied_ai_architect.schemas.constraints import Constraints
@@ -94,10 +94,22 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
     return usable, skipped
 
 
+def _failed_before(item: Applicable) -> float:
+    # Techniques that never passed on similar models (two tries or more) go last.
+    return (
+        1.0
+        if item.history is not None and item.history.tries >= 2 and not item.history.passes
+        else 0.0
+    )
+
+
 def _history_rank(item: Applicable) -> tuple[float, float]:
-    # Techniques that never passed on similar models go last; then by predicted speed.
-    failed_before = item.history is not None and item.history.tries >= 2 and not item.history.passes
-    return (1.0 if failed_before else 0.0, item.effect.latency * item.effect.size)
+    return (_failed_before(item), item.effect.latency * item.effect.size)
+
+
+def _structural_rank(item: Applicable) -> tuple[float, float, float]:
+    # The structure step keeps the first method that helps, so cheaper methods go first.
+    return (_failed_before(item), relative_cost(item.spec), item.effect.latency * item.effect.size)
 
 
 def _candidate(item: Applicable, note: str = "") -> StepCandidate:
@@ -126,7 +138,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             in (TechniqueFamily.PRUNING, TechniqueFamily.DISTILLATION, TechniqueFamily.NAS)
             and Framework(inp.framework) in u.spec.manifest.input_frameworks
         ),
-        key=_history_rank,
+        key=_structural_rank,
     )
     quant = [u for u in usable if u.spec.manifest.family is TechniqueFamily.QUANTIZATION]
     runtime = [

@@ -66,3 +66,16 @@ def best_effect(spec: TechniqueSpec) -> Effect:
     if spec.manifest.family is TechniqueFamily.QUANTIZATION:
         return _PRECISION_BEST.get(precision or "int8", Effect(0.5, 0.9))
     return _FAMILY_BEST.get(spec.manifest.family, Effect(1.0, 1.0))
+
+
+# Relative cost of trying a structural method (training epochs it needs): pruning keeps the
+# trained weights and fine-tunes briefly; distillation trains a student; NAS trains several.
+_FAMILY_COST = {
+    TechniqueFamily.PRUNING: 1.0,
+    TechniqueFamily.DISTILLATION: 3.0,
+    TechniqueFamily.NAS: 5.0,
+}
+
+
+def relative_cost(spec: TechniqueSpec) -> float:
+    return _FAMILY_COST.get(spec.manifest.family, 1.0)
