@@ -19,7 +19,9 @@ pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+@pytest.mark.parametrize(
+    "precision", ["fp32", pytest.param("fp16", marks=pytest.mark.slow), "int8"]
+)
 def test_openvino_ir_is_built_and_validated(
     precision: str, deploy_assets: dict[str, Path], tmp_path: Path
 ) -> None:
