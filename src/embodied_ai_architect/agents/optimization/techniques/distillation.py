@@ -132,6 +132,11 @@ def distill_into(
     labels_are_classes = data.y is not None and np.issubdtype(data.y.dtype, np.integer)
     kind = config.loss if config.loss != "auto" else ("kl" if labels_are_classes else "mse")
     targets = teacher_outputs(teacher, data.x)
+    if data.y is not None and len(targets) != 1:
+        raise ConfigError(
+            f"labels (x, y) need a single-output model; this one has {len(targets)} outputs",
+            hint="distill multi-output models (detectors) from calibration inputs, without labels",
+        )
     if kind == "kl" and (len(targets) != 1 or targets[0].ndim != 2):
         raise ConfigError(
             "loss='kl' needs a model with one (batch, classes) logits output",

@@ -228,6 +228,12 @@ def prune_structured(
     module = clone_module(source)
     args = example_tensors(source)
     shapes = output_shapes(module, args)
+    if data is not None and len(shapes) != 1:
+        # Fail before pruning: (x, y) fine-tuning needs one output to compare y with.
+        raise ConfigError(
+            f"fine-tuning with (x, y) needs a single-output model; this one has {len(shapes)}",
+            hint="prune without training data (finetune_epochs=0), then distill with loss='mse'",
+        )
     params_before = parameter_count(module)
     bytes_before = state_bytes(module)
     ctx.emit(10, f"pruning {config.ratio:.0%} of channels / neurons / heads")
