@@ -1,1 +1,281 @@
-"""Technique module openvino_quantization (being written)."""
+"""OpenVINO techniques: FP32 IR conversion and NNCF post-training INT8 quantization.
+
+Both take an ONNX or torch model (torch goes through the verified ONNX export, so input names
+stay the same) and return an OpenVinoModelHandle (``path`` = the .xml). On x86 CPUs, OpenVINO's
+INT8 kernels were the fastest INT8 path measured for conv nets and detectors; its ~0.2 ms
+per-call overhead makes it a poor choice for tiny MLP policies.
+
+Example:
+    >>> result = apply_technique("openvino_int8", onnx_handle, ctx, {"subset_size": 300})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from embodied_ai_architect.agents.optimization.base import (
+    TechniqueConfig,
+    TechniqueContext,
+    TechniqueFamily,
+    TechniqueManifest,
+    TechniqueResult,
+    register_technique,
+)
+from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+
+_TRANSFORMER_OPS = frozenset({"Softmax", "MVN", "Gelu", "ScaledDotProductAttention"})
+
+
+class OpenVinoIrConfig(TechniqueConfig):
+    """Convert to OpenVINO IR, FP32 compute.
+
+    Example:
+        >>> OpenVinoIrConfig(compress_to_fp16=False)
+    """
+
+    compress_to_fp16: bool = Field(
+        default=False,
+        description="Store weights as FP16 in the .bin (half the file); the CPU plugin still "
+        "computes in FP32 on CPUs without FP16 arithmetic.",
+        json_schema_extra={"search": [False, True]},
+    )
+
+
+class OpenVinoInt8Config(TechniqueConfig):
+    """NNCF post-training INT8 quantization of an OpenVINO model.
+
+    Example:
+        >>> OpenVinoInt8Config(model_type="transformer", subset_size=128)
+    """
+
+    preset: Literal["performance", "mixed"] = Field(
+        default="performance",
+        description="performance: symmetric weights and activations; mixed: asymmetric "
+        "activations (better for non-ReLU activations such as GELU/SiLU).",
+        json_schema_extra={"search": ["performance", "mixed"]},
+    )
+    model_type: Literal["auto", "cnn", "transformer"] = Field(
+        default="auto",
+        description="'transformer' keeps attention/softmax paths accurate (needed for ViTs); "
+        "'auto' picks it when the graph has Softmax/MVN/GELU.",
+        json_schema_extra={"search": ["auto", "cnn", "transformer"]},
+    )
+    subset_size: int = Field(
+        default=300,
+        ge=1,
+        description="Calibration samples NNCF uses for the activation statistics.",
+        json_schema_extra={"search": [100, 300]},
+    )
+    fast_bias_correction: bool = Field(
+        default=True,
+        description="Fast bias correction (False runs the slower, sometimes more accurate "
+        "BiasCorrection).",
+        json_schema_extra={"search": [True, False]},
+    )
+    ignored_names: list[str] = Field(
+        default_factory=list,
+        description="OpenVINO node names kept in FP32 (converted ONNX graphs keep ONNX node names).",
+    )
+    ignored_types: list[str] = Field(
+        default_factory=list,
+        description="OpenVINO op types kept in FP32, e.g. ['Multiply'].",
+    )
+    calibration_path: str | None = Field(
+        default=None,
+        description="Folder of images or .npy/.npz with inputs, used when the run has no "
+        "calibration provider.",
+    )
+
+
+def _manifest(
+    description: str, precision: str, needs_data: Literal["none", "calibration"]
+) -> TechniqueManifest:
+    return TechniqueManifest(
+        family=TechniqueFamily.QUANTIZATION,
+        description=description,
+        input_frameworks=[Framework.ONNX, Framework.TORCH],
+        output_framework=Framework.OPENVINO,
+        runtime="openvino",
+        precisions=[precision],
+        needs_data=needs_data,
+        requires=["openvino", "nncf"],
+        extra="openvino",
+    )
+
+
+def _onnx_source(handle: ModelHandle, ctx: TechniqueContext) -> OnnxModelHandle:
+    from embodied_ai_architect.modelio.export import export_onnx
+
+    # Torch goes through the checked ONNX export: same input names and specs as the source.
+    return export_onnx(handle, ctx.path("source.onnx"), threads=ctx.threads)
+
+
+def _convert(source: OnnxModelHandle) -> Any:
+    import openvino as ov
+
+    try:
+        return ov.convert_model(str(source.onnx_path))
+    except Exception as exc:  # OpenVINO's frontends raise their own exception types
+        raise TechniqueError(
+            f"OpenVINO cannot convert {source.onnx_path.name!r}: {str(exc).splitlines()[0]}",
+            hint="the graph may use ops OpenVINO's ONNX frontend lacks; keep ONNX Runtime",
+        ) from exc
+
+
+def _save_and_load(
+    model: Any, xml: Path, source: OnnxModelHandle, ctx: TechniqueContext, *, fp16: bool
+) -> Any:
+    from embodied_ai_architect.modelio.openvino_io import load_openvino, save_openvino
+
+    save_openvino(model, xml, compress_to_fp16=fp16)
+    handle = load_openvino(
+        xml,
+        threads=ctx.threads,
+        name=source.name,
+        input_specs=source.inputs,
+        output_names=[spec.name for spec in source.outputs],
+        metadata={**source.metadata},
+    )
+    # Fail here, not in the evaluator, when the IR cannot run on this host.
+    handle.run(handle.example_inputs(batch=1, seed=0))
+    return handle
+
+
+def _ir_bytes(xml: Path) -> float:
+    return float(xml.stat().st_size + xml.with_suffix(".bin").stat().st_size)
+
+
+@register_technique(
+    "openvino_ir",
+    OpenVinoIrConfig,
+    _manifest(
+        "OpenVINO IR, FP32 compute on the CPU plugin (often faster than ONNX Runtime "
+        "for conv nets on Intel CPUs).",
+        "fp32",
+        "none",
+    ),
+)
+def apply_openvino_ir(
+    handle: ModelHandle, config: OpenVinoIrConfig, ctx: TechniqueContext
+) -> TechniqueResult:
+    source = _onnx_source(handle, ctx)
+    ctx.emit(30, "openvino_ir: converting")
+    model = _convert(source)
+    xml = ctx.path("openvino_ir.xml")
+    ctx.emit(70, "openvino_ir: writing and compiling the IR")
+    out = _save_and_load(model, xml, source, ctx, fp16=config.compress_to_fp16)
+    return TechniqueResult(
+        handle=out,
+        changes=[
+            "converted to OpenVINO IR"
+            + (" (FP16 weights on disk)" if config.compress_to_fp16 else " (FP32)")
+        ],
+        metrics={
+            "size_before_bytes": float(source.onnx_path.stat().st_size),
+            "size_after_bytes": _ir_bytes(xml),
+        },
+    )
+
+
+@register_technique(
+    "openvino_int8",
+    OpenVinoInt8Config,
+    _manifest(
+        "NNCF post-training INT8 for OpenVINO: the fastest INT8 measured for conv nets "
+        "and detectors on x86; model_type=transformer for ViTs.",
+        "int8",
+        "calibration",
+    ),
+)
+def apply_openvino_int8(
+    handle: ModelHandle, config: OpenVinoInt8Config, ctx: TechniqueContext
+) -> TechniqueResult:
+    import nncf
+
+    from embodied_ai_architect.agents.optimization.quant.calibration import collect_samples
+
+    samples = collect_samples(
+        handle,
+        ctx,
+        technique="openvino_int8",
+        num_samples=config.subset_size,
+        calibration_path=config.calibration_path,
+    )
+    source = _onnx_source(handle, ctx)
+    ctx.emit(20, "openvino_int8: converting to OpenVINO")
+    model = _convert(source)
+    op_types = {op.get_type_name() for op in model.get_ops()}
+    names = {op.get_friendly_name() for op in model.get_ops()}
+    unknown = [name for name in config.ignored_names if name not in names]
+    if unknown:
+        sample = sorted(n for n in names if not n.startswith(("Constant", "onnx::")))[:6]
+        raise ConfigError(
+            f"openvino_int8: ignored_names {unknown} are not nodes of this model",
+            hint=f"use OpenVINO node names (converted ONNX node names), e.g. {sample}",
+        )
+    bad_types = [t for t in config.ignored_types if t not in op_types]
+    if bad_types:
+        raise ConfigError(
+            f"openvino_int8: ignored_types {bad_types} do not occur in this model",
+            hint=f"op types present: {sorted(op_types)[:12]}",
+        )
+    transformer = config.model_type == "transformer" or (
+        config.model_type == "auto" and bool(op_types & _TRANSFORMER_OPS)
+    )
+    kwargs: dict[str, Any] = {
+        "preset": nncf.QuantizationPreset.MIXED
+        if config.preset == "mixed"
+        else nncf.QuantizationPreset.PERFORMANCE,
+        "subset_size": len(samples),
+        "fast_bias_correction": config.fast_bias_correction,
+    }
+    if transformer:
+        kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    if config.ignored_names or config.ignored_types:
+        kwargs["ignored_scope"] = nncf.IgnoredScope(
+            names=list(config.ignored_names), types=list(config.ignored_types)
+        )
+    ctx.emit(40, f"openvino_int8: NNCF calibration on {len(samples)} samples")
+    try:
+        quantized = nncf.quantize(model, nncf.Dataset(samples), **kwargs)
+    except nncf.ValidationError as exc:
+        raise ConfigError(
+            f"openvino_int8: {exc}", hint="check ignored_names / ignored_types"
+        ) from exc
+    except Exception as exc:  # NNCF raises assorted errors from its backends
+        raise TechniqueError(
+            f"openvino_int8: NNCF quantization failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="try model_type='transformer' or keep failing layers in FP32 via ignored_names",
+        ) from exc
+    fake_quantize = sum(
+        op.get_type_name() in ("FakeQuantize", "FakeConvert") for op in quantized.get_ops()
+    )
+    if not fake_quantize:
+        raise TechniqueError(
+            "openvino_int8: NNCF inserted no quantizers",
+            hint="the model may have no quantizable ops",
+        )
+    xml = ctx.path("openvino_int8.xml")
+    ctx.emit(80, "openvino_int8: writing and compiling the IR")
+    out = _save_and_load(quantized, xml, source, ctx, fp16=False)
+    return TechniqueResult(
+        handle=out,
+        changes=[
+            f"NNCF INT8 ({config.preset} preset"
+            + (", transformer model type" if transformer else "")
+            + f", {len(samples)} calibration samples) with {fake_quantize} quantizers",
+            *(f"kept {name} in FP32" for name in config.ignored_names),
+        ],
+        metrics={
+            "size_before_bytes": float(source.onnx_path.stat().st_size),
+            "size_after_bytes": _ir_bytes(xml),
+            "quantized_nodes": float(fake_quantize),
+            "excluded_nodes": float(len(config.ignored_names)),
+            "calibration_samples": float(len(samples)),
+        },
+    )
