@@ -45,7 +45,12 @@ def summary_table(profile: ModelProfile) -> Table:
     signature_out = ", ".join(f"{s.name} {_shape(s.shape)} {s.dtype}" for s in profile.outputs)
     rows = [
         ("format / framework", f"{profile.source_format} / {profile.framework}"),
-        ("file size", _bytes(profile.file_bytes)),
+        (
+            "file size",
+            _bytes(profile.file_bytes)
+            if profile.file_bytes or profile.sha256
+            else "– (built in memory)",
+        ),
         ("parameters", f"{profile.parameters:,} ({_bytes(profile.parameter_bytes)})"),
         ("MACs (batch 1)", _count(profile.macs)),
         ("FLOPs (batch 1)", _count(profile.flops)),

@@ -95,3 +95,10 @@ def test_torch_and_numpy_fake_quantizers_agree() -> None:
     for axis in (0, 1):
         expected = fake_quantize(weight.numpy(), axis)
         assert np.allclose(fake_quantize_torch(weight, axis).numpy(), expected, atol=1e-6)
+
+
+def test_relative_error_ignores_constant_offsets() -> None:
+    """Sigmoid scores around 0.5: the error is measured against their spread, not their norm."""
+    reference = {"scores": np.array([0.49, 0.51, 0.49, 0.51])}
+    actual = {"scores": np.array([0.50, 0.50, 0.50, 0.50])}
+    assert np.isclose(relative_error(reference, actual), 1.0)

@@ -212,7 +212,8 @@ def find_opportunities(inputs: OpportunityInputs) -> list[Opportunity]:
         Opportunity(
             technique="ort_fp16",
             title="FP16 weights and activations",
-            rationale=f"Halves {_mb(bytes_total)} of weights. {fp16.reason if fp16 else ''}.",
+            rationale=f"Halves {_mb(bytes_total)} of weights. "
+            f"{fp16.reason[:1].upper() + fp16.reason[1:] if fp16 else ''}.",
             expected_gain=f"−{_mb(bytes_total / 2)}; "
             f"{'faster' if fp16 and fp16.fast else 'no speed-up on this CPU'}",
             score=6.0 if fp16 and fp16.fast else 3.0,
@@ -254,6 +255,8 @@ def _largest_layer(inputs: OpportunityInputs, total: int) -> list[Opportunity]:
     share = top.parameters / total
     if top.op_type in EMBEDDING_OPS:
         technique, how = "weight_sharing", "tie it with the output head or share/cluster its rows"
+    elif top.op_type in CONV_OPS:
+        technique, how = "prune_structured", "prune its output channels or quantize it harder"
     else:
         technique, how = "lowrank_svd", "factorize it (low-rank) or quantize it harder"
     return [
