@@ -209,36 +209,42 @@ class TensorRTEngineHandle(ModelHandle):
                 "rebuild it on this device",
             )
         self.context = self.engine.create_execution_context()
+        self._stream = torch.cuda.Stream()
         self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
 
     def run(self, feeds: Feeds) -> Feeds:
+        self.check_feeds(feeds)
         torch = self._torch
         trt = self.trt
         keep: list[Any] = []  # device tensors must outlive execute_async_v3
         outputs: dict[str, Any] = {}
-        for name in self.names:
-            if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                array = np.ascontiguousarray(
-                    feeds[name], dtype=trt.nptype(self.engine.get_tensor_dtype(name))
-                )
-                self.context.set_input_shape(name, array.shape)
-                tensor = torch.from_numpy(array).cuda()
-                keep.append(tensor)
-                self.context.set_tensor_address(name, tensor.data_ptr())
-        for name in self.names:
-            if self.engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT:
-                shape = tuple(self.context.get_tensor_shape(name))
-                dtype = trt.nptype(self.engine.get_tensor_dtype(name))
-                tensor = torch.empty(
-                    shape, dtype=torch.from_numpy(np.zeros(0, dtype)).dtype, device="cuda"
-                )
-                outputs[name] = tensor
-                self.context.set_tensor_address(name, tensor.data_ptr())
-        stream = torch.cuda.current_stream()
-        if not self.context.execute_async_v3(stream.cuda_stream):
-            raise DeploymentError("TensorRT execution failed", hint="see the TensorRT log")
-        stream.synchronize()
-        return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+        # A dedicated stream: enqueueV3 on the legacy default stream forces extra syncs.
+        with torch.cuda.stream(self._stream):
+            for name in self.names:
+                if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                    array = np.ascontiguousarray(
+                        feeds[name], dtype=trt.nptype(self.engine.get_tensor_dtype(name))
+                    )
+                    self.context.set_input_shape(name, array.shape)
+                    tensor = torch.from_numpy(array).to("cuda", non_blocking=False)
+                    keep.append(tensor)
+                    self.context.set_tensor_address(name, tensor.data_ptr())
+            for name in self.names:
+                if self.engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT:
+                    # Concrete now that every input shape is set.
+                    shape = tuple(self.context.get_tensor_shape(name))
+                    dtype = trt.nptype(self.engine.get_tensor_dtype(name))
+                    tensor = torch.empty(
+                        shape, dtype=torch.from_numpy(np.zeros(0, dtype)).dtype, device="cuda"
+                    )
+                    outputs[name] = tensor
+                    self.context.set_tensor_address(name, tensor.data_ptr())
+            if not self.context.execute_async_v3(self._stream.cuda_stream):
+                raise DeploymentError("TensorRT execution failed", hint="see the TensorRT log")
+        self._stream.synchronize()
+        # Same order as the ONNX graph's outputs, which validation compares position by position.
+        order = [spec.name for spec in self.outputs if spec.name in outputs] or list(outputs)
+        return {name: outputs[name].cpu().numpy() for name in order}
 
 
 def load_tensorrt() -> Any:
