@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -11,7 +12,7 @@ from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.workers.limits import apply_limits
-from embodied_ai_architect.workers.protocol import JobSpec
+from embodied_ai_architect.workers.protocol import JobSpec, WorkerMessage
 
 
 class JobHandler(Protocol):
@@ -26,22 +27,20 @@ def resolve_handler(path: str) -> JobHandler:
     return handler
 
 
-def child_main(spec: JobSpec, conn: Connection) -> None:
-    # Own process group: cancelling kills the job's own children (e.g. compilers) too.
-    os.setsid()
-    apply_limits(spec.limits)
+def execute(spec: JobSpec, send: Callable[[WorkerMessage], None]) -> None:
+    """Run the job's handler; every outcome is sent as one message (shared by all executors)."""
 
     def sink(event: ProgressEvent) -> None:
-        conn.send(("event", event.model_dump(mode="json")))
+        send(("event", event.model_dump(mode="json")))
 
     try:
         handler = resolve_handler(spec.handler)
         result = handler(spec.request, job_id=spec.job_id, settings=spec.settings, sink=sink)
-        conn.send(("result", result))
+        send(("result", result))
     except EAAError as exc:
-        conn.send(("error", exc.to_dict()))
+        send(("error", exc.to_dict()))
     except MemoryError:
-        conn.send(
+        send(
             (
                 "error",
                 {
@@ -54,7 +53,7 @@ def child_main(spec: JobSpec, conn: Connection) -> None:
         )
     except Exception as exc:
         # An unexpected bug: say what and where, without a traceback in the user-facing error.
-        conn.send(
+        send(
             (
                 "error",
                 {
@@ -66,5 +65,14 @@ def child_main(spec: JobSpec, conn: Connection) -> None:
             )
         )
         raise
+
+
+def child_main(spec: JobSpec, conn: Connection) -> None:
+    """Entry point of a local worker process."""
+    # Own process group: cancelling kills the job's own children (e.g. compilers) too.
+    os.setsid()
+    apply_limits(spec.limits)
+    try:
+        execute(spec, conn.send)
     finally:
         conn.close()

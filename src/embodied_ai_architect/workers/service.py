@@ -224,7 +224,7 @@ class JobService:
                 )
             handle = self.executor.launch(spec)
             with self.db.session() as session:
-                started = jobs.mark_running(session, job_id=job_id, worker_pid=handle.pid or 0)
+                started = jobs.mark_running(session, job_id=job_id, worker_pid=handle.pid)
             if not started:  # cancelled in between
                 handle.terminate(grace_s=1)
                 continue

@@ -92,7 +92,7 @@ def _transition(
     return changed
 
 
-def mark_running(session: Session, *, job_id: str, worker_pid: int) -> bool:
+def mark_running(session: Session, *, job_id: str, worker_pid: int | None) -> bool:
     return _transition(
         session,
         job_id=job_id,
