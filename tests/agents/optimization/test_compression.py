@@ -92,6 +92,14 @@ def test_onnx_graph_optimize_fuses_and_stays_equivalent(tmp_path: Path) -> None:
 
     ops = {node.op_type for node in onnx.load(str(result.handle.onnx_path)).graph.node}
     assert "BatchNormalization" not in ops  # folded into the convolutions
+    assert "FusedConv" in result.warnings[0]  # ORT-only contrib ops are announced
+
+
+def test_onnx_graph_optimize_basic_stays_standard_onnx(tmp_path: Path) -> None:
+    handle = handle_from_module(TinyDetector(), name="detector")
+    result = apply_technique("onnx_graph_optimize", handle, _ctx(tmp_path), {"level": "basic"})
+    assert result.metrics["contrib_ops"] == 0 and not result.warnings
+    assert result.metrics["nodes_after"] < result.metrics["nodes_before"]
 
 
 def test_lowrank_svd_gives_predicted_parameter_count(tmp_path: Path) -> None:

@@ -165,7 +165,9 @@ def onnx_graph_optimize(
             hint="the graph may use ops the CPU provider lacks",
         ) from exc
     nodes_before = len(onnx.load(str(source.onnx_path), load_external_data=False).graph.node)
-    nodes_after = len(onnx.load(str(optimized_path), load_external_data=False).graph.node)
+    optimized_nodes = onnx.load(str(optimized_path), load_external_data=False).graph.node
+    nodes_after = len(optimized_nodes)
+    contrib = sorted({n.op_type for n in optimized_nodes if n.domain not in ("", "ai.onnx")})
     result = OnnxModelHandle(
         optimized_path,
         name=f"{source.name}-ortopt",
@@ -182,12 +184,20 @@ def onnx_graph_optimize(
     return TechniqueResult(
         handle=result,
         changes=[f"ORT {config.level} optimization: {nodes_before} → {nodes_after} nodes"],
+        # Fused kernels such as FusedConv / BiasGelu live in ORT's com.microsoft domain.
+        warnings=[
+            f"the graph uses ONNX Runtime contrib ops ({', '.join(contrib)}): it runs on ONNX "
+            "Runtime only; use level='basic' for OpenVINO / TensorRT / TFLite"
+        ]
+        if contrib
+        else [],
         metrics={
             "nodes_before": float(nodes_before),
             "nodes_after": float(nodes_after),
             "bytes_before": float(file_size(source.onnx_path)),
             "bytes_after": float(file_size(optimized_path)),
             "max_abs_diff": drift,
+            "contrib_ops": float(len(contrib)),
         },
     )
 
