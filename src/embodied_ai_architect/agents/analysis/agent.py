@@ -24,7 +24,7 @@ from embodied_ai_architect.agents.analysis.runtime_probe import RuntimeReport, m
 from embodied_ai_architect.agents.analysis.sensitivity import layer_sensitivity
 from embodied_ai_architect.agents.analysis.structure import ModelStructure
 from embodied_ai_architect.agents.base import Agent, AgentContext
-from embodied_ai_architect.errors import EAAError, ExportError
+from embodied_ai_architect.errors import AnalysisError, EAAError, ExportError
 from embodied_ai_architect.modelio.handle import (
     Feeds,
     ModelHandle,
@@ -221,12 +221,13 @@ def _structure(handle: ModelHandle, feeds: Feeds) -> ModelStructure:
         from embodied_ai_architect.agents.analysis.onnx_stats import analyze_onnx
 
         return analyze_onnx(handle)
-    raise ExportError(f"cannot read the structure of a {handle.framework} model", hint="")
+    raise AnalysisError(
+        f"cannot read the structure of a {handle.framework.value} model directly",
+        hint="convert it to ONNX and analyze the .onnx file",
+    )
 
 
 def _run(handle: ModelHandle, feeds: Feeds) -> Feeds:
-    from embodied_ai_architect.errors import AnalysisError
-
     try:
         return handle.run(feeds)
     except EAAError:

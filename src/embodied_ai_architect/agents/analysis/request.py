@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.modelio.options import LoadOptions
@@ -39,7 +40,9 @@ class AnalysisRequest(BaseModel):
     example: str | None = Field(
         default=None, description=f"Built-in example model: {', '.join(EXAMPLES)}."
     )
-    handle: Any = Field(
+    # Library callers only: never serialized, and left out of the JSON schema so REST / LLM
+    # clients are not offered a field they cannot send.
+    handle: SkipJsonSchema[Any] = Field(
         default=None, exclude=True, description="An already loaded ModelHandle (library use)."
     )
     load: LoadOptions = Field(default_factory=LoadOptions, description="How to load the file.")
