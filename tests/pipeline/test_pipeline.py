@@ -55,7 +55,8 @@ def test_report_versions_and_verdicts(finished) -> None:  # type: ignore[no-unty
     assert report.status.value == "succeeded"
     assert all(v.passed for v in report.best_verdicts)
     assert report.chosen_plan is not None and report.plans[0] == report.chosen_plan
-    assert 1 <= len(report.attempts) <= 4
+    tried = [a for a in report.attempts if a.status is not StepStatus.SKIPPED]
+    assert 1 <= len(tried) <= 4  # the budget
     ids = [v.id for v in report.versions]
     assert ids == [f"v{i}" for i in range(len(ids))]
     for version in report.versions[1:]:
@@ -145,7 +146,7 @@ def test_failure_inside_a_technique_is_recorded_and_rolled_back(
 ) -> None:  # type: ignore[no-untyped-def]
     model, options = tiny_cnn
     load_techniques()
-    victim = "ort_int8_static"
+    victim = "fold_batchnorm"  # the first candidate of the plan for a torch CNN
     spec = TECHNIQUES.get(victim)
 
     def explode(handle, config, ctx):  # type: ignore[no-untyped-def]
@@ -161,7 +162,7 @@ def test_failure_inside_a_technique_is_recorded_and_rolled_back(
             options,
             tmp_path / "out",
             max_accuracy_drop=1.0,
-            budget=Budget(max_attempts=8),
+            budget=Budget(max_attempts=3),
         ),
         settings=settings,
     )

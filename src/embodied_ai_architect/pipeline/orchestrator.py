@@ -85,8 +85,9 @@ class RunState:
     # -- bookkeeping ---------------------------------------------------------------------------
     def budget_exhausted(self) -> str | None:
         budget = self.constraints.budget
-        if budget.max_attempts is not None and len(self.attempts) >= budget.max_attempts:
-            return f"budget spent: {len(self.attempts)} attempts (max {budget.max_attempts})"
+        tried = sum(1 for a in self.attempts if a.status is not StepStatus.SKIPPED)
+        if budget.max_attempts is not None and tried >= budget.max_attempts:
+            return f"budget spent: {tried} attempts (max {budget.max_attempts})"
         elapsed = time.perf_counter() - self.started
         if budget.max_wall_seconds is not None and elapsed >= budget.max_wall_seconds:
             return f"budget spent: {elapsed:.0f} s (max {budget.max_wall_seconds:g} s)"
@@ -133,6 +134,18 @@ class RunState:
             kind=EventKind.ERROR,
             step=attempt.step_id,
             data={"error": attempt.error},
+        )
+
+    def skip(self, attempt: AttemptRecord, reason: str) -> None:
+        attempt.status = StepStatus.SKIPPED
+        attempt.reason = f"skipped: {reason}"
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} skipped: {reason}",
+            kind=EventKind.DECISION,
+            step=attempt.step_id,
         )
 
     def reject(self, attempt: AttemptRecord, reason: str) -> None:

@@ -11,7 +11,7 @@ from embodied_ai_architect.agents.evaluation.criteria import all_passed, failure
 from embodied_ai_architect.agents.planning.skills import SkillRecord
 from embodied_ai_architect.pipeline.files import write_text_atomic
 from embodied_ai_architect.pipeline.pareto import mark_front
-from embodied_ai_architect.pipeline.search import deficit
+from embodied_ai_architect.pipeline.search import deficit, pick_best
 from embodied_ai_architect.schemas.results import (
     OptimizeReport,
     ParetoPoint,
@@ -31,7 +31,10 @@ def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[Version
     base = state.baseline.metrics
     feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
     if feasible:
-        return min(feasible, key=lambda v: (v.metrics.p95_ms, v.metrics.size_bytes)), True
+        # Fastest by median (near-ties within the noise margin go to the smaller model).
+        chosen = pick_best(c, [(v.metrics, v) for v in feasible], "latency")
+        assert isinstance(chosen, VersionRecord)
+        return chosen, True
     accurate = [
         v
         for v in versions
@@ -96,7 +99,8 @@ def build_report(
         summary = (
             f"{best.id} ({best.technique or 'original'}): "
             f"{b.size_bytes / max(m.size_bytes, 1):.1f}× smaller, "
-            f"{b.p95_ms / max(m.p95_ms, 1e-9):.1f}× faster (p95)"
+            f"{b.p50_ms / max(m.p50_ms, 1e-9):.1f}× faster (p50; p95 {b.p95_ms:.3g} → "
+            f"{m.p95_ms:.3g} ms)"
         )
         if m.accuracy is not None and b.accuracy is not None:
             summary += f", accuracy {m.accuracy * 100:.2f} % ({(m.accuracy - b.accuracy) * 100:+.2f} points)"

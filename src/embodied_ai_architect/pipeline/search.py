@@ -84,10 +84,16 @@ def improves(
     return False, f"no size gain ({new.size_mb:.3g} MB vs {current.size_mb:.3g} MB)"
 
 
-def rank_key(c: Constraints, m: VersionMetrics, objective: str) -> tuple[float, ...]:
+def pick_best(c: Constraints, items: list[tuple[VersionMetrics, object]], objective: str) -> object:
+    """The item with the smallest deficit, then the best objective; latencies within the noise
+    margin of the fastest count as equal, so the smaller model wins such near-ties."""
+    lowest = min(round(deficit(c, m), 3) for m, _ in items)
+    pool = [(m, item) for m, item in items if round(deficit(c, m), 3) == lowest]
     if objective == "size":
-        return (round(deficit(c, m), 3), m.size_bytes, m.p50_ms)
-    return (round(deficit(c, m), 3), m.p50_ms, m.size_bytes)
+        return min(pool, key=lambda pair: (pair[0].size_bytes, pair[0].p50_ms))[1]
+    fastest = min(m.p50_ms for m, _ in pool)
+    band = [(m, item) for m, item in pool if m.p50_ms <= fastest * (1 + NOISE)]
+    return min(band, key=lambda pair: (pair[0].size_bytes, pair[0].p50_ms))[1]
 
 
 def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str | None:
@@ -157,9 +163,9 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         step.status = StepStatus.REJECTED if tried else StepStatus.SKIPPED
         step.outcome = "no candidate improved the model; kept " + parent
         return None
-    kept.sort(key=lambda m: rank_key(state.constraints, m.metrics, step.objective))
-    best = kept[0]
-    for other in kept[1:]:
+    best = pick_best(state.constraints, [(m.metrics, m) for m in kept], step.objective)
+    assert isinstance(best, Measured)
+    for other in (m for m in kept if m is not best):
         state.reject(
             other.attempt,
             f"measured but not kept: {best.candidate.technique} ranks better "
@@ -184,6 +190,9 @@ def try_candidate(
 ) -> Measured | None:
     """Apply + measure one candidate; failures are recorded and return None."""
     attempt = state.new_attempt(step.id, candidate, parent)
+    if (why := inapplicable(state, candidate, parent)) is not None:
+        state.skip(attempt, why)
+        return None
     workdir = state.workdir / f"a{attempt.index}"
     started = time.perf_counter()
     try:
@@ -222,6 +231,20 @@ def try_candidate(
         data={"metrics": metrics.model_dump(mode="json")},
     )
     return Measured(candidate, handle, packed, metrics, verdicts, attempt)
+
+
+def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str | None:
+    """Why ``candidate`` cannot take the current version (a planning fact, not a failure)."""
+    if candidate.technique == EXPORT_ONNX:
+        return None
+    accepts = get_technique(candidate.technique).manifest.input_frameworks
+    framework = state.registry.handle(parent).framework
+    if framework in accepts or (Framework.ONNX in accepts and framework is Framework.TORCH):
+        return None
+    return (
+        f"takes {[f.value for f in accepts]} models; the current version {parent} is "
+        f"{framework.value}"
+    )
 
 
 def apply_candidate(

@@ -145,10 +145,13 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         u for u in quant if [p.lower() for p in u.spec.manifest.precisions] in ([], ["fp32"])
     ]
     precision = sorted((u for u in quant if u not in runtime), key=_history_rank)
-    graph = sorted(
+    compression = sorted(
         (u for u in usable if u.spec.manifest.family is TechniqueFamily.COMPRESSION),
         key=_history_rank,
     )
+    # Torch-only clean-ups must run before the model leaves torch (the runtime step exports it).
+    graph = [u for u in compression if Framework.ONNX in u.spec.manifest.input_frameworks]
+    torch_graph = [u for u in compression if u not in graph and inp.framework == "torch"]
     c = inp.constraints
     accuracy_text = (
         "keeps accuracy ≥ the floor (re-validated after the step)" if c.has_accuracy_bound() else ""
@@ -198,6 +201,15 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             rationale=text,
             predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
         )
+    if torch_graph:
+        steps["compress"] = PlanStep(
+            id="compress",
+            objective="size" if c.max_size_mb is not None else "latency",
+            candidates=[_candidate(u) for u in torch_graph],
+            rationale="module-level compression (BN folding, low-rank, weight sharing) works on "
+            "the torch model, so it runs before export; kept only if it measurably helps",
+            predicted={"latency_factor": 0.95, "size_factor": 0.9},
+        )
     if graph:
         steps["graph"] = PlanStep(
             id="graph",
@@ -212,11 +224,11 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     shapes = [
         (
             "structure-then-precision",
-            ["structure", "runtime", "precision", "graph"],
+            ["structure", "compress", "runtime", "precision", "graph"],
             structure_risk,
         ),
-        ("precision-only", ["runtime", "precision", "graph"], 0.1),
-        ("runtime-only", ["runtime", "graph"], 0.0),
+        ("precision-only", ["compress", "runtime", "precision", "graph"], 0.1),
+        ("runtime-only", ["compress", "runtime", "graph"], 0.0),
     ]
     plans: list[Plan] = []
     for index, (title, order, risk) in enumerate(shapes):
