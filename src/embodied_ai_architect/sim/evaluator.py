@@ -11,7 +11,8 @@ Example (what ``branes optimize policy.pt --eval-sim reach-v0/smoke`` does):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,23 @@ def evaluate_policies(
     return manifest, out
 
 
+@contextmanager
+def _torch_threads(handle: ModelHandle, threads: int) -> Iterator[None]:
+    """Torch policies run with a fixed intra-op thread count (ONNX handles carry their own),
+    so control-loop latencies of versions are comparable; restored afterwards."""
+    if handle.framework.value != "torch":
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -119,6 +137,7 @@ class SimTaskEvaluator:
         suite: a suite id such as ``"reach-v0/smoke"`` (see ``branes sim suites``).
         limit: evaluate only the first N scenes of the suite (quick checks).
         trace_dir: write per-episode JSONL traces and the suite manifest here.
+        threads: intra-op threads for torch policies during rollouts (latency comparability).
 
     ``evaluate(handle, reference=None)`` returns ``TaskScore(metric="success_rate")``; its
     details hold mean episode length, action validity rate, safety-limit hits, control-loop
@@ -128,11 +147,19 @@ class SimTaskEvaluator:
     """
 
     def __init__(
-        self, suite: str, *, limit: int | None = None, trace_dir: Path | None = None
+        self,
+        suite: str,
+        *,
+        limit: int | None = None,
+        trace_dir: Path | None = None,
+        threads: int = 1,
     ) -> None:
+        if threads < 1:
+            raise EvaluationError(f"threads must be ≥ 1, got {threads}", hint="e.g. threads=1")
         self.suite = load_suite(suite, limit=limit)
         self.name = f"sim:{self.suite.suite_id}"
         self.trace_dir = trace_dir
+        self.threads = threads
         # Keyed by handle identity; the handle is kept so its id cannot be reused meanwhile.
         self._cache: dict[int, tuple[ModelHandle, SuiteResult]] = {}
 
@@ -141,9 +168,10 @@ class SimTaskEvaluator:
         key = id(handle)
         if key not in self._cache:
             trace_dir = self.trace_dir / _safe(handle.name) if self.trace_dir else None
-            _, results = evaluate_policies(
-                self.suite, {handle.name: HandlePolicy(handle)}, trace_dir=trace_dir
-            )
+            with _torch_threads(handle, self.threads):
+                _, results = evaluate_policies(
+                    self.suite, {handle.name: HandlePolicy(handle)}, trace_dir=trace_dir
+                )
             self._cache[key] = (handle, results[handle.name])
         return self._cache[key][1]
 
