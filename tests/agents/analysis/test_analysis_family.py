@@ -95,7 +95,8 @@ def test_gpt2_shaped_decoder_is_a_decoder_llm_by_the_causality_probe() -> None:
 
     config = GPT2Config(vocab_size=96, n_positions=16, n_embd=32, n_layer=1, n_head=2)
     config.use_cache = False
-    detection = _family(_token_handle(GPT2LMHeadModel(config), vocab=96))
+    # 12 tokens: the probe runs on the first 8 only (the short path).
+    detection = _family(_token_handle(GPT2LMHeadModel(config), vocab=96, length=12))
     assert detection.family is ArchitectureFamily.DECODER_LLM, detection.evidence
     assert any(item.startswith("causal:") for item in detection.evidence)
     assert any("vocabulary size 96" in item for item in detection.evidence)
@@ -154,3 +155,26 @@ def test_unrecognised_structure_is_other_with_the_reason() -> None:
     detection = _family(handle_from_module(module, input_shapes=[[1, 3, 8, 8]]))
     assert detection.family is ArchitectureFamily.OTHER
     assert "no family rule matched" in detection.evidence[-1]
+
+
+def test_a_fixed_length_token_model_is_probed_at_full_length() -> None:
+    """A model that only accepts its exact sequence length still gets a causality verdict."""
+
+    class FixedLengthCausal(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(50, 16)
+            self.pos = nn.Parameter(torch.randn(1, 12, 16))
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+            self.head = nn.Linear(16, 50)
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            x = self.embed(input_ids) + self.pos  # fails for any length but 12
+            mask = torch.triu(torch.ones(12, 12, dtype=torch.bool), diagonal=1)
+            return self.head(self.attn(x, x, x, attn_mask=mask, need_weights=False)[0])
+
+    from embodied_ai_architect.agents.analysis.family import probe_causal
+
+    handle = _token_handle(FixedLengthCausal(), vocab=50, length=12)
+    feeds = handle.example_inputs()
+    assert probe_causal(handle, feeds, "input_ids") is True

@@ -160,3 +160,45 @@ def test_onnx_macs_follow_the_given_input_shape(tmp_path: Path, shape: list[int]
     handle = load_model(path, LoadOptions(input_shapes=[shape]))
     structure = analyze_onnx(handle)
     assert structure.macs == 4 * 16 * 16 * 3 * 9
+
+
+def test_onnx_conv_batchnorm_pairs_are_counted(tmp_path: Path) -> None:
+    """A hand-built graph Conv → BatchNormalization → Relu → Conv: one foldable pair, MACs of both
+    convs from inferred shapes (3→4 then 4→2 channels, 3×3, no padding, on 8×8)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def init(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], kernel_shape=[3, 3], name="conv1"),
+        helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["n1"], name="bn1"),
+        helper.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["y"], kernel_shape=[3, 3], name="conv2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2, 4, 4])],
+        [
+            init("w1", 4, 3, 3, 3),
+            init("g", 4),
+            init("b", 4),
+            init("m", 4),
+            numpy_helper.from_array(np.ones(4, np.float32), "v"),
+            init("w2", 2, 4, 3, 3),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "convbn.onnx"
+    onnx.save(model, str(path))
+    structure = analyze_onnx(load_model(path, LoadOptions(input_shapes=[[1, 3, 8, 8]])))
+
+    assert structure.foldable_batchnorms == 1
+    assert structure.macs == 4 * 6 * 6 * 3 * 9 + 2 * 4 * 4 * 4 * 9
+    assert structure.parameters == 108 + 4 * 4 + 72
