@@ -93,10 +93,10 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
                     reference,
                     request.sensitivity_top_k,
                     on_layer=lambda i, n, name: self.emit_progress(
-                        40 + 25 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
+                        40 + 20 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
                     ),
                 )
-            self.emit_progress(65, f"sensitivity of {len(sensitivity)} layer(s) measured")
+            self.emit_progress(60, f"sensitivity of {len(sensitivity)} layer(s) measured")
 
             runtime = RuntimeReport()
             if request.measure_latency:
@@ -117,11 +117,12 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
                 )
                 warnings.extend(runtime.warnings)
                 self.emit_progress(
-                    90,
+                    80,
                     "latency: "
                     + ", ".join(f"{s.runtime} p50 {s.p50_ms:.3g} ms" for s in runtime.latency),
                     {"latency": [s.model_dump() for s in runtime.latency]},
                 )
+            self.emit_progress(85, "host capabilities and optimization opportunities")
             host = probe_host()
             capabilities = capability_matrix(host)
             opportunities = find_opportunities(
