@@ -167,3 +167,11 @@ def weights_blob(module: nn.Module) -> bytes:
         np.ascontiguousarray(t.detach().cpu().numpy()).tobytes()
         for t in module.state_dict().values()
     )
+
+
+def output_drift(before: ModelHandle, after: ModelHandle) -> float:
+    """Relative L2 difference of all outputs on seeded example inputs (0 = identical)."""
+    feeds = make_feeds(batch_specs(before), batch=4, seed=1)
+    want = np.concatenate([v.ravel() for v in before.run(feeds).values()]).astype(np.float64)
+    got = np.concatenate([v.ravel() for v in after.run(feeds).values()]).astype(np.float64)
+    return float(np.linalg.norm(want - got)) / max(float(np.linalg.norm(want)), 1e-12)

@@ -27,6 +27,7 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     derived_handle,
     example_tensors,
     file_size,
+    output_drift,
     parameter_count,
     require_torch_handle,
     save_module,
@@ -37,7 +38,6 @@ from embodied_ai_architect.modelio.handle import (
     Framework,
     ModelHandle,
     OnnxModelHandle,
-    TorchModelHandle,
 )
 
 
@@ -50,14 +50,6 @@ def _manifest(description: str, inputs: list[Framework], output: Framework) -> T
         runtime="onnxruntime" if output is Framework.ONNX else "torch",
         requires=["torch"] if output is Framework.TORCH else ["onnxruntime"],
     )
-
-
-def _output_drift(before: TorchModelHandle, after: TorchModelHandle) -> float:
-    """Relative L2 difference of the outputs on the example inputs (0 = identical)."""
-    feeds = before.example_inputs(batch=2, seed=1)
-    want = np.concatenate([v.ravel() for v in before.run(feeds).values()]).astype(np.float64)
-    got = np.concatenate([v.ravel() for v in after.run(feeds).values()]).astype(np.float64)
-    return float(np.linalg.norm(want - got)) / max(float(np.linalg.norm(want)), 1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +85,7 @@ def fold_batchnorm(
         fold_pair(module, layer_name, bn_name)
     path = save_module(module, source, ctx.path("bn_folded.pt2"))
     result = derived_handle(source, module, suffix="bnfold", path=path)
-    drift = _output_drift(source, result)
+    drift = output_drift(source, result)
     if drift > config.tolerance:
         raise TechniqueError(
             f"BN folding changed the outputs by {drift:.2e} (relative), above {config.tolerance}",
@@ -313,7 +305,7 @@ def lowrank_svd(
             "bytes_before": float(params_before * 4),
             "bytes_after": float(state_bytes(module)),
             "min_energy_kept": min(kept for _, _, kept in done),
-            "relative_output_change": _output_drift(source, result),
+            "relative_output_change": output_drift(source, result),
         },
     )
 
@@ -415,7 +407,7 @@ def weight_sharing(
             "bytes_before": float(dense),
             "bytes_after": float(packed),
             "artifact_bytes": float(file_size(artifact)),
-            "relative_output_change": _output_drift(source, result),
+            "relative_output_change": output_drift(source, result),
         },
     )
 

@@ -30,6 +30,7 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     derived_handle,
     example_tensors,
     file_size,
+    output_drift,
     output_shapes,
     parameter_count,
     require_torch_handle,
@@ -300,8 +301,11 @@ def prune_structured(
     ctx.emit(85, "saving the pruned model")
     path: Path = save_module(module, source, ctx.path("pruned_structured.pt2"))
     metrics["file_bytes"] = float(file_size(path))
+    result = derived_handle(source, module, suffix=f"pruned{int(config.ratio * 100)}", path=path)
+    # Fidelity on synthetic inputs: a cheap signal even when no labelled data was given.
+    metrics["relative_output_change"] = output_drift(source, result)
     return TechniqueResult(
-        handle=derived_handle(source, module, suffix=f"pruned{int(config.ratio * 100)}", path=path),
+        handle=result,
         changes=changes,
         metrics=metrics,
     )
