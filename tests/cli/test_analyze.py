@@ -86,3 +86,21 @@ def test_usage_errors_explain_what_to_do(branes) -> None:  # type: ignore[no-unt
     threads = branes("analyze", "--example", "cnn", "--threads", "0")
     assert threads.returncode == 2 and "invalid option threads" in threads.stderr
     assert "Traceback" not in bad.stderr + threads.stderr
+
+
+def test_state_dict_with_arch_and_kwargs(branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    path = tmp_path / "cnn_state.pt"
+    torch.save(SmallCNN(width=8).state_dict(), path)
+    arch = "embodied_ai_architect.testing.models:build_small_cnn"
+    common = ("--no-latency", "--sensitivity", "0", "--json")
+    result = branes("analyze", str(path), "--arch", arch, "--arch-kwargs", '{"width": 8}', *common)
+    assert result.returncode == 0, result.stderr
+    profile = ModelProfile.model_validate_json(result.stdout)
+    assert profile.parameters == count_parameters(SmallCNN(width=8))
+    assert profile.sha256 and profile.file_bytes == path.stat().st_size
+
+    wrong = branes("analyze", str(path), "--arch", arch, *common)  # default width 16
+    assert wrong.returncode == 2 and "the weights in 'cnn_state.pt'" in wrong.stderr
+    assert "hint:" in wrong.stderr and wrong.stdout == ""
