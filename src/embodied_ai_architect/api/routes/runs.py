@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from embodied_ai_architect.api.convert import job_public
 from embodied_ai_architect.api.deps import DbDep, ReadAccess
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]
 
 
-def _versions(session, job_id: str) -> list[ModelVersionRow]:  # type: ignore[no-untyped-def]
+def _versions(session: Session, job_id: str) -> list[ModelVersionRow]:
     statement = (
         select(ModelVersionRow).where(ModelVersionRow.job_id == job_id).order_by(ModelVersionRow.id)
     )
