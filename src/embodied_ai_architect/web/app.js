@@ -85,7 +85,9 @@ function watch(jobId) {
       setProgress(e.percent, e.stage, e.message);
       const li = document.createElement("li");
       li.textContent = `#${data.seq} ${e.percent.toFixed(0)}% [${e.stage}] ${e.message}`;
-      $("#live-events").appendChild(li);
+      const list = $("#live-events");
+      list.appendChild(li);
+      list.scrollTop = list.scrollHeight;  // follow the newest event
     } else if (data.type === "final") {
       setProgress(data.job.progress, data.job.status, data.job.error ? data.job.error.message : "");
       $("#live-result").textContent = JSON.stringify(data.result ?? data.job.error, null, 2).slice(0, 20000);
