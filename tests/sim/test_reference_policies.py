@@ -41,7 +41,9 @@ def test_mlp_reaches_90_percent_and_int8_pruned_side_by_side(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_vla_trains_exports_and_runs_closed_loop(tmp_path: Path) -> None:
-    trained = train_policy("reach", "vla", out=tmp_path / "reach-vla.pt", episodes=150, epochs=15)
+    trained = train_policy(
+        "reach", "vla", out=tmp_path / "reach-vla.pt", episodes=80, epochs=15, dagger_rounds=1
+    )
     handle = load_model(trained.torchscript_path)
     assert [s.name for s in handle.inputs] == ["image", "tokens", "proprio"]
     onnx = load_model(trained.onnx_path)

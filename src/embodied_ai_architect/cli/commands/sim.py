@@ -163,6 +163,9 @@ def train_policy(
     episodes: Annotated[int | None, typer.Option("--episodes", help="Expert episodes.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
+    dagger_rounds: Annotated[
+        int, typer.Option("--dagger-rounds", help="DAgger rounds after plain BC.")
+    ] = 2,
     force: Annotated[bool, typer.Option("--force", help="Retrain even if cached.")] = False,
 ) -> None:
     """Behaviour-clone the scripted expert into a reference policy (.pt TorchScript + .onnx)."""
@@ -181,6 +184,7 @@ def train_policy(
             episodes=episodes,
             epochs=epochs,
             seed=seed,
+            dagger_rounds=dagger_rounds,
             progress=_sink_adapter(sink),
         )
     console().print(
