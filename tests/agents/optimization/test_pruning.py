@@ -196,3 +196,19 @@ def test_finetune_of_a_multi_output_model_is_refused_before_pruning(tmp_path: Pa
     ctx = _ctx(tmp_path, training_data=(x, np.zeros(8, dtype=np.int64)))
     with pytest.raises(ConfigError, match="single-output"):
         apply_technique("prune_structured", handle_from_module(TinyDetector()), ctx, {"ratio": 0.5})
+
+
+def test_magnitude_finetune_keeps_pruned_weights_at_zero(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    teacher = MLPPolicy(hidden=64, depth=2)
+    x = np.random.default_rng(0).standard_normal((256, 16)).astype(np.float32)
+    with torch.inference_mode():
+        y = teacher(torch.from_numpy(x)).numpy()  # float targets: regression (MSE)
+    result = apply_technique(
+        "prune_magnitude",
+        handle_from_module(teacher),
+        _ctx(tmp_path, training_data=(x, y)),
+        {"sparsity": 0.6, "finetune_epochs": 3, "finetune_lr": 1e-2},
+    )
+    assert result.metrics["sparsity"] == pytest.approx(0.6, abs=1e-3)  # zeros did not regrow
+    assert any("fine-tuned 3 epoch" in change for change in result.changes)

@@ -61,6 +61,14 @@ class PruneMagnitudeConfig(TechniqueConfig):
         (), description="Module names (named_modules) whose weights are left dense."
     )
     zstd_level: int = Field(19, ge=1, le=22, description="zstd level of the compact artifact.")
+    finetune_epochs: int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Fine-tuning epochs (masks kept) when ctx.training_data is given.",
+    )
+    finetune_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate for fine-tuning.")
+    batch_size: int = Field(64, ge=1, description="Fine-tuning batch size.")
 
 
 class PruneStructuredConfig(TechniqueConfig):
@@ -114,6 +122,7 @@ _TORCH = [Framework.TORCH]
 def prune_magnitude(
     handle: ModelHandle, config: PruneMagnitudeConfig, ctx: TechniqueContext
 ) -> TechniqueResult:
+    import torch
     from torch import nn
     from torch.nn.utils import prune
 
@@ -152,6 +161,31 @@ def prune_magnitude(
     else:
         for layer, attribute in targets:
             prune.l1_unstructured(layer, attribute, amount=config.sparsity)
+    changes: list[str] = []
+    if ctx.training_data is not None and config.finetune_epochs > 0:
+        from embodied_ai_architect.agents.optimization.training_utils import (
+            fit_supervised,
+            training_arrays,
+        )
+
+        data = training_arrays(ctx.training_data, what="prune_magnitude fine-tuning")
+        # The masks are still attached here, so pruned weights stay exactly zero while the
+        # surviving ones recover the accuracy.
+        torch.manual_seed(ctx.seed)
+        losses = fit_supervised(
+            module,
+            data,
+            epochs=config.finetune_epochs,
+            lr=config.finetune_lr,
+            batch_size=config.batch_size,
+            seed=ctx.seed,
+            on_epoch=lambda epoch, loss: ctx.emit(
+                30 + 25 * (epoch + 1) / config.finetune_epochs,
+                f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: loss {loss:.4f}",
+                {"epoch": epoch + 1, "loss": loss},
+            ),
+        )
+        changes.append(f"fine-tuned {config.finetune_epochs} epoch(s), final loss {losses[-1]:.4f}")
     for layer, attribute in targets:
         prune.remove(layer, attribute)  # bakes the mask into the weight: pruning is permanent
     owners = {id(layer): name for name, layer in named.items()}
@@ -179,6 +213,7 @@ def prune_magnitude(
             f"zeroed {zeros:,} of {total:,} weights in {len(targets)} layers ({config.scope})",
             f"compact artifact {store.path.name}: {store.dense_bytes:,} → {store.file_bytes:,} "
             "bytes",
+            *changes,
         ],
         warnings=[
             "unstructured sparsity does not speed up dense runtimes; use prune_structured "
