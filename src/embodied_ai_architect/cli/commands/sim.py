@@ -275,7 +275,10 @@ def eval_command(
         "p50 ms",
         "p95 ms",
     ):
-        table.add_column(column, justify="right" if column != "policy" else "left")
+        if column == "policy":
+            table.add_column(column, no_wrap=True, min_width=14)
+        else:
+            table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(
             name,
