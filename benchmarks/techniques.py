@@ -234,14 +234,24 @@ def bench_model(
                 if classifier:
                     row.top1_agreement = float((outputs.argmax(1) == reference.argmax(1)).mean())
             row.p50_ms, row.p95_ms = _time(handle, runs)
-            row.speedup = p50 / row.p50_ms
             print(
-                f"  {name}: {label} p50 {row.p50_ms:.2f} ms ({row.speedup:.2f}×), cos {row.cosine}",
+                f"  {name}: {label} p50 {row.p50_ms:.2f} ms, cos {row.cosine}",
                 flush=True,
             )
         except Exception as exc:  # a failing technique is a result row, not a crash
             row.error = f"{type(exc).__name__}: {exc}"[:300]
             print(f"  {name}: {label} FAILED {row.error}", flush=True)
+    # The shared VM's load swings a lot: time the baseline again at the end and take the faster
+    # of the two, so a slow first measurement cannot inflate every speedup.
+    again, again95 = _time(baseline, runs)
+    base = rows[0]
+    base.metrics = {"p50_first_ms": p50, "p50_last_ms": again}
+    if again < p50:
+        base.p50_ms, base.p95_ms = again, again95
+    for row in rows:
+        if row.p50_ms and base.p50_ms:
+            row.speedup = base.p50_ms / row.p50_ms
+    print(f"  {name}: ORT FP32 again p50 {again:.2f} ms (first {p50:.2f} ms)", flush=True)
     return rows
 
 
