@@ -45,7 +45,12 @@ def _handles(task: str, kind: str, workdir: Path) -> tuple[list[object], str]:
         path = workdir / f"{task}-{kind}.pt"
         save_policy(module, policy_signature(kind, demos), path, meta={"task": task, "kind": kind})
     torch_handle = load_model(path)
-    onnx_handle = export_onnx(torch_handle, workdir / f"{task}-{kind}-bench.onnx")
+    # The ONNX written next to the .pt is what deployment would use; re-export if missing.
+    onnx_path = path.with_suffix(".onnx")
+    if onnx_path.exists():
+        onnx_handle = load_model(onnx_path, threads=1)
+    else:
+        onnx_handle = export_onnx(torch_handle, workdir / f"{task}-{kind}-bench.onnx")
     return [torch_handle, onnx_handle], origin
 
 

@@ -11,7 +11,36 @@ import torch
 from torch import nn
 
 from embodied_ai_architect.sim.schemas import TOKEN_LENGTH, VOCAB
-from embodied_ai_architect.testing.models import EncoderBlock, MLPPolicy
+from embodied_ai_architect.testing.models import MLPPolicy
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block with attention written out in plain ops.
+
+    ``nn.MultiheadAttention`` switches to a fused kernel at inference that neither the
+    TorchScript tracer nor the ONNX exporter handles, so a saved policy could not be
+    re-exported for optimization; these ops trace and export everywhere.
+    """
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape
+        head_dim = dim // self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(batch, length, 3, self.heads, head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        weights = torch.softmax(q @ k.transpose(-2, -1) * head_dim**-0.5, dim=-1)
+        attended = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
+        x = x + self.proj(attended)
+        return x + self.mlp(self.norm2(x))
 
 
 class TinyVLA(nn.Module):
@@ -37,7 +66,7 @@ class TinyVLA(nn.Module):
         self.text_pos = nn.Parameter(torch.randn(1, TOKEN_LENGTH, dim) * 0.02)
         self.proprio_proj = nn.Linear(proprio_dim, dim)
         self.action_query = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[AttentionBlock(dim, heads) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
         self.action_head = nn.Linear(dim, act_dim)
 

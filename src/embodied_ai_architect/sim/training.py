@@ -269,10 +269,12 @@ def save_policy(
     feeds = make_feeds(signature, batch=1, seed=0)
     example = tuple(torch.from_numpy(feeds[spec.name]) for spec in signature)
     module.eval()
-    # nn.MultiheadAttention switches kernels between invocations, which trips the tracer's
-    # graph-equality check; compare outputs instead (the ONNX export is checked the same way).
+    # Traced with autograd on: under no_grad nn.MultiheadAttention takes its fused fast path
+    # (aten::_native_multi_head_attention), which the ONNX exporter cannot map, so a .pt
+    # traced that way could not be optimized further. The tracer's graph-equality check
+    # trips on MHA's kernel switching; outputs are compared instead.
+    traced = torch.jit.trace(module, example, check_trace=False)
     with torch.no_grad():
-        traced = torch.jit.trace(module, example, check_trace=False)
         if not torch.allclose(traced(*example), module(*example), atol=1e-5):
             raise ExportError(
                 "the traced TorchScript policy does not reproduce the eager module",
