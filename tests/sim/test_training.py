@@ -39,3 +39,20 @@ def test_train_policy_writes_loadable_torchscript_and_onnx(tmp_path: Path) -> No
 
 def test_default_location_is_the_workspace(isolated_workspace: Path) -> None:
     assert default_policy_path("push", "vla") == isolated_workspace / "policies" / "push-vla.pt"
+
+
+def test_saved_vla_reloads_and_reexports_to_onnx(tmp_path: Path) -> None:
+    """The optimization pipeline loads the .pt and exports it again: that must work."""
+    import torch
+
+    from embodied_ai_architect.modelio.export import export_onnx
+    from embodied_ai_architect.sim.models import TinyVLA
+    from embodied_ai_architect.sim.training import policy_signature, save_policy
+
+    torch.manual_seed(0)
+    shapes = {"state": np.zeros((1, 18)), "proprio": np.zeros((1, 14))}
+    save_policy(TinyVLA(), policy_signature("vla", shapes), tmp_path / "v.pt", meta={})
+    handle = load_model(tmp_path / "v.pt")
+    assert [s.name for s in handle.inputs] == ["image", "tokens", "proprio"]
+    exported = export_onnx(handle, tmp_path / "again.onnx")  # checks outputs match
+    assert [s.name for s in exported.inputs] == ["image", "tokens", "proprio"]
