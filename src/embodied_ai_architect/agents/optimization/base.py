@@ -142,6 +142,12 @@ class TechniqueSpec:
     apply: ApplyFn
 
     def availability(self) -> tuple[bool, str]:
+        # Hardware first: installing a package cannot help a technique that needs CUDA here.
+        if self.manifest.needs_cuda:
+            from embodied_ai_architect.utils.host import cuda_available
+
+            if not cuda_available():
+                return False, "unavailable: needs CUDA (no CUDA device on this host)"
         missing = [module for module in self.manifest.requires if not has_package(module)]
         if missing:
             extra = (
@@ -150,11 +156,6 @@ class TechniqueSpec:
                 else ""
             )
             return False, f"needs {', '.join(missing)}{extra}"
-        if self.manifest.needs_cuda:
-            from embodied_ai_architect.utils.host import cuda_available
-
-            if not cuda_available():
-                return False, "unavailable: needs CUDA (no CUDA device on this host)"
         return True, "available"
 
 
