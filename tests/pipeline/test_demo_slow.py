@@ -25,3 +25,35 @@ def test_digits_cnn_three_times_smaller_and_faster(tmp_path: Path) -> None:
     assert base.size_bytes / best.size_bytes >= 3, report.summary
     assert base.p50_ms / best.p50_ms >= 3, report.summary
     assert (tmp_path / "run" / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_int8_accuracy_miss_returns_sensitive_layers_to_fp32(tmp_path: Path) -> None:
+    """With no accuracy loss allowed, INT8 misses the bound; the planner keeps the most
+    sensitive layers in FP32 one more at a time, re-validating each, and records why."""
+    from embodied_ai_architect.schemas.constraints import Budget, Constraints
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+
+    inputs = prepare_demo(tmp_path / "data", epochs=2)  # an under-trained, fragile model
+    report = run_optimize(
+        OptimizeRequest(
+            model_path=inputs.model_path,
+            load_options=inputs.load_options,
+            constraints=Constraints(max_accuracy_drop=0.0, budget=Budget(max_attempts=16)),
+            eval_data=inputs.eval_data,
+            out_dir=tmp_path / "run",
+            latency_runs=10,
+        ),
+        settings=Settings(workspace=tmp_path / "ws", num_threads=1),
+    )
+    mixed = [
+        a.config["exclude_top_sensitive"]
+        for a in report.attempts
+        if a.config.get("exclude_top_sensitive")
+    ]
+    assert mixed, [(a.technique, a.status.value, a.reason) for a in report.attempts]
+    assert mixed == sorted(mixed) and mixed[0] == 1
+    assert any("most sensitive" in r.reason for r in report.replans)
+    assert report.best is not None and report.best.metrics.accuracy == pytest.approx(
+        report.baseline.metrics.accuracy
+    )

@@ -63,15 +63,19 @@ def prepare_demo(folder: Path, *, seed: int = 0, epochs: int = 8) -> DemoInputs:
 
 
 def demo_request(inputs: DemoInputs, *, out_dir: Path, seed: int = 0) -> OptimizeRequest:
-    """The demo's job: lose at most 1 accuracy point; within that, the planner's priority order
-    (latency first, then size) drives the search as far as the techniques allow."""
+    """The demo's default constraints: lose at most 1 accuracy point and end at most a third of
+    the checkpoint's size; within them the planner's priority order (latency first) drives the
+    search. No latency bound: the host is shared, so speed is reported, not required."""
     from embodied_ai_architect.schemas.constraints import Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     return OptimizeRequest(
         model_path=inputs.model_path,
         load_options=inputs.load_options,
-        constraints=Constraints(max_accuracy_drop=1.0),
+        constraints=Constraints(
+            max_accuracy_drop=1.0,
+            max_size_mb=round(inputs.model_path.stat().st_size / 3 / 1e6, 4),
+        ),
         eval_data=inputs.eval_data,
         train_data=inputs.train_data,
         out_dir=out_dir,
