@@ -22,7 +22,7 @@ from embodied_ai_architect.schemas.results import (
 )
 
 if TYPE_CHECKING:
-    from embodied_ai_architect.pipeline.orchestrator import RunState
+    from embodied_ai_architect.pipeline.state import RunState
 
 
 def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[VersionRecord, bool]:

@@ -37,7 +37,7 @@ from embodied_ai_architect.schemas.results import (
 )
 
 if TYPE_CHECKING:
-    from embodied_ai_architect.pipeline.orchestrator import RunState
+    from embodied_ai_architect.pipeline.state import RunState
 
 NOISE = 0.03  # latency changes under 3 % are timer noise on a shared CPU, not gains
 

@@ -1,0 +1,211 @@
+"""RunState: everything one optimize job carries between stages (one instance per job)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
+from embodied_ai_architect.errors import EAAError
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.pipeline.bus import EventBus
+from embodied_ai_architect.pipeline.environment import collect_environment
+from embodied_ai_architect.pipeline.recorder import RunRecorder
+from embodied_ai_architect.pipeline.search import Measured
+from embodied_ai_architect.pipeline.versions import VersionRegistry
+from embodied_ai_architect.schemas.constraints import parse_constraints
+from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.schemas.progress import EventKind
+from embodied_ai_architect.schemas.results import (
+    AttemptRecord,
+    OptimizeRequest,
+    Replan,
+    StepCandidate,
+    StepStatus,
+    Timings,
+    VersionMetrics,
+    VersionRecord,
+)
+from embodied_ai_architect.settings import Settings
+
+
+class RunState:
+    """Everything one job carries between stages (no globals: one instance per job)."""
+
+    def __init__(self, request: OptimizeRequest, settings: Settings, bus: EventBus):
+        self.request = request
+        self.constraints = parse_constraints(request.constraints)
+        self.settings = settings
+        self.bus = bus
+        self.seed = request.seed
+        self.threads = settings.num_threads
+        self.started = time.perf_counter()
+        self.timings = Timings()
+        self.attempts: list[AttemptRecord] = []
+        self.replans: list[Replan] = []
+        self.profile: ModelProfile | None = None
+        self.training_data: tuple[np.ndarray, np.ndarray] | None = None
+        self.evaluator: TaskEvaluator | None = None
+        self.environment = collect_environment(threads=self.threads, seed=self.seed)
+        self._onnx_cache: dict[str, OnnxModelHandle] = {}
+        # Set during the run:
+        self.workdir: Path
+        self.registry: VersionRegistry
+        self.recorder: RunRecorder
+        self.baseline: VersionRecord
+        self.current = "v0"
+        self.step_low = 30.0  # progress percent of the running step (for events it emits)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def budget_exhausted(self) -> str | None:
+        budget = self.constraints.budget
+        tried = sum(1 for a in self.attempts if a.status is not StepStatus.SKIPPED)
+        if budget.max_attempts is not None and tried >= budget.max_attempts:
+            return f"budget spent: {tried} attempts (max {budget.max_attempts})"
+        elapsed = time.perf_counter() - self.started
+        if budget.max_wall_seconds is not None and elapsed >= budget.max_wall_seconds:
+            return f"budget spent: {elapsed:.0f} s (max {budget.max_wall_seconds:g} s)"
+        return None
+
+    def new_attempt(self, step_id: str, candidate: StepCandidate, parent: str) -> AttemptRecord:
+        record = AttemptRecord(
+            index=len(self.attempts) + 1,
+            step_id=step_id,
+            technique=candidate.technique,
+            config=dict(candidate.config),
+            parent_version=parent,
+            status=StepStatus.PENDING,
+        )
+        self.attempts.append(record)
+        return record
+
+    def _persist(self, attempt: AttemptRecord) -> None:
+        self.recorder.attempt(
+            attempt,
+            parent_row=self.registry.row_id(attempt.parent_version),
+            result_row=self.registry.row_id(attempt.version) if attempt.version else None,
+            environment=self.environment.model_dump(mode="json"),
+        )
+
+    def fail(self, attempt: AttemptRecord, exc: BaseException, seconds: float) -> None:
+        attempt.status = StepStatus.FAILED
+        attempt.technique_seconds = seconds
+        self.timings.technique_s += seconds
+        attempt.error = (
+            exc.to_dict()
+            if isinstance(exc, EAAError)
+            else {"code": "internal", "message": f"{type(exc).__name__}: {exc}", "hint": ""}
+        )
+        attempt.reason = (
+            f"failed, rolled back to {attempt.parent_version}: {attempt.error['message']}"
+        )
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} failed (rolled back to {attempt.parent_version}): "
+            f"{attempt.error['message']}",
+            kind=EventKind.ERROR,
+            step=attempt.step_id,
+            data={"error": attempt.error},
+        )
+
+    def skip(self, attempt: AttemptRecord, reason: str) -> None:
+        attempt.status = StepStatus.SKIPPED
+        attempt.reason = f"skipped: {reason}"
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} skipped: {reason}",
+            kind=EventKind.DECISION,
+            step=attempt.step_id,
+        )
+
+    def reject(self, attempt: AttemptRecord, reason: str) -> None:
+        attempt.status = StepStatus.REJECTED
+        attempt.reason = reason
+        self._persist(attempt)
+        self.bus.emit(
+            self.bus_percent(),
+            "optimization",
+            f"{attempt.technique} rejected: {reason}",
+            kind=EventKind.DECISION,
+            step=attempt.step_id,
+        )
+
+    def accept(self, measured: Measured, parent: str) -> str:
+        attempt = measured.attempt
+        record = self.registry.register(
+            measured.handle,
+            measured.packed,
+            parent=parent,
+            technique=measured.candidate.technique,
+            config=dict(measured.candidate.config),
+            metrics=measured.metrics,
+        )
+        attempt.status = StepStatus.ACCEPTED
+        attempt.version = record.id
+        attempt.reason = "; ".join(measured.notes)
+        self._persist(attempt)
+        self.current = record.id
+        return record.id
+
+    def bus_percent(self) -> float:
+        return self.step_low
+
+    # -- data and measurement ------------------------------------------------------------------
+    def measure(self, handle: ModelHandle, packed: Path) -> VersionMetrics:
+        started = time.perf_counter()
+        metrics = measure_version(
+            handle,
+            packed,
+            evaluator=self.evaluator,
+            reference=self.registry.handle("v0") if hasattr(self, "registry") else handle,
+            threads=self.threads,
+            runs=self.request.latency_runs,
+        )
+        self.timings.measurement_s += time.perf_counter() - started
+        return metrics
+
+    def as_onnx(self, vid: str, handle: ModelHandle) -> OnnxModelHandle:
+        """The version as ONNX (exported once per version; the export counts as technique time)."""
+        if isinstance(handle, OnnxModelHandle):
+            return handle
+        if vid not in self._onnx_cache:
+            from embodied_ai_architect.modelio.export import export_onnx
+
+            started = time.perf_counter()
+            self._onnx_cache[vid] = export_onnx(
+                handle, self.workdir / f"{vid}-onnx" / "model.onnx", threads=self.threads
+            )
+            self.timings.technique_s += time.perf_counter() - started
+        return self._onnx_cache[vid]
+
+    def calibration(self, handle: ModelHandle) -> Any:
+        from embodied_ai_architect.data.calibration import provider_from_path, random_provider
+
+        if self.request.calibration_data is not None:
+            return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
+        inputs = getattr(self.evaluator, "inputs", None)
+        if inputs is None and self.request.eval_data is not None:
+            dataset = getattr(self.evaluator, "dataset", None)
+            inputs = getattr(dataset, "inputs", None)
+        if inputs is not None:
+            path = self.workdir / "calibration.npz"
+            if not path.exists():
+                arrays = list(inputs.values())
+                names = [s.name for s in handle.inputs]
+                np.savez(path, **{n: a[:128] for n, a in zip(names, arrays, strict=True)})
+            return provider_from_path(path, handle.inputs, num_samples=128)
+        self.bus.emit(
+            30,
+            "optimization",
+            "no calibration data: calibrating on random inputs (pass --calibration-data)",
+            kind=EventKind.WARNING,
+        )
+        return random_provider(handle.inputs, num_samples=64, seed=self.seed)
