@@ -183,7 +183,12 @@ def render(report: OptimizeReport) -> None:
     def row(name: str, a: float | None, b: float | None, fmt: str, ratio: bool) -> None:
         change = ""
         if a is not None and b is not None:
-            change = f"{a / b:.2f}× less" if ratio and b > 0 else f"{(b - a) * 100:+.2f} pts"
+            if not ratio:
+                change = f"{(b - a) * 100:+.2f} pts"
+            elif b > 0 and a >= b:
+                change = f"{a / b:.2f}× less"
+            elif a > 0:
+                change = f"{b / a:.2f}× more"
         table.add_row(
             name,
             fmt.format(a) if a is not None else "–",
