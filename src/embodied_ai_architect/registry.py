@@ -38,6 +38,15 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (plugins unloading, tests restoring the registry)."""
+        try:
+            return self._entries.pop(name)
+        except KeyError:
+            raise ConfigError(
+                f"{self.kind} {name!r} is not registered", hint="nothing to remove"
+            ) from None
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

@@ -39,9 +39,22 @@ def _manifest(**overrides: object) -> TechniqueManifest:
     return TechniqueManifest.model_validate(base)
 
 
-def _register(name: str, apply, **manifest: object) -> None:  # type: ignore[no-untyped-def]
-    if name not in TECHNIQUES:
+@pytest.fixture(autouse=True)
+def _scoped_registrations():  # type: ignore[no-untyped-def]
+    """Test-only techniques must not leak into other tests (the planner would schedule them)."""
+    added: list[str] = []
+    yield added
+    for name in added:
+        TECHNIQUES.remove(name)
+
+
+@pytest.fixture
+def register(_scoped_registrations: list[str]):  # type: ignore[no-untyped-def]
+    def _register(name: str, apply, **manifest: object) -> None:  # type: ignore[no-untyped-def]
         register_technique(name, ScaleConfig, _manifest(**manifest))(apply)
+        _scoped_registrations.append(name)
+
+    return _register
 
 
 def _ok(handle: ModelHandle, config: ScaleConfig, ctx: TechniqueContext) -> TechniqueResult:
@@ -61,8 +74,8 @@ def ctx(tmp_path: Path) -> TechniqueContext:
     return context
 
 
-def test_config_validation_search_space_and_progress(ctx: TechniqueContext) -> None:
-    _register("test_scale", _ok)
+def test_config_validation_search_space_and_progress(ctx: TechniqueContext, register) -> None:  # type: ignore[no-untyped-def]
+    register("test_scale", _ok)
     handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
     result = apply_technique("test_scale", handle, ctx, {"factor": 0.25})
     assert result.changes == ["scaled by 0.25"]
@@ -74,20 +87,22 @@ def test_config_validation_search_space_and_progress(ctx: TechniqueContext) -> N
         apply_technique("test_scale", handle, ctx, {"fatcor": 0.5})
 
 
-def test_failure_inside_becomes_technique_error(ctx: TechniqueContext) -> None:
-    _register("test_boom", _boom)
+def test_failure_inside_becomes_technique_error(ctx: TechniqueContext, register) -> None:  # type: ignore[no-untyped-def]
+    register("test_boom", _boom)
     handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
     with pytest.raises(TechniqueError, match="kernel exploded") as info:
         apply_technique("test_boom", handle, ctx)
     assert info.value.details["config"] == {"version": 1, "factor": 0.5}
 
 
-def test_unavailable_and_wrong_framework_fail_before_running(ctx: TechniqueContext) -> None:
-    _register("test_needs_pkg", _boom, requires=["no_such_package_xyz"], extra="xyz")
+def test_unavailable_and_wrong_framework_fail_before_running(
+    ctx: TechniqueContext, register
+) -> None:  # type: ignore[no-untyped-def]
+    register("test_needs_pkg", _boom, requires=["no_such_package_xyz"], extra="xyz")
     handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
     with pytest.raises(DependencyError, match="no_such_package_xyz"):
         apply_technique("test_needs_pkg", handle, ctx)
-    _register("test_onnx_only", _boom, input_frameworks=[Framework.ONNX])
+    register("test_onnx_only", _boom, input_frameworks=[Framework.ONNX])
     with pytest.raises(ConfigError, match="export the model first"):
         apply_technique("test_onnx_only", handle, ctx)
 
@@ -95,3 +110,7 @@ def test_unavailable_and_wrong_framework_fail_before_running(ctx: TechniqueConte
 def test_unknown_technique_lists_available() -> None:
     with pytest.raises(ConfigError, match="unknown technique 'nope'; available:"):
         apply_technique("nope", None, TechniqueContext(workdir=Path(".")))  # type: ignore[arg-type]
+
+
+def test_registrations_do_not_leak() -> None:
+    assert not [name for name in TECHNIQUES.names() if name.startswith("test_")]
