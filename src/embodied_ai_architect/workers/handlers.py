@@ -36,22 +36,13 @@ def run_analyze(
 def run_optimize(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
-    import inspect
-
     from embodied_ai_architect import pipeline
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     optimize_request = OptimizeRequest.model_validate(request)
     # The job id is the run id: the pipeline records plans, attempts, versions and skills
     # against this job (and leaves events and the job's status to the service).
-    if "job_id" in inspect.signature(pipeline.run_optimize).parameters:
-        report = pipeline.run_optimize(  # type: ignore[call-arg]
-            optimize_request, settings=settings, sink=sink, job_id=job_id
-        )
-    else:
-        from embodied_ai_architect.pipeline.orchestrator import Orchestrator
-
-        report = Orchestrator(optimize_request, settings=settings, sink=sink, job_id=job_id).run()
+    report = pipeline.run_optimize(optimize_request, settings=settings, sink=sink, job_id=job_id)
     return report.model_dump(mode="json")
 
 

@@ -29,7 +29,7 @@ from embodied_ai_architect.workers.limits import ResourceLimits
 from embodied_ai_architect.workers.metrics import JobMetrics
 from embodied_ai_architect.workers.protocol import JobSpec, WorkerMessage
 from embodied_ai_architect.workers.pubsub import PubSub
-from embodied_ai_architect.workers.records import record_analysis, record_optimize_report
+from embodied_ai_architect.workers.records import record_analysis
 from embodied_ai_architect.workers.requests import prepare_request
 
 Prepare = Callable[..., dict[str, Any]]
@@ -285,12 +285,11 @@ class JobService:
         job_id: str,
         result: dict[str, Any],
     ) -> None:
+        # Optimize jobs need nothing here: the pipeline records plans, attempts, versions and
+        # skills against the job id while it runs.
+        del job_id
         if kind is JobKind.ANALYZE:
             record_analysis(session, model_id=model_id, profile=result)
-        elif kind is JobKind.OPTIMIZE:
-            record_optimize_report(
-                session, job_id=job_id, model_id=model_id, report=result, settings=self.settings
-            )
 
     def _on_exit(self, job_id: str, handle: RunningJob) -> None:
         reason = handle.exit_reason() or "the worker ended without reporting a result"
