@@ -149,7 +149,13 @@ def execute(request: Any, *, quiet: bool) -> OptimizeReport:
     from embodied_ai_architect.cli.console import progress_bar
     from embodied_ai_architect.pipeline import run_optimize
 
-    with progress_bar("optimize", quiet=quiet) as sink:
+    import contextlib
+    import sys
+
+    # With --json, stdout carries only the report: libraries that print progress while a
+    # technique runs (NNCF's bars during openvino_int8) are sent to stderr instead.
+    stdout_guard = contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext()
+    with progress_bar("optimize", quiet=quiet) as sink, stdout_guard:
         try:
             return run_optimize(request, sink=sink)
         except EAAError as exc:
