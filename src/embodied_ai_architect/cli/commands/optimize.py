@@ -146,11 +146,11 @@ def optimize(
 
 def execute(request: Any, *, quiet: bool) -> OptimizeReport:
     """Run the job with a live progress bar; an unreachable goal prints its evidence."""
-    from embodied_ai_architect.cli.console import progress_bar
-    from embodied_ai_architect.pipeline import run_optimize
-
     import contextlib
     import sys
+
+    from embodied_ai_architect.cli.console import progress_bar
+    from embodied_ai_architect.pipeline import run_optimize
 
     # With --json, stdout carries only the report: libraries that print progress while a
     # technique runs (NNCF's bars during openvino_int8) are sent to stderr instead.
