@@ -6,33 +6,15 @@ command so that building the CLI stays lean.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from embodied_ai_architect.cli.options import parse_arch_kwargs
 from embodied_ai_architect.errors import InputError
 
 EXAMPLE_NAMES = "cnn, resnet18, vit, mlp_policy, transformer_policy, detector, vla"
-
-
-def _parse_kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--arch-kwargs is not valid JSON: {exc}",
-            hint="write a JSON object, e.g. --arch-kwargs '{\"width\": 32}'",
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(
-            f"--arch-kwargs must be a JSON object, not {type(value).__name__}",
-            hint="e.g. --arch-kwargs '{\"width\": 32}'",
-        )
-    return value
 
 
 def analyze(
@@ -103,7 +85,7 @@ def analyze(
             load=LoadOptions(
                 input_shapes=parse_input_shapes(input_shape),
                 arch=arch,
-                arch_kwargs=_parse_kwargs(arch_kwargs),
+                arch_kwargs=parse_arch_kwargs(arch_kwargs),
                 config_path=config,
                 trust_pickle=trust_pickle,
             ),

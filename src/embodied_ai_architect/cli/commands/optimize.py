@@ -6,30 +6,16 @@ happen inside the command so that building the CLI stays lean.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from embodied_ai_architect.cli.options import parse_arch_kwargs
 from embodied_ai_architect.errors import EAAError, InputError
 
 if TYPE_CHECKING:
     from embodied_ai_architect.schemas.results import OptimizeReport
-
-
-def _kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--arch-kwargs is not valid JSON: {exc}", hint="e.g. '{\"width\": 32}'"
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError("--arch-kwargs must be a JSON object", hint="e.g. '{\"width\": 32}'")
-    return value
 
 
 def optimize(
@@ -124,7 +110,7 @@ def optimize(
         load_options=LoadOptions(
             input_shapes=parse_input_shapes(input_shape),
             arch=arch,
-            arch_kwargs=_kwargs(arch_kwargs),
+            arch_kwargs=parse_arch_kwargs(arch_kwargs),
             trust_pickle=trust_pickle,
         ),
         constraints=constraints,
