@@ -153,6 +153,13 @@ def test_optimize_job_over_http_and_websocket_matches_library(
         assert comparison["a"]["attempts"] == len(report["attempts"])
         assert all(d["delta"] in (0, None) for d in comparison["metrics"])
 
+        # The run's versions belong to the uploaded model: its stored v0 is the baseline.
+        listed = client.get(f"/api/v1/models/{model['id']}/versions").json()
+        numbers = sorted(v["version"] for v in listed["data"])
+        assert numbers == list(range(len(report["versions"])))
+        assert [v["id"] for v in report["versions"]][0] == "v0"
+        assert sorted(int(v["id"][1:]) for v in report["versions"]) == numbers
+
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest

@@ -41,7 +41,9 @@ from embodied_ai_architect.schemas.results import (
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
+from embodied_ai_architect.store.repo import jobs as job_repo
 from embodied_ai_architect.store.repo import models as model_repo
+from embodied_ai_architect.store.repo import versions as version_repo
 
 
 class Orchestrator:
@@ -115,17 +117,30 @@ class Orchestrator:
         bus = state.bus
         request = self.request
         with db.session() as session:
-            model_id = model_repo.create_model(
-                session,
-                name=original.name,
-                format=original.source_format.value,
-                sha256=sha256_file(request.model_path)
-                if request.model_path.is_file()
-                else "directory",
-                size_bytes=request.model_path.stat().st_size,
-                path=str(request.model_path),
-            ).id
-        state.registry = VersionRegistry(db, artifacts, model_id=model_id, job_id=run_id)
+            # A service job names the uploaded model: the run's versions belong to it and its
+            # stored v0 is the baseline. A CLI run registers the file as a model of its own.
+            uploaded = job_repo.get_job(session, job_id=run_id).model_id
+            baseline_row = (
+                version_repo.get_version_by_number(session, model_id=uploaded, version=0).id
+                if uploaded is not None
+                else None
+            )
+            model_id = (
+                uploaded
+                or model_repo.create_model(
+                    session,
+                    name=original.name,
+                    format=original.source_format.value,
+                    sha256=sha256_file(request.model_path)
+                    if request.model_path.is_file()
+                    else "directory",
+                    size_bytes=request.model_path.stat().st_size,
+                    path=str(request.model_path),
+                ).id
+            )
+        state.registry = VersionRegistry(
+            db, artifacts, model_id=model_id, job_id=run_id, baseline_row=baseline_row
+        )
         bus.emit(5, "analysis", "analyzing the model")
         started = time.perf_counter()
         state.profile = _analyze(original, state)

@@ -56,11 +56,22 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
 class VersionRegistry:
     """Immutable versions of one model: ``v<number>`` ids, artifacts in the artifact store."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, *, model_id: int, job_id: str):
+    def __init__(
+        self,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        model_id: int,
+        job_id: str,
+        baseline_row: int | None = None,
+    ):
         self.db = db
         self.artifacts = artifacts
         self.model_id = model_id
         self.job_id = job_id
+        # The stored v0 of an uploaded model, adopted as this run's baseline instead of
+        # registering the same model a second time.
+        self.baseline_row = baseline_row
         self._records: dict[str, VersionRecord] = {}
         self._row_ids: dict[str, int] = {}
         self._handles: dict[str, ModelHandle] = {}
@@ -77,17 +88,20 @@ class VersionRegistry:
     ) -> VersionRecord:
         ref = self.artifacts.put_file(packed, scope=self.job_id)
         with self.db.session() as session:
-            row = version_repo.create_version(
-                session,
-                model_id=self.model_id,
-                artifact_sha256=ref.sha256,
-                artifact_path=ref.path,
-                parent_id=self._row_ids[parent] if parent else None,
-                technique=technique,
-                config=config,
-                metrics=metrics.model_dump(mode="json"),
-                job_id=self.job_id,
-            )
+            if parent is None and self.baseline_row is not None:
+                row = version_repo.get_version(session, version_id=self.baseline_row)
+            else:
+                row = version_repo.create_version(
+                    session,
+                    model_id=self.model_id,
+                    artifact_sha256=ref.sha256,
+                    artifact_path=ref.path,
+                    parent_id=self._row_ids[parent] if parent else None,
+                    technique=technique,
+                    config=config,
+                    metrics=metrics.model_dump(mode="json"),
+                    job_id=self.job_id,
+                )
             vid, row_id, created = f"v{row.version}", row.id, row.created_at
         record = VersionRecord(
             id=vid,
