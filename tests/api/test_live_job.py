@@ -157,7 +157,7 @@ def test_optimize_job_over_http_and_websocket_matches_library(
         listed = client.get(f"/api/v1/models/{model['id']}/versions").json()
         numbers = sorted(v["version"] for v in listed["data"])
         assert numbers == list(range(len(report["versions"])))
-        assert [v["id"] for v in report["versions"]][0] == "v0"
+        assert report["versions"][0]["id"] == "v0"
         assert sorted(int(v["id"][1:]) for v in report["versions"]) == numbers
 
     from embodied_ai_architect.pipeline import run_optimize

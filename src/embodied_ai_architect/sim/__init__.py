@@ -13,3 +13,10 @@ Layout (each module small and single-purpose; MuJoCo / torch are imported inside
 * :mod:`.models` / :mod:`.training` — the reference MLP and VLA-style policies.
 * :mod:`.rollout` / :mod:`.evaluator` — closed-loop episodes, metrics and ``SimTaskEvaluator``.
 """
+
+import os
+
+# MuJoCo picks its OpenGL platform when it is imported. With no display (servers, CI, workers)
+# GLFW cannot work, and EGL renders offscreen on the CPU here; an explicit setting still wins.
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
