@@ -103,7 +103,12 @@ def build_report(
             f"{m.p95_ms:.3g} ms)"
         )
         if m.accuracy is not None and b.accuracy is not None:
-            summary += f", accuracy {m.accuracy * 100:.2f} % ({(m.accuracy - b.accuracy) * 100:+.2f} points)"
+            # Closed-loop evaluation (--eval-sim) scores success, shown before → after.
+            name = "success" if m.accuracy_metric == "success_rate" else "accuracy"
+            summary += (
+                f", {name} {b.accuracy * 100:.2f} → {m.accuracy * 100:.2f} % "
+                f"({(m.accuracy - b.accuracy) * 100:+.2f} points)"
+            )
         summary += "; meets all constraints" if feasible else f"; not met: {failures(verdicts)}"
     return OptimizeReport(
         run_id=run_id,

@@ -37,6 +37,11 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
         import torch
 
         target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt"
+        if isinstance(handle.module, torch.jit.ScriptModule):
+            # A TorchScript policy (e.g. `branes sim train-policy`) cannot be pickled; the
+            # TorchScript archive is loaded back as such (format detected from its bytes).
+            torch.jit.save(handle.module, str(target))
+            return target
         # A pickled module: our own artifact; its sha256 is checked before it is loaded back.
         torch.save(handle.module, target)
         return target

@@ -59,12 +59,13 @@ def accuracy_verdict(
     # A tolerance of one part in a million keeps float noise from failing an equal score.
     ok = actual >= floor - 1e-6
     drop = (base - actual) * 100
+    name = "success" if candidate.accuracy_metric == "success_rate" else "accuracy"
     return ConstraintVerdict(
         constraint="accuracy",
         passed=ok,
         actual=actual,
         limit=floor,
-        reason=f"accuracy {actual * 100:.2f} % {'≥' if ok else '<'} {floor * 100:.2f} % "
+        reason=f"{name} {actual * 100:.2f} % {'≥' if ok else '<'} {floor * 100:.2f} % "
         f"(drop {drop:.2f} points vs {base * 100:.2f} %)",
     )
 
