@@ -39,9 +39,10 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
         target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt"
         if isinstance(handle.module, torch.jit.ScriptModule):
             # A TorchScript policy (e.g. `branes sim train-policy`) cannot be pickled; the
-            # TorchScript archive is loaded back as such (format detected from its bytes).
-            torch.jit.save(handle.module, str(target))
-            return target
+            # archive carries the input signature and loads back as TorchScript.
+            from embodied_ai_architect.modelio.torch_save import save_torchscript
+
+            return save_torchscript(handle.module, target, list(handle.inputs))
         # A pickled module: our own artifact; its sha256 is checked before it is loaded back.
         torch.save(handle.module, target)
         return target
