@@ -76,7 +76,7 @@ def test_reports_written_and_self_contained(finished) -> None:  # type: ignore[n
     data = json.loads(report.artifacts["report_json"].read_text())
     assert OptimizeReport.model_validate(data).run_id == report.run_id
     html = report.artifacts["report_html"].read_text()
-    assert html.count("<svg") >= 1 and "Pareto front" in html
+    assert html.count("<svg") >= 1 and "Pareto set" in html
     assert "<circle" in html and "v0" in html  # every version is a labelled point
     assert "<script src=" not in html and "http://" not in html
     if report.best is not None and report.best.id != "v0":

@@ -25,8 +25,11 @@ def _fmt(value: float) -> str:
 
 
 def scatter_svg(points: list[ParetoPoint], x: str, y: str, xlabel: str, ylabel: str) -> str:
-    """Feasible points as filled circles, violating ones as grey crosses, the Pareto front as a
-    red line through ringed points, every point labelled with its version."""
+    """Feasible points as filled circles, violating ones as grey crosses, members of the Pareto
+    set (over size, latency and accuracy together) ringed in red, every point labelled.
+
+    No line joins the Pareto set: it is three-dimensional, and a line through its 2-D projection
+    would suggest a front that does not exist in this plane."""
     usable = [p for p in points if getattr(p, x) is not None and getattr(p, y) is not None]
     xs = [float(getattr(p, x)) for p in usable] or [0.0, 1.0]
     ys = [float(getattr(p, y)) for p in usable] or [0.0, 1.0]
@@ -35,7 +38,11 @@ def scatter_svg(points: list[ParetoPoint], x: str, y: str, xlabel: str, ylabel: 
     # Pad so single points and flat series still get an axis.
     x_pad = (x_high - x_low) * 0.08 or abs(x_high) * 0.1 or 1.0
     y_pad = (y_high - y_low) * 0.08 or abs(y_high) * 0.1 or 1.0
-    x_low, x_high, y_low, y_high = x_low - x_pad, x_high + x_pad, y_low - y_pad, y_high + y_pad
+    # Sizes and latencies cannot be negative: padding must not invent negative ticks.
+    x_floor = 0.0 if min(xs) >= 0 else float("-inf")
+    y_floor = 0.0 if min(ys) >= 0 else float("-inf")
+    x_low, x_high = max(x_floor, x_low - x_pad), x_high + x_pad
+    y_low, y_high = max(y_floor, y_low - y_pad), y_high + y_pad
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def sx(value: float) -> float:
@@ -68,10 +75,6 @@ def scatter_svg(points: list[ParetoPoint], x: str, y: str, xlabel: str, ylabel: 
         f'<text transform="translate(14 {TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">'
         f"{escape(ylabel)}</text>"
     )
-    front = sorted((p for p in usable if p.on_front), key=lambda p: float(getattr(p, x)))
-    if len(front) > 1:
-        path = " ".join(f"{sx(getattr(p, x)):.1f},{sy(getattr(p, y)):.1f}" for p in front)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#d62728" stroke-width="1.5"/>')
     for point in usable:
         px, py = sx(getattr(point, x)), sy(getattr(point, y))
         if point.feasible:
@@ -91,13 +94,13 @@ def scatter_svg(points: list[ParetoPoint], x: str, y: str, xlabel: str, ylabel: 
     legend = [
         ("#1f77b4", "meets constraints"),
         ("#999", "violates a constraint"),
-        ("#d62728", "Pareto front"),
+        ("#d62728", "Pareto set (size, latency, accuracy)"),
     ]
     for index, (colour, text) in enumerate(legend):
         ly = TOP + 14 + index * 14
         parts.append(
-            f'<rect x="{LEFT + plot_w - 130}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
-            f'<text x="{LEFT + plot_w - 118}" y="{ly}">{text}</text>'
+            f'<rect x="{LEFT + plot_w - 190}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
+            f'<text x="{LEFT + plot_w - 178}" y="{ly}">{text}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
