@@ -16,9 +16,9 @@ from embodied_ai_architect.agents.deployment.models import (
     DeployRequest,
     ValidationConfig,
 )
-from embodied_ai_architect.agents.deployment.targets.onnxruntime import needs_reduce_range
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.settings import get_settings
+from embodied_ai_architect.utils.host import needs_reduce_range
 
 
 def deploy(request: DeployRequest, events: list[ProgressEvent] | None = None) -> DeploymentResult:

@@ -7,7 +7,6 @@ would make the artifact unportable to the device it is meant for.
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,34 +21,13 @@ from embodied_ai_architect.agents.deployment.targets.base import (
 )
 from embodied_ai_architect.errors import ConfigError, DeploymentError, InputError
 from embodied_ai_architect.utils.deps import has_package
+from embodied_ai_architect.utils.host import needs_reduce_range
 
 if TYPE_CHECKING:
     from embodied_ai_architect.data.calibration import CalibrationProvider
     from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 
 OPTIMIZATION_LEVEL = "extended"
-
-
-def cpu_flags() -> set[str]:
-    """CPU feature flags from /proc/cpuinfo (empty where it does not exist)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def needs_reduce_range(flags: set[str] | None = None, machine: str | None = None) -> bool:
-    """True on x86 CPUs without VNNI: their u8×s8 AVX2 kernels saturate 16-bit intermediates,
-    so 7-bit weights are needed to keep accuracy (ONNX Runtime's own recommendation)."""
-    machine = (machine or platform.machine()).lower()
-    if machine not in ("x86_64", "amd64", "i686", "x86"):
-        return False
-    flags = cpu_flags() if flags is None else flags
-    return not ({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
 
 
 class _ProviderReader:

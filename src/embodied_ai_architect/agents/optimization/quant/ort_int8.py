@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,21 +32,11 @@ from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     Preprocess,
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.utils.host import needs_reduce_range
 
 if TYPE_CHECKING:
     from embodied_ai_architect.agents.optimization.base import TechniqueContext, TechniqueResult
     from embodied_ai_architect.modelio.handle import OnnxModelHandle
-
-
-@lru_cache(maxsize=1)
-def cpu_has_vnni() -> bool:
-    """VNNI (or AMX) makes u8×s8 dot products exact and fast; without it int8 may saturate."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return any(flag in flags.split() for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 def preprocess(
@@ -159,7 +148,7 @@ def quantize_int8(
                     calibrate_method=method,
                     extra_options={"CalibPercentile": config.percentile},
                 )
-                if not config.reduce_range and config.scheme == "S8S8" and not cpu_has_vnni():
+                if not config.reduce_range and config.scheme == "S8S8" and needs_reduce_range():
                     warnings.append(
                         "S8S8 without reduce_range can saturate on CPUs without VNNI (this one "
                         "has none): check fidelity, or use U8S8 / reduce_range=True"
