@@ -14,6 +14,12 @@ from .live import ANALYZE_FAST, LiveServer, tiny_onnx_bytes, upload, wait_job
 SLOW_ANALYZE = {**ANALYZE_FAST, "runs": 10_000, "max_latency_seconds": 60}
 
 
+def slow_model_bytes() -> bytes:
+    """An MLP heavy enough (~1 ms a run) that SLOW_ANALYZE's 10,000 timed runs take over 10 s
+    even on an idle machine, so a kill always lands mid-job (a tiny model finished first)."""
+    return tiny_onnx_bytes(inputs=1024, hidden=4096, outputs=1024)
+
+
 def wait_running(client, job_id: str, timeout: float = 60) -> dict:  # type: ignore[no-untyped-def, type-arg]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,7 +45,7 @@ def test_killed_worker_and_killed_server(fresh_workspace: Path) -> None:
     server = LiveServer(fresh_workspace, workers=1).start()
     try:
         with server.client() as client:
-            model = upload(client, tiny_onnx_bytes())
+            model = upload(client, slow_model_bytes())
             job_id = client.post(
                 "/api/v1/jobs", json={**SLOW_ANALYZE, "model_id": model["id"]}
             ).json()["job_id"]
