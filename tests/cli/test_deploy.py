@@ -6,56 +6,21 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from embodied_ai_architect.cli import app as cli_app
+from embodied_ai_architect.testing.assets import save_wide_cnn, write_images
 
 IMAGE_SIZE = 64
-
-
-def build_cnn(path: Path, width: int = 48) -> Path:
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, width, 3, 2, 1),
-        nn.BatchNorm2d(width),
-        nn.ReLU(),
-        nn.Conv2d(width, width * 2, 3, 1, 1),
-        nn.BatchNorm2d(width * 2),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(width * 2, width * 4, 3, 2, 1),
-        nn.BatchNorm2d(width * 4),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(width * 4, 10),
-    ).eval()
-    torch.jit.trace(model, torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE)).save(str(path))
-    return path
-
-
-def images(folder: Path, count: int, seed: int) -> Path:
-    from PIL import Image, ImageFilter
-
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        pixels = rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-        Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(1.5)).save(folder / f"{index}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli_deploy")
     return {
-        "cnn": build_cnn(root / "cnn.pt"),
-        "calib": images(root / "calib", 16, 1),
-        "test": images(root / "test", 6, 2),
+        "cnn": save_wide_cnn(root / "cnn.pt", image_size=IMAGE_SIZE),
+        "calib": write_images(root / "calib", 16, size=IMAGE_SIZE, seed=1),
+        "test": write_images(root / "test", 6, size=IMAGE_SIZE, seed=2),
     }
 
 
