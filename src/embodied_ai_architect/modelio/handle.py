@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +76,27 @@ class ModelHandle(ABC):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
         return f"{type(self).__name__}({self.name!r}, {self.source_format}, inputs=[{shapes}])"
+
+
+@contextmanager
+def torch_threads(threads: int, handle: ModelHandle | None = None) -> Iterator[None]:
+    """Run torch work with a fixed intra-op thread count, restored afterwards.
+
+    Latencies are only comparable at a known thread count, and more threads than free cores make
+    torch's spinning workers far slower. Given a handle, only torch handles are pinned (ONNX
+    Runtime sessions carry their own count) and torch is not imported for the others.
+    """
+    if handle is not None and handle.framework is not Framework.TORCH:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def make_feeds(specs: list[TensorSpec], *, batch: int = 1, seed: int = 0) -> Feeds:

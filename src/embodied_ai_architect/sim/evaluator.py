@@ -11,8 +11,7 @@ Example (what ``branes optimize policy.pt --eval-sim reach-v0/smoke`` does):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from embodied_ai_architect.agents.evaluation.task import TaskScore
 from embodied_ai_architect.errors import EvaluationError
-from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, torch_threads
 from embodied_ai_architect.sim.policy_io import HandlePolicy, Policy
 from embodied_ai_architect.sim.rollout import run_episode
 from embodied_ai_architect.sim.schemas import EpisodeResult
@@ -109,23 +108,6 @@ def evaluate_policies(
     return manifest, out
 
 
-@contextmanager
-def _torch_threads(handle: ModelHandle, threads: int) -> Iterator[None]:
-    """Torch policies run with a fixed intra-op thread count (ONNX handles carry their own),
-    so control-loop latencies of versions are comparable; restored afterwards."""
-    if handle.framework.value != "torch":
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -168,7 +150,7 @@ class SimTaskEvaluator:
         key = id(handle)
         if key not in self._cache:
             trace_dir = self.trace_dir / _safe(handle.name) if self.trace_dir else None
-            with _torch_threads(handle, self.threads):
+            with torch_threads(self.threads, handle):
                 _, results = evaluate_policies(
                     self.suite, {handle.name: HandlePolicy(handle)}, trace_dir=trace_dir
                 )

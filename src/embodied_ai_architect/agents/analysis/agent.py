@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +28,7 @@ from embodied_ai_architect.modelio.handle import (
     ModelHandle,
     OnnxModelHandle,
     TorchModelHandle,
+    torch_threads,
 )
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
@@ -58,7 +57,7 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
         self.emit_progress(10, f"loaded {handle.name} ({handle.framework.value})")
         with (
             tempfile.TemporaryDirectory(prefix="branes-analysis-") as tmp,
-            _torch_threads(handle, threads),
+            torch_threads(threads, handle),
         ):
             workdir = Path(tmp)
             onnx_handle = handle if isinstance(handle, OnnxModelHandle) else None
@@ -194,23 +193,6 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             # Not silent: the warning reaches the progress stream and the profile.
             self.emit_progress(66, f"ONNX export failed: {exc}", kind=EventKind.WARNING)
             return None
-
-
-@contextlib.contextmanager
-def _torch_threads(handle: ModelHandle, threads: int) -> Iterator[None]:
-    """Every torch pass of the analysis uses the requested thread count (more threads than
-    free cores makes torch's spinning workers far slower), restored afterwards."""
-    if not isinstance(handle, TorchModelHandle):
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _structure(handle: ModelHandle, feeds: Feeds) -> ModelStructure:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from embodied_ai_architect.errors import EvaluationError
-from embodied_ai_architect.modelio.handle import Feeds, ModelHandle
+from embodied_ai_architect.modelio.handle import Feeds, ModelHandle, torch_threads
 from embodied_ai_architect.schemas.profile import LatencyStats
 
 
@@ -32,8 +32,7 @@ def measure_latency(
     if runs < 1 or warmup < 0:
         raise EvaluationError(f"invalid runs={runs} / warmup={warmup}", hint="runs ≥ 1, warmup ≥ 0")
     feeds = feeds if feeds is not None else handle.example_inputs(batch=batch, seed=0)
-    restore = _pin_threads(handle, threads)
-    try:
+    with torch_threads(threads, handle):
         for _ in range(warmup):
             handle.run(feeds)
         gc.collect()
@@ -48,8 +47,6 @@ def measure_latency(
             if index >= 4 and time.perf_counter() > budget_end:
                 break
         peak_mb = sampler.stop()
-    finally:
-        restore()
     values = np.asarray(timings)
     return LatencyStats(
         runtime=_runtime_name(handle),
@@ -68,16 +65,6 @@ def _runtime_name(handle: ModelHandle) -> str:
     return {"torch": "torch", "onnx": "onnxruntime"}.get(
         handle.framework.value, handle.framework.value
     )
-
-
-def _pin_threads(handle: ModelHandle, threads: int):  # type: ignore[no-untyped-def]
-    if handle.framework.value != "torch":
-        return lambda: None
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    return lambda: torch.set_num_threads(previous)
 
 
 class _PeakRss:

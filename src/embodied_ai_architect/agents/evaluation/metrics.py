@@ -8,7 +8,7 @@ from pathlib import Path
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
 from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
 from embodied_ai_architect.errors import EAAError, EvaluationError
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
 from embodied_ai_architect.schemas.results import VersionMetrics
 
 
@@ -85,14 +85,9 @@ def measure_version(
         ) from exc
     score = None
     if evaluator is not None:
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        # Task evaluators may run torch themselves (references, simulators): pin it too.
+        with torch_threads(threads):
             score = evaluator.evaluate(handle, reference=reference)
-        finally:
-            torch.set_num_threads(previous)
     return VersionMetrics(
         size_bytes=artifact_bytes(artifact),
         parameters=count_parameters(handle),
