@@ -37,6 +37,27 @@ def test_train_policy_writes_loadable_torchscript_and_onnx(tmp_path: Path) -> No
     assert Path(result.torchscript_path).with_suffix(".json").exists()
 
 
+def test_train_policy_refuses_a_seed_budget_beyond_the_training_range(tmp_path: Path) -> None:
+    """Checked before any data is collected: the DAgger rounds would reach suite seeds."""
+    with pytest.raises(ConfigError, match=r"4 DAgger rounds of 300 need 1800 training seeds"):
+        train_policy("reach", "mlp", out=tmp_path / "p.pt", episodes=600, dagger_rounds=4)
+    with pytest.raises(ConfigError, match="rounds ≥ 0"):
+        train_policy("reach", "mlp", out=tmp_path / "p.pt", episodes=2, dagger_rounds=-1)
+    assert not (tmp_path / "p.pt").exists()
+
+
+def test_vla_demos_carry_where_the_instructed_objects_are() -> None:
+    reach = collect_demos("reach", episodes=1, image_size=32)
+    push = collect_demos("push", episodes=1, image_size=32)
+    count = reach["action"].shape[0]
+    assert reach["keypoints"].shape == (count, 1, 2)
+    assert push["keypoints"].shape == (push["action"].shape[0], 2, 2)
+    assert np.all(np.abs(reach["keypoints"]) < 1)
+    # The goal never moves during a reach episode; the pushed puck does.
+    assert np.ptp(reach["keypoints"][:, 0], axis=0).max() < 1e-6
+    assert "keypoints" not in collect_demos("reach", episodes=1)
+
+
 def test_default_location_is_the_workspace(isolated_workspace: Path) -> None:
     assert default_policy_path("push", "vla") == isolated_workspace / "policies" / "push-vla.pt"
 

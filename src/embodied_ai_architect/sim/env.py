@@ -219,6 +219,33 @@ class SimEnv:
         task = [goal, goal - tip] if puck is None else [puck, goal, puck - tip, goal - puck]
         return np.concatenate([self.proprio(), *task])
 
+    def object_keypoints(self, camera: str = "top") -> np.ndarray:
+        """Where the instructed objects appear in ``camera``'s image: [n, 2] (x right, y up).
+
+        The order follows the instruction (reach: the ball; push: the puck, then the goal).
+        Coordinates are normalized so the (square) image spans [-1, 1] on both axes, the
+        convention of ``sim.models.pixel_grid``. Training uses them as privileged supervision: a vision
+        policy learns *where the red ball is* directly instead of inferring it from actions.
+        """
+        import mujoco
+
+        cam = self.model.camera(camera).id
+        rotation = self.data.cam_xmat[cam].reshape(3, 3)  # columns: camera x, y, z in world
+        position = self.data.cam_xpos[cam]
+        tan_half = np.tan(np.radians(self.model.cam_fovy[cam]) / 2)
+        points = [self.data.site_xpos[self._goal]]
+        if self._puck is not None:
+            points.insert(0, self.data.xpos[self._puck])
+        local = (np.asarray(points) - position) @ rotation  # camera frame; it looks along -z
+        depth = -local[:, 2]
+        if np.any(depth <= 0):
+            name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam)
+            raise SimulationError(
+                f"an instructed object is behind camera {name!r}",
+                hint="the scene family's camera must see the whole table",
+            )
+        return (local[:, :2] / (depth[:, None] * tan_half)).astype(np.float32)
+
     def observe(self) -> Observation:
         image = self.render(self.image_size, self.image_size) if self.image_size else None
         return Observation(

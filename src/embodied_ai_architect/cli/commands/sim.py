@@ -164,8 +164,9 @@ def train_policy(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
     dagger_rounds: Annotated[
-        int, typer.Option("--dagger-rounds", help="DAgger rounds after plain BC.")
-    ] = 2,
+        int | None,
+        typer.Option("--dagger-rounds", help="DAgger rounds after plain BC (default 4)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain even if cached.")] = False,
 ) -> None:
     """Behaviour-clone the scripted expert into a reference policy (.pt TorchScript + .onnx)."""
