@@ -52,3 +52,39 @@ def test_policy_for_another_task_is_refused() -> None:
     evaluator = SimTaskEvaluator(suite="push-v0/smoke", limit=1)
     with pytest.raises(ConfigError, match="trained for another task"):
         evaluator.evaluate(handle_from_module(_policy(obs_dim=18), name="reach-mlp"))
+
+
+def test_calibration_inputs_are_observations_of_training_scenes(tmp_path: Path) -> None:
+    """What the pipeline calibrates INT8 on for --eval-sim: real observations, never the
+    suite's own scenes, mapped to the model's inputs (here a VLA: image, tokens, proprio)."""
+    import numpy as np
+
+    from embodied_ai_architect.sim.models import TinyVLA
+    from embodied_ai_architect.sim.training import policy_signature
+
+    evaluator = SimTaskEvaluator(suite="reach-v0/smoke")
+    handle = handle_from_module(TinyVLA().eval(), name="vla")
+    handle.inputs = policy_signature("vla", {"proprio": np.zeros((1, 14))})
+    feeds = evaluator.calibration_inputs(handle, count=40)
+    assert set(feeds) == {"image", "tokens", "proprio"}
+    assert feeds["image"].shape == (40, 3, 64, 64) and feeds["image"].dtype == np.float32
+    assert feeds["image"].min() >= 0.0 and feeds["image"].max() <= 1.0
+    assert feeds["image"].std() > 0.05  # renders, not a constant frame
+    assert feeds["tokens"].dtype == np.int64 and feeds["proprio"].shape == (40, 14)
+    # Every observation names its scene: all are training seeds (the suite starts at 1000).
+    observations = evaluator._observations[(64, 40)]
+    seeds = {int(o.obs_id.split("-")[1]) for o in observations}
+    assert seeds and max(seeds) < 1000 and min(seeds) >= 900
+    instructions = {tuple(t) for t in feeds["tokens"].tolist()}
+    assert len(instructions) > 1  # several scenes, not one episode
+    # Asking again maps the cached observations; a state policy gets state vectors.
+    state_feeds = evaluator.calibration_inputs(handle_from_module(_policy(), name="m"), 40)
+    assert list(state_feeds) == ["state"] and state_feeds["state"].shape == (40, 18)
+
+
+def test_calibration_never_reaches_the_suites_seeds() -> None:
+    from embodied_ai_architect.errors import EvaluationError
+    from embodied_ai_architect.sim.evaluator import expert_observations
+
+    with pytest.raises(EvaluationError, match="beyond seed 999"):
+        expert_observations("reach", count=10_000, image_size=None, first_seed=990)

@@ -27,11 +27,16 @@ def reach_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from embodied_ai_architect.sim.training import train_policy
 
     out = tmp_path_factory.mktemp("policy") / "reach-mlp.pt"
-    return train_policy("reach", "mlp", out=out).torchscript_path  # the documented 90 % recipe
+    return train_policy(
+        "reach", "mlp", out=out
+    ).torchscript_path  # the documented recipe (100 % here)
 
 
 @pytest.fixture(scope="module")
-def report(reach_mlp: Path, tmp_path_factory: pytest.TempPathFactory) -> OptimizeReport:
+def optimize_run(
+    reach_mlp: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[OptimizeReport, str]:
+    """(report, the CLI's output) of one optimize run."""
     from embodied_ai_architect.cli.app import build_app
 
     root = tmp_path_factory.mktemp("optimize-sim")
@@ -55,7 +60,22 @@ def report(reach_mlp: Path, tmp_path_factory: pytest.TempPathFactory) -> Optimiz
         env={"EAA_WORKSPACE": str(root / "ws"), "EAA_NUM_THREADS": "1"},
     )
     assert result.exit_code == 0, result.output
-    return OptimizeReport.model_validate_json((root / "out" / "report.json").read_text())
+    report = OptimizeReport.model_validate_json((root / "out" / "report.json").read_text())
+    return report, result.output
+
+
+@pytest.fixture(scope="module")
+def report(optimize_run: tuple[OptimizeReport, str]) -> OptimizeReport:
+    return optimize_run[0]
+
+
+def test_int8_is_calibrated_on_observations_not_random_inputs(
+    optimize_run: tuple[OptimizeReport, str],
+) -> None:
+    report, output = optimize_run
+    assert "random inputs" not in output
+    static = [a for a in report.attempts if a.technique == "ort_int8_static" and a.metrics]
+    assert static, "static INT8 (the calibrated technique) was not measured"
 
 
 def _success(metrics) -> float:  # type: ignore[no-untyped-def]
@@ -148,3 +168,35 @@ def test_a_candidate_losing_more_than_the_bound_fails_it(reach_mlp: Path, tmp_pa
     (verdict,) = judge(constraints, metrics["v0"], metrics["pruned"])
     assert verdict.constraint == "accuracy" and not verdict.passed
     assert verdict.reason.startswith(f"success {_success(metrics['pruned']) * 100:.2f} % <")
+
+
+def test_vla_versions_that_lose_success_are_rejected(reach_vla: Path, tmp_path: Path) -> None:
+    """The same pipeline on the image + instruction VLA, where quantization can hurt."""
+    from embodied_ai_architect.cli.app import build_app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            *("optimize", str(reach_vla), "--eval-sim", SUITE),
+            *("--max-success-drop", str(MAX_DROP), "--max-attempts", "10"),
+            *("--out", str(out), "--json"),
+        ],
+        env={"EAA_WORKSPACE": str(tmp_path / "ws"), "EAA_NUM_THREADS": "1"},
+    )
+    assert result.exit_code == 0, result.output
+    report = OptimizeReport.model_validate_json((out / "report.json").read_text())
+    baseline = _success(report.baseline.metrics)
+    assert baseline >= 0.9 and report.best is not None
+    assert 100 * (baseline - _success(report.best.metrics)) <= MAX_DROP + 1e-9
+    rejected = []
+    for attempt in report.attempts:
+        if attempt.metrics is None:
+            continue
+        lost = 100 * (baseline - _success(attempt.metrics))
+        if lost > MAX_DROP + 1e-9:
+            assert attempt.status is StepStatus.REJECTED and attempt.version is None
+            rejected.append(attempt.technique)
+    # Measured here: OpenVINO INT8 (NNCF) drops the VLA to ~10 % success (its keypoint
+    # softmax over 4096 pixels does not survive 8-bit activations) and is rejected.
+    assert rejected, "no candidate lost success; the rejection branch was not exercised"

@@ -102,3 +102,13 @@ def test_suites_are_declared_and_manifested() -> None:
         load_suite("reach-v9/smoke")
     with pytest.raises(ConfigError, match="no split"):
         load_suite("reach-v0/huge")
+
+
+def test_suite_splits_cannot_overlap_the_training_seeds() -> None:
+    from pydantic import ValidationError
+
+    from embodied_ai_architect.sim.suites import FIRST_SUITE_SEED, SplitSpec
+
+    assert SplitSpec(seed_start=FIRST_SUITE_SEED, count=5).seed_start == 1000
+    with pytest.raises(ValidationError, match="greater than or equal to 1000"):
+        SplitSpec(seed_start=999, count=5)

@@ -189,7 +189,8 @@ class Orchestrator:
             framework=original.framework.value,
             has_training_data=state.training_data is not None,
             has_calibration_data=request.calibration_data is not None
-            or request.eval_data is not None,
+            or request.eval_data is not None
+            or request.eval_sim is not None,
             skills=skills,
         )
         plans, skipped = make_plans(planning)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,21 @@ class RunState:
 
         if self.request.calibration_data is not None:
             return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
+        observed = getattr(self.evaluator, "calibration_inputs", None)
+        if callable(observed):  # a simulation suite: real observations of training scenes
+            feeds = observed(handle, 128)
+            digest = hashlib.sha256("\0".join(feeds).encode()).hexdigest()[:12]
+            path = self.workdir / f"calibration-observed-{digest}.npz"
+            if not path.exists():
+                np.savez(path, **feeds)
+                self.bus.emit(
+                    30,
+                    "optimization",
+                    f"calibrating on {len(next(iter(feeds.values())))} observations of "
+                    f"{getattr(self.evaluator, 'name', 'the task')}'s family (training scenes, "
+                    "not the suite's)",
+                )
+            return provider_from_path(path, handle.inputs, num_samples=128)
         inputs = getattr(self.evaluator, "inputs", None)
         if inputs is None and self.request.eval_data is not None:
             dataset = getattr(self.evaluator, "dataset", None)

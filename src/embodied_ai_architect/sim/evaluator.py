@@ -23,14 +23,17 @@ from embodied_ai_architect.errors import EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle, torch_threads
 from embodied_ai_architect.sim.policy_io import HandlePolicy, Policy
 from embodied_ai_architect.sim.rollout import run_episode
-from embodied_ai_architect.sim.schemas import EpisodeResult
+from embodied_ai_architect.sim.schemas import EpisodeResult, Observation
 from embodied_ai_architect.sim.suites import (
+    FIRST_SUITE_SEED,
     Suite,
     SuiteManifest,
     build_scenes,
     load_suite,
     manifest_for,
 )
+
+CALIBRATION_FIRST_SEED = 900  # training scenes, below FIRST_SUITE_SEED: never evaluated on
 
 
 class SuiteResult(BaseModel):
@@ -108,6 +111,43 @@ def evaluate_policies(
     return manifest, out
 
 
+def expert_observations(
+    family: str,
+    *,
+    count: int,
+    image_size: int | None,
+    first_seed: int = CALIBRATION_FIRST_SEED,
+    every: int = 3,
+) -> list[Observation]:
+    """Every ``every``-th observation of the expert's episodes from ``first_seed`` on."""
+    from embodied_ai_architect.sim.env import SimEnv, make_scene
+    from embodied_ai_architect.sim.experts import EXPERTS
+
+    if count < 1:
+        raise EvaluationError(f"count must be ≥ 1, got {count}", hint="e.g. 128")
+    expert = EXPERTS[family]
+    observations: list[Observation] = []
+    seed = first_seed
+    while len(observations) < count:
+        if seed >= FIRST_SUITE_SEED:
+            raise EvaluationError(
+                f"{count} observations need scenes beyond seed {FIRST_SUITE_SEED - 1}, where "
+                "the suites' evaluation scenes start",
+                hint="ask for fewer observations or start at a lower seed",
+            )
+        with SimEnv(make_scene(family, seed), image_size=image_size) as env:
+            observation = env.reset()
+            for step in range(env.max_steps):
+                if step % every == 0:
+                    observations.append(observation)
+                outcome = env.step(expert(env))
+                observation = outcome.observation
+                if outcome.done or len(observations) == count:
+                    break
+        seed += 1
+    return observations
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -144,6 +184,7 @@ class SimTaskEvaluator:
         self.threads = threads
         # Keyed by handle identity; the handle is kept so its id cannot be reused meanwhile.
         self._cache: dict[int, tuple[ModelHandle, SuiteResult]] = {}
+        self._observations: dict[tuple[int | None, int], list[Observation]] = {}
 
     def run(self, handle: ModelHandle) -> SuiteResult:
         """Evaluate (once per handle object) and return the full suite result."""
@@ -156,6 +197,23 @@ class SimTaskEvaluator:
                 )
             self._cache[key] = (handle, results[handle.name])
         return self._cache[key][1]
+
+    def calibration_inputs(self, handle: ModelHandle, count: int = 128) -> dict[str, np.ndarray]:
+        """``count`` model inputs from real observations, for calibrated quantization.
+
+        Observations come from the scripted expert on *training* scenes of the suite's family
+        (seeds from ``CALIBRATION_FIRST_SEED``, below every suite's seeds), mapped to the
+        handle's inputs like a rollout would: calibrating on random inputs instead left a
+        static-INT8 VLA at 0 % success (its image statistics were nothing like a render).
+        """
+        policy = HandlePolicy(handle)
+        key = (policy.image_size, count)
+        if key not in self._observations:
+            self._observations[key] = expert_observations(
+                self.suite.family, count=count, image_size=policy.image_size
+            )
+        feeds = [policy.feeds(observation) for observation in self._observations[key]]
+        return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
 
     def evaluate(self, handle: ModelHandle, *, reference: ModelHandle | None = None) -> TaskScore:
         result = self.run(handle)
