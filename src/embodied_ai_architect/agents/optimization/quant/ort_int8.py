@@ -32,7 +32,7 @@ from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     Preprocess,
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError
-from embodied_ai_architect.utils.host import needs_reduce_range
+from embodied_ai_architect.utils.host import dynamic_reduce_range, needs_reduce_range
 
 if TYPE_CHECKING:
     from embodied_ai_architect.agents.optimization.base import TechniqueContext, TechniqueResult
@@ -89,6 +89,11 @@ def quantize_int8(
     from embodied_ai_architect.agents.optimization.quant.onnx_graph import output_handle
 
     static = isinstance(config, OrtInt8StaticConfig)
+    reduce_range = (
+        config.reduce_range
+        if isinstance(config, OrtInt8StaticConfig)
+        else dynamic_reduce_range(config.reduce_range, config.weight_type)
+    )
     original = load_proto(handle.onnx_path)
     excluded, reasons = resolve_exclusions(
         original,
@@ -141,7 +146,7 @@ def quantize_int8(
                     else QuantFormat.QOperator,
                     op_types_to_quantize=config.op_types,
                     per_channel=config.per_channel,
-                    reduce_range=config.reduce_range,
+                    reduce_range=reduce_range,
                     activation_type=activation,
                     weight_type=weight,
                     nodes_to_exclude=excluded or None,
@@ -160,7 +165,7 @@ def quantize_int8(
                     str(out_path),
                     op_types_to_quantize=config.op_types,
                     per_channel=config.per_channel,
-                    reduce_range=config.reduce_range,
+                    reduce_range=reduce_range,
                     weight_type=weight_type,
                     nodes_to_exclude=excluded or None,
                 )
@@ -202,7 +207,7 @@ def quantize_int8(
             else f" (weights {config.weight_type})"
         )
         + (", per-channel" if config.per_channel else "")
-        + (", reduce_range" if config.reduce_range else ""),
+        + (", reduce_range" if reduce_range else ""),
         *reasons,
     ]
     result = TechniqueResult(
