@@ -271,39 +271,31 @@ def _fit(
     """
     import torch
 
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(
-        module.parameters(), lr=3e-3 if len(inputs) == 1 else 1e-3, weight_decay=1e-4
+    mse = torch.nn.functional.mse_loss
+
+    def batch_loss(index: Any) -> Any:
+        batch_inputs = [t[index] for t in inputs]
+        if keypoints is None:
+            return mse(module(*batch_inputs), targets[index])
+        prediction, coords = module.forward_with_keypoints(*batch_inputs)
+        return mse(prediction, targets[index]) + mse(
+            coords * KEYPOINT_SCALE, keypoints[index] * KEYPOINT_SCALE
+        )
+
+    state_only = len(inputs) == 1
+    return _minibatch_epochs(
+        module,
+        list(module.parameters()),
+        batch_loss,
+        count=targets.shape[0],
+        batch=512 if state_only else 64,
+        lr=3e-3 if state_only else 1e-3,
+        weight_decay=1e-4,
+        epochs=epochs,
+        seed=seed,
+        report=report,
+        label="epoch",
     )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    batch = 512 if len(inputs) == 1 else 64
-    count = targets.shape[0]
-    loss_value = float("nan")
-    module.train()
-    for epoch in range(epochs):
-        order = torch.randperm(count, generator=generator)
-        total = 0.0
-        for start in range(0, count, batch):
-            index = order[start : start + batch]
-            batch_inputs = [t[index] for t in inputs]
-            if keypoints is None:
-                prediction = module(*batch_inputs)
-                loss = torch.nn.functional.mse_loss(prediction, targets[index])
-            else:
-                prediction, coords = module.forward_with_keypoints(*batch_inputs)
-                loss = torch.nn.functional.mse_loss(prediction, targets[index])
-                loss = loss + torch.nn.functional.mse_loss(
-                    coords * KEYPOINT_SCALE, keypoints[index] * KEYPOINT_SCALE
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-        scheduler.step()
-        loss_value = total / count
-        report(100 * (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} loss {loss_value:.4f}")
-    module.eval()
-    return loss_value
 
 
 def _fit_control(
@@ -333,13 +325,48 @@ def _fit_control(
                 for i in range(0, image.shape[0], 256)
             ]
         )
-    generator = torch.Generator().manual_seed(seed)
-    parameters = module.control_parameters()
+
+    def batch_loss(index: Any) -> Any:
+        prediction = module.act(context[index], proprio[index])
+        return torch.nn.functional.mse_loss(prediction, targets[index])
+
     # Strong weight decay: measured with oracle keypoints, 1e-4 overfit the scenes it saw
     # (87-90 % on reach-v0/full over seeds) where 0.1 with 6 DAgger rounds reached 96.5 %.
-    optimizer = torch.optim.AdamW(parameters, lr=2e-3, weight_decay=0.1)
+    return _minibatch_epochs(
+        module,
+        module.control_parameters(),
+        batch_loss,
+        count=targets.shape[0],
+        batch=256,
+        lr=2e-3,
+        weight_decay=0.1,
+        epochs=epochs,
+        seed=seed,
+        report=report,
+        label="control epoch",
+    )
+
+
+def _minibatch_epochs(
+    module: Any,
+    parameters: list[Any],
+    batch_loss: Callable[[Any], Any],
+    *,
+    count: int,
+    batch: int,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    seed: int,
+    report: Callable[[float, str], None],
+    label: str,
+) -> float:
+    """AdamW + cosine schedule over seeded shuffles of ``count`` samples; the last epoch's loss."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    count, batch = targets.shape[0], 256
     loss_value = float("nan")
     module.train()
     for epoch in range(epochs):
@@ -347,15 +374,14 @@ def _fit_control(
         total = 0.0
         for start in range(0, count, batch):
             index = order[start : start + batch]
-            prediction = module.act(context[index], proprio[index])
-            loss = torch.nn.functional.mse_loss(prediction, targets[index])
+            loss = batch_loss(index)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(index)
         scheduler.step()
         loss_value = total / count
-        report(100 * (epoch + 1) / epochs, f"control epoch {epoch + 1}/{epochs} {loss_value:.4f}")
+        report(100 * (epoch + 1) / epochs, f"{label} {epoch + 1}/{epochs} loss {loss_value:.4f}")
     module.eval()
     return loss_value
 
