@@ -54,6 +54,8 @@ def test_int8_accuracy_miss_returns_sensitive_layers_to_fp32(tmp_path: Path) -> 
     assert mixed, [(a.technique, a.status.value, a.reason) for a in report.attempts]
     assert mixed == sorted(mixed) and mixed[0] == 1
     assert any("most sensitive" in r.reason for r in report.replans)
-    assert report.best is not None and report.best.metrics.accuracy == pytest.approx(
-        report.baseline.metrics.accuracy
-    )
+    # No loss allowed: the result is at least as accurate (INT8 rounding can also gain a
+    # sample, 93.56 % vs 93.33 % on an AVX2-only host).
+    assert report.best is not None and report.best.metrics.accuracy is not None
+    assert report.baseline.metrics.accuracy is not None
+    assert report.best.metrics.accuracy >= report.baseline.metrics.accuracy - 1e-9
