@@ -104,3 +104,15 @@ def test_state_dict_with_arch_and_kwargs(branes, tmp_path: Path) -> None:  # typ
     wrong = branes("analyze", str(path), "--arch", arch, *common)  # default width 16
     assert wrong.returncode == 2 and "the weights in 'cnn_state.pt'" in wrong.stderr
     assert "hint:" in wrong.stderr and wrong.stdout == ""
+
+
+def test_click_usage_errors_are_shown_not_reported_as_internal(branes) -> None:  # type: ignore[no-untyped-def]
+    extra = branes("analyze", "model.onnx", "unexpected")
+    assert extra.returncode == 2
+    assert (
+        "unexpected extra argument" in extra.stderr
+        and "Try 'branes analyze --help'" in extra.stderr
+    )
+    unknown = branes("analyze", "--no-such-option")
+    assert unknown.returncode == 2 and "No such option" in unknown.stderr
+    assert "internal error" not in extra.stderr + unknown.stderr

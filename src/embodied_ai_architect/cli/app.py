@@ -72,12 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         error_console().print("[red]aborted[/red]")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        if isinstance(exc, _click_exception_types()):  # usage errors carry their own exit code
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if debug:
             raise
         error_console().print(
@@ -85,6 +83,22 @@ def main(argv: list[str] | None = None) -> None:
             "[dim]run again with --debug for the traceback, and report it[/dim]"
         )
         sys.exit(1)
+
+
+def _click_exception_types() -> tuple[type[Exception], ...]:
+    """Click's user-facing errors (usage errors among them), from whichever click Typer uses.
+
+    Typer 0.2x raises its own vendored copy of click's classes and no longer depends on
+    click itself; older Typer raises click's. Both are shown, not reported as internal.
+    """
+    types: list[type[Exception]] = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        types.append(module.ClickException)
+    return tuple(types)
 
 
 def render_error(exc: EAAError) -> None:
