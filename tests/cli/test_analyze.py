@@ -116,3 +116,12 @@ def test_click_usage_errors_are_shown_not_reported_as_internal(branes) -> None: 
     unknown = branes("analyze", "--no-such-option")
     assert unknown.returncode == 2 and "No such option" in unknown.stderr
     assert "internal error" not in extra.stderr + unknown.stderr
+
+
+def test_hints_with_brackets_are_printed_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    from embodied_ai_architect.cli.app import render_error
+    from embodied_ai_architect.errors import DependencyError
+
+    render_error(DependencyError("imageio is missing [x]", hint="pip install 'pkg[video]'"))
+    err = capsys.readouterr().err
+    assert "pip install 'pkg[video]'" in err and "missing [x]" in err

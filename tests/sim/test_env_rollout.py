@@ -82,6 +82,21 @@ def test_rollout_renders_a_gif(tmp_path: Path) -> None:
         write_video(frames, tmp_path / "episode.avi")
 
 
+def test_rollout_renders_an_mp4_that_reads_back(tmp_path: Path) -> None:
+    import imageio.v2 as imageio  # the video extra; make setup installs it
+
+    frames: list[np.ndarray] = []
+    run_episode(
+        make_scene("reach", 1001), ExpertPolicy("reach"), frames=frames, frame_size=(128, 96)
+    )
+    path = write_video(frames, tmp_path / "episode.mp4")
+    decoded = imageio.mimread(path)
+    assert len(decoded) == len(frames) > 5
+    assert decoded[0].shape == frames[0].shape == (96, 128, 3)
+    # The arm moves: the last frame is not the first one re-encoded.
+    assert np.abs(decoded[-1].astype(int) - decoded[0].astype(int)).mean() > 1.0
+
+
 def test_input_roles_follow_names() -> None:
     assert input_roles([TensorSpec(name="state", shape=[1, 15])]) == {"state": "state"}
     assert input_roles([TensorSpec(name="input", shape=["batch", 15])]) == {"input": "state"}

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from embodied_ai_architect import __version__
 from embodied_ai_architect.cli.console import error_console
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         error_console().print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))}\n"
             "[dim]run again with --debug for the traceback, and report it[/dim]"
         )
         sys.exit(1)
@@ -102,7 +103,8 @@ def _click_exception_types() -> tuple[type[Exception], ...]:
 
 
 def render_error(exc: EAAError) -> None:
+    # Escaped: hints such as pip install 'pkg[extra]' would otherwise lose "[extra]" to markup.
     console = error_console()
-    console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False)
+    console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/yellow] {exc.hint}", highlight=False)
+        console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)

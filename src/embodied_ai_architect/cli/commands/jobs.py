@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from embodied_ai_architect.cli.console import console
 
@@ -81,9 +82,11 @@ def register(app: typer.Typer) -> None:
                 f"[bold]{r.id}[/bold] {r.kind.value} {r.status.value} {r.progress:.0f}%"
             )
             if r.error:
-                console().print(f"[red]{r.error.get('code')}[/red]: {r.error.get('message')}")
+                console().print(
+                    f"[red]{r.error.get('code')}[/red]: {escape(str(r.error.get('message')))}"
+                )
                 if r.error.get("hint"):
-                    console().print(f"[yellow]hint:[/yellow] {r.error['hint']}")
+                    console().print(f"[yellow]hint:[/yellow] {escape(str(r.error['hint']))}")
 
     @group.command("events")
     def show_events(job_id: str) -> None:

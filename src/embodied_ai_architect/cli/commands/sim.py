@@ -165,7 +165,9 @@ def train_policy(
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
     dagger_rounds: Annotated[
         int | None,
-        typer.Option("--dagger-rounds", help="DAgger rounds after plain BC (default 4)."),
+        typer.Option(
+            "--dagger-rounds", help="DAgger rounds after plain BC (default: 4 for mlp, 6 for vla)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain even if cached.")] = False,
 ) -> None:
