@@ -162,6 +162,64 @@ def test_int4_rtn_shrinks_matmul_weights(vit: OnnxModelHandle, tmp_path: Path) -
     assert _cosine(_logits(vit, x), _logits(result.handle, x)) > 0.97
 
 
+@pytest.fixture(scope="module")
+def state_mlp(tmp_path_factory: pytest.TempPathFactory) -> OnnxModelHandle:
+    """An MLP policy over an 18-wide state: its input layer is not a multiple of any block."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(18, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4)
+    ).eval()
+    folder = tmp_path_factory.mktemp("state_mlp")
+    return export_onnx(
+        handle_from_module(model, name="state_mlp", input_shapes=[[1, 18]]), folder / "mlp.onnx"
+    )
+
+
+@pytest.mark.parametrize("technique", ["ort_int4_rtn", "ort_int4_gptq"])
+def test_int4_keeps_indivisible_layers_fp32_or_pads_them(
+    state_mlp: OnnxModelHandle, technique: str, tmp_path: Path
+) -> None:
+    x = state_mlp.example_inputs(batch=16, seed=2)
+    reference = next(iter(state_mlp.run(x).values()))
+
+    def run(mode: str) -> tuple[onnx.ModelProto, float, str]:
+        ctx = TechniqueContext(
+            workdir=tmp_path / mode,
+            calibration=random_provider(state_mlp.inputs, num_samples=16, seed=1),
+        )
+        result = apply_technique(technique, state_mlp, ctx, {"indivisible": mode})
+        out = next(iter(result.handle.run(x).values()))
+        assert _cosine(reference, out) > 0.9
+        return (
+            onnx.load(str(result.handle.path)),
+            result.metrics["quantized_nodes"],
+            result.changes[-1],
+        )
+
+    kept, quantized, note = run("fp32")
+    float_matmuls = [n.name for n in kept.graph.node if n.op_type == "MatMul"]
+    # The 18-wide input layer stays a float MatMul (GPTQ too: ORT's GPTQ path ignored the
+    # exclusion until the node config marked it); the 128-wide ones became MatMulNBits.
+    assert len(float_matmuls) == 1 and "kept 1 layer(s) in FP32" in note
+    assert float_matmuls[0] in note and quantized == 2
+    padded, quantized, _ = run("pad")
+    assert not any(n.op_type == "MatMul" for n in padded.graph.node) and quantized == 3
+
+
+def test_int4_refuses_a_model_with_no_divisible_layer(tmp_path: Path) -> None:
+    narrow = nn.Sequential(nn.Linear(18, 24), nn.ReLU(), nn.Linear(24, 2)).eval()
+    handle = export_onnx(
+        handle_from_module(narrow, input_shapes=[[1, 18]]), tmp_path / "narrow.onnx"
+    )
+    with pytest.raises(ConfigError, match="2 of 2 layer") as info:
+        apply_technique("ort_int4_rtn", handle, TechniqueContext(workdir=tmp_path), {})
+    assert "indivisible='pad'" in info.value.hint and "'fp32'" not in info.value.hint
+    padded = apply_technique(
+        "ort_int4_rtn", handle, TechniqueContext(workdir=tmp_path / "pad"), {"indivisible": "pad"}
+    )
+    assert padded.metrics["quantized_nodes"] == 2
+
+
 def test_int4_gptq_uses_calibration(vit: OnnxModelHandle, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs calibration data") as info:
         apply_technique("ort_int4_gptq", vit, TechniqueContext(workdir=tmp_path / "none"), {})
@@ -197,9 +255,9 @@ def test_bad_configs_raise_typed_errors_with_hints(digits, vit, tmp_path: Path) 
     assert "/features/features.0/Conv" in info.value.hint
     with pytest.raises(ConfigError, match="sensitivity"):
         apply_technique("ort_int8_dynamic", handle, ctx, {"exclude_top_sensitive": 2})
-    with pytest.raises(ConfigError, match="does not divide") as info:
-        apply_technique("ort_int4_rtn", vit, ctx, {"block_size": 128})
-    assert "[16, 32, 64]" in info.value.hint
+    with pytest.raises(ConfigError, match="does not divide the input size of 7 of 9") as info:
+        apply_technique("ort_int4_rtn", vit, ctx, {"block_size": 128, "indivisible": "error"})
+    assert "[16, 32, 64]" in info.value.hint and "indivisible='pad'" in info.value.hint
     with pytest.raises(ConfigError, match="power of two"):
         apply_technique("ort_int4_rtn", vit, ctx, {"block_size": 48})
 

@@ -155,9 +155,18 @@ class OrtFp16Config(TechniqueConfig):
 class _Int4Base(TechniqueConfig):
     block_size: int = Field(
         default=32,
-        description="Weights per quantization block along the input dimension; a power of two ≥ 16 "
-        "that divides every quantized weight's input size.",
+        description="Weights per quantization block along the input dimension; a power of two ≥ 16. "
+        "Layers whose input size it does not divide are handled as `indivisible` says.",
         json_schema_extra={"search": [32, 64, 128]},
+    )
+    indivisible: Literal["fp32", "pad", "error"] = Field(
+        default="fp32",
+        description="Layers whose input size is not a multiple of block_size (an 18-wide state "
+        "input, a 64-wide layer at block 128): keep them in FP32 (listed in the result), `pad` "
+        "their last block with zeros and quantize them anyway (what MatMulNBits does; it stores "
+        "the padding), or refuse the model. Keeping them FP32 costs little: they are narrow, and "
+        "an input layer over raw state features is the one INT4 hurts most.",
+        json_schema_extra={"search": ["fp32", "pad"]},
     )
     symmetric: bool = Field(
         default=True,

@@ -93,10 +93,19 @@ def gemm_to_matmul(model: onnx.ModelProto) -> int:
     return rewritten
 
 
-def check_block_size(
-    model: onnx.ModelProto, block_size: int, excluded: set[str], technique: str
-) -> list[str]:
-    """The MatMul nodes INT4 will replace; every one's input size must be a multiple of the block."""
+def split_by_block_size(
+    model: onnx.ModelProto,
+    block_size: int,
+    excluded: set[str],
+    technique: str,
+    indivisible: str = "fp32",
+) -> tuple[list[str], list[str]]:
+    """The MatMul nodes INT4 will replace, and those whose input size the block does not divide.
+
+    With ``indivisible == "pad"`` the latter are quantized too (zero-padded last block) and the
+    second list is empty; with ``"fp32"`` they stay FP32; ``"error"`` refuses the model. A model
+    whose layers are all indivisible is refused unless padding was asked for.
+    """
     targets = [
         w for w in weight_nodes(model, ("MatMul",)) if len(w.shape) == 2 and w.name not in excluded
     ]
@@ -108,16 +117,37 @@ def check_block_size(
             "for convolutional models",
         )
     bad = [w for w in targets if w.shape[0] % block_size]
-    if bad:
+    if indivisible == "pad" or not bad:
+        return [w.name for w in targets], []
+    if indivisible == "error" or len(bad) == len(targets):
         common = math.gcd(*(w.shape[0] for w in targets))
         valid = [b for b in (16, 32, 64, 128, 256) if common % b == 0]
+        keep = "" if len(bad) == len(targets) else ", indivisible='fp32' to keep them in FP32"
         raise ConfigError(
             f"{technique}: block_size={block_size} does not divide the input size of "
-            f"{len(bad)} layer(s), e.g. {bad[0].name} with weight {list(bad[0].shape)}",
-            hint=f"use a block_size dividing every input size ({valid or 'none exists'}), or keep "
-            f"the odd layers in FP32 with nodes_to_exclude={[w.name for w in bad][:4]}",
+            f"{len(bad)} of {len(targets)} layer(s), e.g. {bad[0].name} with weight "
+            f"{list(bad[0].shape)}",
+            hint=f"use a block_size dividing every input size ({valid or 'none exists'})"
+            f"{keep}, or indivisible='pad' to quantize them with a zero-padded last block",
         )
-    return [w.name for w in targets]
+    kept = {w.name for w in bad}
+    return [w.name for w in targets if w.name not in kept], [w.name for w in bad]
+
+
+def _quantizer_class() -> type:
+    """MatMulNBitsQuantizer whose GPTQ path honours nodes_to_exclude.
+
+    ORT 1.32 marks excluded nodes "fp32" (skip) in the weight config for RTN only; its GPTQ path
+    quantizes every MatMul. The node config is where both algorithms read the skip mark.
+    """
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    class _Quantizer(MatMulNBitsQuantizer):  # type: ignore[misc]
+        def _generate_q4_node_config(self) -> dict[str, Any]:
+            config: dict[str, Any] = super()._generate_q4_node_config()
+            return {**config, **dict.fromkeys(self.nodes_to_exclude, "fp32")}
+
+    return _Quantizer
 
 
 def quantize_int4(
@@ -133,7 +163,6 @@ def quantize_int4(
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         GPTQWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
     )
 
     from embodied_ai_architect.agents.optimization.base import TechniqueResult
@@ -156,7 +185,14 @@ def quantize_int4(
             exclude_top_sensitive=0,
             profile=None,
         )
-    targets = check_block_size(model, config.block_size, set(excluded), technique)
+    targets, indivisible = split_by_block_size(
+        model, config.block_size, set(excluded), technique, config.indivisible
+    )
+    if indivisible:
+        reasons.append(
+            f"kept {len(indivisible)} layer(s) in FP32: block {config.block_size} does not divide "
+            f"their input size ({', '.join(indivisible[:4])}{', …' if len(indivisible) > 4 else ''})"
+        )
     target_bytes = sum(
         w.shape[0] * w.shape[1] * 4 for w in weight_nodes(model, ("MatMul",)) if w.name in targets
     )
@@ -164,7 +200,7 @@ def quantize_int4(
         "block_size": config.block_size,
         "is_symmetric": config.symmetric,
         "accuracy_level": config.accuracy_level or None,
-        "nodes_to_exclude": excluded,
+        "nodes_to_exclude": [*excluded, *indivisible],
         "op_types_to_quantize": ("MatMul",),
     }
     samples = 0
@@ -196,7 +232,7 @@ def quantize_int4(
     ctx.emit(20, f"{technique}: quantizing {len(targets)} MatMul weights to 4 bits")
     try:
         with _quiet():
-            quantizer = MatMulNBitsQuantizer(model, algo_config=algo, **common)
+            quantizer = _quantizer_class()(model, algo_config=algo, **common)
             quantizer.process()
     except Exception as exc:  # the quantizers raise asserts and plain Exceptions
         raise TechniqueError(
@@ -213,6 +249,14 @@ def quantize_int4(
     if not quantized:
         raise TechniqueError(
             f"{technique}: no MatMul was replaced by MatMulNBits", hint="report this as a bug"
+        )
+    # MatMulNBits nodes are named "<original>_Q<bits>": none may come from a node kept in FP32.
+    leaked = sorted({*excluded, *indivisible} & {name.rsplit("_Q", 1)[0] for name in quantized})
+    if leaked:
+        raise TechniqueError(
+            f"{technique}: ONNX Runtime quantized layers that were to stay FP32: {leaked[:4]}",
+            hint="this ONNX Runtime version ignores nodes_to_exclude here; use ort_int4_rtn, "
+            "or indivisible='pad' and no nodes_to_exclude",
         )
     packed = sum(
         _bytes_of(quantized_model, n)
@@ -237,6 +281,7 @@ def quantize_int4(
             "matmul_weight_bytes_after": float(packed),
             "quantized_nodes": float(len(quantized)),
             "excluded_nodes": float(len(excluded)),
+            "indivisible_fp32_nodes": float(len(indivisible)),
             "calibration_samples": float(samples),
         },
     )
