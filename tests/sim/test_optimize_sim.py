@@ -124,11 +124,23 @@ def test_kept_versions_stay_within_the_success_drop(report: OptimizeReport) -> N
             assert verdict.actual == attempt.metrics.accuracy
 
 
-def test_torchscript_policy_is_versioned_and_eager_only_techniques_roll_back(
+def test_torchscript_policy_is_versioned_and_layer_editing_techniques_are_not_planned(
     report: OptimizeReport,
 ) -> None:
+    from embodied_ai_architect.agents.optimization.base import load_techniques
+
     assert report.baseline.framework == "torch" and report.request.eval_sim == SUITE
     assert report.best is not None and report.best.metrics.size_mb <= 0.3
+    # A TorchScript graph cannot be edited layer by layer: such techniques are left out of the
+    # plan with the reason, not tried and rolled back.
+    editing = {n for n, spec in load_techniques().items() if spec.manifest.needs_eager_module}
+    assert not {a.technique for a in report.attempts} & editing
+    assert any(
+        e.startswith("not planned: weight_sharing:") and "TorchScript" in e for e in report.evidence
+    )
+    # INT4 keeps the 18-wide input layer in FP32 instead of refusing the whole policy.
+    int4 = [a for a in report.attempts if a.technique.startswith("ort_int4")]
+    assert int4 and all(a.status is not StepStatus.FAILED for a in int4)
     for attempt in report.attempts:
         if attempt.status is StepStatus.FAILED:
             assert attempt.version is None and attempt.reason

@@ -126,6 +126,13 @@ class TorchModelHandle(ModelHandle):
         super().__init__(**kwargs)
         self.module = module
 
+    @property
+    def is_graph(self) -> bool:
+        """A TorchScript or torch.export graph: runnable, but not editable layer by layer."""
+        import torch
+
+        return isinstance(self.module, torch.jit.ScriptModule | torch.fx.GraphModule)
+
     def torch_inputs(self, feeds: Feeds) -> tuple[torch.Tensor, ...]:
         import torch
 

@@ -22,7 +22,7 @@ from embodied_ai_architect.agents.planning.planner import (
 )
 from embodied_ai_architect.agents.planning.skills import summarize
 from embodied_ai_architect.errors import EAAError, InputError, PlanningError
-from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.results import build_report, learned_skills, write_reports
@@ -192,6 +192,7 @@ class Orchestrator:
             or request.eval_data is not None
             or request.eval_sim is not None,
             skills=skills,
+            torch_graph=isinstance(original, TorchModelHandle) and original.is_graph,
         )
         plans, skipped = make_plans(planning)
         usable, _ = applicable_techniques(planning)

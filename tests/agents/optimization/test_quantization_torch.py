@@ -73,6 +73,14 @@ def test_dynamic_int8_bad_configs(tmp_path: Path) -> None:
         apply_technique("torch_int8_dynamic", policy, ctx, {"skip_modules": ["nope"]})
     with pytest.raises(ConfigError, match="module_types"):
         apply_technique("torch_int8_dynamic", policy, ctx, {"module_types": ["Conv2d"]})
+    # A TorchScript policy has Linear layers, but they cannot be swapped: say so, not "none".
+    scripted = handle_from_module(
+        torch.jit.script(MLPPolicy().eval()), input_shapes=[list(policy.inputs[0].shape)]
+    )
+    assert isinstance(scripted, TorchModelHandle) and scripted.is_graph
+    with pytest.raises(ConfigError, match="needs an eager nn") as info:
+        apply_technique("torch_int8_dynamic", scripted, ctx, {})
+    assert "--arch" in info.value.hint
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the refusal on hosts without CUDA")

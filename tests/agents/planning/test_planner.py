@@ -81,6 +81,22 @@ def test_without_training_data_no_retraining_step_and_reasons_given() -> None:
     assert plans[0].title != "structure-then-precision"
 
 
+def test_a_torchscript_graph_gets_no_layer_editing_technique() -> None:
+    constraints = Constraints(max_latency_ms=3, max_accuracy_drop=1)
+    editing = {n for n, spec in load_techniques().items() if spec.manifest.needs_eager_module}
+    assert {"prune_magnitude", "weight_sharing", "torch_int8_dynamic"} <= editing
+    eager, _ = applicable_techniques(_input(constraints))
+    assert {u.spec.name for u in eager} & editing  # an eager module may use them
+    usable, skipped = applicable_techniques(_input(constraints, torch_graph=True))
+    assert not {u.spec.name for u in usable} & editing
+    for name in editing & {u.spec.name for u in eager}:
+        assert any(s.startswith(f"{name}:") and "TorchScript" in s for s in skipped), name
+    # What stays: export-based runtimes and precisions still plan for the graph.
+    plans, _ = make_plans(_input(constraints, torch_graph=True))
+    steps = {s.id for s in plans[0].steps}
+    assert "structure" not in steps and {"runtime", "precision"} <= steps
+
+
 def test_mixed_precision_fallback_is_greedy_then_stops() -> None:
     static = get_technique("ort_int8_static")
     candidate = StepCandidate(technique="ort_int8_static")
@@ -138,3 +154,15 @@ def test_summarize_takes_median_of_passing_runs() -> None:
     stats = summarize(records)["t"]
     assert stats.tries == 4 and stats.passes == 3
     assert stats.size_factor == pytest.approx(0.3)
+
+
+def test_without_a_structure_step_precision_is_still_planned() -> None:
+    # No training data and a TorchScript graph: no structural method can run. The precision
+    # plan must keep its own title and risk, and beat runtime-only when size is worth winning.
+    inp = _input(Constraints(max_accuracy_drop=5), has_training_data=False, torch_graph=True)
+    plans, _ = make_plans(inp)
+    titles = [p.title for p in plans]
+    assert "structure-then-precision" not in titles
+    assert titles[0] == "precision-only" and "runtime-only" in titles
+    assert "precision" in {s.id for s in plans[0].steps}
+    assert "accuracy risk 0.1" in plans[0].rationale

@@ -83,6 +83,11 @@ class TechniqueManifest(BaseModel):
     requires: list[str] = Field(default_factory=list, description="Importable modules needed.")
     extra: str | None = Field(default=None, description="pip extra that provides `requires`.")
     needs_cuda: bool = False
+    needs_eager_module: bool = Field(
+        default=False,
+        description="Rewrites or retrains torch layers, so a TorchScript / torch.export graph "
+        "cannot be given to it (an eager module from a state dict + --arch can).",
+    )
 
 
 class TechniqueResult(BaseModel):

@@ -57,6 +57,7 @@ class WeightSharingConfig(TechniqueConfig):
         output_framework=Framework.TORCH,
         runtime="torch",
         requires=["torch", "zstandard"],
+        needs_eager_module=True,
     ),
 )
 def weight_sharing(

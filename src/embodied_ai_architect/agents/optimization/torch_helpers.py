@@ -39,9 +39,7 @@ def require_torch_handle(handle: ModelHandle, technique: str) -> TorchModelHandl
             f"{technique} needs a PyTorch model, got a {handle.framework.value} model",
             hint="load the original PyTorch model (eager module, TorchScript or torch.export)",
         )
-    import torch
-
-    if isinstance(handle.module, torch.jit.ScriptModule | torch.fx.GraphModule):
+    if handle.is_graph:
         # Scripted / exported graphs cannot be restructured or retrained layer by layer.
         raise ConfigError(
             f"{technique} needs an eager nn.Module, got a {type(handle.module).__name__}",

@@ -40,6 +40,8 @@ class PlanningInput:
     has_training_data: bool
     has_calibration_data: bool
     skills: dict[str, SkillStats] = field(default_factory=dict)
+    # A TorchScript / torch.export graph runs and exports, but cannot be edited layer by layer.
+    torch_graph: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
             continue
         if manifest.needs_data == "training" and not inp.has_training_data:
             skipped.append(f"{name}: needs training data (--train-data)")
+            continue
+        if manifest.needs_eager_module and inp.torch_graph:
+            skipped.append(
+                f"{name}: edits torch layers, and this model is a TorchScript / torch.export "
+                "graph (load its state dict with --arch to allow it)"
+            )
             continue
         frameworks = set(manifest.input_frameworks)
         reachable = Framework(inp.framework) in frameworks or (
@@ -221,17 +229,24 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         )
     # Risk: how likely a plan costs accuracy. Structural steps retrain (less risky with data).
     structure_risk = 0.3 if inp.has_training_data else 1.5
-    shapes = [
+    # (title, step order, the step that defines the shape (None: any), accuracy risk)
+    shapes: list[tuple[str, list[str], str | None, float]] = [
         (
             "structure-then-precision",
             ["structure", "compress", "runtime", "precision", "graph"],
+            "structure",
             structure_risk,
         ),
-        ("precision-only", ["compress", "runtime", "precision", "graph"], 0.1),
-        ("runtime-only", ["compress", "runtime", "graph"], 0.0),
+        ("precision-only", ["compress", "runtime", "precision", "graph"], "precision", 0.1),
+        ("runtime-only", ["compress", "runtime", "graph"], None, 0.0),
     ]
     plans: list[Plan] = []
-    for index, (title, order, risk) in enumerate(shapes):
+    for index, (title, order, defining, risk) in enumerate(shapes):
+        if defining is not None and defining not in steps:
+            # Without its defining step a shape is a copy of a later one under the wrong title
+            # and risk (no structure step left "structure-then-precision" = precision-only at
+            # the structural risk, which then lost to runtime-only).
+            continue
         chosen = [steps[s].model_copy(deep=True) for s in order if s in steps]
         if not chosen or any([s.id for s in p.steps] == [s.id for s in chosen] for p in plans):
             continue

@@ -52,6 +52,7 @@ def _manifest(description: str, inputs: list[Framework], output: Framework) -> T
         output_framework=output,
         runtime="onnxruntime" if output is Framework.ONNX else "torch",
         requires=["torch"] if output is Framework.TORCH else ["onnxruntime"],
+        needs_eager_module=output is Framework.TORCH,
     )
 
 

@@ -263,6 +263,7 @@ def distill_into(
         runtime="torch",
         needs_data="training",
         requires=["torch", "torch_pruning"],
+        needs_eager_module=True,
     ),
 )
 def distill(handle: ModelHandle, config: DistillConfig, ctx: TechniqueContext) -> TechniqueResult:

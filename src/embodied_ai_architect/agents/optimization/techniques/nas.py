@@ -120,6 +120,7 @@ def _score(outcome: Any) -> float:
         model_families=["cnn", "resnet", "vit", "detector", "mlp_policy", "transformer_policy"],
         needs_data="training",
         requires=["torch", "optuna", "onnxruntime"],
+        needs_eager_module=True,
     ),
 )
 def nas_search(

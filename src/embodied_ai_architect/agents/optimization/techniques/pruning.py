@@ -117,6 +117,7 @@ _TORCH = [Framework.TORCH]
         output_framework=Framework.TORCH,
         runtime="torch",
         requires=["torch", "zstandard"],
+        needs_eager_module=True,
     ),
 )
 def prune_magnitude(
@@ -243,6 +244,7 @@ def prune_magnitude(
         model_families=["cnn", "resnet", "vit", "detector", "mlp_policy", "transformer_policy"],
         needs_data="none",
         requires=["torch", "torch_pruning"],
+        needs_eager_module=True,
     ),
 )
 def prune_structured(

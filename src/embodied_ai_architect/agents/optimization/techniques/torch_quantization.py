@@ -26,6 +26,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueResult,
     register_technique,
 )
+from embodied_ai_architect.agents.optimization.torch_helpers import require_torch_handle
 from embodied_ai_architect.errors import ConfigError, DependencyError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, TorchModelHandle
 
@@ -96,15 +97,6 @@ class BnbNf4Config(BnbConfig):
     )
 
 
-def _torch_handle(handle: ModelHandle, technique: str) -> TorchModelHandle:
-    if not isinstance(handle, TorchModelHandle):
-        raise ConfigError(
-            f"{technique} takes a PyTorch model, got a {handle.framework.value} model",
-            hint="load the original .pt / safetensors model instead of an exported one",
-        )
-    return handle
-
-
 def state_bytes(module: torch.nn.Module) -> int:
     """Serialized size of the module's state (packed quantized weights included)."""
     import torch
@@ -142,6 +134,7 @@ def _skipped(name: str, paths: list[str]) -> bool:
         precisions=["int8"],
         needs_data="none",
         requires=["torch"],
+        needs_eager_module=True,
     ),
 )
 def apply_torch_int8_dynamic(
@@ -150,7 +143,7 @@ def apply_torch_int8_dynamic(
     import torch
     from torch import nn
 
-    source = _torch_handle(handle, "torch_int8_dynamic")
+    source = require_torch_handle(handle, "torch_int8_dynamic")
     classes: dict[str, type[nn.Module]] = {"Linear": nn.Linear, "LSTM": nn.LSTM, "GRU": nn.GRU}
     wanted = tuple(classes[name] for name in config.module_types)
     _check_paths(source.module, config.skip_modules, "torch_int8_dynamic")
@@ -221,6 +214,7 @@ def _bnb_manifest(description: str, precision: str) -> TechniqueManifest:
         requires=["bitsandbytes"],
         extra="bnb",
         needs_cuda=True,
+        needs_eager_module=True,
     )
 
 
@@ -232,7 +226,7 @@ def _apply_bnb(
 
     from embodied_ai_architect.utils.deps import require_package
 
-    source = _torch_handle(handle, technique)
+    source = require_torch_handle(handle, technique)
     bnb = require_package("bitsandbytes", extra="bnb", purpose=technique)
     if not torch.cuda.is_available():  # defensive: the manifest check normally stops earlier
         raise DependencyError(f"{technique} needs a CUDA device", hint="run on a CUDA host")
