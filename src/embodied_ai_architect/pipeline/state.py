@@ -194,10 +194,13 @@ class RunState:
             return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
         observed = getattr(self.evaluator, "calibration_inputs", None)
         if callable(observed):  # a simulation suite: real observations of training scenes
-            feeds = observed(handle, 128)
-            digest = hashlib.sha256("\0".join(feeds).encode()).hexdigest()[:12]
+            # One file per input signature: versions that share it (all of them, as a rule)
+            # reuse the observations instead of replaying the expert for each technique.
+            signature = "\0".join(f"{s.name}:{s.shape}" for s in handle.inputs)
+            digest = hashlib.sha256(signature.encode()).hexdigest()[:12]
             path = self.workdir / f"calibration-observed-{digest}.npz"
             if not path.exists():
+                feeds = observed(handle, 128)
                 np.savez(path, **feeds)
                 self.bus.emit(
                     30,
