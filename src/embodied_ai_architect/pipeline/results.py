@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
 from embodied_ai_architect.agents.planning.skills import SkillRecord
 from embodied_ai_architect.pipeline.files import write_text_atomic
+from embodied_ai_architect.pipeline.objective import deficit, explain_choice, pick_best
 from embodied_ai_architect.pipeline.pareto import mark_front
-from embodied_ai_architect.pipeline.search import deficit, pick_best
 from embodied_ai_architect.schemas.results import (
     OptimizeReport,
     ParetoPoint,
@@ -31,10 +31,9 @@ def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[Version
     base = state.baseline.metrics
     feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
     if feasible:
-        # Fastest by median (near-ties within the noise margin go to the smaller model).
-        chosen = pick_best(c, [(v.metrics, v) for v in feasible], "latency")
-        assert isinstance(chosen, VersionRecord)
-        return chosen, True
+        # The run's objective (default: fastest by median, near-ties within the noise margin to
+        # the smaller model), never a version another feasible one dominates.
+        return pick_best(c, [(v.metrics, v) for v in feasible], c.objective.value), True
     accurate = [
         v
         for v in versions
@@ -52,6 +51,7 @@ def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]
             technique=v.technique or "original",
             size_mb=v.metrics.size_mb,
             p95_ms=v.metrics.p95_ms,
+            p50_ms=v.metrics.p50_ms,
             accuracy=v.metrics.accuracy,
             feasible=all_passed(judge(c, base, v.metrics)),
             on_front=False,
@@ -68,6 +68,7 @@ def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]
                 technique=attempt.technique,
                 size_mb=attempt.metrics.size_mb,
                 p95_ms=attempt.metrics.p95_ms,
+                p50_ms=attempt.metrics.p50_ms,
                 accuracy=attempt.metrics.accuracy,
                 feasible=all_passed(attempt.verdicts),
                 on_front=False,
@@ -110,11 +111,23 @@ def build_report(
                 f"({(m.accuracy - b.accuracy) * 100:+.2f} points)"
             )
         summary += "; meets all constraints" if feasible else f"; not met: {failures(verdicts)}"
+    c = state.constraints
+    decision = ""
+    if status is not RunStatus.UNREACHABLE:
+        decision = explain_choice(
+            c,
+            best.id,
+            best.metrics,
+            [(v.id, v.metrics) for v in versions if all_passed(judge(c, base.metrics, v.metrics))],
+            technique=best.technique,
+            met=feasible,
+        )
     return OptimizeReport(
         run_id=run_id,
         model_id=model_id,
         status=status,
         summary=summary,
+        decision=decision,
         request=state.request,
         model_family=state.profile.family.family.value if state.profile else None,
         environment=state.environment,

@@ -8,7 +8,6 @@ current version on speed or size; one that does not improve the step's objective
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,9 @@ from embodied_ai_architect.agents.optimization.base import (
 from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX, fallback
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
 from embodied_ai_architect.pipeline.versions import pack_artifact
-from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.constraints import Objective
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import (
     AttemptRecord,
@@ -39,8 +39,6 @@ from embodied_ai_architect.schemas.results import (
 if TYPE_CHECKING:
     from embodied_ai_architect.pipeline.state import RunState
 
-NOISE = 0.03  # latency changes under 3 % are timer noise on a shared CPU, not gains
-
 
 @dataclass
 class Measured:
@@ -53,55 +51,72 @@ class Measured:
     notes: list[str] = field(default_factory=list)
 
 
-def deficit(c: Constraints, m: VersionMetrics) -> float:
-    """How far a version is from the size and latency limits (0 when within both)."""
-    total = 0.0
-    if c.max_size_mb is not None and m.size_mb > c.max_size_mb:
-        total += math.log(m.size_mb / c.max_size_mb)
-    if c.max_latency_ms is not None and m.p95_ms > c.max_latency_ms:
-        total += math.log(m.p95_ms / c.max_latency_ms)
-    return total
+MIN_FIDELITY_MOVE = 0.002  # a retry that moves the score less than 0.2 points is not converging
+SLOW_DROP = 1.5  # a first variant this much slower than its parent drops the technique
 
 
-def improves(
-    c: Constraints, current: VersionMetrics, new: VersionMetrics, objective: str
-) -> tuple[bool, str]:
-    """Whether ``new`` is worth keeping over ``current`` for the step's objective, and why."""
-    before, after = deficit(c, current), deficit(c, new)
-    if after < before - 1e-3:
-        return True, f"closer to the limits (deficit {before:.2f} → {after:.2f})"
-    if after > before + 1e-3:
-        return False, f"further from the limits (deficit {before:.2f} → {after:.2f})"
-    # Gains are judged on the median: p95 on a shared CPU is dominated by scheduling noise.
-    if objective == "latency":
-        if new.p50_ms < current.p50_ms * (1 - NOISE):
-            return True, f"p50 {current.p50_ms:.3g} → {new.p50_ms:.3g} ms"
-        if new.size_bytes < current.size_bytes * 0.9 and new.p50_ms <= current.p50_ms * (1 + NOISE):
-            return True, f"size {current.size_mb:.3g} → {new.size_mb:.3g} MB at equal speed"
-        return False, f"no latency gain (p50 {new.p50_ms:.3g} ms vs {current.p50_ms:.3g} ms)"
-    if new.size_bytes < current.size_bytes * 0.95:
-        return True, f"size {current.size_mb:.3g} → {new.size_mb:.3g} MB"
-    return False, f"no size gain ({new.size_mb:.3g} MB vs {current.size_mb:.3g} MB)"
+@dataclass
+class _StepSearch:
+    """What one step has learnt so far: kept versions, per-technique fallback chains, drops."""
+
+    parent_metrics: VersionMetrics
+    kept: list[Measured] = field(default_factory=list)
+    chains: dict[str, list[float]] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    def incumbent(self, state: RunState, objective: str) -> VersionMetrics:
+        """The version a new candidate must beat: the best kept so far, else the parent."""
+        if not self.kept:
+            return self.parent_metrics
+        best = pick_best(state.constraints, [(m.metrics, m) for m in self.kept], objective)
+        return best.metrics
 
 
-def pick_best(c: Constraints, items: list[tuple[VersionMetrics, object]], objective: str) -> object:
-    """The item with the smallest deficit, then the best objective; latencies within the noise
-    margin of the fastest count as equal, so the smaller model wins such near-ties."""
-    lowest = min(round(deficit(c, m), 3) for m, _ in items)
-    pool = [(m, item) for m, item in items if round(deficit(c, m), 3) == lowest]
-    if objective == "size":
-        return min(pool, key=lambda pair: (pair[0].size_bytes, pair[0].p50_ms))[1]
-    fastest = min(m.p50_ms for m, _ in pool)
-    band = [(m, item) for m, item in pool if m.p50_ms <= fastest * (1 + NOISE)]
-    return min(band, key=lambda pair: (pair[0].size_bytes, pair[0].p50_ms))[1]
+def size_needed(state: RunState, parent: VersionMetrics, objective: str) -> bool:
+    """Whether a smaller-but-slower version can still be worth keeping in this run."""
+    c = state.constraints
+    return objective == Objective.SIZE or (
+        c.max_size_mb is not None and parent.size_mb > c.max_size_mb
+    )
+
+
+def stop_reason(
+    state: RunState, search: _StepSearch, measured: Measured, objective: str
+) -> str | None:
+    """Why a candidate that lost accuracy gets no gentler retry (None: retry)."""
+    technique = measured.candidate.technique
+    m = measured.metrics
+    chain = search.chains.setdefault(technique, [])
+    chain.append(m.accuracy if m.accuracy is not None else 0.0)
+    parent = search.parent_metrics
+    if (
+        len(chain) == 1
+        and m.p50_ms > parent.p50_ms * SLOW_DROP
+        and not size_needed(state, parent, objective)
+    ):
+        search.dropped[technique] = (
+            f"first variant p50 {m.p50_ms:.3g} ms is {m.p50_ms / max(parent.p50_ms, 1e-9):.1f}× "
+            f"its parent's {parent.p50_ms:.3g} ms and no size limit needs it"
+        )
+        return f"{technique} dropped for this model: {search.dropped[technique]}"
+    if len(chain) >= 3 and all(abs(chain[i] - chain[i - 1]) < MIN_FIDELITY_MOVE for i in (-1, -2)):
+        return (
+            f"{technique}: the last two retries moved the score by less than "
+            f"{MIN_FIDELITY_MOVE * 100:.1f} points ({', '.join(f'{v * 100:.2f}' for v in chain[-3:])} %), "
+            "fallback stops"
+        )
+    incumbent = search.incumbent(state, objective)
+    if not could_beat(state.constraints, incumbent, m, objective):
+        return f"{technique}: even at full accuracy it could not beat the incumbent, fallback stops"
+    return None
 
 
 def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str | None:
     """Run one step on the current version; returns the new version id, or None (rolled back)."""
     queue = list(step.candidates)
-    kept: list[Measured] = []
     parent = state.current
-    parent_metrics = state.registry.get(parent).metrics
+    search = _StepSearch(state.registry.get(parent).metrics)
+    objective = step.objective
     first_only = step.id == "structure"  # each retrains: keep the first one that helps
     tried = 0
     while queue:
@@ -109,6 +124,8 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
             state.bus.emit(span[0], "optimization", stop, kind=EventKind.WARNING, step=step.id)
             break
         candidate = queue.pop(0)
+        if candidate.technique in search.dropped:
+            continue
         tried += 1
         width = (span[1] - span[0]) / max(1, len(step.candidates) + 1)
         low = min(span[1], span[0] + width * (tried - 1))
@@ -126,12 +143,11 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         if not accuracy_ok:
             reason = failures([v for v in measured.verdicts if v.constraint == "accuracy"])
             state.reject(measured.attempt, reason)
-            gain = (
-                measured.metrics.p50_ms < parent_metrics.p50_ms * (1 - NOISE)
-                or measured.metrics.size_bytes < parent_metrics.size_bytes * 0.95
-            )
-            nxt = None if candidate.technique == EXPORT_ONNX else _fallback(state, candidate)
-            if nxt is not None and gain:
+            if candidate.technique == EXPORT_ONNX:
+                continue
+            why_stop = stop_reason(state, search, measured, objective)
+            nxt = _fallback(state, candidate) if why_stop is None else None
+            if nxt is not None:
                 queue.insert(0, nxt[0])
                 state.replans.append(
                     Replan(
@@ -143,33 +159,28 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
                 state.bus.emit(
                     low, "planning", f"re-plan: {reason}; {nxt[1]}", kind=EventKind.DECISION
                 )
-            elif nxt is not None:
-                state.bus.emit(
-                    low,
-                    "planning",
-                    f"{candidate.technique}: no speed or size benefit left, fallback stops",
-                    kind=EventKind.DECISION,
-                )
+            elif why_stop is not None:
+                state.bus.emit(low, "planning", why_stop, kind=EventKind.DECISION, step=step.id)
             continue
-        ok, why = improves(state.constraints, parent_metrics, measured.metrics, step.objective)
+        ok, why = improves(state.constraints, search.parent_metrics, measured.metrics, objective)
         if not ok:
             state.reject(measured.attempt, f"rolled back: {why}")
             continue
         measured.notes.append(why)
-        kept.append(measured)
+        search.kept.append(measured)
         if first_only:
             break
-    if not kept:
+    if not search.kept:
         step.status = StepStatus.REJECTED if tried else StepStatus.SKIPPED
         step.outcome = "no candidate improved the model; kept " + parent
         return None
-    best = pick_best(state.constraints, [(m.metrics, m) for m in kept], step.objective)
-    assert isinstance(best, Measured)
-    for other in (m for m in kept if m is not best):
+    best = pick_best(state.constraints, [(m.metrics, m) for m in search.kept], objective)
+    for other in (m for m in search.kept if m is not best):
         state.reject(
             other.attempt,
-            f"measured but not kept: {best.candidate.technique} ranks better "
-            f"(p95 {best.metrics.p95_ms:.3g} ms, {best.metrics.size_mb:.3g} MB)",
+            f"measured but not kept: {best.candidate.technique} ranks better for "
+            f"{objective} (p50 {best.metrics.p50_ms:.3g} ms, {best.metrics.size_mb:.3g} MB vs "
+            f"p50 {other.metrics.p50_ms:.3g} ms, {other.metrics.size_mb:.3g} MB)",
         )
     vid = state.accept(best, parent)
     step.status = StepStatus.ACCEPTED

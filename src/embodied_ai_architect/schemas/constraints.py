@@ -22,6 +22,14 @@ class DropUnit(StrEnum):
     PERCENT = "percent"  # relative to the baseline: 1 % of 97.0 % is 0.97 points
 
 
+class Objective(StrEnum):
+    """What the search minimises once the limits are met (see ``pipeline.objective``)."""
+
+    LATENCY = "latency"  # p50 latency, then size; never keep a slower version without a limit
+    SIZE = "size"  # size on disk, then p50 latency
+    BALANCED = "balanced"  # log p50 + log size, moves that worsen neither axis
+
+
 class Budget(BaseModel):
     """How much search the user allows; the run stops early (with the best so far) when spent."""
 
@@ -61,6 +69,11 @@ class Constraints(BaseModel):
     )
     drop_unit: DropUnit = Field(default=DropUnit.POINTS, description="Unit of max_accuracy_drop.")
     target: str = Field(default="cpu", description="Deployment target (cpu = this host).")
+    objective: Objective = Field(
+        default=Objective.LATENCY,
+        description="What to minimise within the limits: latency (p50, then size; default), "
+        "size (then p50) or balanced (p50 × size).",
+    )
     budget: Budget = Field(default_factory=Budget)
 
     @model_validator(mode="after")
@@ -97,6 +110,8 @@ class Constraints(BaseModel):
             unit = "points" if self.drop_unit is DropUnit.POINTS else "%"
             parts.append(f"accuracy drop ≤ {self.max_accuracy_drop:g} {unit}")
         parts.append(f"target {self.target}")
+        if self.objective is not Objective.LATENCY:
+            parts.append(f"objective {self.objective.value}")
         return ", ".join(parts)
 
 

@@ -204,6 +204,7 @@ class ParetoPoint(BaseModel):
     technique: str | None = None
     size_mb: float
     p95_ms: float
+    p50_ms: float | None = Field(default=None, description="Median latency (what is optimised).")
     accuracy: float | None = None
     feasible: bool = Field(description="Meets every constraint.")
     on_front: bool = Field(description="No other point is at least as good on all three axes.")
@@ -223,6 +224,9 @@ class OptimizeReport(BaseModel):
     model_id: int | None = Field(default=None, description="Store id of the uploaded model.")
     status: RunStatus
     summary: str
+    decision: str = Field(
+        default="", description="One sentence: what was optimised and why the winner won."
+    )
     request: OptimizeRequest
     model_family: str | None = None
     environment: EnvironmentInfo

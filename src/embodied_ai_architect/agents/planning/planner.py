@@ -26,6 +26,8 @@ from embodied_ai_architect.schemas.results import Plan, PlanStep, StepCandidate,
 
 EXPORT_ONNX = "onnx_export"  # built-in: the original graph, run by ONNX Runtime (FP32)
 _AGGRESSIVE_FIELDS = ("ratio", "sparsity", "amount", "prune")
+# (latency, size) weights of the log gains that rank plans, per objective.
+_OBJECTIVE_WEIGHTS = {"latency": (1.0, 0.5), "size": (0.5, 1.0), "balanced": (1.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,9 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     graph = [u for u in compression if Framework.ONNX in u.spec.manifest.input_frameworks]
     torch_graph = [u for u in compression if u not in graph and inp.framework == "torch"]
     c = inp.constraints
+    # Every step serves the run's objective; the user's limits come first inside each step
+    # (pipeline.objective.improves), so a size limit still lets a slower, smaller version in.
+    objective = c.objective.value
     accuracy_text = (
         "keeps accuracy ≥ the floor (re-validated after the step)" if c.has_accuracy_bound() else ""
     )
@@ -177,7 +182,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         best = min(structural, key=lambda u: u.effect.latency)
         steps["structure"] = PlanStep(
             id="structure",
-            objective="latency" if c.max_latency_ms is not None else "size",
+            objective=objective,
             candidates=[_candidate(u) for u in structural],
             rationale=text,
             predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
@@ -187,7 +192,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         runtime_candidates += [_candidate(u) for u in runtime]
         steps["runtime"] = PlanStep(
             id="runtime",
-            objective="latency",
+            objective=objective,
             candidates=runtime_candidates,
             rationale="the fastest runtime differs per model: every available FP32 runtime is "
             "timed and the fastest kept",
@@ -204,7 +209,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         best = min(precision, key=lambda u: u.effect.latency * u.effect.size)
         steps["precision"] = PlanStep(
             id="precision",
-            objective="latency" if c.max_latency_ms is not None else "size",
+            objective=objective,
             candidates=[_candidate(u) for u in precision],
             rationale=text,
             predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
@@ -212,7 +217,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     if torch_graph:
         steps["compress"] = PlanStep(
             id="compress",
-            objective="size" if c.max_size_mb is not None else "latency",
+            objective=objective,
             candidates=[_candidate(u) for u in torch_graph],
             rationale="module-level compression (BN folding, low-rank, weight sharing) works on "
             "the torch model, so it runs before export; kept only if it measurably helps",
@@ -221,7 +226,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     if graph:
         steps["graph"] = PlanStep(
             id="graph",
-            objective="latency",
+            objective=objective,
             candidates=[_candidate(u) for u in graph],
             rationale="graph-level clean-ups (BN folding, fusion, compact weights) are cheap; "
             "kept only if they measurably help",
@@ -252,11 +257,12 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             continue
         size, latency = _predict(inp.baseline, chosen)
         deficit = _deficit(c, size, latency)
-        # Meeting the limits dominates; then the priority order: faster first, then smaller
-        # (log gains, so halving latency counts twice as much as halving size), minus risk.
-        gain = -math.log(latency / max(inp.baseline.p95_ms, 1e-9)) - 0.5 * math.log(
-            size / max(inp.baseline.size_bytes, 1)
-        )
+        # Meeting the limits dominates; then the objective's order (default: faster first, then
+        # smaller — log gains, halving latency counts twice as much as halving size), minus risk.
+        latency_weight, size_weight = _OBJECTIVE_WEIGHTS[objective]
+        gain = -latency_weight * math.log(
+            latency / max(inp.baseline.p95_ms, 1e-9)
+        ) - size_weight * math.log(size / max(inp.baseline.size_bytes, 1))
         plans.append(
             Plan(
                 id=f"plan-{index + 1}",

@@ -39,6 +39,14 @@ def optimize(
         typer.Option("--min-accuracy", help="Smallest accuracy, fraction in (0, 1], e.g. 0.95."),
     ] = None,
     target: Annotated[str, typer.Option("--target", help="Deployment target.")] = "cpu",
+    objective: Annotated[
+        str,
+        typer.Option(
+            "--objective",
+            help="What to minimise within the limits: latency (p50, then size), size (then "
+            "p50) or balanced (p50 × size).",
+        ),
+    ] = "latency",
     eval_data: Annotated[
         Path | None,
         typer.Option("--eval-data", help="Labelled data: .npz x/y, CSV, or image class folders."),
@@ -102,6 +110,7 @@ def optimize(
             "drop_unit": "percent" if relative_drop else "points",
             "min_accuracy": min_accuracy,
             "target": target,
+            "objective": objective,
             "budget": {"max_wall_seconds": max_seconds, "max_attempts": max_attempts},
         }
     )
@@ -204,6 +213,8 @@ def render(report: OptimizeReport) -> None:
         mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
         out.print(f"  {mark} {verdict.reason}", highlight=False)
     out.print(report.summary, highlight=False)
+    if report.decision:
+        out.print(report.decision, highlight=False)
     for name, path in report.artifacts.items():
         out.print(f"  {name}: {path}", highlight=False)
     out.print(f"  run id: {report.run_id}  (branes runs show {report.run_id})", highlight=False)
