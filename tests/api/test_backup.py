@@ -4,6 +4,7 @@ restore round-trips."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -106,25 +107,91 @@ def test_s3_backup_prune_and_restore_round_trip(s3_settings: Settings) -> None:
     _add_model(db, "after the backup")
     assert _names(db) == ["after the backup", "before"]
     restored = restore_backup(db=db, settings=s3_settings)
-    assert restored == last.key
+    assert restored.key == last.key and restored.manifest == last.manifest
     assert _names(db) == ["before"]
     db.dispose()
 
 
-def test_restore_refuses_a_corrupt_backup(s3_settings: Settings) -> None:
+S3_DAMAGE = {
+    "truncated to 1000 bytes": (lambda body: body[:1000], "its manifest says"),
+    "last byte removed": (lambda body: body[:-1], "its manifest says"),
+    "empty": (lambda body: b"", "the file is empty"),
+    "garbage, stale sha256 metadata": (lambda body: b"garbage", "its manifest says"),
+    "foreign schema": (
+        lambda body: _foreign_sqlite_zst(),
+        "its manifest says",
+    ),
+    "random bytes": (lambda body: os.urandom(4096), "its manifest says"),
+}
+
+
+def _foreign_sqlite_zst() -> bytes:
+    import sqlite3
+    import tempfile
+
+    import zstandard
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "foreign.db"
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.commit()
+        connection.close()
+        return zstandard.ZstdCompressor().compress(path.read_bytes())
+
+
+@pytest.mark.parametrize("kind", list(S3_DAMAGE))
+def test_restore_refuses_a_damaged_s3_backup(kind: str, s3_settings: Settings) -> None:
     import boto3
+
+    from embodied_ai_architect.store.backup import BackupInvalidError, verify_backup
+
+    damage, reason = S3_DAMAGE[kind]
+    db = Database.from_settings(s3_settings)
+    db.upgrade()
+    _add_model(db, "before")
+    result = create_backup(db=db, settings=s3_settings)
+    _add_model(db, "after")
+    client = boto3.client("s3", endpoint_url=s3_settings.backup_s3_endpoint)
+    body = client.get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
+    client.put_object(
+        Bucket=BUCKET, Key=result.key, Body=damage(body), Metadata={"sha256": result.sha256}
+    )
+    with pytest.raises(BackupInvalidError, match=reason):
+        verify_backup(settings=s3_settings, key=result.key)
+    with pytest.raises(BackupInvalidError, match=reason):
+        restore_backup(db=db, settings=s3_settings, key=result.key)
+    assert _names(db) == ["after", "before"]
+    db.dispose()
+
+
+def test_s3_backup_without_manifest_is_refused(s3_settings: Settings) -> None:
+    import boto3
+
+    from embodied_ai_architect.store.backup import BackupInvalidError
 
     db = Database.from_settings(s3_settings)
     db.upgrade()
     result = create_backup(db=db, settings=s3_settings)
     client = boto3.client("s3", endpoint_url=s3_settings.backup_s3_endpoint)
-    client.put_object(
-        Bucket=BUCKET, Key=result.key, Body=b"garbage", Metadata={"sha256": result.sha256}
-    )
-    from embodied_ai_architect.errors import StoreError
-
-    with pytest.raises(StoreError, match="checksum"):
+    client.delete_object(Bucket=BUCKET, Key=result.key + ".manifest.json")
+    with pytest.raises(BackupInvalidError, match="has no manifest"):
         restore_backup(db=db, settings=s3_settings, key=result.key)
+    db.dispose()
+
+
+def test_missing_bucket_and_dead_endpoint_name_the_reason(s3_settings: Settings) -> None:
+    from embodied_ai_architect.store.backup import BackupDestinationError
+
+    db = Database.from_settings(s3_settings)
+    db.upgrade()
+    missing = s3_settings.model_copy(update={"backup_s3_bucket": "no-such-bucket-eaa"})
+    with pytest.raises(BackupDestinationError, match="NoSuchBucket"):
+        create_backup(db=db, settings=missing)
+    dead = s3_settings.model_copy(update={"backup_s3_endpoint": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(BackupDestinationError, match="s3://") as info:
+        create_backup(db=db, settings=dead)
+    assert "EAA_BACKUP_S3_ENDPOINT" in info.value.hint
     db.dispose()
 
 
@@ -152,10 +219,25 @@ def test_backup_endpoint_and_cli_restore(server: LiveServer, tmp_path: Path) -> 
     connection.close()
     assert "kept.onnx" in names
 
+    # While the server holds its database, `branes db restore` refuses (exit 2), untouched.
+    branes = str(Path(sys.executable).parent / "branes")
+    busy = subprocess.run(
+        [branes, "db", "restore", backup["key"], "--yes"],
+        env={
+            "EAA_WORKSPACE": str(server.workspace),
+            "EAA_BACKUP_DIR": str(backup_dir),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert busy.returncode == 2 and "in use by pid" in busy.stderr, busy.stderr
+    assert not list(server.workspace.glob("branes.db.before-restore-*"))
+
     # `branes db restore` into a fresh workspace rebuilds the same database.
     target = tmp_path / "restored-workspace"
     env = {"EAA_WORKSPACE": str(target), "EAA_BACKUP_DIR": str(backup_dir), "PATH": "/usr/bin:/bin"}
-    branes = str(Path(sys.executable).parent / "branes")
     result = subprocess.run(
         [branes, "db", "restore", backup["key"], "--yes"],
         env=env,
@@ -167,3 +249,26 @@ def test_backup_endpoint_and_cli_restore(server: LiveServer, tmp_path: Path) -> 
     connection = sqlite3.connect(target / "branes.db")
     assert "kept.onnx" in [r[0] for r in connection.execute("SELECT name FROM models")]
     connection.close()
+
+
+def test_backup_endpoint_names_a_missing_bucket(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """502 with the S3 reason, not 500 "the database could not complete the request"."""
+    env = {
+        "EAA_BACKUP_S3_BUCKET": "no-such-bucket-eaa",
+        "EAA_BACKUP_S3_ENDPOINT": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    live = LiveServer(tmp_path / "ws", workers=1, env=env).start()
+    try:
+        with live.client() as client:
+            response = client.post("/api/v1/admin/backup")
+        assert response.status_code == 502, response.text
+        body = response.json()
+        assert body["code"] == "backup_destination" and "NoSuchBucket" in body["message"]
+        assert "s3://no-such-bucket-eaa/" in body["message"] and body["hint"]
+    finally:
+        live.stop()

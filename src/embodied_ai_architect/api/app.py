@@ -26,6 +26,7 @@ from embodied_ai_architect.api.routes import (
 from embodied_ai_architect.api.ws import router as ws_router
 from embodied_ai_architect.settings import Settings, get_settings
 from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.db import DatabaseLock
 from embodied_ai_architect.workers.service import JobService
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -45,6 +46,14 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Held (shared) while serving: `branes db restore` refuses to swap the file under us.
+        lock = (
+            DatabaseLock(Path(db.engine.url.database))
+            if db.is_sqlite and db.engine.url.database
+            else None
+        )
+        if lock is not None:
+            lock.acquire(exclusive=False, purpose="serve the API")
         db.upgrade()
         if start_workers:
             service.start()
@@ -55,6 +64,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             if start_workers:
                 service.stop()
             db.dispose()
+            if lock is not None:
+                lock.release()
 
     app = FastAPI(
         title="Embodied AI Architect",

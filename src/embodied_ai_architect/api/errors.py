@@ -23,7 +23,12 @@ from embodied_ai_architect.errors import (
     TargetUnavailableError,
 )
 from embodied_ai_architect.store.artifacts import TooLargeError
-from embodied_ai_architect.store.backup import BackupNotConfiguredError
+from embodied_ai_architect.store.backup.errors import (
+    BackupDestinationError,
+    BackupInvalidError,
+    BackupNotConfiguredError,
+    DatabaseInUseError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,10 @@ def status_for(exc: EAAError) -> int:
         return 404
     if isinstance(exc, InputError | TargetUnavailableError):
         return 422
-    if isinstance(exc, JobError):
+    if isinstance(exc, JobError | DatabaseInUseError):
         return 409
+    if isinstance(exc, BackupDestinationError):
+        return 502  # the storage behind us failed, not this server
     if isinstance(exc, DependencyError | BackupNotConfiguredError):
         return 503
     return 500
@@ -69,14 +76,19 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Store errors whose messages name no SQL or server paths: shown as they are.
+_SAFE_STORE_ERRORS = (
+    BackupNotConfiguredError,
+    BackupDestinationError,
+    BackupInvalidError,
+    DatabaseInUseError,
+)
+
+
 async def _eaa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EAAError)
     status = status_for(exc)
-    if (
-        status >= 500
-        and isinstance(exc, StoreError)
-        and not isinstance(exc, BackupNotConfiguredError)
-    ):
+    if status >= 500 and isinstance(exc, StoreError) and not isinstance(exc, _SAFE_STORE_ERRORS):
         # Database messages can carry SQL and paths: log them, answer generically.
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
         body = _body(exc.code, "the database could not complete the request", exc.hint)

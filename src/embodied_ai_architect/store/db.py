@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
@@ -82,3 +85,52 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class DatabaseLock:
+    """An advisory lock file next to a SQLite database (``<db>.lock``, flock).
+
+    ``branes serve`` holds it *shared* for its whole life; a restore takes it *exclusive*
+    without waiting, so it refuses while any server runs and a server refuses to start during
+    a restore. The kernel drops a flock when its process dies (even by SIGKILL), so a crashed
+    server never leaves a stale lock behind.
+    """
+
+    def __init__(self, database_path: Path):
+        self.path = Path(database_path).with_name(Path(database_path).name + ".lock")
+        self._handle: IO[str] | None = None
+
+    def acquire(self, *, exclusive: bool, purpose: str) -> DatabaseLock:
+        from embodied_ai_architect.store.backup.errors import DatabaseInUseError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise DatabaseInUseError(
+                f"cannot {purpose}: the database {self.path.with_suffix('')} is in use by {holder}",
+                hint="stop `branes serve` (and any restore in progress) first, then retry",
+            ) from None
+        if exclusive or not handle.read().strip():
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} ({purpose})\n")
+            handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> DatabaseLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()

@@ -17,12 +17,13 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
     response_model=BackupPublic,
     status_code=201,
     dependencies=[WriteAccess],
-    responses=error_responses(401, 422, 500, 503),
+    responses=error_responses(401, 422, 500, 502, 503),
 )
 async def backup(db: DbDep, settings: SettingsDep) -> BackupPublic:
     """Consistent online snapshot of the database, zstd-compressed, shipped to S3 or a
-    directory (EAA_BACKUP_S3_BUCKET / EAA_BACKUP_DIR); old backups pruned by retention."""
+    directory (EAA_BACKUP_S3_BUCKET / EAA_BACKUP_DIR) with its manifest (sha256, size, schema
+    revision, row counts); old backups pruned by retention. 502 when the destination fails."""
     from embodied_ai_architect.store.backup import create_backup
 
     result = await run_in_threadpool(create_backup, db=db, settings=settings)
-    return BackupPublic.model_validate(result.model_dump())
+    return BackupPublic.model_validate(result.model_dump(exclude={"manifest"}))

@@ -1,4 +1,4 @@
-"""`branes db upgrade | current | backup | backups | restore`."""
+"""`branes db upgrade | current | backup | backups | verify | restore`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from embodied_ai_architect.cli.console import console
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Database migrations, backups and restores.", no_args_is_help=True)
     app.add_typer(group, name="db")
+
+    def _settings():  # type: ignore[no-untyped-def]
+        from embodied_ai_architect.settings import get_settings
+
+        return get_settings()
 
     def _db():  # type: ignore[no-untyped-def]
         from embodied_ai_architect.settings import get_settings
@@ -56,16 +61,49 @@ def register(app: typer.Typer) -> None:
         for key in list_backups(settings=settings):
             console().print(key)
 
+    @group.command("verify")
+    def verify(
+        key: str | None = typer.Argument(
+            None, help="Backup key, or the path of a .db.zst file (default: the newest)."
+        ),
+    ) -> None:
+        """Run every restore check on a backup (checksums, integrity, revision, row counts).
+
+        Exits 2 with the reason when the backup is corrupt, partial, empty or foreign.
+        """
+        from embodied_ai_architect.store.backup import verify_backup
+
+        settings = _settings()
+        manifest = verify_backup(settings=settings, key=key)
+        rows = sum(manifest.row_counts.values())
+        console().print(
+            f"backup {manifest.key} is intact: revision {manifest.schema_revision}, "
+            f"{len(manifest.row_counts)} tables, {rows} rows, made "
+            f"{manifest.created_at:%Y-%m-%d %H:%M:%S} UTC from {manifest.source_kind}"
+        )
+
     @group.command("restore")
     def restore(
-        key: str | None = typer.Argument(None, help="Backup key (default: the newest)."),
+        key: str | None = typer.Argument(
+            None, help="Backup key, or the path of a .db.zst file (default: the newest)."
+        ),
         yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     ) -> None:
-        """Replace the database with a backup. Stop the server first."""
+        """Replace the database with a verified backup (refused while `branes serve` runs).
+
+        The backup is checked completely before the database is touched; the previous database
+        is kept as <db>.before-restore-<timestamp>.
+        """
         from embodied_ai_architect.store.backup import restore_backup
 
         settings, db = _db()
         if not yes:
             typer.confirm(f"replace {db.url} with backup {key or '(newest)'}?", abort=True)
-        restored = restore_backup(db=db, settings=settings, key=key)
-        console().print(f"restored {restored} into {db.url}")
+        result = restore_backup(db=db, settings=settings, key=key)
+        rows = sum(result.manifest.row_counts.values())
+        console().print(
+            f"restored {result.key} into {result.database} (revision "
+            f"{result.manifest.schema_revision}, {rows} rows)"
+        )
+        if result.rollback_copy:
+            console().print(f"the previous database is kept as {result.rollback_copy}")

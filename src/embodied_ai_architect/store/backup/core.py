@@ -1,0 +1,211 @@
+"""Create, list and verify backups.
+
+A backup is a consistent online snapshot (sqlite3 backup API, safe while the server writes),
+compressed with zstd and shipped with its manifest to S3-compatible storage or a directory;
+old ones are pruned by retention. :func:`verify_backup` checks one end to end without
+touching the live database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from embodied_ai_architect.errors import ConfigError, NotFoundError
+from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.store.backup.destinations import (
+    Destination,
+    destination_for,
+    fetch_local_file,
+)
+from embodied_ai_architect.store.backup.errors import (
+    BackupInvalidError,
+    BackupNotConfiguredError,
+)
+from embodied_ai_architect.store.backup.manifest import (
+    BackupManifest,
+    check_snapshot,
+    file_sha256,
+    inspect_snapshot,
+)
+from embodied_ai_architect.store.db import Database
+
+
+class BackupResult(BaseModel):
+    key: str
+    destination: str
+    size_bytes: int = Field(ge=0)
+    sha256: str
+    database_bytes: int = Field(ge=0)
+    created_at: datetime
+    pruned: list[str]
+    manifest: BackupManifest
+
+
+def sqlite_path(db: Database) -> Path:
+    if not db.is_sqlite or not db.engine.url.database:
+        raise ConfigError(
+            "online backups and restores are implemented for SQLite databases",
+            hint="back up PostgreSQL with pg_dump / your provider's snapshots",
+        )
+    return Path(db.engine.url.database)
+
+
+def snapshot_sqlite(source_path: Path, target: Path) -> None:
+    """Page-by-page copy under SQLite's own locking: consistent even mid-write (unlike cp)."""
+    source = sqlite3.connect(source_path)
+    destination = sqlite3.connect(target)
+    try:
+        source.backup(destination)
+    finally:
+        destination.close()
+        source.close()
+
+
+def create_backup(*, db: Database, settings: Settings) -> BackupResult:
+    """Snapshot the database, compress it, write it and its manifest, prune old backups."""
+    import zstandard
+
+    source_path = sqlite_path(db)
+    destination = destination_for(settings)
+    created = datetime.now(UTC)
+    name = f"branes-{created.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
+    with tempfile.TemporaryDirectory(prefix="eaa-backup-") as tmp:
+        snapshot = Path(tmp) / "snapshot.db"
+        snapshot_sqlite(source_path, snapshot)
+        revision, counts = inspect_snapshot(snapshot, key=name)
+        compressed = Path(tmp) / name
+        compressor = zstandard.ZstdCompressor(level=settings.backup_zstd_level, threads=0)
+        with snapshot.open("rb") as src, compressed.open("wb") as dst:
+            compressor.copy_stream(src, dst)
+        manifest = BackupManifest(
+            key=name,
+            sha256=file_sha256(compressed),
+            size_bytes=compressed.stat().st_size,
+            database_sha256=file_sha256(snapshot),
+            database_bytes=snapshot.stat().st_size,
+            schema_revision=revision,
+            row_counts=counts,
+            created_at=created,
+            source_kind="sqlite",
+        )
+        key = destination.put(compressed, manifest)
+        pruned = prune(destination, keep=settings.backup_retention)
+    return BackupResult(
+        key=key,
+        destination=destination.description,
+        size_bytes=manifest.size_bytes,
+        sha256=manifest.sha256,
+        database_bytes=manifest.database_bytes,
+        created_at=created,
+        pruned=pruned,
+        manifest=manifest,
+    )
+
+
+def prune(destination: Destination, *, keep: int) -> list[str]:
+    keys = destination.list()
+    doomed = keys[:-keep] if len(keys) > keep else []
+    for key in doomed:
+        destination.delete(key)
+    return doomed
+
+
+def list_backups(*, settings: Settings) -> list[str]:
+    """Backup keys (S3) or file names (directory), oldest first."""
+    return destination_for(settings).list()
+
+
+def fetch_backup(*, settings: Settings, key: str | None, into: Path) -> tuple[str, BackupManifest]:
+    """Copy backup ``key`` (default: the newest; or a path to a backup file) to ``into``."""
+    if key is not None and Path(key).is_file():
+        return Path(key).name, fetch_local_file(Path(key), into)
+    try:
+        destination = destination_for(settings)
+    except BackupNotConfiguredError:
+        if key is None:
+            raise
+        raise NotFoundError(
+            f"backup {key!r} is not a file and no backup destination is configured",
+            hint="pass the path of a .db.zst backup, or set EAA_BACKUP_DIR / EAA_BACKUP_S3_BUCKET",
+        ) from None
+    available = destination.list()
+    if not available:
+        raise NotFoundError(
+            f"there are no backups in {destination.description}",
+            hint="create one with `branes db backup` or POST /api/v1/admin/backup",
+        )
+    key = key or available[-1]
+    if key not in available:
+        raise NotFoundError(
+            f"backup {key!r} does not exist in {destination.description}",
+            hint=f"available (newest last): {', '.join(available[-5:])}",
+        )
+    return key, destination.fetch(key, into)
+
+
+def open_verified(
+    *, settings: Settings, key: str | None, workdir: Path
+) -> tuple[str, BackupManifest, Path]:
+    """Fetch, check and decompress a backup into ``workdir``: (key, manifest, snapshot path).
+
+    Every check runs before the caller may touch a live database: compressed size and sha256,
+    bounded decompression, snapshot size and sha256, SQLite integrity, a known schema
+    revision and the row count of every table.
+    """
+    compressed = workdir / "backup.db.zst"
+    key, manifest = fetch_backup(settings=settings, key=key, into=compressed)
+    size = compressed.stat().st_size
+    if size != manifest.size_bytes:
+        raise BackupInvalidError(
+            f"backup {key} is {size} bytes, its manifest says {manifest.size_bytes}"
+            + (" (the file is empty)" if size == 0 else ""),
+            hint="the backup is truncated or damaged; restore another one",
+        )
+    if file_sha256(compressed) != manifest.sha256:
+        raise BackupInvalidError(
+            f"backup {key} is corrupt (checksum mismatch)",
+            hint="the backup is damaged; restore another one",
+        )
+    snapshot = workdir / "snapshot.db"
+    _decompress(compressed, snapshot, limit=manifest.database_bytes, key=key)
+    compressed.unlink()
+    check_snapshot(snapshot, manifest, key=key)
+    return key, manifest, snapshot
+
+
+def _decompress(source: Path, target: Path, *, limit: int, key: str) -> None:
+    import zstandard
+
+    written = 0
+    try:
+        with (
+            source.open("rb") as src,
+            zstandard.ZstdDecompressor().stream_reader(src) as reader,
+            target.open("wb") as dst,
+        ):
+            while chunk := reader.read(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    raise BackupInvalidError(
+                        f"backup {key} decompresses to more than the {limit} bytes its "
+                        "manifest names",
+                        hint="the backup is damaged; restore another one",
+                    )
+                dst.write(chunk)
+    except zstandard.ZstdError as exc:
+        raise BackupInvalidError(
+            f"backup {key} is not a valid zstd stream: {exc}",
+            hint="the backup is damaged or not a branes backup; restore another one",
+        ) from exc
+
+
+def verify_backup(*, settings: Settings, key: str | None = None) -> BackupManifest:
+    """Run every restore check on a backup without touching the live database."""
+    with tempfile.TemporaryDirectory(prefix="eaa-verify-") as tmp:
+        _, manifest, _ = open_verified(settings=settings, key=key, workdir=Path(tmp))
+    return manifest

@@ -1,0 +1,97 @@
+"""Restore: verify everything, then swap the database file atomically, keeping a rollback copy.
+
+Order of work (nothing touches the live database before step 3):
+
+1. take the database lock exclusively (refuses while ``branes serve`` runs);
+2. fetch the backup, check its manifest, checksums, SQLite integrity, schema revision and row
+   counts, decompressed into a temp file *in the database's directory*;
+3. keep the current database as ``<db>.before-restore-<timestamp>`` (SQLite backup API, so a
+   WAL is included), checkpoint and drop the WAL;
+4. ``os.replace`` the verified file over the database (atomic on POSIX), fsync the directory;
+5. re-check the live file; if that fails, put the rollback copy back.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.store.backup.core import open_verified, snapshot_sqlite, sqlite_path
+from embodied_ai_architect.store.backup.errors import BackupInvalidError
+from embodied_ai_architect.store.backup.manifest import BackupManifest, check_snapshot
+from embodied_ai_architect.store.db import Database, DatabaseLock
+
+
+class RestoreResult(BaseModel):
+    key: str
+    database: str
+    rollback_copy: str | None
+    manifest: BackupManifest
+
+
+def restore_backup(*, db: Database, settings: Settings, key: str | None = None) -> RestoreResult:
+    """Replace the database with backup ``key`` (default: the newest; or a backup file path).
+
+    Refuses with BackupInvalidError (nothing touched) when the backup is corrupt, partial,
+    empty or foreign, and with DatabaseInUseError while a server holds the database.
+    """
+    target = sqlite_path(db)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        DatabaseLock(target).acquire(exclusive=True, purpose="restore the database"),
+        tempfile.TemporaryDirectory(dir=target.parent, prefix=".eaa-restore-") as tmp,
+    ):
+        key, manifest, snapshot = open_verified(settings=settings, key=key, workdir=Path(tmp))
+        db.dispose()  # pooled connections would keep seeing the old pages
+        rollback = _keep_rollback_copy(target)
+        _checkpoint_and_drop_wal(target)
+        os.replace(snapshot, target)
+        _fsync_dir(target.parent)
+        try:
+            check_snapshot(target, manifest, key=key)
+        except BackupInvalidError:
+            if rollback is not None:
+                snapshot_sqlite(rollback, target)
+            raise
+    return RestoreResult(
+        key=key,
+        database=str(target),
+        rollback_copy=str(rollback) if rollback else None,
+        manifest=manifest,
+    )
+
+
+def _keep_rollback_copy(target: Path) -> Path | None:
+    if not target.exists() or target.stat().st_size == 0:
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    rollback = target.with_name(f"{target.name}.before-restore-{stamp}")
+    snapshot_sqlite(target, rollback)
+    return rollback
+
+
+def _checkpoint_and_drop_wal(target: Path) -> None:
+    # A WAL left beside the new file would be replayed onto it: fold it into the old file
+    # (which is being replaced anyway) and remove it and its index.
+    if target.exists():
+        connection = sqlite3.connect(target)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+    for suffix in ("-wal", "-shm"):
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
