@@ -101,12 +101,17 @@ def torch_threads(threads: int, handle: ModelHandle | None = None) -> Iterator[N
 
 def make_feeds(specs: list[TensorSpec], *, batch: int = 1, seed: int = 0) -> Feeds:
     """Deterministic random feeds for ``specs``."""
+    from embodied_ai_architect.modelio.signature import require_concrete
+
+    require_concrete(specs)
     rng = np.random.default_rng(seed)
     feeds: Feeds = {}
     for spec in specs:
         shape = spec.concrete_shape(batch)
         dtype = np.dtype(spec.dtype)
-        if np.issubdtype(dtype, np.integer):
+        if spec.value is not None:
+            feeds[spec.name] = np.full(shape, spec.value, dtype=dtype)
+        elif np.issubdtype(dtype, np.integer):
             low = int(spec.low) if spec.low is not None else 0
             high = int(spec.high) if spec.high is not None else 2
             feeds[spec.name] = rng.integers(low, high, size=shape).astype(dtype)
@@ -133,11 +138,38 @@ class TorchModelHandle(ModelHandle):
 
         return isinstance(self.module, torch.jit.ScriptModule | torch.fx.GraphModule)
 
-    def torch_inputs(self, feeds: Feeds) -> tuple[torch.Tensor, ...]:
+    # Recurrent modules that keep their state inside (Silero VAD's TorchScript) reset it before
+    # each call, so a call depends only on its feeds; a rollout sets this to carry the state.
+    carry_state: bool = False
+
+    def torch_inputs(self, feeds: Feeds) -> tuple[Any, ...]:
         import torch
 
         self.check_feeds(feeds)
-        return tuple(torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in self.inputs)
+        scalars = self._python_scalars()
+        return tuple(
+            scalars[s.name](feeds[s.name].item())
+            if s.name in scalars
+            else torch.from_numpy(np.ascontiguousarray(feeds[s.name]))
+            for s in self.inputs
+        )
+
+    def _python_scalars(self) -> dict[str, type]:
+        """TorchScript arguments typed int / float / bool take Python numbers, not tensors."""
+        from embodied_ai_architect.modelio.torch_io import script_arguments
+
+        kinds = {"int64": int, "float32": float, "bool": bool}
+        return {
+            spec.name: kinds[spec.dtype]
+            for spec in script_arguments(self.module) or []
+            if not spec.shape and spec.dtype in kinds
+        }
+
+    def reset_state(self) -> None:
+        """Clear a recurrent module's internal state (no-op for stateless modules)."""
+        reset = getattr(self.module, "reset_states", None)
+        if callable(reset):
+            reset()
 
     def example_tensors(self, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         return self.torch_inputs(self.example_inputs(batch=batch, seed=seed))
@@ -147,6 +179,8 @@ class TorchModelHandle(ModelHandle):
 
         args = self.torch_inputs(feeds)
         set_eval(self.module)
+        if not self.carry_state:
+            self.reset_state()
         with torch.inference_mode():
             result = self.module(*args)
         flat = flatten_outputs(result)

@@ -34,6 +34,15 @@ def load_model(
     path = Path(path)
     max_bytes = options.max_bytes or get_settings().max_model_bytes
     fmt = detect_format(path, max_bytes=max_bytes)
+    handle = _load(path, fmt, options, threads)
+    if options.inputs:
+        from embodied_ai_architect.modelio.signature import apply_overrides
+
+        handle.inputs = apply_overrides(handle.inputs, options.inputs)
+    return handle
+
+
+def _load(path: Path, fmt: ModelFormat, options: LoadOptions, threads: int | None) -> ModelHandle:
     if fmt in _TORCH:
         from embodied_ai_architect.modelio.torch_io import load_torch
 

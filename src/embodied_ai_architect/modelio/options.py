@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.modelio.signature import InputOverride
 
 
 class LoadOptions(BaseModel):
@@ -18,6 +19,11 @@ class LoadOptions(BaseModel):
     input_shapes: list[list[int]] | None = Field(
         default=None,
         description="One concrete shape per model input, in order (batch first).",
+    )
+    inputs: list[InputOverride] | None = Field(
+        default=None,
+        description="Inputs by name (shape, dtype, constant value), for models with several, "
+        "dynamic, integer or scalar inputs; applied after input_shapes.",
     )
     arch: str | None = Field(
         default=None,

@@ -244,6 +244,34 @@ def forward_input_names(module: torch.nn.Module) -> list[str]:
     ]
 
 
+# TorchScript argument types that take a Python number rather than a tensor.
+_SCALAR_TYPES = {"int": "int64", "float": "float32", "bool": "bool"}
+
+
+def script_arguments(module: torch.nn.Module) -> list[TensorSpec] | None:
+    """The forward arguments of a TorchScript module from its schema (None for eager modules).
+
+    Tensor arguments get an unknown shape; ``int`` / ``float`` arguments are scalars, marked in
+    the dtype so the handle passes them as Python numbers.
+    """
+    import torch
+
+    if not isinstance(module, torch.jit.ScriptModule):
+        return None
+    try:
+        arguments = module.forward.schema.arguments[1:]  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return None
+    specs = []
+    for argument in arguments:
+        kind = str(argument.type)
+        if kind in _SCALAR_TYPES:
+            specs.append(TensorSpec(name=argument.name, shape=[], dtype=_SCALAR_TYPES[kind]))
+        else:
+            specs.append(TensorSpec(name=argument.name, shape=["batch", "?"]))
+    return specs
+
+
 def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[TensorSpec], str]:
     """Derive the input signature from the module itself; returns (specs, evidence)."""
     import torch
@@ -276,9 +304,17 @@ def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[T
             f"first layer is Linear(in_features={first.in_features})"
         )
     layer = type(first).__name__ if first is not None else "none"
+    from embodied_ai_architect.modelio.signature import describe_inputs, example_flag
+
+    specs = script_arguments(module) or [
+        TensorSpec(name=name, shape=["batch", "?"]) for name in names or ["input"]
+    ]
     raise InputError(
-        f"the input shape of this model cannot be derived from its structure (first layer: {layer})",
-        hint="pass --input-shape, e.g. --input-shape 1,3,224,224 (one per input)",
+        f"the input shapes of this model cannot be derived from its structure (first layer: "
+        f"{layer}); it takes {len(specs)} input(s): {describe_inputs(specs)}",
+        hint="give each input (the rank is a guess for tensors), e.g. "
+        + " ".join(example_flag(spec) for spec in specs),
+        details={"inputs": [spec.model_dump() for spec in specs]},
     )
 
 
@@ -329,7 +365,19 @@ def build_torch_handle(
         ]
         evidence = "--input-shape"
     elif specs is None:
-        specs, evidence = infer_input_specs(module, names)
+        try:
+            specs, evidence = infer_input_specs(module, names)
+        except InputError:
+            if not options.inputs:
+                raise
+            # The user names the inputs: start from the schema (TorchScript) or forward()'s
+            # names; every tensor argument must be given, the overrides set the shapes later.
+            specs = script_arguments(module) or [TensorSpec(name=n, shape=["?"]) for n in names]
+            given = {o.name for o in options.inputs}
+            if any(spec.shape and spec.name not in given for spec in specs):
+                raise
+            specs = [spec.model_copy(update={"shape": []}) for spec in specs]
+            evidence = "--input"
     else:
         specs = apply_shapes(specs, None)
     return TorchModelHandle(

@@ -6,6 +6,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Dim = int | str  # a concrete size, or a symbolic name such as "batch"
 
+# Symbolic names exporters give the batch dimension, wherever it sits (an RNN state is
+# [layers, batch, hidden]).
+BATCH_NAMES = frozenset({"batch", "batch_size", "n", "b", "bs"})
+
+
+def is_batch_name(dim: Dim) -> bool:
+    return isinstance(dim, str) and dim.strip().lower() in BATCH_NAMES
+
 
 class TensorSpec(BaseModel):
     """One named input or output tensor."""
@@ -21,6 +29,10 @@ class TensorSpec(BaseModel):
     high: float | None = Field(
         default=None, description="One past the largest valid value for integer inputs."
     )
+    value: float | None = Field(
+        default=None,
+        description="A constant this input always takes (a sample rate); feeds use it, not noise.",
+    )
 
     def concrete_shape(self, batch: int = 1) -> tuple[int, ...]:
         """The shape with symbolic dimensions resolved: the first to ``batch``, others must be set."""
@@ -28,14 +40,15 @@ class TensorSpec(BaseModel):
         for index, dim in enumerate(self.shape):
             if isinstance(dim, int) and dim > 0:
                 dims.append(dim)
-            elif index == 0:
+            elif index == 0 or is_batch_name(dim):
                 dims.append(batch)
             else:
                 from embodied_ai_architect.errors import InputError
+                from embodied_ai_architect.modelio.signature import example_flag
 
                 raise InputError(
                     f"input {self.name!r} has a dynamic dimension {dim!r} at position {index}",
-                    hint="give the full shape, e.g. --input-shape 1,3,224,224",
+                    hint=f"give the full shape, e.g. {example_flag(self)}",
                 )
         return tuple(dims)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from embodied_ai_architect.agents.analysis.runtime_probe import RuntimeReport, m
 from embodied_ai_architect.agents.analysis.sensitivity import layer_sensitivity
 from embodied_ai_architect.agents.analysis.structure import ModelStructure
 from embodied_ai_architect.agents.base import Agent, AgentContext
-from embodied_ai_architect.errors import AnalysisError, EAAError, ExportError
+from embodied_ai_architect.errors import AnalysisError, DependencyError, EAAError, ExportError
 from embodied_ai_architect.modelio.handle import (
     Feeds,
     ModelHandle,
@@ -30,12 +31,15 @@ from embodied_ai_architect.modelio.handle import (
     TorchModelHandle,
     torch_threads,
 )
-from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.modelio.tf_io import TFLiteModelHandle
+from embodied_ai_architect.schemas.profile import LayerSensitivity, ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
@@ -62,10 +66,13 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             workdir = Path(tmp)
             onnx_handle = handle if isinstance(handle, OnnxModelHandle) else None
             warnings: list[str] = []
-            if not isinstance(handle, TorchModelHandle | OnnxModelHandle):
-                # TF / TFLite / OpenVINO: the graph is read from their ONNX export.
+            if not isinstance(handle, TorchModelHandle | OnnxModelHandle | TFLiteModelHandle):
+                # TF / Keras / OpenVINO: the graph is read from their ONNX export. TFLite files
+                # are read from their own flatbuffer (no TensorFlow needed).
                 onnx_handle = self._export(handle, workdir, threads)
-            graph_source = handle if isinstance(handle, TorchModelHandle) else onnx_handle
+            graph_source = (
+                handle if isinstance(handle, TorchModelHandle | TFLiteModelHandle) else onnx_handle
+            )
             assert graph_source is not None  # an ONNX handle or export exists for non-torch models
             feeds = handle.example_inputs(batch=1, seed=self.ctx.seed)
             structure = _structure(graph_source, feeds)
@@ -83,44 +90,34 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             family = detect_family(structure, handle, outputs, feeds, reference)
             self.emit_progress(40, f"family: {family.family.value}", {"family": family.family})
 
-            sensitivity = []
+            sensitivity: list[LayerSensitivity] = []
             if request.sensitivity_top_k:
-                sensitivity = layer_sensitivity(
-                    handle,
-                    structure,
-                    feeds,
-                    reference,
-                    request.sensitivity_top_k,
-                    on_layer=lambda i, n, name: self.emit_progress(
-                        40 + 20 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
+                sensitivity = self._optional(
+                    "INT8 sensitivity",
+                    lambda: layer_sensitivity(
+                        handle,
+                        structure,
+                        feeds,
+                        reference,
+                        request.sensitivity_top_k,
+                        on_layer=lambda i, n, name: self.emit_progress(
+                            40 + 20 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
+                        ),
                     ),
+                    [],
+                    warnings,
                 )
             self.emit_progress(60, f"sensitivity of {len(sensitivity)} layer(s) measured")
 
             runtime = RuntimeReport()
             if request.measure_latency:
-                if onnx_handle is None:
-                    onnx_handle = self._export(handle, workdir, threads, required=False)
-                    if onnx_handle is None:
-                        warnings.append(
-                            "ONNX export failed: no ONNX Runtime latency (see the progress log)"
-                        )
-                runtime = measure_runtimes(
-                    handle,
-                    onnx_handle,
-                    threads=threads,
-                    runs=request.runs,
-                    warmup=request.warmup,
-                    max_seconds=request.max_latency_seconds,
-                    on_step=lambda message: self.emit_progress(70, message),
+                runtime = self._optional(
+                    "latency",
+                    lambda: self._latency(request, handle, onnx_handle, workdir, threads),
+                    RuntimeReport(),
+                    warnings,
                 )
                 warnings.extend(runtime.warnings)
-                self.emit_progress(
-                    80,
-                    "latency: "
-                    + ", ".join(f"{s.runtime} p50 {s.p50_ms:.3g} ms" for s in runtime.latency),
-                    {"latency": [s.model_dump() for s in runtime.latency]},
-                )
             self.emit_progress(85, "host capabilities and optimization opportunities")
             host = probe_host()
             capabilities = capability_matrix(host)
@@ -163,6 +160,56 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             analysis_seconds=round(time.perf_counter() - started, 3),
         )
 
+    def _latency(
+        self,
+        request: AnalysisRequest,
+        handle: ModelHandle,
+        onnx_handle: OnnxModelHandle | None,
+        workdir: Path,
+        threads: int,
+    ) -> RuntimeReport:
+        warnings: list[str] = []
+        if onnx_handle is None:
+            onnx_handle = self._export(handle, workdir, threads, required=False)
+            if onnx_handle is None:
+                warnings.append(
+                    "ONNX export failed: no ONNX Runtime latency (see the progress log)"
+                )
+        runtime = measure_runtimes(
+            handle,
+            onnx_handle,
+            threads=threads,
+            runs=request.runs,
+            warmup=request.warmup,
+            max_seconds=request.max_latency_seconds,
+            on_step=lambda message: self.emit_progress(70, message),
+        )
+        self.emit_progress(
+            80,
+            "latency: " + ", ".join(f"{s.runtime} p50 {s.p50_ms:.3g} ms" for s in runtime.latency),
+            {"latency": [s.model_dump() for s in runtime.latency]},
+        )
+        runtime.warnings[:0] = warnings
+        return runtime
+
+    def _optional(
+        self, section: str, compute: Callable[[], T], default: T, warnings: list[str]
+    ) -> T:
+        """Run an optional section; its failure becomes a warning, the rest of the profile stays.
+
+        Model-specific failures (EAAError: an op a runtime lacks, an export that does not
+        reproduce) and the runtimes' own exceptions are expected on real exports; each is
+        reported with its reason on the progress stream and in the profile.
+        """
+        try:
+            return compute()
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = f"{section} skipped: {reason}"
+            warnings.append(message)
+            self.emit_progress(60, message, kind=EventKind.WARNING)
+            return default
+
     def _resolve(self, request: AnalysisRequest, threads: int) -> ModelHandle:
         if request.handle is not None:
             handle: ModelHandle = request.handle
@@ -187,7 +234,7 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
         self.emit_progress(66, "exporting to ONNX")
         try:
             return export_onnx(handle, workdir / f"{handle.name}.onnx", threads=threads)
-        except ExportError as exc:
+        except (ExportError, DependencyError) as exc:
             if required:
                 raise
             # Not silent: the warning reaches the progress stream and the profile.
@@ -204,6 +251,10 @@ def _structure(handle: ModelHandle, feeds: Feeds) -> ModelStructure:
         from embodied_ai_architect.agents.analysis.onnx_stats import analyze_onnx
 
         return analyze_onnx(handle)
+    if isinstance(handle, TFLiteModelHandle):
+        from embodied_ai_architect.agents.analysis.tflite_stats import analyze_tflite
+
+        return analyze_tflite(handle)
     raise AnalysisError(
         f"cannot read the structure of a {handle.framework.value} model directly",
         hint="convert it to ONNX and analyze the .onnx file",

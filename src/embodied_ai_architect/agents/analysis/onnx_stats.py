@@ -6,6 +6,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from embodied_ai_architect.agents.analysis.onnx_weights import OnnxWeights
 from embodied_ai_architect.agents.analysis.structure import (
     LayerRecord,
     ModelStructure,
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 # Ops whose cost we compute from shapes; everything else (elementwise, reshapes) is negligible
 # next to them and is not counted, as FlopCounterMode does for torch.
 MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
-# Small Constant tensors are shapes and axes, not weights.
-_MIN_CONSTANT_WEIGHT = 64
 
 
 def _concrete_inputs(model: onnx.ModelProto, handle: OnnxModelHandle) -> onnx.ModelProto:
@@ -89,7 +88,6 @@ def node_macs(node: Any, shapes: dict[str, list[int]]) -> int | None:
 def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
     """Initializers are the weights; every node is a layer; MACs come from inferred shapes."""
     import onnx
-    from onnx import numpy_helper
 
     try:
         model = onnx.load(str(handle.onnx_path))
@@ -106,38 +104,28 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
         warnings.append(f"ONNX shape inference failed ({str(exc).splitlines()[0]}); MACs unknown")
     shapes = _shape_map(inferred)
 
+    index = OnnxWeights(model)
     weights: list[WeightRecord] = []
-    weight_names: set[str] = set()
-    for init in model.graph.initializer:
-        itemsize = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
-        numel = math.prod(init.dims)
+    for name, array in index.stored():
         weights.append(
             WeightRecord(
-                name=init.name,
-                numel=numel,
-                dtype=str(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)),
-                nbytes=numel * itemsize,
-                shape=tuple(init.dims),
+                name=name,
+                numel=int(array.size),
+                dtype=str(array.dtype),
+                nbytes=int(array.nbytes),
+                shape=tuple(array.shape),
             )
         )
-        weight_names.add(init.name)
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.output:
-            value = _attr(node, "value")
-            if value is not None and math.prod(value.dims) >= _MIN_CONSTANT_WEIGHT:
-                array = numpy_helper.to_array(value)
-                weights.append(
-                    WeightRecord(
-                        name=node.output[0],
-                        numel=int(array.size),
-                        dtype=str(array.dtype),
-                        nbytes=int(array.nbytes),
-                        shape=tuple(array.shape),
-                    )
-                )
-                weight_names.add(node.output[0])
-                shapes[node.output[0]] = list(array.shape)
-
+        shapes.setdefault(name, list(array.shape))
+    weight_names = {w.name for w in weights}
+    resolved = {
+        name: source.name
+        for node in model.graph.node
+        for name in node.input
+        if (source := index.resolve(name)) is not None and source.name in weight_names
+    }
+    for name, source_name in resolved.items():
+        shapes.setdefault(name, shapes.get(source_name, []))
     sizes = {w.name: w.numel for w in weights}
     claimed: set[str] = set()
     layers: list[LayerRecord] = []
@@ -147,12 +135,19 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
     for node in model.graph.node:
         for name in node.input:
             consumers[name] += 1
-    for index, node in enumerate(model.graph.node):
-        if node.op_type == "Constant":
-            continue
+    for position, node in enumerate(model.graph.node):
+        if node.op_type == "Constant" or (
+            node.op_type in ("Identity", "Cast", "DequantizeLinear")
+            and all(name in resolved for name in node.output)
+        ):
+            continue  # a stored tensor or part of a weight's storage chain, not a layer
         for name in node.output:
             producers[name] = node
-        owned = [name for name in node.input if name in weight_names and name not in claimed]
+        owned = [
+            resolved[name]
+            for name in node.input
+            if name in resolved and resolved[name] not in claimed
+        ]
         claimed.update(owned)
         macs = node_macs(node, shapes)
         if macs is None:
@@ -167,15 +162,15 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
             attrs = {"num_embeddings": shapes[owned[0]][0], "embedding_dim": shapes[owned[0]][1]}
         layers.append(
             LayerRecord(
-                name=node.name or f"{node.op_type}_{index}",
+                name=node.name or f"{node.op_type}_{position}",
                 op_type=node.op_type,
                 parameters=sum(sizes[name] for name in owned),
                 macs=macs,
                 output_shape=shapes.get(node.output[0]) if node.output else None,
                 attrs=attrs,
                 weight_name=next(
-                    (name for name in node.input[1:] if name in weight_names),
-                    node.input[0] if node.input and node.input[0] in weight_names else None,
+                    (resolved[name] for name in node.input[1:] if name in resolved),
+                    resolved.get(node.input[0]) if node.input else None,
                 ),
             )
         )

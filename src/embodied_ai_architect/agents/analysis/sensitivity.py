@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embodied_ai_architect.agents.analysis.onnx_weights import OnnxWeights
 from embodied_ai_architect.agents.analysis.structure import (
     CONV_OPS,
     EMBEDDING_OPS,
@@ -31,6 +32,7 @@ from embodied_ai_architect.modelio.handle import (
     OnnxModelHandle,
     TorchModelHandle,
 )
+from embodied_ai_architect.modelio.tf_io import TFLiteModelHandle
 from embodied_ai_architect.schemas.profile import LayerSensitivity
 
 if TYPE_CHECKING:
@@ -116,6 +118,10 @@ def layer_sensitivity(
         scores = _torch_scores(handle, layers, feeds, reference, on_layer)
     elif isinstance(handle, OnnxModelHandle):
         scores = _onnx_scores(handle, layers, feeds, reference, on_layer)
+    elif isinstance(handle, TFLiteModelHandle):
+        from embodied_ai_architect.agents.analysis.tflite_stats import tflite_scores
+
+        scores = tflite_scores(handle, layers, feeds, reference, on_layer)
     else:
         raise AnalysisError(
             f"per-layer sensitivity is not implemented for {handle.framework} models",
@@ -178,37 +184,37 @@ def _onnx_scores(
     on_layer: Callable[[int, int, str], None] | None,
 ) -> list[float]:
     import onnx
-    from onnx import numpy_helper
 
     from embodied_ai_architect.modelio.onnx_io import create_session
 
     model = onnx.load(str(handle.onnx_path))
-    initializers = {init.name: init for init in model.graph.initializer}
+    weights = OnnxWeights(model)
     scores: list[float] = []
     with tempfile.TemporaryDirectory(prefix="branes-sensitivity-") as tmp:
         for index, layer in enumerate(layers):
             if on_layer:
                 on_layer(index, len(layers), layer.name)
-            init = initializers.get(layer.weight_name or "")
-            if init is None:
+            source = weights.resolve(layer.weight_name or "")
+            if source is None:
+                # The structure pass named this weight, so the graph must hold it: a miss here
+                # is our bug, reported with what reproduces it.
                 raise AnalysisError(
-                    f"ONNX node {layer.name!r} has no initializer {layer.weight_name!r}",
-                    hint="report this as a bug with the model attached",
+                    f"ONNX node {layer.name!r}: weight {layer.weight_name!r} is not stored in "
+                    "the graph (initializer or Constant, through Identity/Cast/DequantizeLinear)",
+                    hint="report this as a bug with the model attached; reproduce with "
+                    f"`branes analyze {handle.onnx_path.name} --no-latency --sensitivity "
+                    f"{len(layers)}`",
                 )
-            original = numpy_helper.to_array(init)
-            if not np.issubdtype(original.dtype, np.floating):
-                scores.append(0.0)
+            original = weights.read(source)
+            if source.quantized or not np.issubdtype(original.dtype, np.floating):
+                scores.append(0.0)  # already integer: INT8 changes nothing
                 continue
-            init.CopyFrom(
-                numpy_helper.from_array(
-                    fake_quantize(original, _onnx_axis(model, layer)), init.name
-                )
-            )
+            weights.write(source, fake_quantize(original, _onnx_axis(model, layer)))
             path = Path(tmp) / f"layer_{index}.onnx"
             try:
                 onnx.save(model, str(path))
             finally:
-                init.CopyFrom(numpy_helper.from_array(original, init.name))
+                weights.write(source, original)
             session = create_session(path, threads=handle.threads)
             names = [o.name for o in session.get_outputs()]
             wanted = {i.name for i in session.get_inputs()}

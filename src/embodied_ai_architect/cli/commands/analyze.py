@@ -32,6 +32,14 @@ def analyze(
             "--input-shape", help="Input shape, e.g. 1,3,224,224; repeat once per model input."
         ),
     ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            help="NAME=SHAPE[:DTYPE][=VALUE] per named input, e.g. x=1,3,48,320, "
+            "state=2,1,128, sr=:int64=16000 (scalar).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ModelProfile as JSON on stdout.")
     ] = False,
@@ -71,6 +79,7 @@ def analyze(
     from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.cli.console import console, progress_bar
     from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.settings import get_settings
 
     if model is None and example is None:
@@ -84,6 +93,7 @@ def analyze(
             example=example,
             load=LoadOptions(
                 input_shapes=parse_input_shapes(input_shape),
+                inputs=parse_input_overrides(input_),
                 arch=arch,
                 arch_kwargs=parse_arch_kwargs(arch_kwargs),
                 config_path=config,

@@ -69,6 +69,12 @@ def run(
         list[str] | None,
         typer.Option("--input-shape", help="Input shape, e.g. 1,3,224,224 (repeat per input)."),
     ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", help="NAME=SHAPE[:DTYPE][=VALUE] per named input (sr=:int64=16000)."
+        ),
+    ] = None,
     test_data: Annotated[
         Path | None,
         typer.Option("--test-data", help="Folder of images or .npy/.npz to validate on."),
@@ -121,7 +127,8 @@ def run(
         ValidationConfig,
     )
     from embodied_ai_architect.data.calibration import Preprocessing
-    from embodied_ai_architect.modelio.options import parse_input_shapes
+    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.modelio.signature import parse_input_overrides
 
     try:
         if config is not None:
@@ -159,6 +166,7 @@ def run(
                 precision=precision,  # type: ignore[arg-type]  # validated by pydantic
                 int8_mode=int8_mode,  # type: ignore[arg-type]
                 input_shapes=parse_input_shapes(input_shape),
+                load_options=LoadOptions(inputs=parse_input_overrides(input_)),
                 calibration=calibration,
                 validation=validation,
                 out_dir=out,
