@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: any other version pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,openvino,video]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,ray]'
 	# The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 $(TF_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,openvino,video,tf]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,tf]'
 	touch $(TF_STAMP)
 
 setup-tf: $(TF_STAMP)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,24 @@ class Settings(BaseSettings):
     job_timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit per job; the worker is killed after it."
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where jobs run: 'local' spawned processes, or 'ray' tasks on a Ray cluster.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster to join: 'auto', 'host:6379' or 'ray://host:10001' "
+        "(None starts a local Ray instance).",
+    )
+    ray_cpus_per_job: float = Field(default=1.0, gt=0, description="CPUs one Ray job requests.")
+    ray_max_retries: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="Retries of an analyze/deploy job whose Ray worker was lost; optimize jobs "
+        "commit versions as they go and are never retried (they fail with the reason).",
+    )
+
 
     @field_validator("workspace")
     @classmethod

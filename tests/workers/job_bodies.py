@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from embodied_ai_architect.errors import ConfigError
@@ -38,3 +39,18 @@ def hog(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> di
 
 def bad_config(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
     raise ConfigError("technique 'x' needs calibration data", hint="pass --calibration")
+
+
+def sleep_until_marked(
+    request: dict[str, Any], *, job_id: str, settings: Any, sink: Any
+) -> dict[str, Any]:
+    """Appends one line per attempt to request['marker']; only the first attempt sleeps
+    (so a retry after the worker was killed finishes at once)."""
+    marker = Path(request["marker"])
+    first = not marker.exists()
+    with marker.open("a") as out:
+        out.write(f"{os.getpid()}\n")
+    sink(ProgressEvent(percent=5, stage="test", message="attempt started"))
+    if first:
+        time.sleep(request.get("seconds", 60))
+    return {"attempts": len(marker.read_text().splitlines())}

@@ -76,6 +76,9 @@ class JobPublic(BaseModel):
     request: JobRequest
     error: ErrorBody | None
     worker_pid: int | None
+    executor: str | None = Field(default=None, description="'local' or 'ray'.")
+    worker_node: str | None = Field(default=None, description="Host or Ray node it ran on.")
+    worker_id: str | None = Field(default=None, description="Process or Ray worker it ran in.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

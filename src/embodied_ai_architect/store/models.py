@@ -121,7 +121,11 @@ class ModelVersionRow(Base):
 
 class JobRow(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # The job list's order (newest first, id as tie-break) read straight from an index.
+        Index("ix_jobs_created_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
@@ -137,6 +141,15 @@ class JobRow(Base):
         ForeignKey("models.id", ondelete="SET NULL"), default=None, index=True
     )
     worker_pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    executor: Mapped[str | None] = mapped_column(
+        String(16), default=None, doc="Where the job ran: 'local' or 'ray'."
+    )
+    worker_node: Mapped[str | None] = mapped_column(
+        String(255), default=None, doc="Host name (local) or Ray node id the job ran on."
+    )
+    worker_id: Mapped[str | None] = mapped_column(
+        String(255), default=None, doc="The worker on that node: 'pid 123' or a Ray worker id."
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

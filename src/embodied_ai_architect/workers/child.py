@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -27,8 +28,20 @@ def resolve_handler(path: str) -> JobHandler:
     return handler
 
 
-def execute(spec: JobSpec, send: Callable[[WorkerMessage], None]) -> None:
-    """Run the job's handler; every outcome is sent as one message (shared by all executors)."""
+def local_placement() -> dict[str, str]:
+    """Where this process runs, as recorded on the job: host name and process id."""
+    return {"node": socket.gethostname(), "worker": f"pid {os.getpid()}"}
+
+
+def execute(
+    spec: JobSpec,
+    send: Callable[[WorkerMessage], None],
+    *,
+    placement: dict[str, str] | None = None,
+) -> None:
+    """Say where the job runs, run its handler, and send every outcome as one message
+    (shared by all executors)."""
+    send(("placement", placement or local_placement()))
 
     def sink(event: ProgressEvent) -> None:
         send(("event", event.model_dump(mode="json")))

@@ -9,6 +9,7 @@ import signal
 from abc import ABC, abstractmethod
 from multiprocessing.connection import Connection
 
+from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.workers.child import child_main
 from embodied_ai_architect.workers.protocol import JobSpec, WorkerMessage
 
@@ -36,9 +37,10 @@ class RunningJob(ABC):
 
 
 class Executor(ABC):
-    """Starts jobs; ``capacity`` of them may run at once."""
+    """Starts jobs; ``capacity`` of them may run at once. ``name`` is recorded on every job."""
 
     capacity: int
+    name: str = "local"
 
     @abstractmethod
     def launch(self, spec: JobSpec) -> RunningJob: ...
@@ -129,3 +131,16 @@ class LocalProcessExecutor(Executor):
         process.start()
         sender.close()  # only the child writes; EOF on our side then means the child ended
         return _LocalRunningJob(spec.job_id, process, receiver)
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor ``settings.executor`` names: local processes, or Ray tasks (``ray`` extra).
+
+    Example:
+        >>> make_executor(Settings(executor="ray", ray_address="auto"))  # doctest: +SKIP
+    """
+    if settings.executor == "ray":
+        from embodied_ai_architect.workers.ray_executor import RayExecutor
+
+        return RayExecutor.from_settings(settings)
+    return LocalProcessExecutor(settings.workers)

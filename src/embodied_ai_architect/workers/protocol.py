@@ -9,8 +9,9 @@ from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.workers.limits import ResourceLimits
 
-MessageType = Literal["event", "result", "error"]
-# ("event", ProgressEvent JSON) | ("result", result JSON) | ("error", EAAError.to_dict())
+MessageType = Literal["placement", "event", "result", "error"]
+# ("placement", {"node", "worker"}) first, then ("event", ProgressEvent JSON)...,
+# then ("result", result JSON) | ("error", EAAError.to_dict())
 WorkerMessage = tuple[MessageType, dict[str, Any]]
 
 

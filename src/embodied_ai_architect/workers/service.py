@@ -23,7 +23,7 @@ from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.models import JobRow
 from embodied_ai_architect.store.repo import events, jobs
-from embodied_ai_architect.workers.executor import Executor, LocalProcessExecutor, RunningJob
+from embodied_ai_architect.workers.executor import Executor, RunningJob, make_executor
 from embodied_ai_architect.workers.handlers import DEFAULT_HANDLERS
 from embodied_ai_architect.workers.limits import ResourceLimits
 from embodied_ai_architect.workers.metrics import JobMetrics
@@ -59,7 +59,7 @@ class JobService:
     ):
         self.db = db
         self.settings = settings
-        self.executor = executor or LocalProcessExecutor(settings.workers)
+        self.executor = executor or make_executor(settings)
         self.pubsub = pubsub or PubSub()
         self.handlers = dict(handlers or DEFAULT_HANDLERS)
         self.metrics = JobMetrics()
@@ -224,7 +224,9 @@ class JobService:
                 )
             handle = self.executor.launch(spec)
             with self.db.session() as session:
-                started = jobs.mark_running(session, job_id=job_id, worker_pid=handle.pid)
+                started = jobs.mark_running(
+                    session, job_id=job_id, worker_pid=handle.pid, executor=self.executor.name
+                )
             if not started:  # cancelled in between
                 handle.terminate(grace_s=1)
                 continue
@@ -248,7 +250,9 @@ class JobService:
         published: list[dict[str, Any]] = []
         with self.db.session() as session:
             for kind, payload in messages:
-                if kind == "event":
+                if kind == "placement":  # where the worker runs: node and worker id
+                    jobs.set_placement(session, job_id=job_id, **payload)
+                elif kind == "event":
                     event = ProgressEvent.model_validate(payload)
                     row = events.append_event(session, job_id=job_id, event=event)
                     jobs.update_progress(

@@ -92,12 +92,29 @@ def _transition(
     return changed
 
 
-def mark_running(session: Session, *, job_id: str, worker_pid: int | None) -> bool:
+def mark_running(
+    session: Session, *, job_id: str, worker_pid: int | None, executor: str | None = None
+) -> bool:
     return _transition(
         session,
         job_id=job_id,
         allowed={JobStatus.QUEUED},
-        values={"status": JobStatus.RUNNING, "worker_pid": worker_pid, "started_at": utcnow()},
+        values={
+            "status": JobStatus.RUNNING,
+            "worker_pid": worker_pid,
+            "executor": executor,
+            "started_at": utcnow(),
+        },
+    )
+
+
+def set_placement(session: Session, *, job_id: str, node: str, worker: str) -> bool:
+    """Record the node and worker a running job landed on (a retried job records its last)."""
+    return _transition(
+        session,
+        job_id=job_id,
+        allowed={JobStatus.RUNNING},
+        values={"worker_node": node[:255], "worker_id": worker[:255]},
     )
 
 
