@@ -157,6 +157,7 @@ class Orchestrator:
             max_samples=request.max_eval_samples,
             seed=request.seed,
             detector=family == "detector",
+            head=state.profile.family.head if state.profile else None,
         )
         bus.emit(26, "evaluation", "measuring the original (v0)")
         packed = pack_artifact(original, state.workdir / "v0")

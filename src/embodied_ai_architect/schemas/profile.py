@@ -17,9 +17,38 @@ class ArchitectureFamily(StrEnum):
     TRANSFORMER_ENCODER = "transformer_encoder"
     DECODER_LLM = "decoder_llm"
     VLA = "vla"
+    SEGMENTATION = "segmentation"  # dense per-pixel maps: segmentation, text detection (DBNet)
     MLP_POLICY = "mlp_policy"
     TRANSFORMER_POLICY = "transformer_policy"
     OTHER = "other"
+
+
+class HeadKind(StrEnum):
+    """What the model's outputs mean: decides how fidelity to the original is measured."""
+
+    DETECTOR = "detector"  # boxes + class scores (one YOLO-style tensor, or separate outputs)
+    DENSE_MAP = "dense_map"  # (N, K, H, W) at the input's spatial size: masks, text maps
+    CLASS_SCORES = "class_scores"  # (N, C) logits / probabilities
+    EMBEDDING = "embedding"  # (N, D) or (N, T, D) feature vectors
+    ACTION = "action"  # (N, A) continuous actions of a control policy
+    OTHER = "other"
+
+
+class OutputHead(BaseModel):
+    """How to read the outputs, with the shape facts that decided it."""
+
+    kind: HeadKind
+    layout: str = Field(
+        default="",
+        description="boxes_first (N, 4+C, A), anchors_first_objectness (N, A, 5+C), "
+        "split (boxes and scores apart), map, vector, tokens.",
+    )
+    output: int = Field(default=0, ge=0, description="Index of the output it reads.")
+    scores_output: int | None = Field(
+        default=None, description="Split detectors: index of the class-score output."
+    )
+    classes: int | None = Field(default=None, description="Classes / channels / dimension.")
+    evidence: str = ""
 
 
 class FamilyDetection(BaseModel):
@@ -29,6 +58,9 @@ class FamilyDetection(BaseModel):
     components: dict[str, str] = Field(
         default_factory=dict,
         description="Named sub-modules found, e.g. vision_tower → module path (VLA parts).",
+    )
+    head: OutputHead | None = Field(
+        default=None, description="What the outputs mean (task-aware fidelity reads it)."
     )
 
 

@@ -20,8 +20,14 @@ from embodied_ai_architect.agents.analysis.structure import (
     LayerRecord,
     ModelStructure,
 )
+from embodied_ai_architect.agents.evaluation.heads import classify_outputs
 from embodied_ai_architect.modelio.handle import Feeds, ModelHandle, TorchModelHandle
-from embodied_ai_architect.schemas.profile import ArchitectureFamily, FamilyDetection
+from embodied_ai_architect.schemas.profile import (
+    ArchitectureFamily,
+    FamilyDetection,
+    HeadKind,
+    OutputHead,
+)
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
 # Path segments naming the parts of a vision-language-action model (LLaVA / OpenVLA / pi0 style).
@@ -203,7 +209,43 @@ def detect_family(
 ) -> FamilyDetection:
     """Decide the architecture family; the first rule whose structural facts all hold wins.
 
-    ``reference`` are the model's outputs on ``feeds`` when already computed."""
+    The output head (what the outputs mean: detector boxes + scores, dense map, class scores,
+    embedding, action) is read from the output shapes and recorded with its evidence; the
+    Evaluation agent measures fidelity per part of it. ``reference`` are the model's outputs
+    on ``feeds`` when already computed."""
+    head = classify_outputs(
+        [_concrete(spec, reference, i) for i, spec in enumerate(outputs)],
+        [list(spec.shape) for spec in handle.inputs],
+    )
+    detection = _detect(structure, handle, outputs, feeds, reference, head)
+    if head.kind in (HeadKind.DETECTOR, HeadKind.DENSE_MAP):
+        return detection.model_copy(update={"head": head})
+    family_head = classify_outputs(
+        [_concrete(spec, reference, i) for i, spec in enumerate(outputs)],
+        [list(spec.shape) for spec in handle.inputs],
+        detection.family.value,
+    )
+    return detection.model_copy(update={"head": family_head})
+
+
+def _concrete(spec: TensorSpec, reference: Feeds | None, index: int) -> list[int | str | None]:
+    """The output's shape, with the batch dimension filled in as 1 when it is symbolic."""
+    if reference is not None and index < len(reference):
+        return list(list(reference.values())[index].shape)
+    shape: list[int | str | None] = list(spec.shape)
+    if shape and not isinstance(shape[0], int):
+        shape[0] = 1
+    return shape
+
+
+def _detect(
+    structure: ModelStructure,
+    handle: ModelHandle,
+    outputs: list[TensorSpec],
+    feeds: Feeds,
+    reference: Feeds | None,
+    head: OutputHead,
+) -> FamilyDetection:
     signals = read_signals(structure, handle.inputs)
     evidence: list[str] = []
     out_shapes = [[d for d in spec.shape if isinstance(d, int)] for spec in outputs]
@@ -267,6 +309,10 @@ def detect_family(
         )
 
     detector = _detector_evidence(structure, out_shapes)
+    if head.kind is HeadKind.DETECTOR:
+        detector = [*detector, head.evidence]
+        if signals.convs and not any("convolutional" in e for e in detector):
+            detector.append(f"convolutional backbone ({signals.convs} conv layers)")
     if detector:
         return FamilyDetection(
             family=ArchitectureFamily.DETECTOR,
@@ -308,6 +354,19 @@ def detect_family(
             family=ArchitectureFamily.CNN_CLASSIFIER,
             confidence=0.9 if conv_share >= 0.3 else 0.7,
             evidence=evidence,
+            components=components,
+        )
+
+    if head.kind is HeadKind.DENSE_MAP and signals.convs:
+        return FamilyDetection(
+            family=ArchitectureFamily.SEGMENTATION,
+            confidence=0.8,
+            evidence=[
+                head.evidence,
+                f"{signals.convs} convolution layer(s), image input {signals.image_inputs[0].shape}"
+                if signals.image_inputs
+                else f"{signals.convs} convolution layer(s)",
+            ],
             components=components,
         )
 

@@ -9,9 +9,20 @@ from __future__ import annotations
 import numpy as np
 
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, Feeds
+from embodied_ai_architect.agents.evaluation.heads import classify_outputs
 from embodied_ai_architect.agents.evaluation.task import TaskScore
-from embodied_ai_architect.errors import EvaluationError, InputError
+from embodied_ai_architect.agents.evaluation.task_fidelity import (
+    action_fidelity,
+    as_probabilities,
+    box_layout,
+    dense_map_fidelity,
+    detector_fidelity,
+    embedding_fidelity,
+    split_yolo,
+)
+from embodied_ai_architect.errors import ConstraintError, EvaluationError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.schemas.profile import HeadKind, OutputHead
 
 BATCH = 64
 
@@ -81,54 +92,161 @@ class LabelledEvaluator:
         )
 
 
+# --fidelity metric names → the figure each task part reports under that name.
+FIDELITY_METRICS = {
+    "cosine": "cosine",
+    "top1": "top1_agreement",
+    "map50": "map50",
+    "class_agreement": "class_agreement",
+    "iou": "iou",
+    "neighbour": "neighbour",
+    "action": "action",
+}
+
+
 class FidelityEvaluator:
     """Agreement with the original model's outputs on the same inputs (no labels needed).
 
-    Per output: classifier-shaped outputs (N, C) score top-1 agreement; everything else scores
-    cosine similarity and reports the max abs difference. Detector heads (N, 4 + C, anchors) get
-    boxes and class scores checked separately, because boxes dominate a whole-output cosine and
-    hide destroyed class scores. The task value is the worst output's score.
+    Every output gets cosine / max-abs-diff (and top-1 agreement for (N, C) scores); the output
+    head (from the profile, or read from the shapes) adds the task's own figures: detectors are
+    decoded (boxes + NMS) and judged by class agreement on confident anchors and mAP@0.5 against
+    the original's detections; dense maps by IoU of the thresholded map; embeddings by cosine and
+    neighbour agreement; policies by action error. The task value is the worst part's score, or
+    the named ``metric`` (``--fidelity map50:0.98``) when one is given.
     """
 
     name = "fidelity"
 
-    def __init__(self, inputs: Feeds, *, detector: bool = False):
+    def __init__(
+        self,
+        inputs: Feeds,
+        *,
+        detector: bool = False,
+        head: OutputHead | None = None,
+        metric: str | None = None,
+    ):
+        if metric is not None and metric not in FIDELITY_METRICS:
+            raise ConstraintError(
+                f"unknown fidelity metric {metric!r}",
+                hint=f"use one of {', '.join(FIDELITY_METRICS)}, e.g. --fidelity cosine:0.995",
+            )
         self.inputs = inputs
         self.detector = detector
+        self.head = head
+        self.metric = metric
         self._reference_outputs: list[np.ndarray] | None = None
 
-    def evaluate(self, handle: ModelHandle, *, reference: ModelHandle | None = None) -> TaskScore:
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def _reference(self, reference: ModelHandle | None) -> list[np.ndarray]:
         if self._reference_outputs is None:
             if reference is None:
                 raise EvaluationError(
                     "fidelity needs the original model as reference", hint="pass reference="
                 )
             self._reference_outputs = run_dataset(reference, self.inputs)
-        outputs = run_dataset(handle, self.inputs)
-        if len(outputs) != len(self._reference_outputs):
+            if self.head is None:
+                self.head = classify_outputs(
+                    [list(o.shape) for o in self._reference_outputs],
+                    [list(a.shape) for a in self.inputs.values()],
+                )
+        return self._reference_outputs
+
+    def screen(
+        self, handle: ModelHandle, *, reference: ModelHandle | None = None, samples: int = 32
+    ) -> TaskScore:
+        """The same score on the first ``samples`` inputs only (a cheap check before timing)."""
+        return self.evaluate(handle, reference=reference, limit=samples)
+
+    def evaluate(
+        self, handle: ModelHandle, *, reference: ModelHandle | None = None, limit: int | None = None
+    ) -> TaskScore:
+        wanted = self._reference(reference)
+        inputs = self.inputs
+        if limit is not None and limit < len(self):
+            inputs = {k: v[:limit] for k, v in inputs.items()}
+            wanted = [w[:limit] for w in wanted]
+        outputs = run_dataset(handle, inputs)
+        if len(outputs) != len(wanted):
             raise EvaluationError(
-                f"version has {len(outputs)} outputs, the original {len(self._reference_outputs)}",
+                f"version has {len(outputs)} outputs, the original {len(wanted)}",
                 hint="a technique changed the model's outputs; report this as a bug",
             )
         details: dict[str, dict[str, float]] = {}
-        worst = 1.0
-        for index, (want, got) in enumerate(zip(self._reference_outputs, outputs, strict=True)):
-            for part, (w, g) in _parts(want, got, self.detector).items():
+        headline: dict[str, float] = {}
+        for index, (want, got) in enumerate(zip(wanted, outputs, strict=True)):
+            legacy = self.detector and (self.head is None or self.head.kind is HeadKind.OTHER)
+            for part, (w, g) in _parts(want, got, legacy).items():
                 figures = compare(w, g)
                 details[f"output_{index}{part}"] = figures
-                worst = min(worst, figures["score"])
+                headline[f"output_{index}{part}"] = figures["score"]
+        if self.head is not None:
+            for key, figures in task_parts(self.head, wanted, outputs).items():
+                details[key] = figures
+                output_key = key.split(":", 1)[0]
+                headline.pop(output_key, None)  # the task's figure replaces the generic one
+                headline[key] = figures["score"]
+        value = min(headline.values()) if headline else 1.0
+        metric = "fidelity"
+        if self.metric is not None:
+            name = FIDELITY_METRICS[self.metric]
+            values = [f[name] for f in details.values() if name in f]
+            if not values:
+                raise ConstraintError(
+                    f"fidelity metric {self.metric!r} does not apply to this model's outputs "
+                    f"({self.head.kind.value if self.head else 'unknown'} head; figures: "
+                    f"{sorted({k for f in details.values() for k in f})})",
+                    hint="choose a metric the outputs have, e.g. cosine",
+                )
+            value, metric = min(values), f"fidelity_{self.metric}"
         return TaskScore(
             evaluator=self.name,
-            metric="fidelity",
-            value=max(0.0, min(1.0, worst)),
-            samples=len(next(iter(self.inputs.values()))),
+            metric=metric,
+            value=max(0.0, min(1.0, value)),
+            samples=len(next(iter(inputs.values()))),
             details=details,
         )
+
+
+def task_parts(
+    head: OutputHead, wanted: list[np.ndarray], outputs: list[np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """The task figures of the head's output(s), keyed ``output_<i>:<part>``."""
+    i = head.output
+    if i >= len(wanted):
+        return {}
+    want, got = wanted[i], outputs[i]
+    if head.kind is HeadKind.DETECTOR:
+        if head.layout in ("boxes_first", "anchors_first_objectness") and want.ndim == 3:
+            wb, ws = split_yolo(want, head.layout)
+            gb, gs = split_yolo(got, head.layout)
+            return {f"output_{i}:detections": detector_fidelity(wb, ws, gb, gs, layout="cxcywh")}
+        if head.scores_output is not None and head.scores_output < len(wanted):
+            ws, gs = wanted[head.scores_output], outputs[head.scores_output]
+            if head.layout == "split_classes_first":
+                ws, gs = np.transpose(ws, (0, 2, 1)), np.transpose(gs, (0, 2, 1))
+            ws, gs = as_probabilities(ws), as_probabilities(gs)
+            figures = detector_fidelity(want, ws, got, gs, layout=box_layout(want))
+            return {
+                f"output_{i}:detections": figures,
+                f"output_{head.scores_output}:detections": figures,
+            }
+        return {}
+    if head.kind is HeadKind.DENSE_MAP and want.ndim == 4:
+        return {f"output_{i}:map": dense_map_fidelity(want, got)}
+    if head.kind is HeadKind.EMBEDDING and want.ndim in (2, 3):
+        return {f"output_{i}:embedding": embedding_fidelity(want, got)}
+    if head.kind is HeadKind.ACTION:
+        return {f"output_{i}:action": action_fidelity(want, got)}
+    return {}
 
 
 def _parts(
     want: np.ndarray, got: np.ndarray, detector: bool
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    # A (N, 4 + C, anchors) head whose shape rules could not place it: boxes and class scores
+    # are still compared apart, because the boxes dominate a joint cosine.
     if detector and want.ndim == 3 and want.shape[1] > 4:
         return {
             ":boxes": (want[:, :4], got[:, :4]),

@@ -10,6 +10,7 @@ from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
 from embodied_ai_architect.errors import ConstraintError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.profile import OutputHead
 
 FIDELITY_SAMPLES = 256
 
@@ -23,6 +24,7 @@ def build_evaluator(
     max_samples: int,
     seed: int,
     detector: bool = False,
+    head: OutputHead | None = None,
 ) -> TaskEvaluator:
     """Labelled accuracy when the data has labels, sim success for a suite, else fidelity."""
     if eval_sim:
@@ -41,7 +43,7 @@ def build_evaluator(
                 hint="add labels (y) to the evaluation data, or use --max-accuracy-drop, "
                 "which is measured as fidelity to the original",
             )
-        return FidelityEvaluator(dataset.inputs, detector=detector)
+        return FidelityEvaluator(dataset.inputs, detector=detector, head=head)
     if constraints.min_accuracy is not None:
         raise ConstraintError(
             "min_accuracy needs labelled evaluation data or a simulation suite",
@@ -52,4 +54,4 @@ def build_evaluator(
     from embodied_ai_architect.modelio.handle import make_feeds
 
     feeds = make_feeds(reference.inputs, batch=FIDELITY_SAMPLES, seed=seed)
-    return FidelityEvaluator(feeds, detector=detector)
+    return FidelityEvaluator(feeds, detector=detector, head=head)

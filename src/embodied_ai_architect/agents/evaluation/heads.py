@@ -1,0 +1,140 @@
+"""What a model's outputs mean, read from their shapes (and the family for vectors).
+
+Shape rules only, so they work on any exported graph:
+
+* YOLO-style single tensor: one 3-D output (N, 4+C, A) with A ≫ 4+C (v8/v11: boxes cx, cy, w, h
+  then class scores) or (N, A, 5+C) with A ≫ 5+C (v5/v7: boxes, objectness, class scores);
+* SSD / DETR style: a box output (N, A, 4) beside a score output (N, A, C) or (N, C, A);
+* dense maps: a 4-D output (N, K, H, W) at the image input's height and width, K differing
+  from the input's channels (segmentation, DBNet-style text detection);
+* vectors: class scores for classifiers, actions for policies, embeddings for encoders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from embodied_ai_architect.schemas.profile import HeadKind, OutputHead
+
+Shape = Sequence[int | str | None]
+
+_MIN_ANCHORS = 64  # a detector proposes many more anchors than it has box + class channels
+_POLICY_FAMILIES = ("mlp_policy", "transformer_policy", "vla")
+_ENCODER_FAMILIES = ("transformer_encoder", "decoder_llm")
+
+
+def _dims(shape: Shape) -> list[int | None]:
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def _image(inputs: Sequence[Shape]) -> tuple[int | None, int, int] | None:
+    """(channels, height, width) of the first image input."""
+    for shape in inputs:
+        dims = _dims(shape)
+        if len(dims) == 4 and dims[2] is not None and dims[3] is not None:
+            return dims[1], dims[2], dims[3]
+    return None
+
+
+def _single_tensor_detector(index: int, dims: list[int | None]) -> OutputHead | None:
+    if len(dims) != 3 or dims[1] is None or dims[2] is None:
+        return None
+    channels, anchors = dims[1], dims[2]
+    if channels >= 5 and anchors >= _MIN_ANCHORS and anchors > 4 * channels:
+        return OutputHead(
+            kind=HeadKind.DETECTOR,
+            layout="boxes_first",
+            output=index,
+            classes=channels - 4,
+            evidence=f"output {index} {dims}: (batch, 4 box + {channels - 4} class channels, "
+            f"{anchors} anchors), YOLOv8-style head",
+        )
+    anchors, channels = dims[1], dims[2]
+    if channels >= 6 and anchors >= _MIN_ANCHORS and anchors > 4 * channels:
+        return OutputHead(
+            kind=HeadKind.DETECTOR,
+            layout="anchors_first_objectness",
+            output=index,
+            classes=channels - 5,
+            evidence=f"output {index} {dims}: (batch, {anchors} anchors, 4 box + objectness + "
+            f"{channels - 5} classes), YOLOv5-style head",
+        )
+    return None
+
+
+def _split_detector(outputs: list[list[int | None]]) -> OutputHead | None:
+    for b_index, boxes in enumerate(outputs):
+        if len(boxes) != 3 or boxes[2] != 4 or boxes[1] is None:
+            continue
+        anchors = boxes[1]
+        for s_index, scores in enumerate(outputs):
+            if s_index == b_index or len(scores) != 3:
+                continue
+            if scores[1] == anchors and scores[2] is not None and scores[2] != 4:
+                layout, classes = "split", scores[2]
+            elif scores[2] == anchors and scores[1] is not None:
+                layout, classes = "split_classes_first", scores[1]
+            else:
+                continue
+            return OutputHead(
+                kind=HeadKind.DETECTOR,
+                layout=layout,
+                output=b_index,
+                scores_output=s_index,
+                classes=classes,
+                evidence=f"box output {b_index} {boxes} (last dimension 4) beside class scores "
+                f"{s_index} {scores} over the same {anchors} anchors (SSD / DETR style)",
+            )
+    return None
+
+
+def classify_outputs(
+    outputs: Sequence[Shape], inputs: Sequence[Shape], family: str | None = None
+) -> OutputHead:
+    """The output head of a model with these output and input shapes (batch first)."""
+    dims = [_dims(s) for s in outputs]
+    image = _image(inputs)
+    if image is not None:
+        if (head := _split_detector(dims)) is not None:
+            return head
+        for index, shape in enumerate(dims):
+            if (head := _single_tensor_detector(index, shape)) is not None and len(dims) <= 2:
+                return head
+        channels, hw = image[0], image[1:]
+        for index, shape in enumerate(dims):
+            # As many channels as the input: an image-to-image model (denoiser), not a map.
+            if len(shape) == 4 and tuple(shape[2:]) == hw and shape[1] != channels:
+                return OutputHead(
+                    kind=HeadKind.DENSE_MAP,
+                    layout="map",
+                    output=index,
+                    classes=shape[1],
+                    evidence=f"output {index} {shape}: a {shape[1]}-channel map at the input's "
+                    f"{hw[0]}×{hw[1]} resolution (segmentation / text detection)",
+                )
+    if not dims:
+        return OutputHead(kind=HeadKind.OTHER, evidence="no outputs")
+    first = dims[0]
+    if family in _POLICY_FAMILIES and len(first) == 2:
+        return OutputHead(
+            kind=HeadKind.ACTION,
+            layout="vector",
+            classes=first[1],
+            evidence=f"{family}: output {first} is an action vector",
+        )
+    if family in _ENCODER_FAMILIES and len(first) in (2, 3):
+        return OutputHead(
+            kind=HeadKind.EMBEDDING,
+            layout="tokens" if len(first) == 3 else "vector",
+            classes=first[-1],
+            evidence=f"{family}: output {first} holds feature vectors"
+            + (" per token (mean-pooled to compare)" if len(first) == 3 else ""),
+        )
+    if len(first) == 2 and first[1] is not None and first[1] >= 2:
+        return OutputHead(
+            kind=HeadKind.CLASS_SCORES,
+            layout="vector",
+            classes=first[1],
+            evidence=f"output {first}: one score per class",
+        )
+    return OutputHead(kind=HeadKind.OTHER, evidence=f"outputs {dims}: no head rule matched")

@@ -1,0 +1,226 @@
+"""Task-aware fidelity: output heads from shapes, detector / map / embedding / action figures,
+and a YOLO-shaped ONNX graph whose class scores are destroyed while its boxes survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator
+from embodied_ai_architect.agents.evaluation.criteria import judge
+from embodied_ai_architect.agents.evaluation.heads import classify_outputs
+from embodied_ai_architect.agents.evaluation.task_fidelity import (
+    action_fidelity,
+    dense_map_fidelity,
+    detections,
+    embedding_fidelity,
+    map50,
+)
+from embodied_ai_architect.errors import ConstraintError
+from embodied_ai_architect.modelio.handle import OnnxModelHandle
+from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.profile import ArchitectureFamily, HeadKind
+from embodied_ai_architect.schemas.results import VersionMetrics
+
+IMAGE = [1, 3, 64, 64]
+CLASSES = 3
+
+
+@pytest.mark.parametrize(
+    ("outputs", "inputs", "family", "kind", "layout"),
+    [
+        ([[1, 84, 2100]], [IMAGE], None, HeadKind.DETECTOR, "boxes_first"),
+        ([["batch", 84, 8400]], [["batch", 3, 640, 640]], None, HeadKind.DETECTOR, "boxes_first"),
+        ([[1, 25200, 85]], [IMAGE], None, HeadKind.DETECTOR, "anchors_first_objectness"),
+        ([[1, 3598, 4], [1, 11, 3598]], [IMAGE], None, HeadKind.DETECTOR, "split_classes_first"),
+        ([[1, 100, 4], [1, 100, 92]], [IMAGE], None, HeadKind.DETECTOR, "split"),
+        ([[1, 1, 64, 64]], [IMAGE], None, HeadKind.DENSE_MAP, "map"),
+        ([[1, 1000]], [IMAGE], "cnn_classifier", HeadKind.CLASS_SCORES, "vector"),
+        ([[1, 128, 384]], [[1, 128]], "transformer_encoder", HeadKind.EMBEDDING, "tokens"),
+        ([[1, 6]], [[1, 17]], "mlp_policy", HeadKind.ACTION, "vector"),
+        ([[1, 197, 384]], [IMAGE], "vit", HeadKind.OTHER, ""),
+    ],
+)
+def test_output_heads_from_shapes(outputs, inputs, family, kind, layout) -> None:  # type: ignore[no-untyped-def]
+    head = classify_outputs(outputs, inputs, family)
+    assert head.kind is kind, head.evidence
+    assert head.layout == layout
+    assert head.evidence
+
+
+class Yolo:
+    """A YOLOv8-shaped detector: conv backbone, one output (1, 4 + C, anchors)."""
+
+    @staticmethod
+    def build():  # type: ignore[no-untyped-def]
+        import torch
+        from torch import nn
+
+        class TinyYolo(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.backbone = nn.Sequential(
+                    nn.Conv2d(3, 16, 3, stride=2, padding=1),
+                    nn.SiLU(),
+                    nn.Conv2d(16, 32, 3, stride=2, padding=1),
+                    nn.SiLU(),
+                )
+                self.box = nn.Conv2d(32, 4, 1)
+                self.cls = nn.Conv2d(32, CLASSES, 1)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                f = self.backbone(x)
+                _, _, h, w = f.shape
+                raw = self.box(f).flatten(2)
+                grid_x = torch.arange(w, dtype=x.dtype).repeat(h) * 4 + 2
+                grid_y = torch.arange(h, dtype=x.dtype).repeat_interleave(w) * 4 + 2
+                cx = grid_x + torch.tanh(raw[:, 0]) * 4
+                cy = grid_y + torch.tanh(raw[:, 1]) * 4
+                wh = torch.sigmoid(raw[:, 2:]) * 24 + 4
+                boxes = torch.cat([cx[:, None], cy[:, None], wh], dim=1)
+                scores = torch.sigmoid(self.cls(f).flatten(2) * 3)
+                return torch.cat([boxes, scores], dim=1)
+
+            def example_inputs(self) -> tuple[torch.Tensor, ...]:
+                return (torch.rand(1, 3, 64, 64),)
+
+        torch.manual_seed(0)
+        return TinyYolo().eval()
+
+
+@pytest.fixture(scope="module")
+def yolo_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[OnnxModelHandle, Path]:
+    from embodied_ai_architect.modelio.export import export_onnx
+    from embodied_ai_architect.modelio.torch_io import handle_from_module
+
+    folder = tmp_path_factory.mktemp("yolo")
+    handle = export_onnx(handle_from_module(Yolo.build(), name="yolo"), folder / "yolo.onnx")
+    return handle, folder
+
+
+def _corrupt_class_scores(source: Path, target: Path) -> None:
+    """Append nodes that keep the box rows and replace the class-score rows by 1 − score
+    (what a quantizer that saturates the score branch does: boxes intact, classes wrong)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    out = graph.output[0]
+    original = out.name
+    renamed = original + "_raw"
+    for node in graph.node:
+        node.output[:] = [renamed if o == original else o for o in node.output]
+    consts = {
+        "c_zero": [0],
+        "c_four": [4],
+        "c_big": [1 << 30],
+        "c_axis": [1],
+    }
+    for name, value in consts.items():
+        graph.initializer.append(helper.make_tensor(name, onnx.TensorProto.INT64, [1], value))
+    graph.initializer.append(helper.make_tensor("c_one", onnx.TensorProto.FLOAT, [], [1.0]))
+    graph.node.extend(
+        [
+            helper.make_node("Slice", [renamed, "c_zero", "c_four", "c_axis"], ["boxes"]),
+            helper.make_node("Slice", [renamed, "c_four", "c_big", "c_axis"], ["scores"]),
+            helper.make_node("Sub", ["c_one", "scores"], ["bad_scores"]),
+            helper.make_node("Concat", ["boxes", "bad_scores"], [original], axis=1),
+        ]
+    )
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+def _metrics(accuracy: float) -> VersionMetrics:
+    return VersionMetrics(
+        size_bytes=1,
+        parameters=1,
+        runtime="onnxruntime",
+        p50_ms=1,
+        p95_ms=1,
+        throughput_per_s=1,
+        threads=2,
+        accuracy=accuracy,
+    )
+
+
+def test_a_yolo_style_onnx_graph_is_detected_as_a_detector(yolo_onnx) -> None:  # type: ignore[no-untyped-def]
+    from embodied_ai_architect.agents.analysis.family import detect_family
+    from embodied_ai_architect.agents.analysis.onnx_stats import analyze_onnx
+    from embodied_ai_architect.schemas.tensors import TensorSpec
+
+    handle, _ = yolo_onnx
+    feeds = handle.example_inputs()
+    reference = handle.run(feeds)
+    outputs = [
+        TensorSpec(name=k, shape=list(v.shape), dtype=str(v.dtype)) for k, v in reference.items()
+    ]
+    detection = detect_family(analyze_onnx(handle), handle, outputs, feeds, reference)
+    assert detection.family is ArchitectureFamily.DETECTOR, detection.evidence
+    assert detection.head is not None and detection.head.kind is HeadKind.DETECTOR
+    assert detection.head.layout == "boxes_first" and detection.head.classes == CLASSES
+    assert any("YOLOv8-style head" in e for e in detection.evidence)
+
+
+def test_destroyed_class_scores_with_intact_boxes_are_rejected(yolo_onnx) -> None:  # type: ignore[no-untyped-def]
+    handle, folder = yolo_onnx
+    bad_path = folder / "bad.onnx"
+    _corrupt_class_scores(handle.onnx_path, bad_path)
+    bad = OnnxModelHandle(
+        bad_path,
+        name="bad",
+        source_format=handle.source_format,
+        inputs=handle.inputs,
+        outputs=handle.outputs,
+    )
+    rng = np.random.default_rng(0)
+    feeds = {handle.inputs[0].name: rng.random((16, 3, 64, 64), dtype=np.float32)}
+    # The whole-tensor cosine cannot see it: the boxes dominate.
+    plain = FidelityEvaluator(feeds).evaluate(bad, reference=handle)
+    assert plain.details["output_0"]["cosine"] > 0.99
+    evaluator = FidelityEvaluator(feeds, head=classify_outputs([[1, 7, 256]], [IMAGE]))
+    good = evaluator.evaluate(handle, reference=handle)
+    assert good.value == pytest.approx(1.0)
+    score = evaluator.evaluate(bad, reference=handle)
+    figures = score.details["output_0:detections"]
+    assert figures["box_iou"] == pytest.approx(1.0)  # the boxes survived
+    assert figures["class_agreement"] < 0.5 and figures["map50"] < 0.5
+    verdicts = judge(Constraints(max_accuracy_drop=2), _metrics(good.value), _metrics(score.value))
+    assert not verdicts[0].passed
+    # An explicit bound reads the named figure.
+    named = FidelityEvaluator(feeds, head=evaluator.head, metric="map50")
+    assert named.evaluate(bad, reference=handle).value == pytest.approx(figures["map50"])
+
+
+def test_map50_of_identical_and_shifted_detections() -> None:
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=np.float64)
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]])
+    truth = [detections(boxes, scores, 0.25)]
+    assert map50(truth, truth) == pytest.approx(1.0)
+    shifted = [detections(boxes + 6, scores, 0.25)]  # IoU 16/184 < 0.5: every box missed
+    assert map50(truth, shifted) == pytest.approx(0.0)
+    assert map50([detections(boxes, scores * 0.1, 0.25)], truth) is None
+
+
+def test_dense_map_embedding_and_action_figures() -> None:
+    rng = np.random.default_rng(1)
+    maps = rng.random((2, 1, 8, 8))
+    assert dense_map_fidelity(maps, maps)["iou"] == 1.0
+    assert dense_map_fidelity(maps, 1 - maps)["iou"] < 0.2
+    vectors = rng.normal(size=(20, 16))
+    same = embedding_fidelity(vectors, vectors)
+    assert same["cosine"] == pytest.approx(1.0) and same["neighbour"] == 1.0
+    shuffled = embedding_fidelity(vectors, rng.permutation(vectors))
+    assert shuffled["neighbour"] < 0.5
+    actions = rng.normal(size=(10, 4))
+    assert action_fidelity(actions, actions)["score"] == pytest.approx(1.0)
+    assert action_fidelity(actions, actions * 0.5)["score"] == pytest.approx(0.5)
+
+
+def test_a_fidelity_metric_the_outputs_lack_is_a_constraint_error() -> None:
+    feeds = {"x": np.ones((4, 3), dtype=np.float32)}
+    with pytest.raises(ConstraintError, match="unknown fidelity metric"):
+        FidelityEvaluator(feeds, metric="bleu")
