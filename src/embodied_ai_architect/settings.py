@@ -71,6 +71,40 @@ class Settings(BaseSettings):
     job_timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit per job; the worker is killed after it."
     )
+    job_max_input_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="Largest total size of one job's input tensors (MiB, FP32) accepted at submit; "
+        "jobs whose estimate also exceeds EAA_JOB_MEMORY_MB are refused before queueing.",
+    )
+    max_json_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        description="Largest JSON request body (bytes); larger ones get 413 before being parsed.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time a client has to send a request's headers before the connection closes.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest pause between two chunks of a request body before it is cut (408).",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, description="Idle keep-alive connections are closed after this."
+    )
+    max_connections_per_client: int = Field(
+        default=64,
+        ge=1,
+        description="Open connections one client address may hold; more get 429 + Retry-After.",
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description="Open connections in total; more get 503 + Retry-After.",
+    )
     executor: Literal["local", "ray"] = Field(
         default="local",
         description="Where jobs run: 'local' spawned processes, or 'ray' tasks on a Ray cluster.",
@@ -95,6 +129,14 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_blank(cls, value: str | None) -> str | None:
+        # An empty token would pass "is a token configured?" and match an empty ?token=.
+        if value is not None and not value.strip():
+            raise ValueError("EAA_API_TOKEN is set but empty; unset it or set a real token")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.workspace / 'branes.db'}"
@@ -105,5 +147,20 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Build settings from the current environment (no caching: no global state)."""
-    return Settings()
+    """Build settings from the current environment (no caching: no global state).
+
+    Raises ConfigError naming the EAA_* variable when one is invalid.
+    """
+    from pydantic import ValidationError
+
+    from embodied_ai_architect.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "EAA_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(
+            f"invalid setting {name}: {first['msg']}",
+            hint=f"fix or unset {name} in the environment",
+        ) from None

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from embodied_ai_architect import __version__
 from embodied_ai_architect.api.errors import install_error_handlers
+from embodied_ai_architect.api.limits import RequestGuard
 from embodied_ai_architect.api.metrics import HttpMetrics
 from embodied_ai_architect.api.routes import (
     admin,
@@ -78,6 +79,9 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.state.db = db
     app.state.service = service
     app.state.http_metrics = HttpMetrics()
+    # Auth and size checks run before any body byte is read (api/limits.py). Added first, so
+    # it sits inside the metrics middleware, whose task group would wrap its HTTP errors.
+    app.add_middleware(RequestGuard, settings=settings)
     app.middleware("http")(app.state.http_metrics.middleware)
     install_error_handlers(app)
     for module in (health, models, versions, jobs, runs, deployments, admin):

@@ -123,11 +123,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+}
+# FastAPI's answer to a body it cannot decode (binary bytes sent as JSON).
+_UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        # A documented 422 like every other malformed request, not an undocumented 400.
+        return JSONResponse(
+            _body(
+                "validation_error",
+                "invalid request: the body is not valid UTF-8 JSON",
+                "send a JSON object with Content-Type: application/json",
+            ),
+            status_code=422,
+        )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     hint = "see /docs for the available endpoints" if exc.status_code in (404, 405) else ""
     return JSONResponse(

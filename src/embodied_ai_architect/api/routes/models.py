@@ -1,12 +1,18 @@
-"""Uploaded models: streamed upload with a size limit and byte-level format check."""
+"""Uploaded models: streamed upload (off the event loop) with a size limit and a structural
+format check."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import anyio
+import anyio.from_thread
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import model_public
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
@@ -14,10 +20,15 @@ from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.errors import ModelFormatError
-from embodied_ai_architect.modelio.formats import detect_format
+from embodied_ai_architect.modelio.formats import check_upload
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.artifacts import ArtifactStore, TooLargeError, safe_suffix
+from embodied_ai_architect.store.artifacts import (
+    ArtifactRef,
+    ArtifactStore,
+    TooLargeError,
+    safe_suffix,
+)
 from embodied_ai_architect.store.models import ModelVersionRow
 from embodied_ai_architect.store.repo import models, versions
 
@@ -65,11 +76,10 @@ async def upload_model(
             f"upload is larger than the limit of {limit} bytes",
             hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
         )
-    ref = await artifacts.put_stream(
-        request.stream(), scope="uploads", suffix=safe_suffix(filename), max_bytes=limit
-    )
+    ref = await _store_off_the_loop(request, artifacts, suffix=safe_suffix(filename), limit=limit)
     try:
-        fmt = detect_format(artifacts.root / ref.path, max_bytes=limit)
+        # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).
+        fmt = await run_in_threadpool(check_upload, artifacts.root / ref.path, max_bytes=limit)
     except ModelFormatError as exc:
         _remove_if_unreferenced(db, artifacts, ref.path)
         # The stored name is the content hash; name the file the way the client knows it.
@@ -92,6 +102,38 @@ async def upload_model(
             note="uploaded",
         )
         return model_public(row)
+
+
+_WRITE_BATCH = 1 << 20
+
+
+async def _store_off_the_loop(
+    request: Request, artifacts: ArtifactStore, *, suffix: str, limit: int
+) -> ArtifactRef:
+    """Stream the body to disk from a worker thread: hashing, writes and fsync never block the
+    event loop (other requests go on during a multi-GB upload). The thread pulls each chunk
+    from the loop; a too-large, stalled or aborted body removes the partial file."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def chunks() -> Iterator[bytes]:
+        buffer = bytearray()
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            buffer += chunk
+            if len(buffer) >= _WRITE_BATCH:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+    return await anyio.to_thread.run_sync(
+        lambda: artifacts.put_chunks(chunks(), scope="uploads", suffix=suffix, max_bytes=limit)
+    )
 
 
 def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:

@@ -43,4 +43,14 @@ def register(app: typer.Typer) -> None:
                 f"refusing to listen on {host} without an API token",
                 hint="set EAA_API_TOKEN, or listen on 127.0.0.1",
             )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        from embodied_ai_architect.api.limits import guarded_protocol
+
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            # Header timeout and per-client / total connection caps (see api/limits.py).
+            http=guarded_protocol(settings),
+            timeout_keep_alive=settings.keep_alive_timeout_s,
+        )
