@@ -223,7 +223,17 @@ def try_candidate(
     state.timings.technique_s += attempt.technique_seconds
     try:
         packed = pack_artifact(handle, workdir / "packed")
-        metrics = state.measure(handle, packed)
+        # Fidelity on a small subset first: a clear miss is only timed briefly (enough to decide
+        # on a retry), never run through the full timing and evaluation.
+        screened = state.screen(handle)
+        metrics = state.measure(
+            handle,
+            packed,
+            reference_ms=state.registry.get(parent).metrics.p50_ms,
+            score=screened,
+        )
+    except ConstraintError:  # a user error (e.g. a --fidelity metric the outputs lack) stops
+        raise
     except Exception as exc:  # an output that cannot run or be timed is a failed attempt
         state.fail(attempt, exc, 0.0)
         return None

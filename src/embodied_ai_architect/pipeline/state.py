@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from embodied_ai_architect.agents.evaluation.metrics import measure_version
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
+from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScore
 from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
@@ -33,6 +34,9 @@ from embodied_ai_architect.schemas.results import (
 )
 from embodied_ai_architect.settings import Settings
 
+SCREEN_SAMPLES = 32  # a candidate's fidelity is checked on this many samples before timing
+SCREENED_RUNS = 10  # a candidate that failed the screen is only timed this much
+
 
 class RunState:
     """Everything one job carries between stages (no globals: one instance per job)."""
@@ -53,6 +57,7 @@ class RunState:
         self.evaluator: TaskEvaluator | None = None
         self.environment = collect_environment(threads=self.threads, seed=self.seed)
         self._onnx_cache: dict[str, OnnxModelHandle] = {}
+        self._measured: dict[str, VersionMetrics] = {}  # by artifact sha256
         # Set during the run:
         self.workdir: Path
         self.registry: VersionRegistry
@@ -160,7 +165,22 @@ class RunState:
         return self.step_low
 
     # -- data and measurement ------------------------------------------------------------------
-    def measure(self, handle: ModelHandle, packed: Path) -> VersionMetrics:
+    def measure(
+        self,
+        handle: ModelHandle,
+        packed: Path,
+        *,
+        reference_ms: float | None = None,
+        score: TaskScore | None = None,
+    ) -> VersionMetrics:
+        """Time and score one version. A byte-identical artifact measured before (a fallback
+        whose settings changed nothing) reuses that measurement. ``score``: a failed screen —
+        the version is then timed briefly, enough to decide whether a retry could pay off."""
+        from embodied_ai_architect.store.artifacts import sha256_file
+
+        key = sha256_file(packed) if packed.is_file() else None
+        if score is None and key is not None and key in self._measured:
+            return self._measured[key].model_copy(update={"measure_seconds": 0.0})
         started = time.perf_counter()
         metrics = measure_version(
             handle,
@@ -168,10 +188,36 @@ class RunState:
             evaluator=self.evaluator,
             reference=self.registry.handle("v0") if hasattr(self, "registry") else handle,
             threads=self.threads,
-            runs=self.request.latency_runs,
+            runs=SCREENED_RUNS if score is not None else self.request.latency_runs,
+            reference_ms=reference_ms,
+            score=score,
         )
         self.timings.measurement_s += time.perf_counter() - started
+        if score is None and key is not None:
+            self._measured[key] = metrics
         return metrics
+
+    def screen(self, handle: ModelHandle) -> TaskScore | None:
+        """The task score on a small subset when it already fails the accuracy bound clearly
+        (None: passes, no bound, or an evaluator that cannot screen)."""
+        screen = getattr(self.evaluator, "screen", None)
+        size = len(self.evaluator) if hasattr(self.evaluator, "__len__") else 0  # type: ignore[arg-type]
+        if screen is None or size < 2 * SCREEN_SAMPLES or not self.constraints.has_accuracy_bound():
+            return None
+        started = time.perf_counter()
+        score: TaskScore = screen(
+            handle, reference=self.registry.handle("v0"), samples=SCREEN_SAMPLES
+        )
+        self.timings.measurement_s += time.perf_counter() - started
+        base = self.baseline.metrics.accuracy
+        floor = self.constraints.accuracy_floor(base if base is not None else 1.0)
+        # Binomial spread of an agreement rate on this many samples: fail only clear misses.
+        margin = max(0.005, 2 * math.sqrt(max(floor * (1 - floor), 0.0) / SCREEN_SAMPLES))
+        if score.value < floor - margin:
+            return score.model_copy(
+                update={"details": {**score.details, "screened_on": SCREEN_SAMPLES}}
+            )
+        return None
 
     def as_onnx(self, vid: str, handle: ModelHandle) -> OnnxModelHandle:
         """The version as ONNX (exported once per version; the export counts as technique time)."""

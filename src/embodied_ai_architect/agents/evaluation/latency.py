@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import threading
 import time
@@ -23,8 +24,14 @@ def measure_latency(
     max_seconds: float = 20.0,
     feeds: Feeds | None = None,
     batch: int = 1,
+    reference_ms: float | None = None,
 ) -> LatencyStats:
     """Time ``handle.run`` on fixed inputs; stops early after ``max_seconds`` (at least 5 runs).
+
+    Adaptive: from ``MIN_ADAPTIVE_RUNS`` on, timing stops once the median is pinned down
+    (its 95 % confidence interval within ±``TIGHT`` of it) or, given ``reference_ms`` (the
+    parent's p50), once the whole interval lies beyond the noise margin on one side of it —
+    the ranking is then clear and more runs would not change a decision.
 
     Torch handles run with ``torch.set_num_threads(threads)``; ONNX handles must have been
     created with the same thread count (``OnnxModelHandle(threads=...)``).
@@ -46,6 +53,9 @@ def measure_latency(
             timings.append((time.perf_counter() - started) * 1000)
             if index >= 4 and time.perf_counter() > budget_end:
                 break
+            if index + 1 >= MIN_ADAPTIVE_RUNS and (index + 1) % 5 == 0:
+                if ranking_clear(timings, reference_ms):
+                    break
         peak_mb = sampler.stop()
     values = np.asarray(timings)
     return LatencyStats(
@@ -59,6 +69,31 @@ def measure_latency(
         batch_size=batch,
         peak_memory_mb=peak_mb,
     )
+
+
+MIN_ADAPTIVE_RUNS = 15
+TIGHT = 0.02  # a median known to ±2 % needs no more runs
+MARGIN = 0.03  # the search's noise margin: a latency change under 3 % is not a gain
+
+
+def median_interval(timings: list[float]) -> tuple[float, float, float]:
+    """Median and its distribution-free ~95 % confidence interval (order statistics)."""
+    ordered = sorted(timings)
+    n = len(ordered)
+    half = 1.96 * math.sqrt(n) / 2
+    low = ordered[max(0, math.floor(n / 2 - half))]
+    high = ordered[min(n - 1, math.ceil(n / 2 + half))]
+    return float(np.median(ordered)), low, high
+
+
+def ranking_clear(timings: list[float], reference_ms: float | None) -> bool:
+    """Whether more runs could still change a decision (see :func:`measure_latency`)."""
+    median, low, high = median_interval(timings)
+    if high - low <= TIGHT * median:
+        return True
+    if reference_ms is None:
+        return False
+    return high < reference_ms * (1 - MARGIN) or low > reference_ms * (1 + MARGIN)
 
 
 def _runtime_name(handle: ModelHandle) -> str:

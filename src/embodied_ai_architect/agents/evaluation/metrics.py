@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
+from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScore
 from embodied_ai_architect.errors import EAAError, EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
 from embodied_ai_architect.schemas.results import VersionMetrics
@@ -68,13 +68,23 @@ def measure_version(
     runs: int = 60,
     warmup: int = 5,
     max_seconds: float = 4.0,
+    reference_ms: float | None = None,
+    score: TaskScore | None = None,
 ) -> VersionMetrics:
-    """Measure everything the constraints and the report need for one version."""
+    """Measure everything the constraints and the report need for one version.
+
+    ``reference_ms``: the parent's p50, so timing can stop once the ranking is clear.
+    ``score``: a task score already computed (a failed screen), so the evaluator is not run."""
     started = time.perf_counter()
     handle = pinned(handle, threads)
     try:
         stats = measure_latency(
-            handle, threads=threads, warmup=warmup, runs=runs, max_seconds=max_seconds
+            handle,
+            threads=threads,
+            warmup=warmup,
+            runs=runs,
+            max_seconds=max_seconds,
+            reference_ms=reference_ms,
         )
     except EAAError:
         raise
@@ -83,8 +93,7 @@ def measure_version(
             f"timing {handle.name!r} failed: {type(exc).__name__}: {exc}",
             hint="the version cannot run on this host's runtime",
         ) from exc
-    score = None
-    if evaluator is not None:
+    if score is None and evaluator is not None:
         # Task evaluators may run torch themselves (references, simulators): pin it too.
         with torch_threads(threads):
             score = evaluator.evaluate(handle, reference=reference)
