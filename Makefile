@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: any other version pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,openvino,video,ray]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,postgres]'
 	# The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -22,12 +22,20 @@ $(STAMP): pyproject.toml
 	    echo "error: /usr/bin/chromium is missing; install Debian's chromium package (as root)"; exit 1; \
 	  fi; \
 	fi
+	# The PostgreSQL tests start a throwaway cluster from Debian's binaries; without root they skip.
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else \
+	    echo "note: Debian's postgresql is not installed (needs root): PostgreSQL tests will skip"; \
+	  fi; \
+	fi
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 $(TF_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,tf]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,postgres,tf]'
 	touch $(TF_STAMP)
 
 setup-tf: $(TF_STAMP)

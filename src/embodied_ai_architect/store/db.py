@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from embodied_ai_architect.errors import StoreError
 from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.utils.deps import require_package
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,7 +35,19 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(postgres_driver_url(url), pool_pre_ping=True)
+
+
+def postgres_driver_url(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the ``postgres`` extra.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which this project does not install.
+    """
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        return url
+    require_package("psycopg", extra="postgres", purpose="PostgreSQL databases")
+    return f"postgresql+psycopg{sep}{rest}"
 
 
 class Database:
