@@ -17,11 +17,14 @@ from embodied_ai_architect.api.limits import RequestGuard
 from embodied_ai_architect.api.metrics import HttpMetrics
 from embodied_ai_architect.api.routes import (
     admin,
+    backups,
     deployments,
     health,
     jobs,
     models,
+    reports,
     runs,
+    simulation,
     versions,
 )
 from embodied_ai_architect.api.ws import router as ws_router
@@ -84,7 +87,19 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.add_middleware(RequestGuard, settings=settings)
     app.middleware("http")(app.state.http_metrics.middleware)
     install_error_handlers(app)
-    for module in (health, models, versions, jobs, runs, deployments, admin):
+    routers = (
+        health,
+        models,
+        versions,
+        jobs,
+        reports,
+        runs,
+        deployments,
+        admin,
+        backups,
+        simulation,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.include_router(ws_router)
     _mount_dashboard(app)
