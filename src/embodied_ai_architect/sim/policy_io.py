@@ -90,11 +90,16 @@ class HandlePolicy:
     """Runs any ModelHandle in closed loop; the first output is the action."""
 
     def __init__(self, handle: ModelHandle, *, name: str | None = None) -> None:
+        from embodied_ai_architect.modelio.recurrent import RecurrentRunner
+
         self.handle = handle
         self.name = name or handle.name
-        self.roles = input_roles(handle.inputs)
+        # A recurrent policy's state inputs are fed from its own previous outputs, not the env.
+        self.runner = RecurrentRunner(handle)
+        self.observed = [s for s in handle.inputs if s.name not in self.runner.state_inputs]
+        self.roles = input_roles(self.observed)
         self.image_size: int | None = None
-        for spec in handle.inputs:
+        for spec in self.observed:
             if self.roles[spec.name] == "image":
                 height, width = spec.shape[-2], spec.shape[-1]
                 if not (isinstance(height, int) and height == width and height > 0):
@@ -108,7 +113,7 @@ class HandlePolicy:
 
     def feeds(self, observation: Observation) -> Feeds:
         feeds: Feeds = {}
-        for spec in self.handle.inputs:
+        for spec in self.observed:
             role = self.roles[spec.name]
             if role == "image":
                 assert observation.image is not None, "the env must render for image policies"
@@ -125,7 +130,7 @@ class HandlePolicy:
         return feeds
 
     def _check_shapes(self, feeds: Feeds) -> None:
-        for spec in self.handle.inputs:
+        for spec in self.observed:
             got = feeds[spec.name].shape
             want = spec.shape
             mismatched = len(got) != len(want) or any(
@@ -142,5 +147,8 @@ class HandlePolicy:
 
     def act(self, observation: Observation, env: SimEnv) -> np.ndarray:
         del env
-        outputs = self.handle.run(self.feeds(observation))
-        return np.asarray(next(iter(outputs.values())), dtype=np.float64).reshape(-1)
+        if observation.step == 0:
+            self.runner.reset()  # a new episode starts from zero recurrent state
+        outputs = self.runner.run(self.feeds(observation))
+        action = next(name for name in outputs if name not in self.runner.state_outputs)
+        return np.asarray(outputs[action], dtype=np.float64).reshape(-1)
