@@ -158,6 +158,8 @@ class Orchestrator:
             seed=request.seed,
             detector=family == "detector",
             head=state.profile.family.head if state.profile else None,
+            metric=request.metric,
+            has_calibration_data=request.calibration_data is not None,
         )
         bus.emit(26, "evaluation", "measuring the original (v0)")
         packed = pack_artifact(original, state.workdir / "v0")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
+from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator
 from embodied_ai_architect.agents.planning.skills import SkillRecord
+from embodied_ai_architect.modelio.handle import torch_threads
 from embodied_ai_architect.pipeline.files import write_text_atomic
 from embodied_ai_architect.pipeline.objective import deficit, explain_choice, pick_best
 from embodied_ai_architect.pipeline.pareto import mark_front
 from embodied_ai_architect.schemas.results import (
+    HeldOutFigure,
     OptimizeReport,
     ParetoPoint,
     Plan,
@@ -77,6 +81,34 @@ def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]
     return mark_front(points)
 
 
+def held_out_figure(state: RunState, best: VersionRecord) -> HeldOutFigure | None:
+    """Score the original and the chosen version on the held-out samples (None: no such set)."""
+    evaluator = state.evaluator
+    if not isinstance(evaluator, SplitEvaluator) or evaluator.held_out is None:
+        return None
+    reference = state.registry.handle("v0")
+    started = time.perf_counter()
+    with torch_threads(state.threads):
+        base = evaluator.evaluate_held_out(reference, reference=reference)
+        chosen = (
+            base
+            if best.id == "v0"
+            else evaluator.evaluate_held_out(state.registry.handle(best.id), reference=reference)
+        )
+    state.timings.measurement_s += time.perf_counter() - started
+    assert base is not None and chosen is not None
+    floor = state.constraints.accuracy_floor(base.value)
+    return HeldOutFigure(
+        metric=chosen.metric,
+        samples=chosen.samples,
+        baseline=base.value,
+        best=chosen.value,
+        selection_best=best.metrics.accuracy,
+        passed=not state.constraints.has_accuracy_bound() or chosen.value >= floor - 1e-6,
+        split=dict(evaluator.sizes),
+    )
+
+
 def build_report(
     state: RunState,
     *,
@@ -111,6 +143,19 @@ def build_report(
                 f"({(m.accuracy - b.accuracy) * 100:+.2f} points)"
             )
         summary += "; meets all constraints" if feasible else f"; not met: {failures(verdicts)}"
+    held_out = None
+    if status is not RunStatus.UNREACHABLE:
+        held_out = held_out_figure(state, best)
+        if held_out is not None:
+            summary += (
+                f"; held-out {held_out.metric} {held_out.baseline * 100:.2f} → "
+                f"{held_out.best * 100:.2f} % on {held_out.samples} samples"
+                + (
+                    ""
+                    if held_out.passed
+                    else " (below the bound: the selection samples flattered it)"
+                )
+            )
     c = state.constraints
     decision = ""
     if status is not RunStatus.UNREACHABLE:
@@ -134,6 +179,7 @@ def build_report(
         baseline=base,
         best=None if status is RunStatus.UNREACHABLE else best,
         best_verdicts=verdicts,
+        held_out=held_out,
         plans=plans,
         chosen_plan=plans[0] if plans and status is not RunStatus.UNREACHABLE else None,
         replans=state.replans,

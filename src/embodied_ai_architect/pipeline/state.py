@@ -256,16 +256,15 @@ class RunState:
                     "not the suite's)",
                 )
             return provider_from_path(path, handle.inputs, num_samples=128)
-        inputs = getattr(self.evaluator, "inputs", None)
-        if inputs is None and self.request.eval_data is not None:
-            dataset = getattr(self.evaluator, "dataset", None)
-            inputs = getattr(dataset, "inputs", None)
-        if inputs is not None:
+        # Evaluation data: its calibration part, disjoint from the samples that select and
+        # report versions (agents.evaluation.splits).
+        feeds = getattr(self.evaluator, "calibration_feeds", None)
+        if feeds is not None:
             path = self.workdir / "calibration.npz"
             if not path.exists():
-                arrays = list(inputs.values())
                 names = [s.name for s in handle.inputs]
-                np.savez(path, **{n: a[:128] for n, a in zip(names, arrays, strict=True)})
+                arrays = list(feeds.values())
+                np.savez(path, **dict(zip(names, arrays, strict=True)))
             return provider_from_path(path, handle.inputs, num_samples=128)
         self.bus.emit(
             30,

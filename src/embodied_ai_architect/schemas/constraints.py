@@ -30,6 +30,52 @@ class Objective(StrEnum):
     BALANCED = "balanced"  # log p50 + log size, moves that worsen neither axis
 
 
+FIDELITY_METRICS = ("cosine", "top1", "map50", "class_agreement", "iou", "neighbour", "action")
+
+
+class FidelityBound(BaseModel):
+    """An explicit fidelity bound for unlabelled data: ``metric ≥ minimum`` vs the original.
+
+    Written ``cosine:0.995``, ``top1:0.99`` or ``map50:0.98`` on the command line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str = Field(description=f"One of {', '.join(FIDELITY_METRICS)}.")
+    minimum: float = Field(description="Smallest allowed value, a fraction in (0, 1].")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            metric, sep, number = value.partition(":")
+            if not sep:
+                raise ValueError(
+                    f"write the bound as metric:value, e.g. cosine:0.995 (got {value!r})"
+                )
+            try:
+                minimum = float(number)
+            except ValueError as exc:
+                raise ValueError(f"{number!r} in {value!r} is not a number") from exc
+            return {"metric": metric.strip(), "minimum": minimum}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> FidelityBound:
+        if self.metric not in FIDELITY_METRICS:
+            raise ValueError(
+                f"unknown fidelity metric {self.metric!r}; available: {', '.join(FIDELITY_METRICS)}"
+            )
+        if not 0 < self.minimum <= 1:
+            raise ValueError(
+                f"fidelity minimum is a fraction in (0, 1] (got {self.minimum:g}; write 99 % as 0.99)"
+            )
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.minimum:g}"
+
+
 class Budget(BaseModel):
     """How much search the user allows; the run stops early (with the best so far) when spent."""
 
@@ -68,6 +114,11 @@ class Constraints(BaseModel):
         default=None, description="Largest allowed loss vs the original, in `drop_unit`."
     )
     drop_unit: DropUnit = Field(default=DropUnit.POINTS, description="Unit of max_accuracy_drop.")
+    fidelity: FidelityBound | None = Field(
+        default=None,
+        description="Explicit fidelity bound vs the original for unlabelled data, e.g. "
+        "'cosine:0.995', 'top1:0.99', 'map50:0.98'.",
+    )
     target: str = Field(default="cpu", description="Deployment target (cpu = this host).")
     objective: Objective = Field(
         default=Objective.LATENCY,
@@ -84,11 +135,17 @@ class Constraints(BaseModel):
         return self
 
     def has_accuracy_bound(self) -> bool:
-        return self.min_accuracy is not None or self.max_accuracy_drop is not None
+        return (
+            self.min_accuracy is not None
+            or self.max_accuracy_drop is not None
+            or self.fidelity is not None
+        )
 
     def accuracy_floor(self, baseline: float) -> float:
         """The lowest accuracy (fraction) that still passes, given the original's accuracy."""
         floor = 0.0
+        if self.fidelity is not None:
+            floor = max(floor, self.fidelity.minimum)
         if self.min_accuracy is not None:
             floor = max(floor, self.min_accuracy)
         if self.max_accuracy_drop is not None:
@@ -109,6 +166,8 @@ class Constraints(BaseModel):
         if self.max_accuracy_drop is not None:
             unit = "points" if self.drop_unit is DropUnit.POINTS else "%"
             parts.append(f"accuracy drop ≤ {self.max_accuracy_drop:g} {unit}")
+        if self.fidelity is not None:
+            parts.append(f"fidelity {self.fidelity.metric} ≥ {self.fidelity.minimum:g}")
         parts.append(f"target {self.target}")
         if self.objective is not Objective.LATENCY:
             parts.append(f"objective {self.objective.value}")
@@ -140,11 +199,24 @@ def constraint_problems(c: Constraints) -> list[str]:
             )
     if c.target not in KNOWN_TARGETS:
         problems.append(f"unknown target {c.target!r}; available: {', '.join(KNOWN_TARGETS)}")
+    if c.fidelity is not None and c.min_accuracy is not None:
+        problems.append(
+            "min_accuracy (labelled accuracy) and fidelity (agreement with the original) "
+            "measure different things; give one"
+        )
     if all(
         getattr(c, name) is None
-        for name in ("max_size_mb", "max_latency_ms", "min_accuracy", "max_accuracy_drop")
+        for name in (
+            "max_size_mb",
+            "max_latency_ms",
+            "min_accuracy",
+            "max_accuracy_drop",
+            "fidelity",
+        )
     ):
-        problems.append("no constraint given: set at least one of size, latency or accuracy")
+        problems.append(
+            "no constraint given: set at least one of size, latency, accuracy or fidelity"
+        )
     return problems
 
 

@@ -46,12 +46,29 @@ class OptimizeRequest(BaseModel):
     eval_sim: str | None = Field(
         default=None, description="MuJoCo suite for closed-loop evaluation, e.g. reach-v0/smoke."
     )
+    metric: str | None = Field(
+        default=None,
+        description="Your own metric 'module:function' from an installed package: "
+        "fn(model, data) -> float in [0, 1], higher is better; model.predict(inputs) runs the "
+        "version, data has inputs and labels (the --eval-data, else random inputs).",
+    )
     out_dir: Path | None = Field(
         default=None, description="Where artifacts and reports go (default: workspace/runs/<id>)."
     )
     seed: int = Field(default=0, description="Seed for plans, calibration, search and data.")
     max_eval_samples: int = Field(default=2000, ge=1, description="Cap on evaluation samples.")
     latency_runs: int = Field(default=60, ge=5, description="Timed runs per latency figure.")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        # Validated when the request is built (CLI, API submit, LLM tool): the function must
+        # import from an installed module now, not fail an hour into the job.
+        if value is not None:
+            from embodied_ai_architect.agents.evaluation.user_metric import resolve_metric
+
+            resolve_metric(value)
+        return value
 
     @field_validator("constraints", mode="before")
     @classmethod
@@ -210,6 +227,22 @@ class ParetoPoint(BaseModel):
     on_front: bool = Field(description="No other point is at least as good on all three axes.")
 
 
+class HeldOutFigure(BaseModel):
+    """The task score on samples no calibration or selection used: the figure to trust."""
+
+    metric: str
+    samples: int = Field(ge=0)
+    baseline: float
+    best: float
+    selection_best: float | None = Field(
+        default=None, description="The same version's score on the selection samples."
+    )
+    passed: bool = Field(description="Whether the held-out figure meets the accuracy bound.")
+    split: dict[str, int] = Field(
+        default_factory=dict, description="Samples per part: calibration, selection, held_out."
+    )
+
+
 class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"  # a version meets every constraint
     CONSTRAINTS_NOT_MET = "constraints_not_met"  # search done, nothing meets all constraints
@@ -233,6 +266,9 @@ class OptimizeReport(BaseModel):
     baseline: VersionRecord
     best: VersionRecord | None = None
     best_verdicts: list[ConstraintVerdict] = Field(default_factory=list)
+    held_out: HeldOutFigure | None = Field(
+        default=None, description="Held-out score of the original and the chosen version."
+    )
     plans: list[Plan] = Field(default_factory=list, description="Ranked candidates; first chosen.")
     chosen_plan: Plan | None = None
     replans: list[Replan] = Field(default_factory=list)

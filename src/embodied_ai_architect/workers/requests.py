@@ -69,6 +69,12 @@ class OptimizeJobRequest(_JobRequest):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     max_eval_samples: int = Field(default=2000, ge=1, le=100_000)
     latency_runs: int = Field(default=60, ge=5, le=10_000)
+    metric: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]{0,127}:[A-Za-z_]\w{0,63}$",
+        description="Your metric 'module:function' from a package installed on the server "
+        "(imported at submit); fn(model, data) -> float in [0, 1].",
+    )
 
 
 class DeployJobRequest(_JobRequest):
@@ -154,6 +160,7 @@ def build_library_request(
             seed=request.seed,
             max_eval_samples=request.max_eval_samples,
             latency_runs=request.latency_runs,
+            metric=request.metric,
             out_dir=run_dir / "optimize",
         )
     else:

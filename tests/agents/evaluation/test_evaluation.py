@@ -16,6 +16,7 @@ from embodied_ai_architect.agents.evaluation.agent import build_evaluator
 from embodied_ai_architect.agents.evaluation.criteria import judge
 from embodied_ai_architect.agents.evaluation.data import load_eval_dataset
 from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator
 from embodied_ai_architect.errors import ConstraintError, InputError
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 from embodied_ai_architect.schemas.results import VersionMetrics
@@ -181,13 +182,27 @@ def test_labelled_accuracy_and_metrics(tmp_path: Path) -> None:
         max_samples=100,
         seed=0,
     )
-    assert isinstance(evaluator, LabelledEvaluator)
+    # Calibration, selection and held-out samples are disjoint and together are the data.
+    assert isinstance(evaluator, SplitEvaluator)
+    assert isinstance(evaluator.selection, LabelledEvaluator)
+    assert isinstance(evaluator.held_out, LabelledEvaluator)
+    assert evaluator.sizes == {"calibration": 10, "selection": 15, "held_out": 15}
+    assert evaluator.calibration_feeds is not None
+    parts = [
+        evaluator.calibration_feeds["x"],
+        evaluator.selection.dataset.inputs["x"],
+        evaluator.held_out.dataset.inputs["x"],
+    ]
+    rows = {row.tobytes() for part in parts for row in part}
+    assert len(rows) == 40
+    selection = evaluator.selection.dataset
+    wrong = np.isin(selection.inputs["x"].reshape(15, -1), x[:4].reshape(4, -1)).all(1).sum()
     artifact = tmp_path / "m.pt"
     torch.save(handle.module.state_dict(), artifact)
     metrics = measure_version(
         handle, artifact, evaluator=evaluator, reference=handle, threads=1, runs=5
     )
-    assert metrics.accuracy == pytest.approx(0.9)
+    assert metrics.accuracy == pytest.approx(1 - wrong / 15)
     assert metrics.size_bytes == artifact.stat().st_size
     assert metrics.parameters == sum(p.numel() for p in handle.module.parameters())
     assert 0 < metrics.p50_ms <= metrics.p95_ms

@@ -22,6 +22,7 @@ from embodied_ai_architect.agents.evaluation.task_fidelity import (
 )
 from embodied_ai_architect.errors import ConstraintError, EvaluationError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.schemas.constraints import FIDELITY_METRICS
 from embodied_ai_architect.schemas.profile import HeadKind, OutputHead
 
 BATCH = 64
@@ -93,7 +94,7 @@ class LabelledEvaluator:
 
 
 # --fidelity metric names → the figure each task part reports under that name.
-FIDELITY_METRICS = {
+FIDELITY_FIGURES = {
     "cosine": "cosine",
     "top1": "top1_agreement",
     "map50": "map50",
@@ -102,6 +103,7 @@ FIDELITY_METRICS = {
     "neighbour": "neighbour",
     "action": "action",
 }
+assert tuple(FIDELITY_FIGURES) == FIDELITY_METRICS  # one list of names for schema and evaluator
 
 
 class FidelityEvaluator:
@@ -125,10 +127,10 @@ class FidelityEvaluator:
         head: OutputHead | None = None,
         metric: str | None = None,
     ):
-        if metric is not None and metric not in FIDELITY_METRICS:
+        if metric is not None and metric not in FIDELITY_FIGURES:
             raise ConstraintError(
                 f"unknown fidelity metric {metric!r}",
-                hint=f"use one of {', '.join(FIDELITY_METRICS)}, e.g. --fidelity cosine:0.995",
+                hint=f"use one of {', '.join(FIDELITY_FIGURES)}, e.g. --fidelity cosine:0.995",
             )
         self.inputs = inputs
         self.detector = detector
@@ -190,7 +192,7 @@ class FidelityEvaluator:
         value = min(headline.values()) if headline else 1.0
         metric = "fidelity"
         if self.metric is not None:
-            name = FIDELITY_METRICS[self.metric]
+            name = FIDELITY_FIGURES[self.metric]
             values = [f[name] for f in details.values() if name in f]
             if not values:
                 raise ConstraintError(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator, LabelledEvaluator
-from embodied_ai_architect.agents.evaluation.data import load_eval_dataset
+from embodied_ai_architect.agents.evaluation.data import EvalDataset, load_eval_dataset
+from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator, split_dataset
 from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
 from embodied_ai_architect.errors import ConstraintError
 from embodied_ai_architect.modelio.handle import ModelHandle
@@ -25,9 +27,21 @@ def build_evaluator(
     seed: int,
     detector: bool = False,
     head: OutputHead | None = None,
+    metric: str | None = None,
+    has_calibration_data: bool = False,
 ) -> TaskEvaluator:
-    """Labelled accuracy when the data has labels, sim success for a suite, else fidelity."""
+    """Sim success for a suite; the user's ``--metric``; fidelity under an explicit
+    ``--fidelity`` bound; labelled accuracy when the data has labels; else fidelity.
+
+    Data-driven evaluators come as a :class:`SplitEvaluator`: calibration (unless
+    ``has_calibration_data``), selection and held-out samples are disjoint."""
+    fidelity_metric = constraints.fidelity.metric if constraints.fidelity else None
     if eval_sim:
+        if metric is not None or constraints.fidelity is not None:
+            raise ConstraintError(
+                "--eval-sim scores closed-loop success; --metric / --fidelity do not apply",
+                hint="bound the success loss with --max-success-drop",
+            )
         from embodied_ai_architect.sim.evaluator import SimTaskEvaluator
 
         # Scenes are seeded by the suite itself, so every version sees the same episodes.
@@ -35,23 +49,67 @@ def build_evaluator(
         return evaluator
     if eval_data is not None:
         dataset = load_eval_dataset(eval_data, reference.inputs, max_samples=max_samples)
-        if dataset.labels is not None:
-            return LabelledEvaluator(dataset)
-        if constraints.min_accuracy is not None:
-            raise ConstraintError(
-                "min_accuracy needs labelled evaluation data (the data given has no labels)",
-                hint="add labels (y) to the evaluation data, or use --max-accuracy-drop, "
-                "which is measured as fidelity to the original",
-            )
-        return FidelityEvaluator(dataset.inputs, detector=detector, head=head)
-    if constraints.min_accuracy is not None:
-        raise ConstraintError(
-            "min_accuracy needs labelled evaluation data or a simulation suite",
-            hint="pass --eval-data (labelled) or --eval-sim, or use --max-accuracy-drop",
+    else:
+        dataset = _random_dataset(reference, seed)
+    if metric is not None:
+        from embodied_ai_architect.agents.evaluation.user_metric import (
+            UserMetricEvaluator,
+            resolve_metric,
         )
-    # No data: fidelity on seeded random inputs of the model's signature — weaker evidence,
-    # which the report states by naming the evaluator.
+
+        fn = resolve_metric(metric)
+        return _split(
+            dataset,
+            lambda part: UserMetricEvaluator(metric, part, fn),
+            calibrate=not has_calibration_data,
+            seed=seed,
+        )
+    if constraints.min_accuracy is not None and dataset.labels is None:
+        raise ConstraintError(
+            "min_accuracy needs labelled evaluation data"
+            + (" (the data given has no labels)" if eval_data is not None else " or a sim suite"),
+            hint="add labels (y) to the evaluation data, pass --eval-data (labelled) or "
+            "--eval-sim, or use --max-accuracy-drop / --fidelity, measured as fidelity to the "
+            "original",
+        )
+    if dataset.labels is not None and fidelity_metric is None:
+        return _split(dataset, LabelledEvaluator, calibrate=not has_calibration_data, seed=seed)
+    # Without data: fidelity on seeded random inputs of the model's signature — weaker
+    # evidence, which the report states by naming the evaluator.
+    return _split(
+        dataset,
+        lambda part: FidelityEvaluator(
+            part.inputs, detector=detector, head=head, metric=fidelity_metric
+        ),
+        calibrate=not has_calibration_data and eval_data is not None,
+        seed=seed,
+    )
+
+
+def _random_dataset(reference: ModelHandle, seed: int) -> EvalDataset:
     from embodied_ai_architect.modelio.handle import make_feeds
 
-    feeds = make_feeds(reference.inputs, batch=FIDELITY_SAMPLES, seed=seed)
-    return FidelityEvaluator(feeds, detector=detector, head=head)
+    # Cut in two disjoint halves (selection, held-out); the calibration's random provider
+    # draws with the plain seed, these with another.
+    feeds = make_feeds(reference.inputs, batch=FIDELITY_SAMPLES, seed=seed + 1000)
+    return EvalDataset(feeds, None, "random inputs")
+
+
+def _split(
+    dataset: EvalDataset,
+    factory: Callable[[EvalDataset], TaskEvaluator],
+    *,
+    calibrate: bool,
+    seed: int,
+) -> SplitEvaluator:
+    parts = split_dataset(dataset, calibrate=calibrate, seed=seed)
+    return SplitEvaluator(
+        factory(parts.selection),
+        factory(parts.held_out) if parts.held_out is not None else None,
+        calibration_feeds=parts.calibration.inputs if parts.calibration is not None else None,
+        sizes={
+            "calibration": len(parts.calibration) if parts.calibration is not None else 0,
+            "selection": len(parts.selection),
+            "held_out": len(parts.held_out) if parts.held_out is not None else 0,
+        },
+    )

@@ -53,9 +53,9 @@ def measure_latency(
             timings.append((time.perf_counter() - started) * 1000)
             if index >= 4 and time.perf_counter() > budget_end:
                 break
-            if index + 1 >= MIN_ADAPTIVE_RUNS and (index + 1) % 5 == 0:
-                if ranking_clear(timings, reference_ms):
-                    break
+            checkpoint = index + 1 >= MIN_ADAPTIVE_RUNS and (index + 1) % 5 == 0
+            if checkpoint and ranking_clear(timings, reference_ms):
+                break
         peak_mb = sampler.stop()
     values = np.asarray(timings)
     return LatencyStats(

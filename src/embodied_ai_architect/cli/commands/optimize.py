@@ -34,6 +34,24 @@ def optimize(
         bool,
         typer.Option("--relative-drop", help="Read --max-accuracy-drop as % of the original."),
     ] = False,
+    fidelity: Annotated[
+        str | None,
+        typer.Option(
+            "--fidelity",
+            help="Explicit fidelity bound vs the original (no labels needed): metric:minimum, "
+            "e.g. cosine:0.995, top1:0.99, map50:0.98 (also class_agreement, iou, neighbour, "
+            "action).",
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Your metric 'module:function' (fn(model, data) -> float in [0, 1]); the "
+            "accuracy limits then apply to it. Modules import from the installed packages or "
+            "the current folder.",
+        ),
+    ] = None,
     min_accuracy: Annotated[
         float | None,
         typer.Option("--min-accuracy", help="Smallest accuracy, fraction in (0, 1], e.g. 0.95."),
@@ -76,6 +94,10 @@ def optimize(
     input_shape: Annotated[
         list[str] | None, typer.Option("--input-shape", help="e.g. 1,3,224,224; once per input.")
     ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="NAME=SHAPE[:DTYPE][=VALUE] per named input."),
+    ] = None,
     arch: Annotated[
         str | None, typer.Option("--arch", help="Architecture factory 'module:function'.")
     ] = None,
@@ -90,6 +112,7 @@ def optimize(
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
     from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.constraints import parse_constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
@@ -109,15 +132,24 @@ def optimize(
             "max_accuracy_drop": max_accuracy_drop,
             "drop_unit": "percent" if relative_drop else "points",
             "min_accuracy": min_accuracy,
+            "fidelity": fidelity,
             "target": target,
             "objective": objective,
             "budget": {"max_wall_seconds": max_seconds, "max_attempts": max_attempts},
         }
     )
+    if metric is not None:
+        import sys
+
+        # A metric module beside the user's data is importable as on `python -c` (CLI only:
+        # the API imports installed packages only).
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
     request = OptimizeRequest(
         model_path=model,
         load_options=LoadOptions(
             input_shapes=parse_input_shapes(input_shape),
+            inputs=parse_input_overrides(input_),
             arch=arch,
             arch_kwargs=parse_arch_kwargs(arch_kwargs),
             trust_pickle=trust_pickle,
@@ -127,6 +159,7 @@ def optimize(
         calibration_data=calibration_data,
         train_data=train_data,
         eval_sim=eval_sim,
+        metric=metric,
         out_dir=out,
         seed=seed,
     )
@@ -213,6 +246,14 @@ def render(report: OptimizeReport) -> None:
         mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
         out.print(f"  {mark} {verdict.reason}", highlight=False)
     out.print(report.summary, highlight=False)
+    if report.held_out is not None:
+        h = report.held_out
+        out.print(
+            f"  held-out {h.metric} ({h.samples} samples, used by neither calibration nor "
+            f"selection): {h.baseline:.2%} → {h.best:.2%}"
+            + ("" if h.passed else " — below the bound"),
+            highlight=False,
+        )
     if report.decision:
         out.print(report.decision, highlight=False)
     for name, path in report.artifacts.items():
