@@ -5,6 +5,7 @@ import { $, $$, badge, clear, h, num, section, showError, table, when } from "..
 
 let ctxRef;
 const runCache = new Map();
+const picked = new Set(); // runs ticked for comparison, kept across filter changes
 const STATUSES = ["", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"];
 
 async function runOf(jobId, status) {
@@ -61,7 +62,9 @@ async function refreshRuns() {
   if (!shown.length) { clear(list, h("p", { class: "muted" }, "No runs match.")); return; }
   clear(list, table(["compare", "run", "model", "status", "attempts", "kept", "started"], shown.map((r) => {
     const kept = r.versions.map((v) => `v${v.version} ${v.technique}`).join(", ") || "–";
-    return [h("input", { type: "checkbox", class: "compare-pick", value: r.job.id, "aria-label": `compare run ${r.job.id.slice(0, 8)}` }),
+    const box = h("input", { type: "checkbox", class: "compare-pick", value: r.job.id, checked: picked.has(r.job.id), "aria-label": `compare run ${r.job.id.slice(0, 8)}` });
+    box.addEventListener("change", () => (box.checked ? picked.add(r.job.id) : picked.delete(r.job.id)));
+    return [box,
       h("a", { href: `#/results/${r.job.id}` }, r.job.id.slice(0, 8)), String(r.job.model_id), badge(r.job.status),
       `${r.attempts.filter((a) => a.passed).length}/${r.attempts.length} passed`, kept, when(r.job.created_at)];
   }), { rowAttrs: (cells) => ({ "data-job-id": cells[0].value }) }));

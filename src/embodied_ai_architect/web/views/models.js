@@ -93,6 +93,8 @@ async function analyze(modelId) {
     });
     if (err.hidden) {
       box.hidden = true;
+      const status = $("#upload-status");
+      if (status.textContent.startsWith(`stored as model ${modelId} `)) status.textContent = status.textContent.replace("analyzing…", "analyzed");
       await refreshList();
       if (location.hash === `#/models/${modelId}`) await showAnalysis(modelId); else ctxRef.go("models", modelId);
     }

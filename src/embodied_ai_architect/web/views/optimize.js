@@ -37,8 +37,16 @@ let stopWatch = null;
 async function loadSchema() {
   try {
     const spec = await api("/openapi.json", { raw: true });
-    const props = (name) => spec.components?.schemas?.[name]?.properties || null;
-    return { constraints: props("Constraints"), budget: props("Budget"), request: props("OptimizeJobRequest") };
+    const schemas = spec.components?.schemas || {};
+    const props = (name) => schemas[name]?.properties || null;
+    // Enums are $refs (directly or inside allOf/anyOf): resolve them to their values.
+    const enumOf = (prop) => {
+      if (!prop) return null;
+      if (prop.enum) return prop.enum;
+      const ref = prop.$ref || [...(prop.allOf || []), ...(prop.anyOf || [])].find((x) => x.$ref)?.$ref;
+      return ref ? schemas[ref.split("/").at(-1)]?.enum || null : null;
+    };
+    return { constraints: props("Constraints"), budget: props("Budget"), request: props("OptimizeJobRequest"), enumOf };
   } catch { return null; }
 }
 
@@ -53,8 +61,7 @@ function supported(key) {
 
 function enumOf(key) {
   if (!schema?.constraints) return null;
-  const prop = schema.constraints[key.split(".")[1]];
-  return prop?.enum || null;
+  return schema.enumOf(schema.constraints[key.split(".")[1]]);
 }
 
 function field([key, label, kind, options]) {
@@ -64,6 +71,8 @@ function field([key, label, kind, options]) {
   if (kind === "select") {
     const choices = enumOf(key) || options.choices;
     input = h("select", { id, name: key, "aria-describedby": id + "-error" }, choices.map((c) => h("option", { value: c }, c || "none (fidelity to the original)")));
+    const fallback = schema?.constraints?.[key.split(".")[1]]?.default;
+    if (key.startsWith("constraints.") && choices.includes(fallback)) input.value = fallback;
   } else {
     const { choices, ...attrs } = options;
     input = h("input", { id, name: key, type: kind, inputmode: kind === "number" ? "decimal" : undefined, "aria-describedby": id + "-error", ...attrs });

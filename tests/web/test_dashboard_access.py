@@ -1,0 +1,108 @@
+"""Keyboard use, clear errors and the dashboard's own routes, in chromium against a real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.live import TOKEN, LiveServer, tiny_onnx_bytes, upload
+
+
+def test_keyboard_reaches_every_screen_and_the_upload(server: LiveServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/")
+        expect(page.locator("#health")).to_contain_text("ok", timeout=15_000)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "token"
+        page.keyboard.type(TOKEN)
+        page.keyboard.press("Enter")  # submits the token form
+        expect(page.locator("#token-state")).to_have_text("token set for this session")
+        # Every screen is a real link: focus it, press Enter, its heading shows.
+        for view in ["optimize", "results", "history", "targets", "simulation", "admin", "models"]:
+            link = page.locator(f'nav a[data-view="{view}"]')
+            link.focus()
+            outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline != "none"  # a visible focus ring
+            page.keyboard.press("Enter")
+            expect(page.locator(f"#view-{view}")).to_be_visible()
+            expect(link).to_have_attribute("aria-current", "page")
+        # The drop zone is focusable and opens the file chooser from the keyboard.
+        page.locator("#dropzone").focus()
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        chooser.value.set_files(
+            files=[{"name": "keys.onnx", "mimeType": "", "buffer": tiny_onnx_bytes(seed=5)}]
+        )
+        expect(page.locator("#upload-status")).to_contain_text("stored as model", timeout=15_000)
+        # Every form control on the optimize screen has a label.
+        page.keyboard.press("Escape")
+        page.goto(server.url + "/#/optimize")
+        expect(page.locator("#optimize-form")).to_be_visible()
+        unlabeled = page.evaluate(
+            """[...document.querySelectorAll('#optimize-form input, #optimize-form select')]
+                 .filter((el) => !el.labels || el.labels.length === 0).map((el) => el.id)"""
+        )
+        assert unlabeled == []
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_errors_are_shown_with_their_hint(server: LiveServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(server.url + "/")
+        # A wrong token: the API's message, not a silent failure.
+        page.fill("#token", "wrong-token")
+        page.click("#token-save")
+        page.set_input_files(
+            "#upload-file",
+            files=[{"name": "m.onnx", "mimeType": "", "buffer": tiny_onnx_bytes(seed=9)}],
+        )
+        expect(page.locator("#upload-error")).to_contain_text("bearer token", timeout=15_000)
+        # Not a model: the format error with its hint.
+        page.fill("#token", TOKEN)
+        page.click("#token-save")
+        page.set_input_files(
+            "#upload-file",
+            files=[{"name": "notes.onnx", "mimeType": "", "buffer": b"just some text\n" * 20}],
+        )
+        error = page.locator("#upload-error")
+        expect(error).to_contain_text("notes.onnx", timeout=15_000)
+        expect(error.locator(".hint")).not_to_be_empty()
+        expect(error).to_have_attribute("role", "alert")
+        # A run that does not exist: a clear message on the results screen.
+        page.goto(server.url + "/#/results/" + "0" * 32)
+        expect(page.locator("#notice")).to_contain_text("not", timeout=15_000)
+    finally:
+        page.close()
+
+
+def test_report_suite_and_backup_routes(server: LiveServer) -> None:
+    """The small read routes the dashboard added: typed 404/401, suites from the YAML files."""
+    from embodied_ai_architect.sim.suites import list_suites
+
+    with server.client() as client, server.client(auth=False) as anonymous:
+        model = upload(client, tiny_onnx_bytes(seed=13), name="r.onnx")
+        job = client.post(
+            "/api/v1/jobs", json={"kind": "analyze", "model_id": model["id"], "runs": 2}
+        ).json()["job_id"]
+        for name in ("report.html", "report.json"):
+            missing = client.get(f"/api/v1/runs/{'f' * 32}/{name}")
+            assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+            not_optimize = client.get(f"/api/v1/runs/{job}/{name}")
+            assert not_optimize.status_code == 404
+            assert "optimize" in not_optimize.json()["hint"]
+        suites = client.get("/api/v1/sim/suites").json()
+        assert [s["id"] for s in suites["data"]] == list_suites()
+        assert anonymous.get("/api/v1/admin/backups").status_code == 401
+        assert client.get("/api/v1/admin/backups").json() == {"data": [], "count": 0}
