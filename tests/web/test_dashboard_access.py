@@ -106,3 +106,57 @@ def test_report_suite_and_backup_routes(server: LiveServer) -> None:
         assert [s["id"] for s in suites["data"]] == list_suites()
         assert anonymous.get("/api/v1/admin/backups").status_code == 401
         assert client.get("/api/v1/admin/backups").json() == {"data": [], "count": 0}
+
+
+def test_charts_mark_the_pareto_set_and_draw_loss_curves(server: LiveServer, browser: Any) -> None:
+    """The SVG chart helpers on their own (the live loss curves need training data, which the
+    HTTP API cannot take yet, so they are checked here with synthetic series)."""
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        drawn = page.evaluate(
+            """async () => {
+                const charts = await import("/static/lib/charts.js");
+                const pareto = await import("/static/lib/pareto.js");
+                const points = pareto.markFront([
+                  {label: "v0", size_mb: 4, p95_ms: 10, accuracy: 0.99, feasible: true},
+                  {label: "a1", size_mb: 1, p95_ms: 12, accuracy: 0.98, feasible: true},
+                  {label: "a2", size_mb: 5, p95_ms: 15, accuracy: 0.97, feasible: false},
+                ]);
+                const scatter = charts.scatterChart(pareto.chartSeries(points).size, {});
+                const lines = charts.lineChart([
+                  {name: "train loss", points: [[1, 2.0], [2, 1.2], [3, 0.9]]},
+                  {name: "held-out KD loss", points: [[1, 2.2], [2, 1.5], [3, 1.3]]},
+                ], {});
+                const bars = charts.barChart([{label: "Conv", value: 3}, {label: "Relu", value: 0}]);
+                return {
+                  front: [...scatter.querySelectorAll("g.point.front")].map((g) => g.dataset.label),
+                  hollow: [...scatter.querySelectorAll("g.point.infeasible")].map((g) => g.dataset.label),
+                  series: [...lines.querySelectorAll("polyline.series")].map((p) => p.dataset.series),
+                  vertices: lines.querySelector("polyline.series").getAttribute("points").split(" ").length,
+                  bars: [...bars.querySelectorAll("rect.bar")].map((r) => Number(r.dataset.value)),
+                };
+            }"""
+        )
+        assert sorted(drawn["front"]) == ["a1", "v0"]  # a2 is dominated by v0
+        assert drawn["hollow"] == ["a2"]
+        assert drawn["series"] == ["train loss", "held-out KD loss"]
+        assert drawn["vertices"] == 3
+        assert drawn["bars"] == [3, 0]
+    finally:
+        page.close()
+
+
+def test_suite_shortcut_fills_the_optimize_form(server: LiveServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(server.url + "/#/simulation")
+        first = page.locator("#suites tbody tr").first
+        suite = first.locator("code").inner_text()
+        first.locator("button").click()
+        expect(page.locator("#view-optimize")).to_be_visible()
+        expect(page.locator("#f-eval-sim")).to_have_value(suite)
+    finally:
+        page.close()

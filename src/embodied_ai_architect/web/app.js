@@ -14,7 +14,7 @@ const mounted = new Set();
 
 /** What every view gets: navigation, notices, confirmation and the model list. */
 export const ctx = {
-  go(view, arg) { location.hash = `#/${view}` + (arg !== undefined && arg !== null ? `/${arg}` : ""); },
+  go(view, arg) { location.hash = `#/${view}` + (arg !== undefined && arg !== null ? `/${encodeURIComponent(arg)}` : ""); },
   notify(message, kind = "info") {
     const el = $("#notice");
     el.textContent = message;

@@ -106,14 +106,20 @@ export async function mount(el, ctx) {
   el.append(section("Constraints", form), h("div", { id: "live", hidden: true }));
 }
 
+/** arg: a model id to preselect, "job-<id>" to follow a job, "suite-<id>" to evaluate on a suite. */
 export async function show(el, ctx, arg) {
   const select = $("#f-model");
-  const previous = arg || select.value;
+  const job = arg?.startsWith("job-") ? arg.slice(4) : null;
+  const suite = arg?.startsWith("suite-") ? arg.slice(6) : null;
+  const previous = job || suite ? select.value : arg || select.value;
   const models = await ctx.models();
   clear(select, models.map((m) => h("option", { value: m.id }, `${m.id}: ${m.name}`)));
   if (!models.length) select.append(h("option", { value: "" }, "upload a model first"));
   if (previous && models.some((m) => String(m.id) === String(previous))) select.value = previous;
   await loadVersions();
+  const evalSim = document.getElementById(fieldId("eval_sim"));
+  if (suite && evalSim && [...evalSim.options].some((o) => o.value === suite)) evalSim.value = suite;
+  if (job && $("#live").dataset.jobId !== job) follow(job);
 }
 
 async function loadVersions() {

@@ -46,7 +46,7 @@ async function render(jobId) {
   if (job.status !== "succeeded") {
     const err = h("div", { class: "error" });
     clear(body, section(`Run ${jobId.slice(0, 8)}`, h("p", {}, "status ", badge(job.status), job.stage ? ` · stage ${job.stage}` : ""), err,
-      ["queued", "running"].includes(job.status) ? h("button", { type: "button", onclick: async () => { ctxRef.go("optimize"); (await import("./optimize.js")).follow(jobId); } }, "Watch live") : null));
+      ["queued", "running"].includes(job.status) ? h("button", { type: "button", id: "watch-live", onclick: () => ctxRef.go("optimize", `job-${jobId}`) }, "Watch live") : null));
     if (job.error) showError(err, job.error); else err.remove();
     return;
   }

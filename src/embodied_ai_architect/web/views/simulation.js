@@ -15,7 +15,7 @@ export async function show(el, ctx) {
   const suites = (await api("/sim/suites")).data;
   clear($("#suites"), table(["suite", "family", "scenes", "steps", "description", ""], suites.map((s) => [
     h("code", {}, s.id), s.family, String(s.scenes), String(s.max_steps), s.description,
-    h("button", { type: "button", class: "secondary", onclick: () => { ctx.go("optimize"); setTimeout(() => { const f = document.getElementById("f-eval-sim"); if (f) f.value = s.id; }, 300); } }, "Optimize on it")])));
+    h("button", { type: "button", class: "secondary", onclick: () => ctx.go("optimize", `suite-${s.id}`), "aria-label": `Optimize on ${s.id}` }, "Optimize on it")])));
   const jobs = (await api("/jobs?kind=optimize&status=succeeded&limit=200")).data.filter((j) => j.request.eval_sim);
   const results = await Promise.all(jobs.map((j) => api(`/jobs/${j.id}/result`)));
   const rows = results.map((r) => r.optimize).filter(Boolean);
