@@ -96,3 +96,42 @@ def test_optimize_then_runs_and_versions(
     assert code == 0 and target.read_bytes() == Path(report["baseline"]["path"]).read_bytes()
     code, _, err = _run(["versions", "restore", run_id, "v99"], capsys)
     assert code == 2 and "no version 'v99'" in err
+
+
+def test_fidelity_metric_and_objective_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import numpy as np
+
+    model, arch = _checkpoint(tmp_path / "m")
+    common = [str(model), *arch, "--max-attempts", "1", "--json"]
+    argv = ["optimize", *common, "--fidelity", "top1:0.9", "--objective", "size"]
+    code, stdout, _ = _run([*argv, "--out", str(tmp_path / "f")], capsys)
+    report = json.loads(stdout)
+    assert code == (0 if report["status"] == "succeeded" else 1)
+    constraints = report["request"]["constraints"]
+    assert constraints["fidelity"] == {"metric": "top1", "minimum": 0.9}
+    assert constraints["objective"] == "size"
+    assert report["baseline"]["metrics"]["accuracy_metric"] == "fidelity_top1"
+    assert report["decision"].startswith("Optimised size, then p50 latency")
+    assert report["held_out"]["metric"] == "fidelity_top1"
+
+    # A metric module beside the data, imported from the current folder (CLI only).
+    (tmp_path / "my_metric.py").write_text(
+        "def mean_abs(model, data):\n"
+        "    out = model.predict(data.inputs)[0]\n"
+        "    return float(1 / (1 + abs(out).mean()))\n"
+    )
+    np.savez(tmp_path / "eval.npz", x=np.random.default_rng(0).random((40, 1, 8, 8), "float32"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    argv = ["optimize", *common, "--metric", "my_metric:mean_abs", "--max-accuracy-drop", "5"]
+    argv += ["--eval-data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "u")]
+    code, stdout, _ = _run(argv, capsys)
+    report = json.loads(stdout)
+    assert report["baseline"]["metrics"]["accuracy_evaluator"] == "metric:my_metric:mean_abs"
+    assert report["held_out"]["split"] == {"calibration": 10, "selection": 15, "held_out": 15}
+    code, _, err = _run(["optimize", *common, "--metric", "nowhere:f", "--max-size", "9"], capsys)
+    assert code == 2 and "cannot import 'nowhere'" in err and "hint" in err

@@ -91,7 +91,13 @@ def _random_dataset(reference: ModelHandle, seed: int) -> EvalDataset:
 
     # Cut in two disjoint halves (selection, held-out); the calibration's random provider
     # draws with the plain seed, these with another.
-    feeds = make_feeds(reference.inputs, batch=FIDELITY_SAMPLES, seed=seed + 1000)
+    # A model exported with a fixed batch of 1 still gets FIDELITY_SAMPLES samples (stacked
+    # here, run one at a time by run_dataset), not one.
+    specs = [
+        spec.model_copy(update={"shape": ["batch", *spec.shape[1:]]}) if spec.shape else spec
+        for spec in reference.inputs
+    ]
+    feeds = make_feeds(specs, batch=FIDELITY_SAMPLES, seed=seed + 1000)
     return EvalDataset(feeds, None, "random inputs")
 
 
