@@ -193,9 +193,7 @@ def test_connections_per_client_are_capped_with_retry_after(limited: LiveServer)
         pytest.param(b"\x08\x08\x12\x03abc", id="onnx header without a graph"),
     ],
 )
-def test_uploads_that_only_start_like_onnx_are_refused(
-    limited: LiveServer, payload: bytes
-) -> None:
+def test_uploads_that_only_start_like_onnx_are_refused(limited: LiveServer, payload: bytes) -> None:
     """Defect 5: the first byte no longer decides; nothing is stored."""
     with limited.client() as client:
         response = client.post(
