@@ -41,13 +41,22 @@ class OutputHead(BaseModel):
     layout: str = Field(
         default="",
         description="boxes_first (N, 4+C, A), anchors_first_objectness (N, A, 5+C), "
-        "split (boxes and scores apart), map, vector, tokens.",
+        "split (boxes and scores apart), multilevel (per-level scores + box distributions), "
+        "map, vector, tokens.",
     )
     output: int = Field(default=0, ge=0, description="Index of the output it reads.")
     scores_output: int | None = Field(
         default=None, description="Split detectors: index of the class-score output."
     )
     classes: int | None = Field(default=None, description="Classes / channels / dimension.")
+    levels: list[list[int]] = Field(
+        default_factory=list,
+        description="Multi-level detectors (PicoDet / GFL style): [score output, box output, "
+        "stride] per level; box outputs hold 4 × bins distance distributions (0: stride unknown).",
+    )
+    image_size: list[int] | None = Field(
+        default=None, description="Input height and width the anchors are laid on."
+    )
     evidence: str = ""
 
 

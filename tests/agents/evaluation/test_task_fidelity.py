@@ -25,6 +25,8 @@ from embodied_ai_architect.schemas.profile import ArchitectureFamily, HeadKind
 from embodied_ai_architect.schemas.results import VersionMetrics
 
 IMAGE = [1, 3, 64, 64]
+PICODET_SCORES = [[1, 7600, 10], [1, 1900, 10], [1, 475, 10], [1, 130, 10]]
+PICODET_BOXES = [[1, 7600, 32], [1, 1900, 32], [1, 475, 32], [1, 130, 32]]
 CLASSES = 3
 
 
@@ -37,6 +39,13 @@ CLASSES = 3
         ([[1, 3598, 4], [1, 11, 3598]], [IMAGE], None, HeadKind.DETECTOR, "split_classes_first"),
         ([[1, 100, 4], [1, 100, 92]], [IMAGE], None, HeadKind.DETECTOR, "split"),
         ([[1, 1, 64, 64]], [IMAGE], None, HeadKind.DENSE_MAP, "map"),
+        (
+            [*PICODET_SCORES, *PICODET_BOXES],
+            [[1, 3, 800, 608]],
+            None,
+            HeadKind.DETECTOR,
+            "multilevel",
+        ),
         ([[1, 1000]], [IMAGE], "cnn_classifier", HeadKind.CLASS_SCORES, "vector"),
         ([[1, 128, 384]], [[1, 128]], "transformer_encoder", HeadKind.EMBEDDING, "tokens"),
         ([[1, 6]], [[1, 17]], "mlp_policy", HeadKind.ACTION, "vector"),
@@ -224,3 +233,24 @@ def test_a_fidelity_metric_the_outputs_lack_is_a_constraint_error() -> None:
     feeds = {"x": np.ones((4, 3), dtype=np.float32)}
     with pytest.raises(ConstraintError, match="unknown fidelity metric"):
         FidelityEvaluator(feeds, metric="bleu")
+
+
+def test_multilevel_head_decodes_and_catches_swapped_classes() -> None:
+    """PicoDet-style outputs: per-level scores and 4 × 8-bin box distributions."""
+    hw = [32, 32]
+    head = classify_outputs([[1, 16, 3], [1, 4, 3], [1, 16, 32], [1, 4, 32]], [[1, 3, *hw]])
+    assert head.layout == "multilevel" and head.levels == [[0, 2, 8], [1, 3, 16]]
+    rng = np.random.default_rng(0)
+    want = [
+        rng.random((6, 16, 3)).astype(np.float32),
+        rng.random((6, 4, 3)).astype(np.float32),
+        rng.normal(size=(6, 16, 32)).astype(np.float32),
+        rng.normal(size=(6, 4, 32)).astype(np.float32),
+    ]
+    from embodied_ai_architect.agents.evaluation.accuracy import task_parts
+
+    same = task_parts(head, want, want)["output_0:detections"]
+    assert same["score"] == pytest.approx(1.0) and same["box_iou"] == pytest.approx(1.0)
+    swapped = [w[..., ::-1].copy() if i < 2 else w for i, w in enumerate(want)]
+    bad = task_parts(head, want, swapped)["output_0:detections"]
+    assert bad["box_iou"] == pytest.approx(1.0) and bad["class_agreement"] < 0.6

@@ -15,6 +15,7 @@ from embodied_ai_architect.agents.evaluation.task_fidelity import (
     action_fidelity,
     as_probabilities,
     box_layout,
+    decode_multilevel,
     dense_map_fidelity,
     detector_fidelity,
     embedding_fidelity,
@@ -220,6 +221,15 @@ def task_parts(
         return {}
     want, got = wanted[i], outputs[i]
     if head.kind is HeadKind.DETECTOR:
+        if head.layout == "multilevel" and head.levels:
+            wb, ws = decode_multilevel(wanted, head.levels, head.image_size)
+            gb, gs = decode_multilevel(outputs, head.levels, head.image_size)
+            figures = detector_fidelity(wb, ws, gb, gs, layout="xyxy")
+            return {
+                f"output_{index}:detections": figures
+                for level in head.levels
+                for index in level[:2]
+            }
         if head.layout in ("boxes_first", "anchors_first_objectness") and want.ndim == 3:
             wb, ws = split_yolo(want, head.layout)
             gb, gs = split_yolo(got, head.layout)

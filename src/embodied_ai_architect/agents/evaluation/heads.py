@@ -5,6 +5,8 @@ Shape rules only, so they work on any exported graph:
 * YOLO-style single tensor: one 3-D output (N, 4+C, A) with A ≫ 4+C (v8/v11: boxes cx, cy, w, h
   then class scores) or (N, A, 5+C) with A ≫ 5+C (v5/v7: boxes, objectness, class scores);
 * SSD / DETR style: a box output (N, A, 4) beside a score output (N, A, C) or (N, C, A);
+* PicoDet / GFL style: per feature level, class scores (N, A_l, C) beside box distance
+  distributions (N, A_l, 4 × bins) over the same anchors;
 * dense maps: a 4-D output (N, K, H, W) at the image input's height and width, K differing
   from the input's channels (segmentation, DBNet-style text detection);
 * vectors: class scores for classifiers, actions for policies, embeddings for encoders.
@@ -88,6 +90,56 @@ def _split_detector(outputs: list[list[int | None]]) -> OutputHead | None:
     return None
 
 
+_STRIDES = (4, 8, 16, 32, 64, 128)
+
+
+def _stride(anchors: int, hw: tuple[int, int]) -> int:
+    """The stride whose grid over the input has ``anchors`` cells (0: none does)."""
+    for stride in _STRIDES:
+        if -(-hw[0] // stride) * -(-hw[1] // stride) == anchors:
+            return stride
+    return 0
+
+
+def _multilevel_detector(outputs: list[list[int | None]], hw: tuple[int, int]) -> OutputHead | None:
+    """Per-level class scores (N, A_l, C) beside box distance distributions (N, A_l, 4·bins)."""
+    by_anchors: dict[int, list[tuple[int, int]]] = {}
+    for index, shape in enumerate(outputs):
+        if len(shape) != 3 or shape[1] is None or shape[2] is None:
+            return None
+        by_anchors.setdefault(shape[1], []).append((index, shape[2]))
+    if len(by_anchors) < 2 or any(len(pair) != 2 for pair in by_anchors.values()):
+        return None
+    levels: list[list[int]] = []
+    channels: set[tuple[int, int]] = set()
+    for anchors, pair in sorted(by_anchors.items(), key=lambda item: -item[0]):
+        (a, ca), (b, cb) = pair
+        # The box output's channels are a multiple of 4 (bins per side); the larger one if both.
+        if cb % 4 == 0 and (ca % 4 != 0 or cb > ca):
+            score, box = (a, ca), (b, cb)
+        elif ca % 4 == 0:
+            score, box = (b, cb), (a, ca)
+        else:
+            return None
+        channels.add((score[1], box[1]))
+        levels.append([score[0], box[0], _stride(anchors, hw)])
+    if len(channels) != 1:
+        return None
+    classes, box_channels = channels.pop()
+    strides = [level[2] for level in levels]
+    return OutputHead(
+        kind=HeadKind.DETECTOR,
+        layout="multilevel",
+        output=levels[0][0],
+        classes=classes,
+        levels=levels,
+        image_size=list(hw),
+        evidence=f"{len(levels)} levels of class scores (…, {classes}) beside box distributions "
+        f"(…, {box_channels} = 4 sides × {box_channels // 4} bins) over the same anchors, "
+        f"strides {strides} (PicoDet / GFL-style head)",
+    )
+
+
 def classify_outputs(
     outputs: Sequence[Shape], inputs: Sequence[Shape], family: str | None = None
 ) -> OutputHead:
@@ -100,7 +152,9 @@ def classify_outputs(
         for index, shape in enumerate(dims):
             if (head := _single_tensor_detector(index, shape)) is not None and len(dims) <= 2:
                 return head
-        channels, hw = image[0], image[1:]
+        channels, hw = image[0], (image[1], image[2])
+        if len(dims) >= 4 and (head := _multilevel_detector(dims, hw)) is not None:
+            return head
         for index, shape in enumerate(dims):
             # As many channels as the input: an image-to-image model (denoiser), not a map.
             if len(shape) == 4 and tuple(shape[2:]) == hw and shape[1] != channels:

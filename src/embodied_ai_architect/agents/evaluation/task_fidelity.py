@@ -169,6 +169,52 @@ def split_yolo(output: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]
     return output[..., :4], output[..., 5:] * output[..., 4:5]
 
 
+def decode_multilevel(
+    outputs: list[np.ndarray], levels: list[list[int]], image_size: list[int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """xyxy boxes (N, A, 4) and class probabilities (N, A, C) of a PicoDet / GFL-style head.
+
+    Each side's distance is the expectation of its softmax over the bins (one bin: the value
+    itself), in stride units from the anchor centre. A level whose stride is unknown keeps its
+    anchors on a grid far apart, so NMS never merges them: each anchor is then judged alone."""
+    all_boxes, all_scores = [], []
+    offset = 0.0
+    for score_index, box_index, stride in levels:
+        scores, dist = outputs[score_index], outputs[box_index].astype(np.float64)
+        batch, anchors, channels = dist.shape
+        bins = channels // 4
+        dist = dist.reshape(batch, anchors, 4, bins)
+        if bins > 1:
+            weights = np.exp(dist - dist.max(axis=3, keepdims=True))
+            weights /= weights.sum(axis=3, keepdims=True)
+            dist = (weights * np.arange(bins)).sum(axis=3)
+        else:
+            dist = dist[..., 0]
+        if stride and image_size:
+            columns = -(-image_size[1] // stride)
+            index = np.arange(anchors)
+            cx = (index % columns + 0.5) * stride
+            cy = (index // columns + 0.5) * stride
+            scale = float(stride)
+        else:
+            cx = offset + np.arange(anchors) * 1e4
+            cy = np.zeros(anchors)
+            offset += anchors * 1e4
+            scale = 1.0
+        boxes = np.stack(
+            [
+                cx - dist[..., 0] * scale,
+                cy - dist[..., 1] * scale,
+                cx + dist[..., 2] * scale,
+                cy + dist[..., 3] * scale,
+            ],
+            axis=-1,
+        )
+        all_boxes.append(boxes)
+        all_scores.append(as_probabilities(scores))
+    return np.concatenate(all_boxes, axis=1), np.concatenate(all_scores, axis=1)
+
+
 def as_probabilities(scores: np.ndarray) -> np.ndarray:
     """Scores already in [0, 1] stay; logits go through a sigmoid (per class, as YOLO/SSD do)."""
     if scores.size and (scores.min() < 0 or scores.max() > 1):
