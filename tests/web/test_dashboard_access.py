@@ -33,8 +33,8 @@ def test_keyboard_reaches_every_screen_and_the_upload(server: LiveServer, browse
             page.keyboard.press("Enter")
             expect(page.locator(f"#view-{view}")).to_be_visible()
             expect(link).to_have_attribute("aria-current", "page")
-        # The drop zone is focusable and opens the file chooser from the keyboard.
-        page.locator("#dropzone").focus()
+        # The drop zone's button opens the file chooser from the keyboard.
+        page.locator("#choose-file").focus()
         with page.expect_file_chooser() as chooser:
             page.keyboard.press("Enter")
         chooser.value.set_files(
@@ -105,7 +105,11 @@ def test_report_suite_and_backup_routes(server: LiveServer) -> None:
         suites = client.get("/api/v1/sim/suites").json()
         assert [s["id"] for s in suites["data"]] == list_suites()
         assert anonymous.get("/api/v1/admin/backups").status_code == 401
-        assert client.get("/api/v1/admin/backups").json() == {"data": [], "count": 0}
+        created = client.post("/api/v1/admin/backup")
+        assert created.status_code == 201, created.text
+        listing = client.get("/api/v1/admin/backups").json()
+        assert listing["data"][0] == {"key": created.json()["key"]}  # newest first
+        assert listing["count"] == len(listing["data"])
 
 
 def test_charts_mark_the_pareto_set_and_draw_loss_curves(server: LiveServer, browser: Any) -> None:

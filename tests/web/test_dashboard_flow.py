@@ -24,8 +24,8 @@ from .helpers import screenshot
 OPTIMIZE = {
     "constraints.max_accuracy_drop": "1",
     "constraints.budget.max_attempts": "3",
-    "latency_runs": "10",
-    "max_eval_samples": "64",
+    "latency_runs": "5",
+    "max_eval_samples": "32",
 }
 VIEWS = ["models", "optimize", "results", "history", "targets", "simulation", "admin"]
 
@@ -133,8 +133,8 @@ def test_dashboard_end_to_end(server: LiveServer, browser: Any) -> None:
                 "kind": "optimize",
                 "model_id": model_id,
                 "constraints": {"max_accuracy_drop": 5, "budget": {"max_attempts": 2}},
-                "latency_runs": 10,
-                "max_eval_samples": 64,
+                "latency_runs": 5,
+                "max_eval_samples": 32,
             },
         )
         assert other.status_code == 202, other.text

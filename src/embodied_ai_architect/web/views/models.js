@@ -11,14 +11,14 @@ let stopWatch = null;
 
 export async function mount(el, ctx) {
   ctxRef = ctx;
-  const input = h("input", { id: "upload-file", type: "file", class: "visually-hidden" });
-  const zone = h("label", { for: "upload-file", id: "dropzone", class: "dropzone", tabindex: "0" },
-    h("strong", {}, "Drop a model file here"), h("span", {}, " or press Enter to choose one"),
+  const input = h("input", { id: "upload-file", type: "file", class: "visually-hidden", tabindex: "-1" });
+  const choose = h("button", { type: "button", id: "choose-file", onclick: () => input.click() }, "Choose a file");
+  const zone = h("div", { id: "dropzone", class: "dropzone" },
+    h("strong", {}, "Drop a model file here"), h("span", {}, "or ", choose),
     h("small", { class: "muted" }, "ONNX, TorchScript, torch.export, safetensors, TFLite, … — the format is detected from the bytes"));
-  const progress = h("progress", { id: "upload-progress", max: "1", value: "0", hidden: true });
+  const progress = h("progress", { id: "upload-progress", max: "1", value: "0", hidden: true, "aria-label": "upload progress" });
   const status = h("p", { id: "upload-status", class: "muted", "aria-live": "polite" });
   const error = h("div", { id: "upload-error", class: "error", hidden: true });
-  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
   for (const type of ["dragenter", "dragover"]) zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
   for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer?.files?.length) upload(e.dataTransfer.files[0]); });
@@ -43,7 +43,7 @@ export async function mount(el, ctx) {
   }
 
   el.append(
-    section("Upload", zone, input, progress, status, error),
+    section("Upload", zone, h("label", { for: "upload-file", class: "visually-hidden" }, "Model file"), input, progress, status, error),
     h("section", { class: "card" }, h("h3", {}, "Uploaded models"), h("div", { id: "models-list" })),
     h("div", { id: "analysis-job", hidden: true }),
     h("div", { id: "analysis", "aria-live": "polite" }),
