@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from api.live import TOKEN, LiveServer, tiny_onnx_bytes, upload
 
@@ -164,3 +167,30 @@ def test_suite_shortcut_fills_the_optimize_form(server: LiveServer, browser: Any
         expect(page.locator("#f-eval-sim")).to_have_value(suite)
     finally:
         page.close()
+
+
+@pytest.mark.slow  # a second server and an analysis: ~40 s on a busy 2-core host
+def test_private_reads_need_the_token_also_on_the_websocket(browser: Any, tmp_path: Path) -> None:
+    """With EAA_PUBLIC_READS=false the page asks for the token, then every read and the live
+    progress (WebSocket ?token=) work with it."""
+    from playwright.sync_api import expect
+
+    private = LiveServer(tmp_path / "ws", workers=1, env={"EAA_PUBLIC_READS": "false"}).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(private.url + "/")
+        expect(page.locator("#notice")).to_contain_text("bearer token", timeout=15_000)
+        expect(page.locator("#token")).to_be_focused()
+        page.keyboard.type(TOKEN)
+        page.keyboard.press("Enter")
+        expect(page.locator("#models-list")).to_contain_text("No models yet")
+        page.set_input_files(
+            "#upload-file",
+            files=[{"name": "private.onnx", "mimeType": "", "buffer": tiny_onnx_bytes(seed=21)}],
+        )
+        # The analysis job's progress arrives over the WebSocket, which needs the token too.
+        expect(page.locator("#analysis[data-model-id]")).to_be_visible(timeout=90_000)
+        expect(page.locator("#family")).not_to_be_empty()
+    finally:
+        page.close()
+        private.stop()

@@ -48,6 +48,7 @@ async function route() {
     await VIEWS[view].show(el, ctx, arg ? decodeURIComponent(arg) : undefined);
   } catch (error) {
     ctx.notify(`${error.message}${error.hint ? " — " + error.hint : ""}`, "error");
+    if (error.status === 401) $("#token").focus(); // reads need the token on this server
   }
 }
 
