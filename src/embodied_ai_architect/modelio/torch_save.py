@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.modelio.handle import set_eval
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def save_torchscript(
 
     _validate_save_inputs(inputs)
     path = Path(path)
-    module.eval()
+    set_eval(module)
     if isinstance(module, torch.jit.ScriptModule):
         scripted = module
     else:
@@ -121,7 +122,7 @@ def save_exported_program(
 
     _validate_save_inputs(inputs)
     path = Path(path)
-    module.eval()
+    set_eval(module)
     feeds = make_feeds(inputs, batch=1, seed=0)
     args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
     try:

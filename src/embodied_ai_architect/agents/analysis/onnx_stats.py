@@ -6,6 +6,14 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from embodied_ai_architect.agents.analysis.onnx_shapes import (
+    branch_macs,
+    graph_shapes,
+    recurrent_macs,
+    runtime_shapes,
+    subgraphs,
+    unknown_in_branches,
+)
 from embodied_ai_architect.agents.analysis.onnx_weights import OnnxWeights
 from embodied_ai_architect.agents.analysis.structure import (
     LayerRecord,
@@ -21,7 +29,7 @@ if TYPE_CHECKING:
 
 # Ops whose cost we compute from shapes; everything else (elementwise, reshapes) is negligible
 # next to them and is not counted, as FlopCounterMode does for torch.
-MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN"})
 
 
 def _concrete_inputs(model: onnx.ModelProto, handle: OnnxModelHandle) -> onnx.ModelProto:
@@ -39,17 +47,6 @@ def _concrete_inputs(model: onnx.ModelProto, handle: OnnxModelHandle) -> onnx.Mo
             dim.ClearField("dim_param")
             dim.dim_value = size
     return copy
-
-
-def _shape_map(model: onnx.ModelProto) -> dict[str, list[int]]:
-    shapes: dict[str, list[int]] = {}
-    for value in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") for d in dims):
-            shapes[value.name] = [int(d.dim_value) for d in dims]
-    for init in model.graph.initializer:
-        shapes[init.name] = list(init.dims)
-    return shapes
 
 
 def _attr(node: Any, name: str, default: Any = None) -> Any:
@@ -82,6 +79,8 @@ def node_macs(node: Any, shapes: dict[str, list[int]]) -> int | None:
         if out is None or ins[0] is None:
             return None
         return math.prod(out) * ins[0][-1]
+    if node.op_type in ("LSTM", "GRU", "RNN"):
+        return recurrent_macs(node, shapes)
     return 0
 
 
@@ -102,7 +101,7 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
         inferred = onnx.shape_inference.infer_shapes(inferred, data_prop=True)
     except Exception as exc:  # onnx raises InferenceError and plain RuntimeErrors
         warnings.append(f"ONNX shape inference failed ({str(exc).splitlines()[0]}); MACs unknown")
-    shapes = _shape_map(inferred)
+    shapes = graph_shapes(inferred.graph)
 
     index = OnnxWeights(model)
     weights: list[WeightRecord] = []
@@ -126,6 +125,20 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
     }
     for name, source_name in resolved.items():
         shapes.setdefault(name, shapes.get(source_name, []))
+    unresolved = [
+        name
+        for node in model.graph.node
+        if node_macs(node, shapes) is None
+        for name in (*node.input[:1], *node.output[:1])
+        if name not in shapes
+    ]
+    if unresolved:
+        # Shapes computed at run time (audio front-ends, Shape-driven Reshapes): read them off
+        # one real run instead of reporting zero MACs.
+        try:
+            shapes.update(runtime_shapes(model, unresolved, handle.example_inputs()))
+        except Exception as exc:  # ORT's own error types; the static figure then stands
+            warnings.append(f"run-time shape probe failed: {str(exc).splitlines()[0][:200]}")
     sizes = {w.name: w.numel for w in weights}
     claimed: set[str] = set()
     layers: list[LayerRecord] = []
@@ -149,9 +162,12 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
             if name in resolved and resolved[name] not in claimed
         ]
         claimed.update(owned)
-        macs = node_macs(node, shapes)
-        if macs is None:
-            unknown += 1
+        if subgraphs(node):
+            macs: int | None = branch_macs(node, shapes, node_macs)
+            unknown += unknown_in_branches(node, shapes, node_macs)
+        else:
+            macs = node_macs(node, shapes)
+            unknown += macs is None
         attrs: dict[str, Any] = {}
         if node.op_type in ("Conv", "ConvTranspose"):
             attrs = {

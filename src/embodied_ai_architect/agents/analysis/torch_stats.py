@@ -12,6 +12,7 @@ from embodied_ai_architect.agents.analysis.structure import (
     WeightRecord,
 )
 from embodied_ai_architect.errors import AnalysisError
+from embodied_ai_architect.modelio.handle import set_eval
 
 if TYPE_CHECKING:
     import torch
@@ -161,7 +162,7 @@ def analyze_torch(handle: TorchModelHandle, feeds: Feeds | None = None) -> Model
     from embodied_ai_architect.modelio.handle import flatten_outputs
 
     module = handle.module
-    module.eval()
+    set_eval(module)
     weights = collect_weights(module)
     layers, types, leaves = _layer_records(module)
     by_name = {layer.name: layer for layer in layers}

@@ -23,6 +23,7 @@ from embodied_ai_architect.modelio.handle import (
     TorchModelHandle,
     flatten_outputs,
     make_feeds,
+    set_eval,
 )
 from embodied_ai_architect.modelio.torch_io import META_FILE
 from embodied_ai_architect.schemas.tensors import TensorSpec
@@ -51,7 +52,7 @@ def require_torch_handle(handle: ModelHandle, technique: str) -> TorchModelHandl
 def clone_module(handle: TorchModelHandle) -> nn.Module:
     """A deep copy in eval mode, so techniques never mutate the caller's model."""
     module = copy.deepcopy(handle.module)
-    module.eval()
+    set_eval(module)
     return module
 
 
@@ -81,7 +82,7 @@ def example_tensors(handle: TorchModelHandle, batch: int = 1) -> tuple[torch.Ten
 def output_shapes(module: nn.Module, args: tuple[torch.Tensor, ...]) -> list[tuple[int, ...]]:
     import torch
 
-    module.eval()
+    set_eval(module)
     with torch.inference_mode():
         result = module(*args)
     return [tuple(array.shape) for _, array in flatten_outputs(result)]
@@ -110,7 +111,7 @@ def save_module(module: nn.Module, handle: TorchModelHandle, path: Path) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     # Batch 2, because torch.export specializes a dimension whose example size is 0 or 1.
     args = example_tensors(handle, batch=2)
-    module.eval()
+    set_eval(module)
     dynamic = tuple({0: torch.export.Dim.AUTO} for _ in args)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -137,7 +138,7 @@ def derived_handle(
     metadata: dict[str, Any] | None = None,
 ) -> TorchModelHandle:
     """A handle for ``module`` that keeps the source's input/output signature."""
-    module.eval()
+    set_eval(module)
     return TorchModelHandle(
         module,
         name=f"{source.name}-{suffix}",

@@ -234,14 +234,12 @@ def render(report: OptimizeReport) -> None:
     row("size (MB)", base.size_mb, best.size_mb if best else None, "{:.3f}", True)
     row("p50 latency (ms)", base.p50_ms, best.p50_ms if best else None, "{:.3f}", True)
     row("p95 latency (ms)", base.p95_ms, best.p95_ms if best else None, "{:.3f}", True)
-    row(
-        "peak memory (MB)",
-        base.peak_memory_mb,
-        best.peak_memory_mb if best else None,
-        "{:.0f}",
-        True,
-    )
+    if report.memory is not None and report.memory.error is None:
+        # The model's own footprint (fresh process), not this optimizer process's RSS.
+        row("model memory (MB)", report.memory.baseline_mb, report.memory.best_mb, "{:.1f}", True)
     out.print(table)
+    if report.memory is not None and report.memory.error is not None:
+        out.print(f"  model memory not measured: {report.memory.error}", highlight=False)
     for verdict in report.best_verdicts:
         mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
         out.print(f"  {mark} {verdict.reason}", highlight=False)
