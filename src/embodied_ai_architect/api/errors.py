@@ -27,6 +27,8 @@ from embodied_ai_architect.store.backup.errors import (
     BackupDestinationError,
     BackupInvalidError,
     BackupNotConfiguredError,
+    BackupWriteError,
+    DatabaseBusyError,
     DatabaseInUseError,
 )
 
@@ -55,7 +57,9 @@ def status_for(exc: EAAError) -> int:
         return 409
     if isinstance(exc, BackupDestinationError):
         return 502  # the storage behind us failed, not this server
-    if isinstance(exc, DependencyError | BackupNotConfiguredError):
+    if isinstance(
+        exc, DependencyError | BackupNotConfiguredError | BackupWriteError | DatabaseBusyError
+    ):
         return 503
     return 500
 
@@ -79,6 +83,8 @@ def _jsonable(value: Any) -> Any:
 # Store errors whose messages name no SQL or server paths: shown as they are.
 _SAFE_STORE_ERRORS = (
     BackupNotConfiguredError,
+    BackupWriteError,
+    DatabaseBusyError,
     BackupDestinationError,
     BackupInvalidError,
     DatabaseInUseError,
@@ -95,6 +101,8 @@ async def _eaa_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         body = _body(exc.code, exc.message, exc.hint, _jsonable(exc.details))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, DatabaseBusyError):
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -149,9 +157,34 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     hint = "see /docs for the available endpoints" if exc.status_code in (404, 405) else ""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first matching route only; FastAPI registers one
+        # route per method, so collect them from every route of this path.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(
-        _body(code, str(exc.detail), hint), status_code=exc.status_code, headers=exc.headers
+        _body(code, str(exc.detail), hint), status_code=exc.status_code, headers=headers or None
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+
+    def visit(routes: list[Any]) -> None:
+        for route in routes:
+            nested = getattr(route, "original_router", None)  # FastAPI's included routers
+            if nested is not None:
+                visit(list(nested.routes))
+                continue
+            regex, route_methods = (
+                getattr(route, "path_regex", None),
+                getattr(route, "methods", None),
+            )
+            if regex is not None and route_methods and regex.match(request.url.path):
+                methods.update(route_methods)
+
+    visit(list(request.app.router.routes))
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

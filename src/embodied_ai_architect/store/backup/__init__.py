@@ -18,6 +18,7 @@ from embodied_ai_architect.store.backup.errors import (
     BackupDestinationError,
     BackupInvalidError,
     BackupNotConfiguredError,
+    DatabaseBusyError,
     DatabaseInUseError,
 )
 from embodied_ai_architect.store.backup.manifest import BackupManifest
@@ -29,6 +30,7 @@ __all__ = [
     "BackupManifest",
     "BackupNotConfiguredError",
     "BackupResult",
+    "DatabaseBusyError",
     "DatabaseInUseError",
     "RestoreResult",
     "create_backup",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,8 @@ from embodied_ai_architect.store.backup.destinations import (
 from embodied_ai_architect.store.backup.errors import (
     BackupInvalidError,
     BackupNotConfiguredError,
+    BackupWriteError,
+    DatabaseBusyError,
 )
 from embodied_ai_architect.store.backup.manifest import (
     BackupManifest,
@@ -57,23 +60,52 @@ def sqlite_path(db: Database) -> Path:
 
 def snapshot_sqlite(source_path: Path, target: Path) -> None:
     """Page-by-page copy under SQLite's own locking: consistent even mid-write (unlike cp)."""
-    source = sqlite3.connect(source_path)
+    source = sqlite3.connect(source_path, timeout=30)
     destination = sqlite3.connect(target)
     try:
         source.backup(destination)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseBusyError(
+                f"the database could not be read for a snapshot: {exc}",
+                hint="another process holds it locked; retry in a moment",
+            ) from exc
+        raise BackupWriteError(
+            f"writing the database snapshot to {target.parent} failed: {exc}",
+            hint="check free disk space there (the temp directory follows TMPDIR)",
+        ) from exc
     finally:
         destination.close()
         source.close()
 
 
-def create_backup(*, db: Database, settings: Settings) -> BackupResult:
-    """Snapshot the database, compress it, write it and its manifest, prune old backups."""
+def _backup_name(destination: Destination, now: datetime) -> str:
+    """``branes-<UTC>Z.db.zst``, strictly after every existing key even if the clock went back:
+    keys order backups (newest = restore default, oldest = pruned first)."""
+    name = f"branes-{now.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
+    existing = destination.list()
+    if existing:
+        latest = existing[-1].rsplit("/", 1)[-1]
+        if name <= latest:
+            stamp = datetime.strptime(latest[len("branes-") : -len("Z.db.zst")], "%Y%m%dT%H%M%S%f")
+            bumped = stamp + timedelta(microseconds=1)
+            name = f"branes-{bumped.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
+    return name
+
+
+def create_backup(
+    *, db: Database, settings: Settings, clock: Callable[[], datetime] | None = None
+) -> BackupResult:
+    """Snapshot the database, compress it, write it and its manifest, prune old backups.
+
+    ``clock`` (default: the UTC wall clock) exists for tests of clock jumps.
+    """
     import zstandard
 
     source_path = sqlite_path(db)
     destination = destination_for(settings)
-    created = datetime.now(UTC)
-    name = f"branes-{created.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
+    created = (clock or (lambda: datetime.now(UTC)))()
+    name = _backup_name(destination, created)
     with tempfile.TemporaryDirectory(prefix="eaa-backup-") as tmp:
         snapshot = Path(tmp) / "snapshot.db"
         snapshot_sqlite(source_path, snapshot)

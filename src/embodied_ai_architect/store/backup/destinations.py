@@ -45,16 +45,20 @@ def destination_for(settings: Settings) -> Destination:
 
 def _write_durably(path: Path, data_source: Path | bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    with partial.open("wb") as handle:
-        if isinstance(data_source, bytes):
-            handle.write(data_source)
-        else:
-            with data_source.open("rb") as src:
-                while chunk := src.read(1 << 20):
-                    handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    try:
+        with partial.open("wb") as handle:
+            if isinstance(data_source, bytes):
+                handle.write(data_source)
+            else:
+                with data_source.open("rb") as src:
+                    while chunk := src.read(1 << 20):
+                        handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not leave half a backup behind
+        raise
 
 
 class DirectoryDestination:

@@ -27,3 +27,15 @@ class DatabaseInUseError(StoreError):
     """A running server holds the database, so it may not be replaced (HTTP 409)."""
 
     code = "database_in_use"
+
+
+class DatabaseBusyError(StoreError):
+    """The database stayed locked by another connection past the wait (HTTP 503, retry)."""
+
+    code = "database_busy"
+
+
+class BackupWriteError(StoreError):
+    """The snapshot could not be written locally (disk full, I/O error) (HTTP 503)."""
+
+    code = "backup_failed"

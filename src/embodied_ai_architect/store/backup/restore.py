@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store.backup.core import open_verified, snapshot_sqlite, sqlite_path
-from embodied_ai_architect.store.backup.errors import BackupInvalidError
+from embodied_ai_architect.store.backup.errors import BackupInvalidError, DatabaseInUseError
 from embodied_ai_architect.store.backup.manifest import BackupManifest, check_snapshot
 from embodied_ai_architect.store.db import Database, DatabaseLock
 
@@ -49,8 +49,9 @@ def restore_backup(*, db: Database, settings: Settings, key: str | None = None) 
     ):
         key, manifest, snapshot = open_verified(settings=settings, key=key, workdir=Path(tmp))
         db.dispose()  # pooled connections would keep seeing the old pages
+        _checkpoint(target)  # refuses while another connection still writes
         rollback = _keep_rollback_copy(target)
-        _checkpoint_and_drop_wal(target)
+        _drop_wal(target)
         os.replace(snapshot, target)
         _fsync_dir(target.parent)
         try:
@@ -76,15 +77,28 @@ def _keep_rollback_copy(target: Path) -> Path | None:
     return rollback
 
 
-def _checkpoint_and_drop_wal(target: Path) -> None:
+def _checkpoint(target: Path) -> None:
     # A WAL left beside the new file would be replayed onto it: fold it into the old file
-    # (which is being replaced anyway) and remove it and its index.
-    if target.exists():
-        connection = sqlite3.connect(target)
-        try:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            connection.close()
+    # first. A busy checkpoint means another connection (a CLI, a stray worker) is writing.
+    if not target.exists():
+        return
+    connection = sqlite3.connect(target, timeout=5)
+    try:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError as exc:
+        busy, reason = 1, str(exc)
+    else:
+        reason = "a checkpoint could not complete"
+    finally:
+        connection.close()
+    if busy:
+        raise DatabaseInUseError(
+            f"cannot restore the database: another connection is using it ({reason})",
+            hint="stop every branes process using this database (server, CLI, workers), then retry",
+        )
+
+
+def _drop_wal(target: Path) -> None:
     for suffix in ("-wal", "-shm"):
         target.with_name(target.name + suffix).unlink(missing_ok=True)
 
