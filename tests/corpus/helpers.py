@@ -1,0 +1,46 @@
+"""Shared helpers of the corpus tests: the manifest's entries as params, their files and flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from embodied_ai_architect.testing.corpus import CorpusModel, load_manifest, model_path
+from embodied_ai_architect.utils.deps import has_package
+
+MANIFEST = load_manifest()
+
+
+def corpus_params(*, exclude: tuple[str, ...] = ()) -> list[pytest.param]:  # type: ignore[valid-type]
+    """One pytest param per manifest model; models needing an absent extra (tensorflow) are
+    marked with that extra's marker so the default run leaves them to `make test-slow`."""
+    params = []
+    for entry in MANIFEST.models:
+        if entry.id in exclude:
+            continue
+        marks = [pytest.mark.tf] if entry.requires == "tensorflow" else []
+        params.append(pytest.param(entry, id=entry.id, marks=marks))
+    return params
+
+
+def corpus_file(entry: CorpusModel) -> Path:
+    if entry.requires and not has_package(entry.requires):
+        pytest.skip(f"{entry.id} needs {entry.requires}")
+    path = model_path(entry)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make corpus` (the set-up of `make test` does)")
+    return path
+
+
+def load_flags(entry: CorpusModel) -> list[str]:
+    flags = [f"--input={spec}" for spec in entry.inputs]
+    return [*flags, "--arch", entry.arch] if entry.arch else flags
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str

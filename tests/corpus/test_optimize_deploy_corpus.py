@@ -1,0 +1,66 @@
+"""A short `branes optimize` on every corpus model ends with a verdict (never a crash), and
+`branes deploy run --target onnxruntime --validate` validates each one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from corpus.helpers import Run, corpus_file, corpus_params, load_flags
+from embodied_ai_architect.testing.corpus import CorpusModel
+
+pytestmark = pytest.mark.corpus
+
+
+@pytest.mark.parametrize("entry", corpus_params())
+def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = corpus_file(entry)
+    out = tmp_path / "run"
+    run: Run = branes(
+        "optimize",
+        str(path),
+        "--max-accuracy-drop",
+        "2",
+        "--max-attempts",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+        *load_flags(entry),
+    )
+    # 0: a version met every limit; 1: none did, with the reasons. Anything else is a crash or
+    # a user error, neither of which a real model with its documented inputs may cause.
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report["attempts"], "no technique was tried"
+    for attempt in report["attempts"]:
+        assert attempt["reason"], f"attempt without a reason: {attempt}"
+    assert (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("entry", corpus_params())
+def test_deploy_to_onnxruntime_validates(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = corpus_file(entry)
+    run: Run = branes(
+        "deploy",
+        "run",
+        str(path),
+        "--target",
+        "onnxruntime",
+        "--precision",
+        "fp32",
+        "--validate",
+        "--allow-random-inputs",
+        "--num-test",
+        "4",
+        "--out",
+        str(tmp_path / "deploy"),
+        "--json",
+        "--quiet",
+        *load_flags(entry),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["validation"]["passed"] is True, result["validation"]
