@@ -85,6 +85,11 @@ def test_api_metric_and_fidelity_run_with_held_out_figures(tiny_cnn, tmp_path: P
     assert held.split == {"calibration": 24, "selection": 36, "held_out": 36}
     assert held.samples == 36 and held.baseline == pytest.approx(1.0)
     assert "held-out label_agreement" in report.summary and report.decision.startswith("Optimised")
+    # The model's own memory, measured in a fresh process: a 40 kB CNN costs a few MB of runtime
+    # buffers at most, not the hundreds of MB this test process holds.
+    assert report.memory is not None and report.memory.error is None
+    assert report.memory.baseline_mb is not None and 0 <= report.memory.baseline_mb < 100
+    assert report.memory.best_mb is not None and report.memory.best_mb < 100
 
     fidelity = run_optimize(
         OptimizeRequest(
@@ -94,6 +99,7 @@ def test_api_metric_and_fidelity_run_with_held_out_figures(tiny_cnn, tmp_path: P
             eval_data=data,  # labelled, but the explicit fidelity bound decides the evaluator
             out_dir=tmp_path / "fidelity",
             latency_runs=5,
+            model_memory=False,
         ),
         settings=settings,
     )

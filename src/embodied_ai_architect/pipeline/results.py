@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
 from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator
 from embodied_ai_architect.agents.planning.skills import SkillRecord
+from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.modelio.handle import torch_threads
 from embodied_ai_architect.pipeline.files import write_text_atomic
 from embodied_ai_architect.pipeline.objective import deficit, explain_choice, pick_best
 from embodied_ai_architect.pipeline.pareto import mark_front
 from embodied_ai_architect.schemas.results import (
     HeldOutFigure,
+    ModelMemory,
     OptimizeReport,
     ParetoPoint,
     Plan,
@@ -109,6 +111,32 @@ def held_out_figure(state: RunState, best: VersionRecord) -> HeldOutFigure | Non
     )
 
 
+def model_memory(state: RunState, best: VersionRecord) -> ModelMemory:
+    """Own footprint of v0 and the chosen version, each in a fresh process."""
+    from embodied_ai_architect.agents.evaluation.footprint import measure_footprint
+
+    figures: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        for label, record in (("baseline_mb", state.baseline), ("best_mb", best)):
+            if label == "best_mb" and record.id == state.baseline.id:
+                figures[label] = figures["baseline_mb"]
+                continue
+            inputs = list(state.registry.handle(record.id).inputs)
+            figures[label] = measure_footprint(
+                record.path, record.sha256, inputs, threads=state.threads
+            )
+    except EAAError as exc:
+        return ModelMemory(
+            baseline_mb=figures.get("baseline_mb"),
+            best_mb=figures.get("best_mb"),
+            error=f"{exc.message} ({exc.hint})",
+        )
+    finally:
+        state.timings.measurement_s += time.perf_counter() - started
+    return ModelMemory(baseline_mb=figures.get("baseline_mb"), best_mb=figures.get("best_mb"))
+
+
 def build_report(
     state: RunState,
     *,
@@ -156,6 +184,9 @@ def build_report(
                     else " (below the bound: the selection samples flattered it)"
                 )
             )
+    memory = None
+    if status is not RunStatus.UNREACHABLE and state.request.model_memory:
+        memory = model_memory(state, best)
     c = state.constraints
     decision = ""
     if status is not RunStatus.UNREACHABLE:
@@ -180,6 +211,7 @@ def build_report(
         best=None if status is RunStatus.UNREACHABLE else best,
         best_verdicts=verdicts,
         held_out=held_out,
+        memory=memory,
         plans=plans,
         chosen_plan=plans[0] if plans and status is not RunStatus.UNREACHABLE else None,
         replans=state.replans,

@@ -58,6 +58,11 @@ class OptimizeRequest(BaseModel):
     seed: int = Field(default=0, description="Seed for plans, calibration, search and data.")
     max_eval_samples: int = Field(default=2000, ge=1, description="Cap on evaluation samples.")
     latency_runs: int = Field(default=60, ge=5, description="Timed runs per latency figure.")
+    model_memory: bool = Field(
+        default=True,
+        description="Measure the original's and the result's own memory footprint in a fresh "
+        "process each (a few seconds).",
+    )
 
     @field_validator("metric")
     @classmethod
@@ -243,6 +248,18 @@ class HeldOutFigure(BaseModel):
     )
 
 
+class ModelMemory(BaseModel):
+    """The model's own memory: peak-RSS increase of a fresh process that loads and runs it."""
+
+    baseline_mb: float | None = None
+    best_mb: float | None = None
+    method: str = (
+        "peak RSS increase of a fresh process that loads the artifact and runs it 5 times "
+        "(runtime arena included; none of the runtimes reports it apart)"
+    )
+    error: str | None = Field(default=None, description="Why a figure is missing.")
+
+
 class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"  # a version meets every constraint
     CONSTRAINTS_NOT_MET = "constraints_not_met"  # search done, nothing meets all constraints
@@ -268,6 +285,9 @@ class OptimizeReport(BaseModel):
     best_verdicts: list[ConstraintVerdict] = Field(default_factory=list)
     held_out: HeldOutFigure | None = Field(
         default=None, description="Held-out score of the original and the chosen version."
+    )
+    memory: ModelMemory | None = Field(
+        default=None, description="Own memory footprint of the original and the chosen version."
     )
     plans: list[Plan] = Field(default_factory=list, description="Ranked candidates; first chosen.")
     chosen_plan: Plan | None = None
