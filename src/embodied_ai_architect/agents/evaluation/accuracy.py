@@ -75,6 +75,15 @@ class LabelledEvaluator:
             )
         self.dataset = dataset
 
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def screen(
+        self, handle: ModelHandle, *, reference: ModelHandle | None = None, samples: int = 32
+    ) -> TaskScore:
+        """The same score on the first ``samples`` samples (a cheap check before timing)."""
+        return LabelledEvaluator(self.dataset.take(samples)).evaluate(handle, reference=reference)
+
     def evaluate(self, handle: ModelHandle, *, reference: ModelHandle | None = None) -> TaskScore:
         del reference
         logits = run_dataset(handle, self.dataset.inputs)[0]
