@@ -69,7 +69,7 @@ export function pairChart(items, { label = "before and after", names = ["before"
   return chart;
 }
 
-function scale(values, lo, hi, forceLinear = false) {
+function scale(values, lo, hi, forceLinear = false, ceiling = Infinity) {
   const finite = values.filter((v) => Number.isFinite(v));
   let min = Math.min(...finite), max = Math.max(...finite);
   if (!finite.length) { min = 0; max = 1; }
@@ -78,9 +78,10 @@ function scale(values, lo, hi, forceLinear = false) {
     const a = Math.log10(min) - 0.1, b = Math.log10(max) + 0.1;
     return { log, map: (v) => lo + ((Math.log10(v) - a) / (b - a)) * (hi - lo), ticks: logTicks(a, b) };
   }
+  const top = Math.max(ceiling, max); // e.g. 100 %: padding never goes past it
   if (min === max) { min -= Math.abs(min) * 0.1 || 1; max += Math.abs(max) * 0.1 || 1; }
   const pad = (max - min) * 0.08;
-  min = Math.max(min - pad, min >= 0 ? 0 : -Infinity); max += pad;
+  min = Math.max(min - pad, min >= 0 ? 0 : -Infinity); max = Math.min(max + pad, top);
   return { log, map: (v) => lo + ((v - min) / (max - min)) * (hi - lo), ticks: linTicks(min, max) };
 }
 function linTicks(min, max) {
@@ -100,12 +101,12 @@ function logTicks(a, b) {
  * Scatter: points [{x, y, label, front, feasible, title}]. Pareto points get class "front"
  * (filled, ringed, joined by a dashed line); infeasible ones are hollow.
  */
-export function scatterChart(points, { label = "scatter", xLabel = "x", yLabel = "y", linearY = false } = {}) {
-  const width = chartWidth(), height = narrow() ? 240 : 300, m = { l: 62, r: 16, t: 14, b: 44 };
+export function scatterChart(points, { label = "scatter", xLabel = "x", yLabel = "y", linearY = false, yMax = Infinity } = {}) {
+  const width = chartWidth(), height = narrow() ? 240 : 300, m = { l: 62, r: 16, t: 24, b: 44 };
   const chart = svg(width, height, label);
   const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const sx = scale(usable.map((p) => p.x), m.l, width - m.r);
-  const sy = scale(usable.map((p) => p.y), height - m.b, m.t, linearY);
+  const sy = scale(usable.map((p) => p.y), height - m.b, m.t, linearY, yMax);
   const axes = s("g", { class: "axes" },
     s("line", { x1: m.l, y1: height - m.b, x2: width - m.r, y2: height - m.b }),
     s("line", { x1: m.l, y1: m.t, x2: m.l, y2: height - m.b }),
@@ -131,20 +132,24 @@ export function scatterChart(points, { label = "scatter", xLabel = "x", yLabel =
     chart.append(s("polyline", { class: "front-line", points: front.map((p) => `${sx.map(p.x)},${sy.map(p.y)}`).join(" ") }));
   }
   const placed = [];
+  const labels = s("g", { class: "labels" }); // drawn last, so no dot or ring hides a label
   for (const p of usable) {
     const cx = sx.map(p.x), cy = sy.map(p.y);
-    // Move a label down while it would overlap one already drawn (coinciding points).
-    let ly = cy - 8;
-    while (placed.some(([x, y]) => Math.abs(x - cx) < 28 && Math.abs(y - ly) < 12)) ly += 13;
-    placed.push([cx, ly]);
+    // Label above-right; if that overlaps a placed label, above-left, then lower and lower.
+    const w = 7 * p.label.length + 4;
+    const spots = [0, 1, 2, 3].flatMap((k) => [[cx + 8, cy - 8 + 14 * k, "start"], [cx - 8 - w, cy - 8 + 14 * k, "end"]]);
+    const free = (x, y) => !placed.some(([px, py, pw]) => x < px + pw && px < x + w && Math.abs(py - y) < 12);
+    const [x, y, anchor] = spots.find(([sx0, sy0]) => free(sx0, sy0)) || spots[0];
+    placed.push([x, y, w]);
+    labels.append(s("text", { x: anchor === "end" ? x + w : x, y, "text-anchor": anchor, class: "point-label" }, p.label));
     const classes = ["point", p.front ? "front" : "", p.feasible === false ? "infeasible" : "feasible"].join(" ").trim();
     const g = s("g", { class: classes, "data-label": p.label, "data-front": p.front ? "true" : "false" },
       s("title", {}, p.title || `${p.label}: ${num(p.x)}, ${num(p.y)}`));
     if (p.front) g.append(s("circle", { cx, cy, r: 10, class: "ring" }));
-    g.append(s("circle", { cx, cy, r: 5.5, class: "dot" }),
-      s("text", { x: cx + 8, y: ly, class: "point-label" }, p.label));
+    g.append(s("circle", { cx, cy, r: 5.5, class: "dot" }));
     chart.append(g);
   }
+  chart.append(labels);
   if (!usable.length) chart.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "tick" }, "no points yet"));
   return chart;
 }

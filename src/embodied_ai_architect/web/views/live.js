@@ -58,7 +58,7 @@ export function follow(jobId, ctxRef) {
     const series = chartSeries(pts);
     clear(sizeChart, scatterChart(series.size, { label: "size vs latency", xLabel: "p95 latency (ms)", yLabel: "size (MB)" }));
     clear(accChart, series.accuracy.length
-      ? scatterChart(series.accuracy, { label: "accuracy vs latency", xLabel: "p95 latency (ms)", yLabel: "accuracy (%)", linearY: true })
+      ? scatterChart(series.accuracy, { label: "accuracy vs latency", xLabel: "p95 latency (ms)", yLabel: "accuracy (%)", linearY: true, yMax: 100 })
       : h("p", { class: "muted" }, "no accuracy figures"));
   };
   const drawLoss = () => {

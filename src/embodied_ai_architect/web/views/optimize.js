@@ -108,7 +108,8 @@ export async function show(el, ctx, arg) {
   const select = $("#f-model");
   const job = arg?.startsWith("job-") ? arg.slice(4) : null;
   const suite = arg?.startsWith("suite-") ? arg.slice(6) : null;
-  const previous = job || suite ? select.value : arg || select.value;
+  const followed = job ? await api(`/jobs/${job}`) : null;
+  const previous = followed ? followed.model_id : suite ? select.value : arg || select.value;
   const models = await ctx.models();
   clear(select, models.map((m) => h("option", { value: m.id }, `${m.id}: ${m.name}`)));
   if (!models.length) select.append(h("option", { value: "" }, "upload a model first"));

@@ -28,7 +28,9 @@ export async function show(el, ctx, jobId) {
   const select = $("#results-job");
   clear(select, h("option", { value: "" }, jobs.data.length ? "choose a run…" : "no optimize runs yet"),
     jobs.data.map((j) => h("option", { value: j.id }, `${j.id.slice(0, 8)} · model ${j.model_id} · ${j.status} · ${when(j.created_at)}`)));
-  if (jobId) { select.value = jobId; await render(jobId); } else clear($("#results-body"));
+  // Without a run in the URL, show the newest finished one.
+  const shown = jobId || jobs.data.find((j) => j.status === "succeeded")?.id;
+  if (shown) { select.value = shown; await render(shown); } else clear($("#results-body"));
 }
 
 function downloadLink(label, url, filename, id) {
@@ -89,7 +91,7 @@ async function render(jobId) {
     h("div", { class: "grid-2" },
       section("Size vs latency", h("div", { id: "results-chart-size", class: "chart-box" }, scatterChart(series.size, { label: "size vs latency", xLabel: "p95 latency (ms)", yLabel: "size (MB)" }))),
       section("Accuracy vs latency", h("div", { id: "results-chart-accuracy", class: "chart-box" }, series.accuracy.length
-        ? scatterChart(series.accuracy, { label: "accuracy vs latency", xLabel: "p95 latency (ms)", yLabel: "accuracy (%)", linearY: true })
+        ? scatterChart(series.accuracy, { label: "accuracy vs latency", xLabel: "p95 latency (ms)", yLabel: "accuracy (%)", linearY: true, yMax: 100 })
         : h("p", { class: "muted" }, "no accuracy figures")))),
     section("Attempts", table(["#", "step", "technique", "status", "p95 ms", "size MB", "accuracy", "reason"],
       report.attempts.map((a) => [String(a.index), a.step_id, a.technique, badge(a.status),
