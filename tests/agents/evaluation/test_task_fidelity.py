@@ -219,6 +219,11 @@ def test_dense_map_embedding_and_action_figures() -> None:
     maps = rng.random((2, 1, 8, 8))
     assert dense_map_fidelity(maps, maps)["iou"] == 1.0
     assert dense_map_fidelity(maps, 1 - maps)["iou"] < 0.2
+    # A nearly empty map (a text detector on noise) is compared on its top 1 % of pixels.
+    faint = maps * 0.01
+    assert dense_map_fidelity(faint, faint)["iou"] == 1.0
+    shuffled_map = dense_map_fidelity(faint, faint[:, :, ::-1].copy())
+    assert shuffled_map["threshold"] < 0.01 and shuffled_map["iou"] < 0.5
     vectors = rng.normal(size=(20, 16))
     same = embedding_fidelity(vectors, vectors)
     assert same["cosine"] == pytest.approx(1.0) and same["neighbour"] == 1.0
