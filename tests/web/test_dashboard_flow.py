@@ -280,6 +280,7 @@ def test_dashboard_end_to_end(server: LiveServer, browser: Any) -> None:
         expect(page.locator("#suites tbody tr")).to_have_count(suites["count"])
         page.click('nav a[data-view="admin"]')
         expect(page.locator("#admin-health")).to_contain_text("sqlite")
+        expect(page.locator("#recent-jobs")).to_contain_text(job_id[:8])
         page.click("#backup-now")
         expect(page.locator("#backup-done")).to_contain_text("backed up", timeout=30_000)
         keys = [b["key"] for b in api.get("/api/v1/admin/backups").json()["data"]]
