@@ -24,7 +24,8 @@ SEMANTIC_422 = {"POST /api/v1/models", "POST /api/v1/jobs"}
 
 def run_schemathesis(server: LiveServer, max_examples: int) -> tuple[int, int, list[str]]:
     """(operations, cases, failures) of every operation with every check (``--checks all``)."""
-    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    # A generous timeout: the first /openapi.json is built on demand, slow on a loaded host.
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json", timeout=120)
     failures: list[str] = []
     operations = 0
     cases = [0]

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from embodied_ai_architect import __version__
 from embodied_ai_architect.api.errors import install_error_handlers
 from embodied_ai_architect.api.limits import RequestGuard
-from embodied_ai_architect.api.metrics import HttpMetrics
+from embodied_ai_architect.api.metrics import HttpMetrics, HttpMetricsMiddleware
 from embodied_ai_architect.api.routes import (
     admin,
     backups,
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     # Auth and size checks run before any body byte is read (api/limits.py). Added first, so
     # it sits inside the metrics middleware, whose task group would wrap its HTTP errors.
     app.add_middleware(RequestGuard, settings=settings)
-    app.middleware("http")(app.state.http_metrics.middleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
     install_error_handlers(app)
     routers = (
         health,

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
+
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from embodied_ai_architect.api.schemas import ErrorBody, JobPublic, JobResultPublic, ModelPublic
 from embodied_ai_architect.errors import JobError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, ModelRow
-from embodied_ai_architect.workers.requests import parse_job_request
+from embodied_ai_architect.store.repo.jobs import JobSummary
+from embodied_ai_architect.workers.requests import (
+    AnalyzeJobRequest,
+    DeployJobRequest,
+    OptimizeJobRequest,
+    parse_job_request,
+)
+
+JobRequestModel = AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest
 
 
 def model_public(row: ModelRow) -> ModelPublic:
@@ -23,7 +36,28 @@ def model_public(row: ModelRow) -> ModelPublic:
     )
 
 
-def job_public(row: JobRow) -> JobPublic:
+# A job's request never changes once stored, so each is validated once per process, not on
+# every list or status read (it was the largest cost of GET /api/v1/jobs). Bounded LRU.
+_REQUESTS: OrderedDict[str, JobRequestModel] = OrderedDict()
+_REQUESTS_MAX = 4096
+_REQUESTS_LOCK = threading.Lock()
+
+
+def _stored_request(row: JobSummary) -> JobRequestModel:
+    with _REQUESTS_LOCK:
+        cached = _REQUESTS.get(row.id)
+        if cached is not None:
+            _REQUESTS.move_to_end(row.id)
+            return cached
+    parsed = parse_job_request({**row.request, "kind": row.kind.value})
+    with _REQUESTS_LOCK:
+        _REQUESTS[row.id] = parsed
+        while len(_REQUESTS) > _REQUESTS_MAX:
+            _REQUESTS.popitem(last=False)
+    return parsed
+
+
+def job_public(row: JobSummary) -> JobPublic:
     end = row.finished_at or (datetime.now(UTC) if row.started_at else None)
     duration = (end - row.started_at).total_seconds() if row.started_at and end else None
     return JobPublic(
@@ -33,7 +67,7 @@ def job_public(row: JobRow) -> JobPublic:
         progress=row.progress,
         stage=row.stage,
         model_id=row.model_id,
-        request=parse_job_request({**row.request, "kind": row.kind.value}),
+        request=_stored_request(row),
         error=ErrorBody.model_validate(row.error) if row.error else None,
         worker_pid=row.worker_pid,
         executor=row.executor,
@@ -44,6 +78,13 @@ def job_public(row: JobRow) -> JobPublic:
         finished_at=row.finished_at,
         duration_s=max(0.0, duration) if duration is not None else None,
     )
+
+
+def json_response(body: BaseModel, status_code: int = 200) -> Response:
+    """An already-typed body, serialized once. Returning the model instead makes FastAPI dump
+    it to a dict and validate that against the response model again (the slowest part of a
+    list of 50 jobs); the route's ``response_model`` still documents the shape."""
+    return Response(body.model_dump_json(), status_code, media_type="application/json")
 
 
 def job_result(row: JobRow) -> JobResultPublic:

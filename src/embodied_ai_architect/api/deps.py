@@ -16,24 +16,28 @@ from embodied_ai_architect.workers.service import JobService
 
 _bearer = HTTPBearer(auto_error=False, description="EAA_API_TOKEN")
 
+# The lookups and checks below are ``async def``: FastAPI runs a plain ``def`` dependency in the
+# threadpool, which cost every request several thread hand-offs for a dictionary read.
 
-def _settings(request: Request) -> Settings:
+
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def _service(request: Request) -> JobService:
+async def _service(request: Request) -> JobService:
     service: JobService = request.app.state.service
     return service
 
 
 def _artifacts(request: Request) -> ArtifactStore:
-    return ArtifactStore(_settings(request).workspace)
+    settings: Settings = request.app.state.settings
+    return ArtifactStore(settings.workspace)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -49,7 +53,7 @@ def token_matches(settings: Settings, token: str | None) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), settings.api_token.encode())
 
 
-def require_token(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_token(settings: SettingsDep, credentials: Credentials) -> None:
     token = credentials.credentials if credentials is not None else None
     if not token_matches(settings, token):
         raise ApiError(
@@ -60,9 +64,9 @@ def require_token(settings: SettingsDep, credentials: Credentials) -> None:
         )
 
 
-def require_read(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_read(settings: SettingsDep, credentials: Credentials) -> None:
     if not settings.public_reads:
-        require_token(settings, credentials)
+        await require_token(settings, credentials)
 
 
 WriteAccess = Depends(require_token)

@@ -17,6 +17,8 @@ from embodied_ai_architect.errors import StoreError
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.utils.deps import require_package
 
+SQLITE_POOL_SIZE = 40
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API read while a worker's events are written; busy_timeout makes concurrent
@@ -32,7 +34,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL + foreign keys on every connection."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # One pooled connection per request thread (Starlette's threadpool: 40): with fewer,
+        # busy moments open and close overflow connections, each paying the PRAGMAs below.
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=8,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(postgres_driver_url(url), pool_pre_ping=True)

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
-from embodied_ai_architect.api.convert import job_public, job_result
+from embodied_ai_architect.api.convert import job_public, job_result, json_response
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
@@ -76,12 +76,14 @@ def list_jobs(
     model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     offset: Offset = 0,
     limit: Limit = 50,
-) -> ListPublic[JobPublic]:
+) -> Response:
     with db.session() as session:
-        rows, count = jobs.list_jobs(
+        # Summaries: results are served by /result, one job at a time.
+        rows, count = jobs.list_job_summaries(
             session, status=status, kind=kind, model_id=model_id, offset=offset, limit=limit
         )
-        return ListPublic[JobPublic](data=[job_public(r) for r in rows], count=count)
+        page = ListPublic[JobPublic](data=[job_public(r) for r in rows], count=count)
+    return json_response(page)
 
 
 @router.get(
@@ -90,9 +92,10 @@ def list_jobs(
     dependencies=[ReadAccess],
     responses=error_responses(401, 404, 422),
 )
-def get_job(job_id: JobId, db: DbDep) -> JobPublic:
+def get_job(job_id: JobId, db: DbDep) -> Response:
     with db.session() as session:
-        return job_public(jobs.get_job(session, job_id=job_id))
+        job = job_public(jobs.get_job_summary(session, job_id=job_id))
+    return json_response(job)
 
 
 @router.post(

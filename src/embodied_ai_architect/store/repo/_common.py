@@ -26,15 +26,19 @@ def require(session: Session, row_type: type[RowT], key: object, *, what: str) -
     return row
 
 
-def paginate(
-    session: Session, statement: Select[RowT], *, offset: int, limit: int
-) -> tuple[list[RowT], int]:
-    """Run ``statement`` for one page and also return the total row count."""
+def check_page(*, offset: int, limit: int) -> None:
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
         raise InputError(
             f"invalid page offset={offset} limit={limit}",
             hint=f"offset >= 0 and 1 <= limit <= {MAX_LIMIT}",
         )
+
+
+def paginate(
+    session: Session, statement: Select[RowT], *, offset: int, limit: int
+) -> tuple[list[RowT], int]:
+    """Run ``statement`` for one page and also return the total row count."""
+    check_page(offset=offset, limit=limit)
     count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     rows = list(session.scalars(statement.offset(offset).limit(limit)))
     return rows, int(count or 0)

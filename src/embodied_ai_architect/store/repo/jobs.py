@@ -7,15 +7,16 @@ Every transition is a conditional UPDATE on the current status, so two processes
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import JobError
 from embodied_ai_architect.schemas.jobs import TERMINAL_STATUSES, JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, utcnow
-from embodied_ai_architect.store.repo._common import paginate, require
+from embodied_ai_architect.store.repo._common import check_page, paginate, require
 
 
 def new_job_id() -> str:
@@ -56,14 +57,97 @@ def list_jobs(
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[list[JobRow], int]:
-    statement = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
-    if status is not None:
-        statement = statement.where(JobRow.status == status)
-    if kind is not None:
-        statement = statement.where(JobRow.kind == kind)
-    if model_id is not None:
-        statement = statement.where(JobRow.model_id == model_id)
+    statement = _newest_first(select(JobRow), status=status, kind=kind, model_id=model_id)
     return paginate(session, statement, offset=offset, limit=limit)
+
+
+class JobSummary(Protocol):
+    """A job without its result: what status and list views show (a JobRow is one too)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> JobKind: ...
+    @property
+    def status(self) -> JobStatus: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def model_id(self) -> int | None: ...
+    @property
+    def request(self) -> dict[str, Any]: ...
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+    @property
+    def worker_pid(self) -> int | None: ...
+    @property
+    def executor(self) -> str | None: ...
+    @property
+    def worker_node(self) -> str | None: ...
+    @property
+    def worker_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+
+
+# Plain column rows, not ORM objects: no identity map or instance state per row, and the
+# result (a whole optimize report can be megabytes of JSON) is never read or decoded.
+_SUMMARY_COLUMNS = tuple(c for c in JobRow.__table__.columns if c.key != "result")
+
+
+def get_job_summary(session: Session, *, job_id: str) -> JobSummary:
+    row = session.execute(select(*_SUMMARY_COLUMNS).where(JobRow.id == job_id)).first()
+    if row is None:
+        require(session, JobRow, job_id, what="job")  # raises the usual NotFoundError
+    return cast(JobSummary, row)
+
+
+def list_job_summaries(
+    session: Session,
+    *,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    model_id: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[JobSummary], int]:
+    """One page of job summaries, newest first (the ix_jobs_created_id index), and the total."""
+    check_page(offset=offset, limit=limit)
+    filters = _filters(status=status, kind=kind, model_id=model_id)
+    page = _newest_first(select(*_SUMMARY_COLUMNS), status=status, kind=kind, model_id=model_id)
+    rows = session.execute(page.offset(offset).limit(limit)).all()
+    if offset == 0 and len(rows) < limit:
+        count = len(rows)  # the whole result is on this page: no count query needed
+    else:
+        count = int(session.scalar(select(func.count()).select_from(JobRow).where(*filters)) or 0)
+    return [cast(JobSummary, r) for r in rows], count
+
+
+def _filters(
+    *, status: JobStatus | None, kind: JobKind | None, model_id: int | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if status is not None:
+        filters.append(JobRow.status == status)
+    if kind is not None:
+        filters.append(JobRow.kind == kind)
+    if model_id is not None:
+        filters.append(JobRow.model_id == model_id)
+    return filters
+
+
+def _newest_first(
+    statement: Select[Any], *, status: JobStatus | None, kind: JobKind | None, model_id: int | None
+) -> Select[Any]:
+    filters = _filters(status=status, kind=kind, model_id=model_id)
+    # Both keys descending: SQLite walks ix_jobs_created_id backwards with no sort step.
+    return statement.where(*filters).order_by(JobRow.created_at.desc(), JobRow.id.desc())
 
 
 def queued_job_ids(session: Session) -> list[str]:
