@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import api.live as live_module
 from api.live import TOKEN, LiveServer, tiny_onnx_bytes, upload
 
 
@@ -194,3 +195,56 @@ def test_private_reads_need_the_token_also_on_the_websocket(browser: Any, tmp_pa
     finally:
         page.close()
         private.stop()
+
+
+class _SamePortServer(LiveServer):
+    """Restarts on the port it had, as a restarted deployment would (the page reconnects)."""
+
+    def restart(self) -> None:
+        port = self.port
+        self.stop()
+        free_port_was = live_module.free_port
+        live_module.free_port = lambda: port
+        try:
+            self.start()
+        finally:
+            live_module.free_port = free_port_was
+
+
+@pytest.mark.slow  # a server restart under a running job: ~1 min on a busy 2-core host
+def test_live_view_reconnects_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
+    """The WebSocket drops when the server restarts; the page reconnects, skips the events it
+    already has (by seq) and ends with the job's final state (interrupted by the restart)."""
+    from playwright.sync_api import expect
+
+    live = _SamePortServer(tmp_path / "ws", workers=1).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        with live.client() as client:
+            model = upload(client, tiny_onnx_bytes(inputs=64, hidden=256, outputs=8), name="r.onnx")
+            job_id = client.post(
+                "/api/v1/jobs",
+                json={
+                    "kind": "optimize",
+                    "model_id": model["id"],
+                    "constraints": {"max_accuracy_drop": 1, "max_size_mb": 0.05},
+                    "latency_runs": 30,
+                },
+            ).json()["job_id"]
+        page.goto(live.url + "/")
+        page.evaluate(f"sessionStorage.setItem('eaa-token', {TOKEN!r})")
+        page.goto(f"{live.url}/#/optimize/job-{job_id}")
+        expect(page.locator("#plan li.step").first).to_be_visible(timeout=120_000)
+        expect(page.locator("#live-status")).to_have_text("running")
+        live.restart()
+        expect(page.locator("#live-status")).to_have_text("interrupted", timeout=60_000)
+        seqs = page.evaluate(
+            "[...document.querySelectorAll('#events li')].map((li) => li.textContent.split(' ')[0])"
+        )
+        with live.client() as client:
+            stored = client.get(f"/api/v1/jobs/{job_id}/events").json()
+        assert seqs == [f"#{e['seq']}" for e in stored["data"]]  # each once, in order, no gap
+        expect(page.locator("#live-error")).to_be_visible()
+    finally:
+        page.close()
+        live.stop()

@@ -86,25 +86,44 @@ export async function download(url, filename) {
 
 /**
  * Follow a job over /ws/jobs/{id}: every stored event, then live ones, then "final".
+ * A dropped connection (server restart, proxy timeout) is reopened a few times; the server
+ * replays the stored events, and those already seen are skipped by their seq.
  * Returns a function that closes the socket (the job goes on).
  */
 export function watchJob(jobId, { onEvent, onStatus, onFinal, onError } = {}) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const query = getToken() ? "?token=" + encodeURIComponent(getToken()) : "";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}${query}`);
   let finished = false;
-  socket.onmessage = (message) => {
-    const data = JSON.parse(message.data);
-    if (data.type === "event") onEvent?.(data.event, data.seq);
-    else if (data.type === "status") onStatus?.(data.status);
-    else if (data.type === "final") { finished = true; onFinal?.(data.job, data.result); }
-    else if (data.type === "error") { finished = true; onError?.(new ApiError(404, data)); }
+  let lastSeq = -1;
+  let retries = 0;
+  let socket = null;
+  const open = () => {
+    const query = getToken() ? "?token=" + encodeURIComponent(getToken()) : "";
+    socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}${query}`);
+    socket.onmessage = (message) => {
+      const data = JSON.parse(message.data);
+      retries = 0;
+      if (data.type === "event") {
+        if (data.seq <= lastSeq) return; // replayed after a reconnect
+        lastSeq = data.seq;
+        onEvent?.(data.event, data.seq);
+      } else if (data.type === "status") onStatus?.(data.status);
+      else if (data.type === "final") { finished = true; onFinal?.(data.job, data.result); }
+      else if (data.type === "error") { finished = true; onError?.(new ApiError(404, data)); }
+    };
+    socket.onclose = (event) => {
+      if (finished || event.code === 1000) return;
+      if (event.code === 4401) {
+        finished = true;
+        onError?.(new ApiError(401, { code: "unauthorized", message: "unauthorized: enter the API token" }));
+      } else if (retries < 5) {
+        retries += 1;
+        setTimeout(() => { if (!finished) open(); }, 500 * 2 ** retries);
+      } else {
+        finished = true;
+        onError?.(new ApiError(0, { code: "websocket", message: `live updates lost (connection closed, code ${event.code})`, hint: "reload the page to follow the job again" }));
+      }
+    };
   };
-  socket.onclose = (event) => {
-    if (!finished && event.code !== 1000) {
-      const reason = event.code === 4401 ? "unauthorized: enter the API token" : `connection closed (${event.code})`;
-      onError?.(new ApiError(event.code === 4401 ? 401 : 0, { code: "websocket", message: reason }));
-    }
-  };
+  open();
   return () => { finished = true; socket.close(); };
 }

@@ -71,7 +71,10 @@ export function follow(jobId, ctxRef) {
   };
   drawCharts([]);
 
+  let final = false;
   const onEvent = (e, seq) => {
+    // Stored events replayed for a job that already runs: it is no longer queued.
+    if (!final && status.textContent === "queued") status.replaceChildren(badge("running"));
     bar.update(e.percent, e.stage, e.message);
     $("#live-stage").textContent = e.stage;
     log.append(h("li", { "data-kind": e.kind }, `#${seq} ${Math.round(e.percent)}% [${e.stage}] ${e.message}`));
@@ -125,6 +128,7 @@ export function follow(jobId, ctxRef) {
   };
 
   const onFinal = (job, result) => {
+    final = true;
     status.replaceChildren(badge(job.status));
     cancel.hidden = true;
     bar.update(job.progress, job.status, job.error ? job.error.message : "");
