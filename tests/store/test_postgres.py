@@ -20,6 +20,7 @@ from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.db import postgres_driver_url
 from embodied_ai_architect.store.migrate import current_revision, table_names
 
+from . import test_job_summaries
 from . import test_store as store_scenarios
 from .postgres import PostgresCluster, find_bin_dir
 
@@ -85,6 +86,7 @@ STORE_SCENARIOS: list[Callable[[Database], None]] = [
     store_scenarios.test_history_plans_attempts_skills,
     store_scenarios.test_deleting_a_model_cascades_to_versions,
     store_scenarios.test_concurrent_writers_do_not_fail,
+    test_job_summaries.test_summaries_match_rows_without_results,
 ]
 
 
