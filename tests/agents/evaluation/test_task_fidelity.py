@@ -39,6 +39,7 @@ CLASSES = 3
         ([[1, 3598, 4], [1, 11, 3598]], [IMAGE], None, HeadKind.DETECTOR, "split_classes_first"),
         ([[1, 100, 4], [1, 100, 92]], [IMAGE], None, HeadKind.DETECTOR, "split"),
         ([[1, 1, 64, 64]], [IMAGE], None, HeadKind.DENSE_MAP, "map"),
+        ([[1, 4, 27, 27], [1, 2, 27, 27]], [IMAGE], None, HeadKind.DETECTOR, "split_grid"),
         (
             [*PICODET_SCORES, *PICODET_BOXES],
             [[1, 3, 800, 608]],
@@ -259,3 +260,17 @@ def test_multilevel_head_decodes_and_catches_swapped_classes() -> None:
     swapped = [w[..., ::-1].copy() if i < 2 else w for i, w in enumerate(want)]
     bad = task_parts(head, want, swapped)["output_0:detections"]
     assert bad["box_iou"] == pytest.approx(1.0) and bad["class_agreement"] < 0.6
+
+
+def test_grid_head_catches_swapped_scores() -> None:
+    """MTCNN P-Net style: box offsets and face / background scores on the same grid."""
+    from embodied_ai_architect.agents.evaluation.accuracy import task_parts
+
+    head = classify_outputs([[1, 4, 9, 9], [1, 2, 9, 9]], [IMAGE])
+    rng = np.random.default_rng(2)
+    boxes = rng.normal(0, 0.2, size=(4, 4, 9, 9)).astype(np.float32)
+    scores = rng.normal(size=(4, 2, 9, 9)).astype(np.float32)
+    same = task_parts(head, [boxes, scores], [boxes, scores])["output_0:detections"]
+    assert same["score"] == pytest.approx(1.0)
+    bad = task_parts(head, [boxes, scores], [boxes, scores[:, ::-1].copy()])
+    assert bad["output_1:detections"]["class_agreement"] < 0.1

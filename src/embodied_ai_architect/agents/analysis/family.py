@@ -311,7 +311,7 @@ def _detect(
     detector = _detector_evidence(structure, out_shapes)
     if head.kind is HeadKind.DETECTOR:
         detector = [*detector, head.evidence]
-        if signals.convs and not any("convolutional" in e for e in detector):
+        if signals.convs and not any("convolutional backbone" in e for e in detector):
             detector.append(f"convolutional backbone ({signals.convs} conv layers)")
     if detector:
         return FamilyDetection(

@@ -15,6 +15,7 @@ from embodied_ai_architect.agents.evaluation.task_fidelity import (
     action_fidelity,
     as_probabilities,
     box_layout,
+    decode_grid,
     decode_multilevel,
     dense_map_fidelity,
     detector_fidelity,
@@ -243,6 +244,14 @@ def task_parts(
             wb, ws = split_yolo(want, head.layout)
             gb, gs = split_yolo(got, head.layout)
             return {f"output_{i}:detections": detector_fidelity(wb, ws, gb, gs, layout="cxcywh")}
+        if head.layout == "split_grid" and head.scores_output is not None:
+            wb, ws = decode_grid(want, wanted[head.scores_output])
+            gb, gs = decode_grid(got, outputs[head.scores_output])
+            figures = detector_fidelity(wb, ws, gb, gs, layout="xyxy")
+            return {
+                f"output_{i}:detections": figures,
+                f"output_{head.scores_output}:detections": figures,
+            }
         if head.scores_output is not None and head.scores_output < len(wanted):
             ws, gs = wanted[head.scores_output], outputs[head.scores_output]
             if head.layout == "split_classes_first":

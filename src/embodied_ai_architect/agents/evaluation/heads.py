@@ -5,6 +5,7 @@ Shape rules only, so they work on any exported graph:
 * YOLO-style single tensor: one 3-D output (N, 4+C, A) with A ≫ 4+C (v8/v11: boxes cx, cy, w, h
   then class scores) or (N, A, 5+C) with A ≫ 5+C (v5/v7: boxes, objectness, class scores);
 * SSD / DETR style: a box output (N, A, 4) beside a score output (N, A, C) or (N, C, A);
+* fully convolutional: a (N, 4, h, w) box-offset map beside a (N, C, h, w) score map;
 * PicoDet / GFL style: per feature level, class scores (N, A_l, C) beside box distance
   distributions (N, A_l, 4 × bins) over the same anchors;
 * dense maps: a 4-D output (N, K, H, W) at the image input's height and width, K differing
@@ -61,6 +62,29 @@ def _single_tensor_detector(index: int, dims: list[int | None]) -> OutputHead | 
             evidence=f"output {index} {dims}: (batch, {anchors} anchors, 4 box + objectness + "
             f"{channels - 5} classes), YOLOv5-style head",
         )
+    return None
+
+
+def _grid_detector(outputs: list[list[int | None]]) -> OutputHead | None:
+    """Fully convolutional: a (N, 4, h, w) box-offset map beside a (N, C, h, w) score map
+    (MTCNN P-Net style)."""
+    for b_index, boxes in enumerate(outputs):
+        if len(boxes) != 4 or boxes[1] != 4 or None in boxes[2:]:
+            continue
+        for s_index, scores in enumerate(outputs):
+            if s_index != b_index and len(scores) == 4 and scores[2:] == boxes[2:]:
+                if scores[1] is None or scores[1] == 4:
+                    continue
+                return OutputHead(
+                    kind=HeadKind.DETECTOR,
+                    layout="split_grid",
+                    output=b_index,
+                    scores_output=s_index,
+                    classes=scores[1],
+                    evidence=f"box-offset map {b_index} {boxes} (4 channels) beside score map "
+                    f"{s_index} {scores} on the same {boxes[2]}×{boxes[3]} grid (MTCNN P-Net "
+                    "style, fully convolutional)",
+                )
     return None
 
 
@@ -147,7 +171,7 @@ def classify_outputs(
     dims = [_dims(s) for s in outputs]
     image = _image(inputs)
     if image is not None:
-        if (head := _split_detector(dims)) is not None:
+        if (head := _split_detector(dims) or _grid_detector(dims)) is not None:
             return head
         for index, shape in enumerate(dims):
             if (head := _single_tensor_detector(index, shape)) is not None and len(dims) <= 2:

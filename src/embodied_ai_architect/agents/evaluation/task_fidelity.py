@@ -217,6 +217,20 @@ def decode_multilevel(
     return np.concatenate(all_boxes, axis=1), np.concatenate(all_scores, axis=1)
 
 
+def decode_grid(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4, h, w) offsets + (N, C, h, w) scores → xyxy boxes (N, h·w, 4) around unit grid
+    cells and probabilities (N, h·w, C) (softmax over C when they are not probabilities)."""
+    n, _, h, w = boxes.shape
+    rows, cols = np.divmod(np.arange(h * w), w)
+    offsets = boxes.reshape(n, 4, h * w).transpose(0, 2, 1).astype(np.float64)
+    grid = np.stack([cols, rows, cols + 1, rows + 1], axis=-1).astype(np.float64)
+    flat = scores.reshape(n, scores.shape[1], h * w).transpose(0, 2, 1).astype(np.float64)
+    if flat.size and (flat.min() < 0 or flat.max() > 1):
+        flat = np.exp(flat - flat.max(axis=2, keepdims=True))
+        flat /= flat.sum(axis=2, keepdims=True)
+    return grid[None] + offsets, flat
+
+
 def as_probabilities(scores: np.ndarray) -> np.ndarray:
     """Scores already in [0, 1] stay; logits go through a sigmoid (per class, as YOLO/SSD do)."""
     if scores.size and (scores.min() < 0 or scores.max() > 1):
