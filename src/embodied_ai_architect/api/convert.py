@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
 
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -100,5 +103,27 @@ def job_result(row: JobRow) -> JobResultPublic:
         JobKind.DEPLOY: "deployment",
     }
     return JobResultPublic.model_validate(
-        {"job_id": row.id, "kind": row.kind, field[row.kind]: row.result}
+        {"job_id": row.id, "kind": row.kind, field[row.kind]: hide_server_paths(row.result)}
     )
+
+
+# An absolute path inside any string (not part of a URL, a ratio or a relative path).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(/[^\s'\"<>,;()\[\]{}]+)")
+
+
+def _relative(match: re.Match[str]) -> str:
+    path = match.group(1)
+    runs = path.find("/runs/")
+    return path[runs + 1 :] if runs >= 0 else PurePosixPath(path).name
+
+
+def hide_server_paths(value: Any) -> Any:
+    """Results are public (reads need no token by default): absolute server paths become
+    workspace-relative (``runs/<job>/...``) or bare file names; files are fetched via the API."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(_relative, value)
+    if isinstance(value, list):
+        return [hide_server_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: hide_server_paths(v) for k, v in value.items()}
+    return value

@@ -50,7 +50,8 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def token_matches(settings: Settings, token: str | None) -> bool:
     if settings.api_token is None:
         return True  # no token configured: `branes serve` only allows this on loopback
-    return token is not None and hmac.compare_digest(token.encode(), settings.api_token.encode())
+    # An empty token never matches (an empty EAA_API_TOKEN is refused by Settings as well).
+    return bool(token) and hmac.compare_digest(str(token).encode(), settings.api_token.encode())
 
 
 async def require_token(settings: SettingsDep, credentials: Credentials) -> None:

@@ -40,13 +40,15 @@ class _JobRequest(BaseModel):
 class AnalyzeJobRequest(_JobRequest):
     """Analyze an uploaded model (or a built-in example)."""
 
-    kind: Literal["analyze"] = "analyze"
+    kind: Literal["analyze"]
     model_id: ModelId | None = Field(default=None, description="Uploaded model to analyze.")
     version: VersionNumber = None
     example: str | None = Field(
         default=None, pattern=r"^[a-z0-9_]{1,32}$", description="Built-in example model instead."
     )
-    measure_latency: bool = Field(default=True, description="Time the model on this host.")
+    measure_latency: bool = Field(
+        default=True, strict=True, description="Time the model on this host."
+    )
     sensitivity_top_k: int = Field(default=5, ge=0, le=200)
     top_layers: int = Field(default=10, ge=1, le=1000)
     runs: int = Field(default=30, ge=1, le=10_000)
@@ -57,14 +59,14 @@ class AnalyzeJobRequest(_JobRequest):
 class OptimizeJobRequest(_JobRequest):
     """Optimize an uploaded model under constraints (evaluated by fidelity unless a sim suite)."""
 
-    kind: Literal["optimize"] = "optimize"
+    kind: Literal["optimize"]
     model_id: ModelId
     version: VersionNumber = None
     constraints: Constraints
     eval_sim: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_./-]{1,64}$",
-        description="MuJoCo suite, e.g. reach-v0/smoke.",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}/[a-z0-9][a-z0-9_-]{0,31}$",
+        description="MuJoCo suite id <name>/<split>, e.g. reach-v0/smoke (no paths).",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     max_eval_samples: int = Field(default=2000, ge=1, le=100_000)
@@ -80,7 +82,7 @@ class OptimizeJobRequest(_JobRequest):
 class DeployJobRequest(_JobRequest):
     """Build and validate an artifact of an uploaded model for a deployment target."""
 
-    kind: Literal["deploy"] = "deploy"
+    kind: Literal["deploy"]
     model_id: ModelId
     version: VersionNumber = None
     target: str = Field(default="onnxruntime", pattern=r"^[a-z0-9_]{1,32}$")
@@ -89,7 +91,9 @@ class DeployJobRequest(_JobRequest):
         default="dynamic", description="Static INT8 needs calibration data (not uploadable yet)."
     )
     validate_outputs: bool = Field(
-        default=True, description="Compare with the ONNX Runtime FP32 baseline on random inputs."
+        default=True,
+        strict=True,  # 0 / 1 are refused, not coerced: a typo should not flip a check
+        description="Compare with the ONNX Runtime FP32 baseline on random inputs.",
     )
     tolerance_percent: float = Field(default=1.0, gt=0, le=100)
     threads: int | None = Field(default=None, ge=1, le=256)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response, StreamingResponse
 
+from embodied_ai_architect.api.admission import admit
 from embodied_ai_architect.api.convert import job_public, job_result, json_response
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
@@ -19,6 +20,7 @@ from embodied_ai_architect.api.schemas import (
     JobSubmitted,
     ListPublic,
 )
+from embodied_ai_architect.modelio.formats import detect_format
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import events, jobs
 from embodied_ai_architect.workers.requests import (
@@ -43,7 +45,9 @@ def submit_job(
     service: ServiceDep,
     settings: SettingsDep,
 ) -> JobSubmitted:
-    """Validate the request completely (model exists, library request builds), then queue it.
+    """Validate the request completely, then queue it: the model exists, the library request
+    builds, the target / precision / INT8 mode work here, the suite exists, the input shapes
+    fit the model and the memory limits (422 naming ``details.field`` otherwise).
 
     Returns at once; follow the job with GET /api/v1/jobs/{id}, its events or /ws/jobs/{id}.
     """
@@ -55,6 +59,9 @@ def submit_job(
             )
         # Fail fast: the same translation the worker will do, so bad input never gets queued.
         build_library_request(request, model_path=model_path, job_id="0" * 32, settings=settings)
+    # Then everything else knowable before a worker starts (target, suite, shapes, memory).
+    model_format = detect_format(model_path).value if model_path is not None else None
+    admit(request, model_path=model_path, model_format=model_format, settings=settings)
     row = service.submit(
         kind=JobKind(request.kind),
         request=request.model_dump(mode="json", exclude={"kind"}),
