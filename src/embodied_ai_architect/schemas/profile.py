@@ -18,6 +18,7 @@ class ArchitectureFamily(StrEnum):
     DECODER_LLM = "decoder_llm"
     VLA = "vla"
     SEGMENTATION = "segmentation"  # dense per-pixel maps: segmentation, text detection (DBNet)
+    SEQUENCE_RECOGNIZER = "sequence_recognizer"  # per-position class distributions (CTC OCR)
     MLP_POLICY = "mlp_policy"
     TRANSFORMER_POLICY = "transformer_policy"
     OTHER = "other"
@@ -29,6 +30,7 @@ class HeadKind(StrEnum):
     DETECTOR = "detector"  # boxes + class scores (one YOLO-style tensor, or separate outputs)
     DENSE_MAP = "dense_map"  # (N, K, H, W) at the input's spatial size: masks, text maps
     CLASS_SCORES = "class_scores"  # (N, C) logits / probabilities
+    SEQUENCE = "sequence"  # (N, T, V): a distribution over V symbols at each of T positions
     EMBEDDING = "embedding"  # (N, D) or (N, T, D) feature vectors
     ACTION = "action"  # (N, A) continuous actions of a control policy
     OTHER = "other"

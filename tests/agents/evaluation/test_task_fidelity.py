@@ -274,3 +274,20 @@ def test_grid_head_catches_swapped_scores() -> None:
     assert same["score"] == pytest.approx(1.0)
     bad = task_parts(head, [boxes, scores], [boxes, scores[:, ::-1].copy()])
     assert bad["output_1:detections"]["class_agreement"] < 0.1
+
+
+def test_a_per_position_distribution_is_a_sequence_not_a_yolo_head() -> None:
+    """PP-OCR's (1, 40, 6625) CTC output has a YOLO-like shape; its rows sum to 1."""
+    from embodied_ai_architect.agents.evaluation.accuracy import task_parts
+    from embodied_ai_architect.agents.evaluation.task_fidelity import sequence_fidelity
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2, 40, 300))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    shapes, inputs = [[1, 40, 300]], [[1, 3, 48, 320]]
+    assert classify_outputs(shapes, inputs).kind is HeadKind.DETECTOR  # shape alone misleads
+    head = classify_outputs(shapes, inputs, values=[probs])
+    assert head.kind is HeadKind.SEQUENCE and "sums to 1" in head.evidence
+    assert task_parts(head, [probs], [probs])["output_0:sequence"]["score"] == 1.0
+    figures = sequence_fidelity(probs, probs[:, ::-1].copy())
+    assert figures["top1_agreement"] < 0.2 and figures["sequence_match"] == 0.0

@@ -213,12 +213,14 @@ def detect_family(
     embedding, action) is read from the output shapes and recorded with its evidence; the
     Evaluation agent measures fidelity per part of it. ``reference`` are the model's outputs
     on ``feeds`` when already computed."""
+    values = list(reference.values()) if reference is not None else None
     head = classify_outputs(
         [_concrete(spec, reference, i) for i, spec in enumerate(outputs)],
         [list(spec.shape) for spec in handle.inputs],
+        values=values,
     )
     detection = _detect(structure, handle, outputs, feeds, reference, head)
-    if head.kind in (HeadKind.DETECTOR, HeadKind.DENSE_MAP):
+    if head.kind in (HeadKind.DETECTOR, HeadKind.DENSE_MAP, HeadKind.SEQUENCE):
         return detection.model_copy(update={"head": head})
     family_head = classify_outputs(
         [_concrete(spec, reference, i) for i, spec in enumerate(outputs)],
@@ -306,6 +308,17 @@ def _detect(
         evidence.insert(0, f"patch embedding {_patch_text(signals.patch_embedding)}")
         return FamilyDetection(
             family=ArchitectureFamily.VIT, confidence=0.9, evidence=evidence, components=components
+        )
+
+    if head.kind is HeadKind.SEQUENCE and signals.image_inputs and signals.convs:
+        return FamilyDetection(
+            family=ArchitectureFamily.SEQUENCE_RECOGNIZER,
+            confidence=0.8,
+            evidence=[
+                head.evidence,
+                f"image input {signals.image_inputs[0].shape}, {signals.convs} conv layer(s)",
+            ],
+            components=components,
         )
 
     detector = _detector_evidence(structure, out_shapes)

@@ -20,6 +20,7 @@ from embodied_ai_architect.agents.evaluation.task_fidelity import (
     dense_map_fidelity,
     detector_fidelity,
     embedding_fidelity,
+    sequence_fidelity,
     split_yolo,
 )
 from embodied_ai_architect.errors import ConstraintError, EvaluationError, InputError
@@ -163,6 +164,7 @@ class FidelityEvaluator:
                 self.head = classify_outputs(
                     [list(o.shape) for o in self._reference_outputs],
                     [list(a.shape) for a in self.inputs.values()],
+                    values=self._reference_outputs,
                 )
         return self._reference_outputs
 
@@ -263,6 +265,8 @@ def task_parts(
                 f"output_{head.scores_output}:detections": figures,
             }
         return {}
+    if head.kind is HeadKind.SEQUENCE and want.ndim == 3:
+        return {f"output_{i}:sequence": sequence_fidelity(want, got)}
     if head.kind is HeadKind.DENSE_MAP and want.ndim == 4:
         return {f"output_{i}:map": dense_map_fidelity(want, got)}
     if head.kind is HeadKind.EMBEDDING and want.ndim in (2, 3):

@@ -10,12 +10,15 @@ Shape rules only, so they work on any exported graph:
   distributions (N, A_l, 4 × bins) over the same anchors;
 * dense maps: a 4-D output (N, K, H, W) at the image input's height and width, K differing
   from the input's channels (segmentation, DBNet-style text detection);
+* sequences (from the values, when given): (N, T, V) whose rows are distributions (CTC OCR);
 * vectors: class scores for classifiers, actions for policies, embeddings for encoders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from embodied_ai_architect.schemas.profile import HeadKind, OutputHead
 
@@ -164,12 +167,39 @@ def _multilevel_detector(outputs: list[list[int | None]], hw: tuple[int, int]) -
     )
 
 
+def _sequence(index: int, array: np.ndarray) -> OutputHead | None:
+    """(N, T, V) whose last axis is a probability distribution: a per-position recognizer."""
+    if array.ndim != 3 or array.shape[2] < 2 or array.size == 0:
+        return None
+    sums = array.astype(np.float64).sum(axis=2)
+    if array.min() < 0 or not np.allclose(sums, 1.0, atol=1e-3):
+        return None
+    return OutputHead(
+        kind=HeadKind.SEQUENCE,
+        layout="sequence",
+        output=index,
+        classes=int(array.shape[2]),
+        evidence=f"output {index} {list(array.shape)}: a probability distribution over "
+        f"{array.shape[2]} symbols at each of {array.shape[1]} positions (sums to 1: a CTC-style "
+        "sequence recognizer, not box rows)",
+    )
+
+
 def classify_outputs(
-    outputs: Sequence[Shape], inputs: Sequence[Shape], family: str | None = None
+    outputs: Sequence[Shape],
+    inputs: Sequence[Shape],
+    family: str | None = None,
+    values: Sequence[np.ndarray] | None = None,
 ) -> OutputHead:
-    """The output head of a model with these output and input shapes (batch first)."""
+    """The output head of a model with these output and input shapes (batch first).
+
+    ``values``: the outputs themselves, when known; they tell a per-position distribution
+    (rows summing to 1) from a YOLO head of the same shape."""
     dims = [_dims(s) for s in outputs]
     image = _image(inputs)
+    for index, array in enumerate(values or []):
+        if (head := _sequence(index, np.asarray(array))) is not None:
+            return head
     if image is not None:
         if (head := _split_detector(dims) or _grid_detector(dims)) is not None:
             return head

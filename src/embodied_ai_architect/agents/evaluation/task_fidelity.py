@@ -297,3 +297,21 @@ def action_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:
         "action": max(0.0, 1.0 - relative),
         "score": max(0.0, 1.0 - relative),
     }
+
+
+def sequence_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:
+    """Per-position top-1 agreement (``score``) and how many greedy CTC decodings (repeats
+    merged, symbol 0 = blank dropped) come out identical."""
+    a, b = want.argmax(axis=2), got.argmax(axis=2)
+
+    def decode(row: np.ndarray) -> tuple[int, ...]:
+        merged = [int(s) for i, s in enumerate(row) if i == 0 or s != row[i - 1]]
+        return tuple(s for s in merged if s != 0)
+
+    same = [decode(x) == decode(y) for x, y in zip(a, b, strict=True)]
+    agreement = float((a == b).mean())
+    return {
+        "top1_agreement": agreement,
+        "sequence_match": float(np.mean(same)),
+        "score": agreement,
+    }
