@@ -16,7 +16,7 @@ def steps(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> 
     for pct in (0, 25, 50, 75, 100):
         sink(ProgressEvent(percent=pct, stage="test", message=f"step {pct}", data={"pct": pct}))
         time.sleep(request.get("delay", 0.0))
-    return {"job_id": job_id, "pid": os.getpid(), "echo": request.get("echo")}
+    return {"job_id": job_id, "pid": os.getpid(), "echo": request.get("echo"), "nice": os.nice(0)}
 
 
 def sleeper(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
