@@ -55,6 +55,8 @@ def test_metric_is_validated_when_the_request_is_built(tmp_path: Path) -> None:
         OptimizeRequest(**base, metric="no_such_pkg.metrics:top1")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="has no function 'nope'"):
         OptimizeRequest(**base, metric="embodied_ai_architect.testing.metrics:nope")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="not the standard library"):
+        OptimizeRequest(**base, metric="os:system")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="not 'module:function'"):
         OptimizeRequest(**base, metric="../evil.py")  # type: ignore[arg-type]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,14 @@ def check_metric_spec(spec: str) -> str:
 def resolve_metric(spec: str) -> UserMetric:
     """Import ``module:function`` from the installed packages; raises ConfigError if it cannot."""
     module_name, _, function = check_metric_spec(spec).partition(":")
+    top = module_name.split(".", 1)[0]
+    if top in sys.stdlib_module_names or function.startswith("_"):
+        # Importing runs module code: the REST API must not be a way to run os:system & co.
+        raise ConfigError(
+            f"--metric {spec!r}: metrics come from an installed package, not the standard "
+            "library or a private function",
+            hint="put def your_metric(model, data) -> float in your own package",
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
