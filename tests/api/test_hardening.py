@@ -100,3 +100,18 @@ def test_options_names_every_method_of_the_path(
     with server.client() as client:
         response = client.options(path)
     assert response.status_code == 405 and response.headers["allow"] == allowed
+
+
+def test_server_paths_are_hidden_in_results_and_errors() -> None:
+    from embodied_ai_architect.api.convert import hide_server_paths
+
+    error = {
+        "code": "model_load",
+        "message": "cannot load '/srv/branes/runs/uploads/ab12.onnx' (see /var/log/x.log)",
+        "hint": "see https://example.org/a/b and 1/2 of the docs",
+        "details": {"paths": ["/home/u/.local/share/branes/runs/j1/out/model.onnx"]},
+    }
+    hidden = hide_server_paths(error)
+    assert hidden["message"] == "cannot load 'runs/uploads/ab12.onnx' (see x.log)"
+    assert hidden["hint"] == error["hint"]  # URLs and ratios are not paths
+    assert hidden["details"]["paths"] == ["runs/j1/out/model.onnx"]

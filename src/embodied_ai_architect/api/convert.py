@@ -71,7 +71,7 @@ def job_public(row: JobSummary) -> JobPublic:
         stage=row.stage,
         model_id=row.model_id,
         request=_stored_request(row),
-        error=ErrorBody.model_validate(row.error) if row.error else None,
+        error=ErrorBody.model_validate(hide_server_paths(row.error)) if row.error else None,
         worker_pid=row.worker_pid,
         executor=row.executor,
         worker_node=row.worker_node,
@@ -118,8 +118,9 @@ def _relative(match: re.Match[str]) -> str:
 
 
 def hide_server_paths(value: Any) -> Any:
-    """Results are public (reads need no token by default): absolute server paths become
-    workspace-relative (``runs/<job>/...``) or bare file names; files are fetched via the API."""
+    """Results and job errors are public (reads need no token by default): absolute server
+    paths become workspace-relative (``runs/<job>/...``) or bare file names; files are fetched
+    through the API."""
     if isinstance(value, str):
         return _ABSOLUTE_PATH.sub(_relative, value)
     if isinstance(value, list):
