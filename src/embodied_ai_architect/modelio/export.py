@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,15 @@ def _export_torch(
     import torch
 
     args = handle.example_tensors(batch=1, seed=0)
-    input_names = [spec.name for spec in handle.inputs]
-    output_names = list(handle.run(handle.example_inputs(batch=1, seed=0)))
-    dynamic_axes = (
-        {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
-    )
+    # TorchScript int / float arguments (a sample rate) are baked into the graph as constants:
+    # they are not ONNX inputs. Scalars have no batch axis to make dynamic.
+    scalars = handle._python_scalars()
+    input_names = [spec.name for spec in handle.inputs if spec.name not in scalars]
+    outputs = handle.run(handle.example_inputs(batch=1, seed=0))
+    output_names = list(outputs)
+    batched = [spec.name for spec in handle.inputs if spec.name in input_names and spec.shape]
+    batched += [name for name, value in outputs.items() if value.ndim]
+    dynamic_axes = {name: {0: "batch"} for name in batched} if dynamic_batch else None
     set_eval(handle.module)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -119,11 +124,16 @@ def _export_torch(
         except Exception as exc:  # torch.onnx raises many error types
             raise ExportError(
                 f"ONNX export of {handle.name!r} failed: TorchScript exporter: "
-                f"{str(first_error).splitlines()[0]}; dynamo exporter: "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                f"{_first_line(first_error)}; dynamo exporter: {_first_line(exc)}",
                 hint="the model may use an operator without an ONNX mapping; try a different "
                 "opset (--opset) or export the model yourself and pass the .onnx file",
             ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exporter's message, without the terminal colour codes torch adds."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return text.splitlines()[0][:400] if text else type(exc).__name__
 
 
 def _export_dynamo(
@@ -141,7 +151,9 @@ def _export_dynamo(
     dynamic_shapes = None
     if dynamic_batch:
         batch = torch.export.Dim("batch", min=1, max=1024)
-        dynamic_shapes = tuple({0: batch} for _ in args)
+        dynamic_shapes = tuple(
+            {0: batch} if isinstance(arg, torch.Tensor) and arg.ndim else None for arg in args
+        )
     program = torch.onnx.export(
         handle.module,
         args,

@@ -22,7 +22,8 @@ from embodied_ai_architect.store.repo import versions as version_repo
 
 
 def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
-    """One file holding the whole model: .onnx, a pickled torch module, or an IR tarball."""
+    """One file holding the whole model: .onnx, a pickled torch module, a .tflite flatbuffer,
+    or an IR tarball."""
     workdir.mkdir(parents=True, exist_ok=True)
     if isinstance(handle, OnnxModelHandle):
         if handle.onnx_path.with_suffix(".onnx.data").exists():
@@ -46,6 +47,11 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
         # A pickled module: our own artifact; its sha256 is checked before it is loaded back.
         torch.save(handle.module, target)
         return target
+    tflite = getattr(handle, "tflite_path", None)
+    if tflite is not None:
+        target = Path(tempfile.mkdtemp(dir=workdir)) / "model.tflite"
+        shutil.copyfile(tflite, target)
+        return target
     xml = getattr(handle, "xml_path", None)
     if xml is not None:
         target = Path(tempfile.mkdtemp(dir=workdir)) / "model.ir.tar"
@@ -55,7 +61,7 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
         return target
     raise StoreError(
         f"cannot store a {handle.framework.value} model version",
-        hint="the technique must return an ONNX, torch or OpenVINO handle",
+        hint="the technique must return an ONNX, torch, TFLite or OpenVINO handle",
     )
 
 
@@ -172,6 +178,10 @@ def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> Mod
 
         # Trusted: the registry wrote this file and its hash matches the record.
         return load_model(path, LoadOptions(trust_pickle=True))
+    if name.endswith(".tflite"):
+        from embodied_ai_architect.modelio.loader import load_model
+
+        return load_model(path)
     if name.endswith(".ir.tar"):
         from embodied_ai_architect.modelio.openvino_io import load_openvino
 

@@ -71,6 +71,12 @@ class CorpusModel(BaseModel):
     inputs: list[str] = Field(default_factory=list, description="--input flags it needs.")
     arch: str | None = Field(default=None, description="--arch for state dicts.")
     stateful: bool = False
+    deploy: Literal["validates", "needs_tensorflow", "export_unsupported"] = Field(
+        default="validates",
+        description="What `branes deploy run --target onnxruntime` does: validates; needs "
+        "TensorFlow (tf2onnx) to reach ONNX; or stops with a clear export error.",
+    )
+    deploy_note: str = ""
     requires: str | None = Field(default=None, description="Extra Python module needed.")
     licence: str
     notes: str = ""

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from embodied_ai_architect.cli.options import parse_arch_kwargs
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -75,6 +77,17 @@ def run(
             "--input", help="NAME=SHAPE[:DTYPE][=VALUE] per named input (sr=:int64=16000)."
         ),
     ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="Architecture factory 'module:function' for state dicts."),
+    ] = None,
+    arch_kwargs: Annotated[
+        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
+    ] = None,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code)."),
+    ] = False,
     test_data: Annotated[
         Path | None,
         typer.Option("--test-data", help="Folder of images or .npy/.npz to validate on."),
@@ -166,7 +179,12 @@ def run(
                 precision=precision,  # type: ignore[arg-type]  # validated by pydantic
                 int8_mode=int8_mode,  # type: ignore[arg-type]
                 input_shapes=parse_input_shapes(input_shape),
-                load_options=LoadOptions(inputs=parse_input_overrides(input_)),
+                load_options=LoadOptions(
+                    inputs=parse_input_overrides(input_),
+                    arch=arch,
+                    arch_kwargs=parse_arch_kwargs(arch_kwargs),
+                    trust_pickle=trust_pickle,
+                ),
                 calibration=calibration,
                 validation=validation,
                 out_dir=out,
