@@ -28,7 +28,12 @@ def test_db_upgrade_and_jobs_commands(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     upgraded = run("db", "upgrade", workspace=workspace)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0001" in upgraded.stdout and (workspace / "branes.db").is_file()
+    from alembic.script import ScriptDirectory
+
+    from embodied_ai_architect.store.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert f"revision {head}" in upgraded.stdout and (workspace / "branes.db").is_file()
 
     from embodied_ai_architect.schemas.jobs import JobKind
     from embodied_ai_architect.settings import Settings
