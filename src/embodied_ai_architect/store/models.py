@@ -218,7 +218,7 @@ class PlanStepRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    technique: Mapped[str] = mapped_column(String(64))
+    technique: Mapped[str] = mapped_column(Text, doc="One technique, or alternatives 'a | b'.")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rationale: Mapped[str] = mapped_column(Text, default="")
     predicted_effect: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
