@@ -54,10 +54,11 @@ class _Mailbox:
 def _run_on_ray(spec: JobSpec, mailbox: Any) -> WorkerMessage | None:
     import ray
 
-    from embodied_ai_architect.workers.child import execute
+    from embodied_ai_architect.workers.child import execute, lower_priority
     from embodied_ai_architect.workers.limits import apply_limits
 
     apply_limits(spec.limits)
+    lower_priority()  # as a local worker does: a co-located API keeps its share of the CPU
     context = ray.get_runtime_context()
     placement = {
         "node": f"{socket.gethostname()} (ray node {context.get_node_id()[:16]})",
@@ -157,6 +158,21 @@ def needs_gpu(spec: JobSpec) -> bool:
         return False  # an unknown target fails inside the job, with the registry's message
 
 
+def task_options(
+    spec: JobSpec, *, cpus: float, memory_bytes: int | None, max_retries: int
+) -> dict[str, Any]:
+    """The Ray resource request and retry policy of one job."""
+    options: dict[str, Any] = {
+        "num_cpus": cpus,
+        "num_gpus": 1 if needs_gpu(spec) else 0,
+        "max_retries": max_retries if spec.kind in RETRYABLE_KINDS else 0,
+        "name": f"eaa-{spec.kind.value}-{spec.job_id[:8]}",
+    }
+    if memory_bytes is not None:
+        options["memory"] = memory_bytes
+    return options
+
+
 class RayExecutor(Executor):
     """Runs jobs on Ray. ``address=None`` joins ``RAY_ADDRESS`` or starts a local instance.
 
@@ -212,17 +228,11 @@ class RayExecutor(Executor):
         )
 
     def launch(self, spec: JobSpec) -> RunningJob:
-        retries = self._max_retries if spec.kind in RETRYABLE_KINDS else 0
-        options: dict[str, Any] = {
-            "num_cpus": self._cpus,
-            "num_gpus": 1 if needs_gpu(spec) else 0,
-            "max_retries": retries,
-            "name": f"eaa-{spec.kind.value}-{spec.job_id[:8]}",
-        }
-        if self._memory is not None:
-            options["memory"] = self._memory
+        options = task_options(
+            spec, cpus=self._cpus, memory_bytes=self._memory, max_retries=self._max_retries
+        )
         ref = self._task.options(**options).remote(spec, self._mailbox)
-        return _RayRunningJob(spec.job_id, self._ray, ref, self._mailbox, retries)
+        return _RayRunningJob(spec.job_id, self._ray, ref, self._mailbox, options["max_retries"])
 
     def shutdown(self) -> None:
         self._ray.kill(self._mailbox)
