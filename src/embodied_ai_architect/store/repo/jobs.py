@@ -102,7 +102,8 @@ _SUMMARY_COLUMNS = tuple(c for c in JobRow.__table__.columns if c.key != "result
 
 
 def get_job_summary(session: Session, *, job_id: str) -> JobSummary:
-    row = session.execute(select(*_SUMMARY_COLUMNS).where(JobRow.id == job_id)).first()
+    statement = select(*_SUMMARY_COLUMNS).where(JobRow.id == job_id)
+    row = session.connection().execute(statement).first()  # Core: no ORM loading per row
     if row is None:
         require(session, JobRow, job_id, what="job")  # raises the usual NotFoundError
     return cast(JobSummary, row)
@@ -121,11 +122,13 @@ def list_job_summaries(
     check_page(offset=offset, limit=limit)
     filters = _filters(status=status, kind=kind, model_id=model_id)
     page = _newest_first(select(*_SUMMARY_COLUMNS), status=status, kind=kind, model_id=model_id)
-    rows = session.execute(page.offset(offset).limit(limit)).all()
+    # Core, not session.execute: column rows need none of the ORM's per-row loading machinery.
+    rows = session.connection().execute(page.offset(offset).limit(limit)).all()
     if offset == 0 and len(rows) < limit:
         count = len(rows)  # the whole result is on this page: no count query needed
     else:
-        count = int(session.scalar(select(func.count()).select_from(JobRow).where(*filters)) or 0)
+        total = select(func.count()).select_from(JobRow).where(*filters)
+        count = int(session.connection().execute(total).scalar_one())
     return [cast(JobSummary, r) for r in rows], count
 
 
