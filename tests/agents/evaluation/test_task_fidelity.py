@@ -40,6 +40,7 @@ CLASSES = 3
         ([[1, 100, 4], [1, 100, 92]], [IMAGE], None, HeadKind.DETECTOR, "split"),
         ([[1, 1, 64, 64]], [IMAGE], None, HeadKind.DENSE_MAP, "map"),
         ([[1, 4, 27, 27], [1, 2, 27, 27]], [IMAGE], None, HeadKind.DETECTOR, "split_grid"),
+        ([[1, 896, 16], [1, 896, 1]], [IMAGE], None, HeadKind.DETECTOR, "split_regressors"),
         (
             [*PICODET_SCORES, *PICODET_BOXES],
             [[1, 3, 800, 608]],
@@ -291,3 +292,18 @@ def test_a_per_position_distribution_is_a_sequence_not_a_yolo_head() -> None:
     assert task_parts(head, [probs], [probs])["output_0:sequence"]["score"] == 1.0
     figures = sequence_fidelity(probs, probs[:, ::-1].copy())
     assert figures["top1_agreement"] < 0.2 and figures["sequence_match"] == 0.0
+
+
+def test_blazeface_style_regressors_judge_boxes_and_scores() -> None:
+    from embodied_ai_architect.agents.evaluation.accuracy import task_parts
+
+    head = classify_outputs([[1, 96, 16], [1, 96, 1]], [IMAGE])
+    rng = np.random.default_rng(4)
+    regressors = rng.normal(0, 5, size=(3, 96, 16)).astype(np.float32)
+    scores = rng.normal(size=(3, 96, 1)).astype(np.float32)
+    same = task_parts(head, [regressors, scores], [regressors, scores])["output_0:detections"]
+    assert same["score"] == pytest.approx(1.0) and same["box_iou"] == pytest.approx(1.0)
+    moved = regressors.copy()
+    moved[..., :2] += 40  # every box shifted far off its original
+    bad = task_parts(head, [regressors, scores], [moved, scores])["output_0:detections"]
+    assert bad["box_iou"] < 0.1 and bad["map50"] < 0.1

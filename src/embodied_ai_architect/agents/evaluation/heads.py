@@ -91,6 +91,32 @@ def _grid_detector(outputs: list[list[int | None]]) -> OutputHead | None:
     return None
 
 
+def _regressor_detector(outputs: list[list[int | None]]) -> OutputHead | None:
+    """SSD with keypoints (BlazeFace): regressors (N, A, 4 + 2k) beside scores (N, A, C) with
+    fewer channels; the first 4 regressor channels are the box (anchor-relative)."""
+    for b_index, boxes in enumerate(outputs):
+        if len(boxes) != 3 or boxes[1] is None or boxes[2] is None or boxes[2] < 6:
+            continue
+        if boxes[2] % 2:
+            continue
+        for s_index, scores in enumerate(outputs):
+            if s_index == b_index or len(scores) != 3 or scores[1] != boxes[1]:
+                continue
+            if scores[2] is None or scores[2] >= boxes[2]:
+                continue
+            return OutputHead(
+                kind=HeadKind.DETECTOR,
+                layout="split_regressors",
+                output=b_index,
+                scores_output=s_index,
+                classes=scores[2],
+                evidence=f"regressors {b_index} {boxes} (4 box + {(boxes[2] - 4) // 2} keypoint "
+                f"channels) beside scores {s_index} {scores} over the same {boxes[1]} anchors "
+                "(SSD with keypoints, BlazeFace style)",
+            )
+    return None
+
+
 def _split_detector(outputs: list[list[int | None]]) -> OutputHead | None:
     for b_index, boxes in enumerate(outputs):
         if len(boxes) != 3 or boxes[2] != 4 or boxes[1] is None:
@@ -202,6 +228,8 @@ def classify_outputs(
             return head
     if image is not None:
         if (head := _split_detector(dims) or _grid_detector(dims)) is not None:
+            return head
+        if len(dims) == 2 and (head := _regressor_detector(dims)) is not None:
             return head
         for index, shape in enumerate(dims):
             if (head := _single_tensor_detector(index, shape)) is not None and len(dims) <= 2:
