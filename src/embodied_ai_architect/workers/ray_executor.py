@@ -19,6 +19,7 @@ are never retried, so they fail with the reason instead of recording a version t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -230,6 +231,10 @@ class RayExecutor(Executor):
     def launch(self, spec: JobSpec) -> RunningJob:
         options = task_options(
             spec, cpus=self._cpus, memory_bytes=self._memory, max_retries=self._max_retries
+        )
+        # Task arguments live in the cluster's object store: the API token stays on the server.
+        spec = dataclasses.replace(
+            spec, settings=spec.settings.model_copy(update={"api_token": None})
         )
         ref = self._task.options(**options).remote(spec, self._mailbox)
         return _RayRunningJob(spec.job_id, self._ray, ref, self._mailbox, options["max_retries"])
