@@ -123,7 +123,6 @@ class Settings(BaseSettings):
         "commit versions as they go and are never retried (they fail with the reason).",
     )
 
-
     @field_validator("workspace")
     @classmethod
     def _expand(cls, value: Path) -> Path:
