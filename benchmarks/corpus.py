@@ -53,13 +53,13 @@ def _analyze(entry: CorpusModel, ctx: Any) -> dict[str, Any]:
 
 def _optimize(entry: CorpusModel, attempts: int, drop: float, out: Path) -> dict[str, Any]:
     from embodied_ai_architect.pipeline import run_optimize
-    from embodied_ai_architect.schemas.constraints import Constraints
+    from embodied_ai_architect.schemas.constraints import Budget, Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     request = OptimizeRequest(
         model_path=model_path(entry),
         load_options=_load(entry),
-        constraints=Constraints(max_accuracy_drop=drop, max_attempts=attempts),
+        constraints=Constraints(max_accuracy_drop=drop, budget=Budget(max_attempts=attempts)),
         out_dir=out,
     )
     report = run_optimize(request)

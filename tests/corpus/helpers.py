@@ -13,14 +13,22 @@ from embodied_ai_architect.utils.deps import has_package
 MANIFEST = load_manifest()
 
 
-def corpus_params(*, exclude: tuple[str, ...] = ()) -> list[pytest.param]:  # type: ignore[valid-type]
+# Large inputs or many layers: a short optimize of these takes minutes on 2 cores, so it runs in
+# `make test-slow`; analysis and deployment of them stay in the default run.
+HEAVY = frozenset(
+    {"yolov8s_fall", "layout_picodet", "ppocr_det", "ppocr_rec", "minilm", "minilm_sharded"}
+)
+
+
+def corpus_params(*, slow: frozenset[str] = frozenset()) -> list[pytest.param]:  # type: ignore[valid-type]
     """One pytest param per manifest model; models needing an absent extra (tensorflow) are
-    marked with that extra's marker so the default run leaves them to `make test-slow`."""
+    marked with that extra's marker, and those in ``slow`` with ``slow``, so the default run
+    leaves them to `make test-slow`."""
     params = []
     for entry in MANIFEST.models:
-        if entry.id in exclude:
-            continue
         marks = [pytest.mark.tf] if entry.requires == "tensorflow" else []
+        if entry.id in slow:
+            marks.append(pytest.mark.slow)
         params.append(pytest.param(entry, id=entry.id, marks=marks))
     return params
 

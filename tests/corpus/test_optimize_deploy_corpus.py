@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from corpus.helpers import Run, corpus_file, corpus_params, load_flags
+from corpus.helpers import HEAVY, Run, corpus_file, corpus_params, load_flags
 from embodied_ai_architect.testing.corpus import CorpusModel
 from embodied_ai_architect.utils.deps import has_package
 
 pytestmark = pytest.mark.corpus
 
 
-@pytest.mark.parametrize("entry", corpus_params())
+@pytest.mark.parametrize("entry", corpus_params(slow=HEAVY))
 def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = corpus_file(entry)
     out = tmp_path / "run"

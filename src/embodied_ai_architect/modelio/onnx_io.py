@@ -29,8 +29,15 @@ _ONNX_TO_NUMPY = {
 }
 
 
-def load_onnx_proto(path: Path, *, load_external_data: bool = True) -> onnx.ModelProto:
-    """Parse and check an ONNX file (external data files are resolved next to it)."""
+def load_onnx_proto(
+    path: Path, *, load_external_data: bool = True, check: bool = True
+) -> onnx.ModelProto:
+    """Parse and check an ONNX file (external data files are resolved next to it).
+
+    ``check=False`` skips the ONNX checker for graphs written for ONNX Runtime (its offline
+    optimizer emits fused ops such as LayerNormalization at opsets the spec has no such op for):
+    for those, creating the ORT session is the validation that counts.
+    """
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -60,6 +67,8 @@ def load_onnx_proto(path: Path, *, load_external_data: bool = True) -> onnx.Mode
             f"{path.name!r} parsed as ONNX but has an empty graph",
             hint="this is not an ONNX model (or an empty one); pass a real model file",
         )
+    if not check:
+        return model
     try:
         # The path form of the checker handles models above 2 GB and external data.
         onnx.checker.check_model(str(path))
@@ -131,11 +140,15 @@ def apply_shapes(specs: list[TensorSpec], shapes: list[list[int]] | None) -> lis
 
 
 def load_onnx(
-    path: Path, *, input_shapes: list[list[int]] | None, threads: int | None = None
+    path: Path,
+    *,
+    input_shapes: list[list[int]] | None,
+    threads: int | None = None,
+    check: bool = True,
 ) -> OnnxModelHandle:
     from embodied_ai_architect.modelio.handle import OnnxModelHandle
 
-    model = load_onnx_proto(path)
+    model = load_onnx_proto(path, check=check)
     inputs, outputs = onnx_signature(model)
     inputs = apply_shapes(inputs, input_shapes)
     return OnnxModelHandle(
