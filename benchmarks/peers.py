@@ -598,7 +598,7 @@ class _Samples:
         return {k: v[index] for k, v in self.arrays.items()}, 0
 
 
-@Registry.register_dataset()
+@Registry.register_dataset("DATASET")
 def peers_npz(path, **kwargs):
     return _Samples(path)
 """
@@ -616,7 +616,8 @@ def tool_olive(model: Prepared, out: Path) -> Path:
     from olive.workflows import run as olive_run
 
     script = out / "olive_user_script.py"
-    script.write_text(_OLIVE_SCRIPT)
+    dataset = f"peers_npz_{model.name}"  # one registry per process: a name per model
+    script.write_text(_OLIVE_SCRIPT.replace("DATASET", dataset))
     calib = out / "olive_calibration.npz"
     np.savez(
         calib,
@@ -636,7 +637,7 @@ def tool_olive(model: Prepared, out: Path) -> Path:
             {
                 "name": "calibration",
                 "user_script": str(script),
-                "load_dataset_config": {"type": "peers_npz", "path": str(calib)},
+                "load_dataset_config": {"type": dataset, "path": str(calib)},
                 "dataloader_config": {"batch_size": 1},
             }
         ],
@@ -688,7 +689,11 @@ AC_ITERATIONS: int | None = None  # NNCF accuracy control's max_num_iterations (
 
 def _handle(name: str, run: Callable[[Feeds], list[np.ndarray]], sample: Feeds) -> Any:
     """The minimal ModelHandle the Evaluation agent's ``run_dataset`` needs (batch 1)."""
-    inputs = [SimpleNamespace(name=k, shape=[1, *v.shape[1:]]) for k, v in sample.items()]
+    from embodied_ai_architect.schemas.tensors import TensorSpec
+
+    inputs = [
+        TensorSpec(name=k, shape=[1, *v.shape[1:]], dtype=str(v.dtype)) for k, v in sample.items()
+    ]
 
     def run_feeds(feeds: Feeds) -> dict[str, np.ndarray]:
         return {str(i): o for i, o in enumerate(run(feeds))}
