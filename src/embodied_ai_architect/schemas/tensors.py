@@ -53,6 +53,14 @@ class TensorSpec(BaseModel):
         return tuple(dims)
 
     @property
+    def batch_first(self) -> bool:
+        """Axis 0 is the batch, so samples stack along it. Not for scalars (a sample rate), a
+        recurrent state ``[layers, batch, hidden]`` or an input without a batch axis."""
+        if not self.shape or any(is_batch_name(d) for d in self.shape[1:]):
+            return False
+        return isinstance(self.shape[0], str) or self.shape[0] == 1
+
+    @property
     def numel(self) -> int:
         total = 1
         for dim in self.concrete_shape():

@@ -26,7 +26,7 @@ def test_capabilities_and_availability_are_truthful() -> None:
     ok, reason = TfliteTarget().is_available()
     caps = TfliteTarget().get_capabilities()
     assert caps.int8_modes == ["static", "dynamic"] and "tflite" in caps.formats
-    assert isinstance(ok, bool) and ("converters" in reason or "not importable" in reason)
+    assert isinstance(ok, bool) and ("converter" in reason or "not importable" in reason)
 
 
 needs_tflite = pytest.mark.skipif(

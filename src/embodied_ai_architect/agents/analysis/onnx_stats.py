@@ -190,6 +190,12 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
                 ),
             )
         )
+    # Layers inside If / Loop bodies (a whole model wrapped in one If per sample rate): their
+    # weights are outer-scope tensors; they become layers so sensitivity and the census reach
+    # them. Their MACs are already in the If node's figure (the costlier branch).
+    for node in model.graph.node:
+        for graph in subgraphs(node):
+            layers.extend(_inner_layers(graph, index, weight_names, sizes, claimed))
     foldable = sum(
         1
         for node in model.graph.node
@@ -217,3 +223,36 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
         warnings=warnings,
         foldable_batchnorms=foldable,
     )
+
+
+def _inner_layers(
+    graph: Any,
+    index: OnnxWeights,
+    weight_names: set[str],
+    sizes: dict[str, int],
+    claimed: set[str],
+) -> list[LayerRecord]:
+    layers: list[LayerRecord] = []
+    for position, node in enumerate(graph.node):
+        for inner in subgraphs(node):
+            layers.extend(_inner_layers(inner, index, weight_names, sizes, claimed))
+        if node.op_type not in MAC_OPS:
+            continue
+        owned = []
+        for name in node.input:
+            source = index.resolve(name)
+            if source is not None and source.name in weight_names and source.name not in claimed:
+                owned.append(source.name)
+        if not owned:
+            continue
+        claimed.update(owned)
+        layers.append(
+            LayerRecord(
+                name=node.name or f"{graph.name}/{node.op_type}_{position}",
+                op_type=node.op_type,
+                parameters=sum(sizes[name] for name in owned),
+                macs=None,
+                weight_name=owned[0],
+            )
+        )
+    return layers

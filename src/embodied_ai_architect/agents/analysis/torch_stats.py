@@ -87,6 +87,8 @@ def _mha_flops(
 def _layer_records(
     module: torch.nn.Module,
 ) -> tuple[list[LayerRecord], dict[str, str], dict[str, torch.nn.Module]]:
+    import torch
+
     layers: list[LayerRecord] = []
     types: dict[str, str] = {}
     leaves: dict[str, torch.nn.Module] = {}
@@ -103,6 +105,10 @@ def _layer_records(
         if is_leaf:
             leaves[path] = sub
             weight = getattr(sub, "weight", None)
+            if kind == "Module" and isinstance(weight, torch.Tensor):
+                # torch.export keeps each layer as a bare Module holding its tensors: read the
+                # kind from the weight's rank so census and sensitivity see real layers.
+                kind = _RANK_KINDS.get(weight.dim(), kind) if weight.shape[-1] > 1 else kind
             layers.append(
                 LayerRecord(
                     name=path or kind,
@@ -128,6 +134,9 @@ def _layer_records(
                     full = f"{path}.{name}" if path else name
                     layers.append(LayerRecord(name=full, op_type="Parameter", parameters=p.numel()))
     return layers, types, leaves
+
+
+_RANK_KINDS = {2: "Linear", 3: "Conv1d", 4: "Conv2d", 5: "Conv3d"}
 
 
 def _layer_attrs(sub: torch.nn.Module) -> dict[str, Any]:

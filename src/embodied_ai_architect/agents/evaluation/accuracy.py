@@ -41,13 +41,19 @@ def run_dataset(handle: ModelHandle, inputs: Feeds) -> list[np.ndarray]:
             f"model {handle.name!r} takes {len(names)} inputs, the data has {len(arrays)}",
             hint="the evaluation data must match the model's inputs",
         )
+    # Inputs without a batch axis 0 (scalars, a recurrent state) carry one sample per row and
+    # are fed a row at a time.
+    stacked = [not spec.batch_first for spec in handle.inputs]
     fixed_one = any(spec.shape and spec.shape[0] == 1 for spec in handle.inputs)
-    step = 1 if fixed_one else BATCH
+    step = 1 if fixed_one or any(stacked) else BATCH
     total = len(arrays[0])
     chunks: list[list[np.ndarray]] = []
     start = 0
     while start < total:
-        feeds = {n: a[start : start + step] for n, a in zip(names, arrays, strict=True)}
+        feeds = {
+            n: np.asarray(a[start]) if row else a[start : start + step]
+            for n, a, row in zip(names, arrays, stacked, strict=True)
+        }
         try:
             outputs = list(handle.run(feeds).values())
         except InputError:
@@ -62,6 +68,10 @@ def run_dataset(handle: ModelHandle, inputs: Feeds) -> list[np.ndarray]:
             continue
         chunks.append(outputs)
         start += step
+    if any(stacked):
+        # Row-fed samples: each output gets a leading sample axis (a state output [2, 1, 128]
+        # per sample must not be concatenated along its own first axis).
+        return [np.stack([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
 
 

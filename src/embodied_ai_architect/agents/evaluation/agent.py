@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator, LabelledEvaluator
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, load_eval_dataset
 from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator, split_dataset
@@ -93,12 +95,23 @@ def _random_dataset(reference: ModelHandle, seed: int) -> EvalDataset:
     # draws with the plain seed, these with another.
     # A model exported with a fixed batch of 1 still gets FIDELITY_SAMPLES samples (stacked
     # here, run one at a time by run_dataset), not one.
-    specs = [
-        spec.model_copy(update={"shape": ["batch", *spec.shape[1:]]}) if spec.shape else spec
+    batched = [
+        spec.model_copy(update={"shape": ["batch", *spec.shape[1:]]})
         for spec in reference.inputs
+        if spec.batch_first
     ]
-    feeds = make_feeds(specs, batch=FIDELITY_SAMPLES, seed=seed + 1000)
-    return EvalDataset(feeds, None, "random inputs")
+    feeds = make_feeds(batched, batch=FIDELITY_SAMPLES, seed=seed + 1000) if batched else {}
+    # Scalars (a sample rate) and inputs whose batch is not axis 0 (a recurrent state) get a
+    # new leading sample axis; run_dataset feeds them one sample at a time.
+    for spec in reference.inputs:
+        if not spec.batch_first:
+            samples = [
+                make_feeds([spec], batch=1, seed=seed + 1000 + i)[spec.name]
+                for i in range(FIDELITY_SAMPLES)
+            ]
+            feeds[spec.name] = np.stack(samples)
+    ordered = {spec.name: feeds[spec.name] for spec in reference.inputs}
+    return EvalDataset(ordered, None, "random inputs")
 
 
 def _split(
