@@ -45,7 +45,7 @@ def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path
     assert (out / "report.json").exists()
 
 
-@pytest.mark.parametrize("entry", corpus_params())
+@pytest.mark.parametrize("entry", corpus_params(slow=HEAVY))
 def test_deploy_to_onnxruntime_validates(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = corpus_file(entry)
     run: Run = branes(

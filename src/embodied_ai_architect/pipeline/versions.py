@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from embodied_ai_architect.errors import NotFoundError, StoreError
+from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, TorchModelHandle
 from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
 from embodied_ai_architect.store import Database
@@ -37,6 +38,12 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
     if isinstance(handle, TorchModelHandle):
         import torch
 
+        if handle.source_format is ModelFormat.TORCH_EXPORT and handle.path is not None:
+            # An exported program's module cannot be pickled; the .pt2 it was loaded from is
+            # the artifact (techniques that edit layers never take a graph, so v0 is it).
+            target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt2"
+            shutil.copyfile(handle.path, target)
+            return target
         target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt"
         if isinstance(handle.module, torch.jit.ScriptModule):
             # A TorchScript policy (e.g. `branes sim train-policy`) cannot be pickled; the
@@ -172,6 +179,10 @@ def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> Mod
         from embodied_ai_architect.modelio.onnx_io import load_onnx
 
         return load_onnx(path, input_shapes=None, threads=threads)
+    if name.endswith(".pt2"):
+        from embodied_ai_architect.modelio.loader import load_model
+
+        return load_model(path)
     if name.endswith(".pt"):
         from embodied_ai_architect.modelio.loader import load_model
         from embodied_ai_architect.modelio.options import LoadOptions
