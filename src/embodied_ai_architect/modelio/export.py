@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +98,7 @@ def _export_torch(
     batched += [name for name, value in outputs.items() if value.ndim]
     dynamic_axes = {name: {0: "batch"} for name in batched} if dynamic_batch else None
     set_eval(handle.module)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _silent_fd_stdout():
         warnings.simplefilter("ignore")
         try:
             # The TorchScript-based exporter is robust across the module kinds we load
@@ -128,6 +131,21 @@ def _export_torch(
                 hint="the model may use an operator without an ONNX mapping; try a different "
                 "opset (--opset) or export the model yourself and pass the .onnx file",
             ) from exc
+
+
+@contextlib.contextmanager
+def _silent_fd_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 too: torch's TorchScript exporter dumps the whole IR graph from
+    C++ when it fails, which would corrupt `--json` output on stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:
