@@ -128,6 +128,9 @@ def main() -> int:
     manifest = load_manifest()
     ctx = AgentContext(settings=get_settings())
     rows: list[dict[str, Any]] = []
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    partial = results / "corpus.partial.jsonl"
     for entry in manifest.models:
         if args.only and entry.id not in args.only:
             continue
@@ -147,6 +150,8 @@ def main() -> int:
             row.update(_stages(entry, ctx, args.attempts, args.drop, Path(tmp)))
         rows.append(row)
         print(json.dumps(row)[:400], flush=True)
+        with partial.open("a") as stream:  # a long run keeps every finished row
+            stream.write(json.dumps(row, default=str) + "\n")
     print()
     print(f"host: {platform.processor() or platform.machine()}, {_cpu()}")
     print(_table(rows))

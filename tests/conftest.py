@@ -18,3 +18,11 @@ def isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("EAA_DATABASE_URL", raising=False)
     monkeypatch.delenv("EAA_API_TOKEN", raising=False)
     return workspace
+
+
+@pytest.fixture
+def branes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``branes(*args) -> Run``: the real CLI entry point, in-process."""
+    from cli_runner import runner
+
+    return runner(capsys, monkeypatch)

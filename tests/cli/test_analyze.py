@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from embodied_ai_architect.cli.app import build_app, main
+from embodied_ai_architect.cli.app import build_app
 from embodied_ai_architect.schemas.profile import ArchitectureFamily, ModelProfile
 from embodied_ai_architect.testing.models import SmallCNN, count_parameters
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def branes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run the real entry point (error rendering and exit codes included) in-process."""
-    monkeypatch.setenv("COLUMNS", "200")  # Rich must not wrap the messages we assert on
-
-    def run(*args: str) -> Run:
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def test_human_report_has_every_section() -> None:

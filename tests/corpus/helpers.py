@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,10 +44,3 @@ def corpus_file(entry: CorpusModel) -> Path:
 def load_flags(entry: CorpusModel) -> list[str]:
     flags = [f"--input={spec}" for spec in entry.inputs]
     return [*flags, "--arch", entry.arch] if entry.arch else flags
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str

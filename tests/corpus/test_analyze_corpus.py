@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from corpus.helpers import Run, corpus_file, corpus_params, load_flags
+from cli_runner import Run
+from corpus.helpers import corpus_file, corpus_params, load_flags
 from embodied_ai_architect.testing.corpus import CorpusModel
 
 pytestmark = pytest.mark.corpus

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus.helpers import MANIFEST, Run, corpus_file
+from cli_runner import Run
+from corpus.helpers import MANIFEST, corpus_file
 
 pytestmark = pytest.mark.corpus
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus.helpers import HEAVY, Run, corpus_file, corpus_params, load_flags
+from cli_runner import Run
+from corpus.helpers import HEAVY, corpus_file, corpus_params, load_flags
 from embodied_ai_architect.testing.corpus import CorpusModel
 from embodied_ai_architect.utils.deps import has_package
 

@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from embodied_ai_architect.errors import InputError
+
+# Loader options every model-taking command offers, declared once.
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        help="NAME=SHAPE[:DTYPE][=VALUE] per named input, e.g. x=1,3,48,320, state=2,1,128, "
+        "sr=:int64=16000 (scalar).",
+    ),
+]
+ArchOption = Annotated[
+    str | None,
+    typer.Option("--arch", help="Architecture factory 'module:function' for state dicts."),
+]
+ArchKwargsOption = Annotated[
+    str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
+]
+TrustPickleOption = Annotated[
+    bool, typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code).")
+]
 
 
 def parse_arch_kwargs(text: str | None) -> dict[str, Any]:

@@ -11,7 +11,13 @@ from typing import Annotated
 
 import typer
 
-from embodied_ai_architect.cli.options import parse_arch_kwargs
+from embodied_ai_architect.cli.options import (
+    ArchKwargsOption,
+    ArchOption,
+    InputOption,
+    TrustPickleOption,
+    parse_arch_kwargs,
+)
 from embodied_ai_architect.errors import InputError
 
 EXAMPLE_NAMES = "cnn, resnet18, vit, mlp_policy, transformer_policy, detector, vla"
@@ -32,31 +38,16 @@ def analyze(
             "--input-shape", help="Input shape, e.g. 1,3,224,224; repeat once per model input."
         ),
     ] = None,
-    input_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            help="NAME=SHAPE[:DTYPE][=VALUE] per named input, e.g. x=1,3,48,320, "
-            "state=2,1,128, sr=:int64=16000 (scalar).",
-        ),
-    ] = None,
+    input_: InputOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ModelProfile as JSON on stdout.")
     ] = False,
-    arch: Annotated[
-        str | None,
-        typer.Option("--arch", help="Architecture factory 'module:function' for state dicts."),
-    ] = None,
-    arch_kwargs: Annotated[
-        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
-    ] = None,
+    arch: ArchOption = None,
+    arch_kwargs: ArchKwargsOption = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Hugging Face config.json for the weights.")
     ] = None,
-    trust_pickle: Annotated[
-        bool,
-        typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code)."),
-    ] = False,
+    trust_pickle: TrustPickleOption = False,
     no_latency: Annotated[
         bool, typer.Option("--no-latency", help="Skip latency measurement.")
     ] = False,

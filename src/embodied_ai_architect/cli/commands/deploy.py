@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from embodied_ai_architect.cli.options import parse_arch_kwargs
+from embodied_ai_architect.cli.options import (
+    ArchKwargsOption,
+    ArchOption,
+    InputOption,
+    TrustPickleOption,
+    parse_arch_kwargs,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,23 +77,10 @@ def run(
         list[str] | None,
         typer.Option("--input-shape", help="Input shape, e.g. 1,3,224,224 (repeat per input)."),
     ] = None,
-    input_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input", help="NAME=SHAPE[:DTYPE][=VALUE] per named input (sr=:int64=16000)."
-        ),
-    ] = None,
-    arch: Annotated[
-        str | None,
-        typer.Option("--arch", help="Architecture factory 'module:function' for state dicts."),
-    ] = None,
-    arch_kwargs: Annotated[
-        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
-    ] = None,
-    trust_pickle: Annotated[
-        bool,
-        typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code)."),
-    ] = False,
+    input_: InputOption = None,
+    arch: ArchOption = None,
+    arch_kwargs: ArchKwargsOption = None,
+    trust_pickle: TrustPickleOption = False,
     test_data: Annotated[
         Path | None,
         typer.Option("--test-data", help="Folder of images or .npy/.npz to validate on."),

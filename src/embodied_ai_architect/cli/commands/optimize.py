@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from embodied_ai_architect.cli.options import parse_arch_kwargs
+from embodied_ai_architect.cli.options import (
+    ArchKwargsOption,
+    ArchOption,
+    InputOption,
+    TrustPickleOption,
+    parse_arch_kwargs,
+)
 from embodied_ai_architect.errors import EAAError, InputError
 
 if TYPE_CHECKING:
@@ -94,19 +100,10 @@ def optimize(
     input_shape: Annotated[
         list[str] | None, typer.Option("--input-shape", help="e.g. 1,3,224,224; once per input.")
     ] = None,
-    input_: Annotated[
-        list[str] | None,
-        typer.Option("--input", help="NAME=SHAPE[:DTYPE][=VALUE] per named input."),
-    ] = None,
-    arch: Annotated[
-        str | None, typer.Option("--arch", help="Architecture factory 'module:function'.")
-    ] = None,
-    arch_kwargs: Annotated[
-        str | None, typer.Option("--arch-kwargs", help="JSON keyword arguments for --arch.")
-    ] = None,
-    trust_pickle: Annotated[
-        bool, typer.Option("--trust-pickle", help="Allow unpickling whole-module files.")
-    ] = False,
+    input_: InputOption = None,
+    arch: ArchOption = None,
+    arch_kwargs: ArchKwargsOption = None,
+    trust_pickle: TrustPickleOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for plans, calibration, search.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
