@@ -735,11 +735,14 @@ def independent_check(
             confident[flat] = True
             confident = confident.reshape(sa.shape[0], sa.shape[2])
         agree = sa.argmax(axis=1) == sb.argmax(axis=1)
+        # Same class AND still confident: with 2 classes, zeroed scores keep the argmax.
+        kept = agree & (sb.max(axis=1) >= 0.25)
         cos = (sa * sb).sum() / max(np.linalg.norm(sa) * np.linalg.norm(sb), 1e-30)
         box = np.abs(a[:, :4] - b[:, :4]).mean() / max(np.abs(a[:, :4]).mean(), 1e-30)
         return {
-            "check": float(agree[confident].mean()),
-            "check_metric": "per-anchor class agreement",
+            "check": float(kept[confident].mean()),
+            "check_metric": "confident anchors kept (same class, score ≥ 0.25)",
+            "class_agreement": float(agree[confident].mean()),
             "score_cosine": float(cos),
             "box_rel_error": float(box),
             "anchors": float(confident.sum()),
