@@ -1034,7 +1034,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             note = r["error"] or (r["note"][:90] if r["note"] else "")
             lines.append(
                 f"| {result['model'] if i == 0 else ''} | {r['tool']} | {r['runtime'] or '–'} "
-                f"| {_fmt(r['p50_ms'])} | {_fmt(r['size_mb'])} | {_fmt(r['fidelity'], 4)} "
+                f"| {_fmt(r['p50_ms'], 4 if (r['p50_ms'] or 1) < 1 else 2)} | {_fmt(r['size_mb'])} | {_fmt(r['fidelity'], 4)} "
                 f"| {check} | {_fmt(r['wall_s'], 1)} | {peak} | {note.replace('|', '/')} |"
             )
     lines.append("")
