@@ -38,7 +38,8 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
     if isinstance(handle, TorchModelHandle):
         import torch
 
-        if handle.source_format is ModelFormat.TORCH_EXPORT and handle.path is not None:
+        exported = isinstance(handle.module, torch.fx.GraphModule)
+        if exported and handle.source_format is ModelFormat.TORCH_EXPORT and handle.path:
             # An exported program's module cannot be pickled; the .pt2 it was loaded from is
             # the artifact (techniques that edit layers never take a graph, so v0 is it).
             target = Path(tempfile.mkdtemp(dir=workdir)) / "model.pt2"

@@ -45,8 +45,10 @@ def _import_runtime(path: str) -> None:
     if path.endswith(".onnx"):
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
-    elif path.endswith(".pt"):
+    elif path.endswith((".pt", ".pt2")):
         import torch  # noqa: F401
+    elif path.endswith(".tflite"):
+        import ai_edge_litert.interpreter  # noqa: F401
     elif path.endswith(".ir.tar"):
         import openvino  # noqa: F401
 
@@ -67,6 +69,10 @@ def _load(path: Path, sha256: str, threads: int) -> Any:
         from embodied_ai_architect.modelio.options import LoadOptions
 
         return load_model(path, LoadOptions(trust_pickle=True))  # the registry wrote it
+    if path.name.endswith((".pt2", ".tflite")):  # a torch.export program / LiteRT flatbuffer
+        from embodied_ai_architect.modelio.loader import load_model
+
+        return load_model(path)
     import tarfile
     import tempfile
 
