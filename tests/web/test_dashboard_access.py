@@ -38,8 +38,11 @@ def test_keyboard_reaches_every_screen_and_the_upload(server: LiveServer, browse
             expect(page.locator(f"#view-{view}")).to_be_visible()
             expect(link).to_have_attribute("aria-current", "page")
         # The drop zone's button opens the file chooser from the keyboard.
-        page.locator("#choose-file").focus()
-        with page.expect_file_chooser() as chooser:
+        choose = page.locator("#choose-file")
+        expect(choose).to_be_visible()  # the Models screen has rendered (slow on a busy host)
+        choose.focus()
+        expect(choose).to_be_focused()
+        with page.expect_file_chooser(timeout=60_000) as chooser:
             page.keyboard.press("Enter")
         chooser.value.set_files(
             files=[{"name": "keys.onnx", "mimeType": "", "buffer": tiny_onnx_bytes(seed=5)}]
