@@ -25,6 +25,7 @@ from embodied_ai_architect.api.routes import (
     reports,
     runs,
     simulation,
+    techniques,
     versions,
 )
 from embodied_ai_architect.api.ws import router as ws_router
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         admin,
         backups,
         simulation,
+        techniques,
     )
     for module in routers:
         app.include_router(module.router)

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "runs",
     "versions",
     "sim",
+    "techniques",
 ]
 
 
