@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     backup_zstd_level: int = Field(
         default=19, ge=1, le=22, description="zstd level for backups (high: they are small)."
     )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="Directory of pg_dump / psql for PostgreSQL backups (default: the newest "
+        "/usr/lib/postgresql/*/bin, else PATH); at least the server's major version.",
+    )
     job_memory_mb: int | None = Field(
         default=None,
         ge=64,

@@ -8,41 +8,24 @@ throwaway cluster (see postgres.py). Skipped when Debian's postgresql package is
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from embodied_ai_architect.errors import DependencyError
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.db import postgres_driver_url
-from embodied_ai_architect.store.migrate import current_revision, table_names
+from embodied_ai_architect.store.migrate import alembic_config, current_revision, table_names
 
 from . import test_job_summaries
 from . import test_store as store_scenarios
-from .postgres import PostgresCluster, find_bin_dir
+from .postgres import PostgresCluster
 
 pytest.importorskip("psycopg")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("Debian's postgresql is not installed (apt-get install postgresql)")
-    running = PostgresCluster(bin_dir).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def pg_db(cluster: PostgresCluster) -> Iterator[Database]:
-    database = Database(cluster.new_database())
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def test_postgres_urls_use_psycopg3() -> None:
@@ -55,7 +38,8 @@ def test_engine_is_postgres_and_migrations_reach_head(pg_db: Database) -> None:
     assert pg_db.engine.dialect.name == "postgresql" and not pg_db.is_sqlite
     with pg_db.engine.connect() as connection:
         assert connection.execute(text("select version()")).scalar_one().startswith("PostgreSQL")
-    assert current_revision(pg_db.engine) == "0003"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert current_revision(pg_db.engine) == head
     assert {"models", "model_versions", "jobs", "events", "attempts", "skills"} <= set(
         table_names(pg_db.engine)
     )
@@ -67,15 +51,13 @@ def test_engine_is_postgres_and_migrations_reach_head(pg_db: Database) -> None:
     # Down one step and up again: the placement migration is reversible on PostgreSQL too.
     from alembic import command
 
-    from embodied_ai_architect.store.migrate import alembic_config
-
     config = alembic_config()
     with pg_db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")  # through 0003 and 0002
     assert "executor" not in {c["name"] for c in inspect(pg_db.engine).get_columns("jobs")}
     pg_db.upgrade()
-    assert current_revision(pg_db.engine) == "0003"
+    assert current_revision(pg_db.engine) == head
 
 
 STORE_SCENARIOS: list[Callable[[Database], None]] = [

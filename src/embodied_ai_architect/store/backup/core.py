@@ -1,13 +1,14 @@
 """Create, list and verify backups.
 
-A backup is a consistent online snapshot (sqlite3 backup API, safe while the server writes),
-compressed with zstd and shipped with its manifest to S3-compatible storage or a directory;
+A backup is a consistent online snapshot (sqlite3's backup API, or a plain ``pg_dump`` for
+PostgreSQL; both safe while the server writes), compressed with zstd and shipped with its manifest to S3-compatible storage or a directory;
 old ones are pruned by retention. :func:`verify_backup` checks one end to end without
 touching the live database.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable
@@ -52,10 +53,19 @@ class BackupResult(BaseModel):
 def sqlite_path(db: Database) -> Path:
     if not db.is_sqlite or not db.engine.url.database:
         raise ConfigError(
-            "online backups and restores are implemented for SQLite databases",
-            hint="back up PostgreSQL with pg_dump / your provider's snapshots",
+            f"backups and restores are implemented for SQLite and PostgreSQL databases, not "
+            f"{db.engine.dialect.name}",
+            hint="back up this database with its own tools",
         )
     return Path(db.engine.url.database)
+
+
+def database_kind(db: Database) -> str:
+    """``sqlite`` or ``postgresql``: the manifest's ``source_kind`` for this database."""
+    if db.engine.dialect.name == "postgresql":
+        return "postgresql"
+    sqlite_path(db)  # a ConfigError for anything else
+    return "sqlite"
 
 
 def snapshot_sqlite(source_path: Path, target: Path) -> None:
@@ -79,18 +89,73 @@ def snapshot_sqlite(source_path: Path, target: Path) -> None:
         source.close()
 
 
-def _backup_name(destination: Destination, now: datetime) -> str:
-    """``branes-<UTC>Z.db.zst``, strictly after every existing key even if the clock went back:
-    keys order backups (newest = restore default, oldest = pruned first)."""
-    name = f"branes-{now.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
-    existing = destination.list()
+_SUFFIX = {"sqlite": "db", "postgresql": "sql"}
+_STAMP = re.compile(r"^branes-(\d{8}T\d{12})Z\.")
+
+
+def backup_name(destination: Destination | None, now: datetime, kind: str) -> str:
+    """``branes-<UTC>Z.db.zst`` (SQLite) / ``.sql.zst`` (PostgreSQL), strictly after every
+    existing key even if the clock went back: keys order backups (newest = restore default,
+    oldest = pruned first)."""
+    suffix = f"Z.{_SUFFIX[kind]}.zst"
+    name = f"branes-{now.strftime('%Y%m%dT%H%M%S%f')}{suffix}"
+    existing = destination.list() if destination is not None else []
     if existing:
         latest = existing[-1].rsplit("/", 1)[-1]
-        if name <= latest:
-            stamp = datetime.strptime(latest[len("branes-") : -len("Z.db.zst")], "%Y%m%dT%H%M%S%f")
+        match = _STAMP.match(latest)
+        if match and name[: len("branes-") + 21] <= latest[: len("branes-") + 21]:
+            stamp = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f")
             bumped = stamp + timedelta(microseconds=1)
-            name = f"branes-{bumped.strftime('%Y%m%dT%H%M%S%f')}Z.db.zst"
+            name = f"branes-{bumped.strftime('%Y%m%dT%H%M%S%f')}{suffix}"
     return name
+
+
+def take_snapshot(
+    db: Database, target: Path, *, settings: Settings, key: str
+) -> tuple[str, str, dict[str, int]]:
+    """Write a consistent snapshot of ``db`` to ``target``: (kind, revision, rows per table).
+
+    SQLite: the backup API's page copy. PostgreSQL: a plain ``pg_dump`` (one snapshot).
+    """
+    kind = database_kind(db)
+    if kind == "postgresql":
+        from embodied_ai_architect.store.backup import postgres
+
+        postgres.dump(db, target, settings=settings)
+        return kind, *postgres.inspect_dump(target, key=key)
+    snapshot_sqlite(sqlite_path(db), target)
+    return kind, *inspect_snapshot(target, key=key)
+
+
+def package_snapshot(
+    snapshot: Path,
+    *,
+    kind: str,
+    revision: str,
+    counts: dict[str, int],
+    name: str,
+    created: datetime,
+    level: int,
+) -> tuple[Path, BackupManifest]:
+    """zstd-compress ``snapshot`` next to itself as ``name``; the manifest describing both."""
+    import zstandard
+
+    compressed = snapshot.with_name(name)
+    compressor = zstandard.ZstdCompressor(level=level, threads=0)
+    with snapshot.open("rb") as src, compressed.open("wb") as dst:
+        compressor.copy_stream(src, dst)
+    manifest = BackupManifest(
+        key=name,
+        sha256=file_sha256(compressed),
+        size_bytes=compressed.stat().st_size,
+        database_sha256=file_sha256(snapshot),
+        database_bytes=snapshot.stat().st_size,
+        schema_revision=revision,
+        row_counts=counts,
+        created_at=created,
+        source_kind=kind,  # type: ignore[arg-type]
+    )
+    return compressed, manifest
 
 
 def create_backup(
@@ -98,32 +163,25 @@ def create_backup(
 ) -> BackupResult:
     """Snapshot the database, compress it, write it and its manifest, prune old backups.
 
-    ``clock`` (default: the UTC wall clock) exists for tests of clock jumps.
+    SQLite is copied with its online backup API, PostgreSQL with ``pg_dump``; both are safe
+    while the server writes. ``clock`` (default: the UTC wall clock) exists for tests of
+    clock jumps.
     """
-    import zstandard
-
-    source_path = sqlite_path(db)
+    kind = database_kind(db)
     destination = destination_for(settings)
     created = (clock or (lambda: datetime.now(UTC)))()
-    name = _backup_name(destination, created)
+    name = backup_name(destination, created, kind)
     with tempfile.TemporaryDirectory(prefix="eaa-backup-") as tmp:
-        snapshot = Path(tmp) / "snapshot.db"
-        snapshot_sqlite(source_path, snapshot)
-        revision, counts = inspect_snapshot(snapshot, key=name)
-        compressed = Path(tmp) / name
-        compressor = zstandard.ZstdCompressor(level=settings.backup_zstd_level, threads=0)
-        with snapshot.open("rb") as src, compressed.open("wb") as dst:
-            compressor.copy_stream(src, dst)
-        manifest = BackupManifest(
-            key=name,
-            sha256=file_sha256(compressed),
-            size_bytes=compressed.stat().st_size,
-            database_sha256=file_sha256(snapshot),
-            database_bytes=snapshot.stat().st_size,
-            schema_revision=revision,
-            row_counts=counts,
-            created_at=created,
-            source_kind="sqlite",
+        snapshot = Path(tmp) / "snapshot"
+        kind, revision, counts = take_snapshot(db, snapshot, settings=settings, key=name)
+        compressed, manifest = package_snapshot(
+            snapshot,
+            kind=kind,
+            revision=revision,
+            counts=counts,
+            name=name,
+            created=created,
+            level=settings.backup_zstd_level,
         )
         key = destination.put(compressed, manifest)
         pruned = prune(destination, keep=settings.backup_retention)
@@ -186,8 +244,8 @@ def open_verified(
     """Fetch, check and decompress a backup into ``workdir``: (key, manifest, snapshot path).
 
     Every check runs before the caller may touch a live database: compressed size and sha256,
-    bounded decompression, snapshot size and sha256, SQLite integrity, a known schema
-    revision and the row count of every table.
+    bounded decompression, snapshot size and sha256, SQLite integrity (or a complete pg_dump),
+    a known schema revision and the row count of every table.
     """
     compressed = workdir / "backup.db.zst"
     key, manifest = fetch_backup(settings=settings, key=key, into=compressed)

@@ -1,6 +1,7 @@
 """Where backups live: a local directory or an S3-compatible bucket, behind one interface.
 
-Each backup is two objects: ``<name>`` (the zstd-compressed SQLite snapshot) and
+Each backup is two objects: ``<name>`` (the zstd-compressed SQLite snapshot, ``.db.zst``, or
+PostgreSQL dump, ``.sql.zst``) and
 ``<name>.manifest.json``. The manifest is written last, so a backup without one is partial.
 """
 
@@ -19,7 +20,7 @@ from embodied_ai_architect.store.backup.errors import (
 )
 from embodied_ai_architect.store.backup.manifest import MANIFEST_SUFFIX, BackupManifest
 
-NAME = re.compile(r"^branes-\d{8}T\d{6}\d{6}Z\.db\.zst$")
+NAME = re.compile(r"^branes-\d{8}T\d{6}\d{6}Z\.(db|sql)\.zst$")
 
 
 class Destination(Protocol):

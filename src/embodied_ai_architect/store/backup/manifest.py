@@ -1,6 +1,7 @@
 """The manifest that travels with every backup, and the checks of a snapshot against it.
 
-A manifest names the compressed file's sha256 and size, the snapshot's sha256 and size, the
+A manifest names the compressed file's sha256 and size, the snapshot's (a SQLite file or a
+plain pg_dump) sha256 and size, the
 Alembic revision, the row count of every table, when it was made and from which database
 kind. A restore trusts a backup only when all of it matches.
 """
@@ -32,12 +33,16 @@ class BackupManifest(BaseModel):
     key: str = Field(description="File name / object key of the compressed backup.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the compressed file.")
     size_bytes: int = Field(gt=0, description="Size of the compressed file.")
-    database_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the snapshot.")
-    database_bytes: int = Field(gt=0, description="Size of the SQLite snapshot.")
+    database_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the snapshot (SQLite file / SQL dump)."
+    )
+    database_bytes: int = Field(gt=0, description="Size of the snapshot (SQLite file / SQL dump).")
     schema_revision: str = Field(min_length=1, description="Alembic revision of the snapshot.")
     row_counts: dict[str, int] = Field(description="Rows per table in the snapshot.")
     created_at: datetime
-    source_kind: Literal["sqlite"] = Field(description="Database kind the snapshot came from.")
+    source_kind: Literal["sqlite", "postgresql"] = Field(
+        description="Database kind the snapshot came from (a SQLite file / a plain pg_dump)."
+    )
     branes_version: str = __version__
 
     @classmethod
@@ -116,11 +121,11 @@ def inspect_snapshot(path: Path, *, key: str) -> tuple[str, dict[str, int]]:
             f"backup {key} has {len(revisions)} schema revisions, expected one",
             hint="restore a backup written by branes",
         )
-    _check_known_revision(revisions[0], key=key)
+    check_known_revision(revisions[0], key=key)
     return revisions[0], counts
 
 
-def _check_known_revision(revision: str, *, key: str) -> None:
+def check_known_revision(revision: str, *, key: str) -> None:
     from alembic.script import ScriptDirectory
     from alembic.util.exc import CommandError
 
@@ -140,7 +145,8 @@ def _check_known_revision(revision: str, *, key: str) -> None:
 
 
 def check_snapshot(path: Path, manifest: BackupManifest, *, key: str) -> None:
-    """Size, digest, integrity, revision and row counts of a decompressed snapshot."""
+    """Size, digest, integrity, revision and row counts of a decompressed snapshot (a SQLite
+    file or a PostgreSQL dump, as the manifest's ``source_kind`` says)."""
     size = path.stat().st_size
     if size != manifest.database_bytes:
         raise BackupInvalidError(
@@ -153,7 +159,12 @@ def check_snapshot(path: Path, manifest: BackupManifest, *, key: str) -> None:
             f"backup {key}: the decompressed database does not match its manifest's checksum",
             hint="the backup is damaged; restore another one",
         )
-    revision, counts = inspect_snapshot(path, key=key)
+    if manifest.source_kind == "postgresql":
+        from embodied_ai_architect.store.backup.postgres import inspect_dump
+
+        revision, counts = inspect_dump(path, key=key)
+    else:
+        revision, counts = inspect_snapshot(path, key=key)
     if revision != manifest.schema_revision:
         raise BackupInvalidError(
             f"backup {key} is at schema revision {revision}, its manifest says "

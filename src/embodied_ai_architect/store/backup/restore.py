@@ -9,6 +9,12 @@ Order of work (nothing touches the live database before step 3):
    WAL is included), checkpoint and drop the WAL;
 4. ``os.replace`` the verified file over the database (atomic on POSIX), fsync the directory;
 5. re-check the live file; if that fails, put the rollback copy back.
+
+PostgreSQL (``_restore_postgres``): the same checks on the dump first; then refuse while any
+other session is connected, keep the current database as a verified backup file under
+``<workspace>/before-restore/``, replace the ``public`` schema in one transaction (psql
+``--single-transaction``), re-check revision and row counts, and restore the rollback copy
+if they differ.
 """
 
 from __future__ import annotations
@@ -22,7 +28,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from embodied_ai_architect.settings import Settings
-from embodied_ai_architect.store.backup.core import open_verified, snapshot_sqlite, sqlite_path
+from embodied_ai_architect.store.backup.core import (
+    backup_name,
+    database_kind,
+    open_verified,
+    package_snapshot,
+    snapshot_sqlite,
+    sqlite_path,
+    take_snapshot,
+)
+from embodied_ai_architect.store.backup.destinations import DirectoryDestination
 from embodied_ai_architect.store.backup.errors import BackupInvalidError, DatabaseInUseError
 from embodied_ai_architect.store.backup.manifest import BackupManifest, check_snapshot
 from embodied_ai_architect.store.db import Database, DatabaseLock
@@ -41,6 +56,8 @@ def restore_backup(*, db: Database, settings: Settings, key: str | None = None) 
     Refuses with BackupInvalidError (nothing touched) when the backup is corrupt, partial,
     empty or foreign, and with DatabaseInUseError while a server holds the database.
     """
+    if database_kind(db) == "postgresql":
+        return _restore_postgres(db=db, settings=settings, key=key)
     target = sqlite_path(db)
     target.parent.mkdir(parents=True, exist_ok=True)
     with (
@@ -48,6 +65,7 @@ def restore_backup(*, db: Database, settings: Settings, key: str | None = None) 
         tempfile.TemporaryDirectory(dir=target.parent, prefix=".eaa-restore-") as tmp,
     ):
         key, manifest, snapshot = open_verified(settings=settings, key=key, workdir=Path(tmp))
+        _require_kind(manifest, key=key, kind="sqlite")
         db.dispose()  # pooled connections would keep seeing the old pages
         _checkpoint(target)  # refuses while another connection still writes
         rollback = _keep_rollback_copy(target)
@@ -66,6 +84,72 @@ def restore_backup(*, db: Database, settings: Settings, key: str | None = None) 
         rollback_copy=str(rollback) if rollback else None,
         manifest=manifest,
     )
+
+
+def _require_kind(manifest: BackupManifest, *, key: str, kind: str) -> None:
+    if manifest.source_kind != kind:
+        raise BackupInvalidError(
+            f"backup {key} was made from a {manifest.source_kind} database; this database is "
+            f"{kind}",
+            hint="restore a backup of the same database kind (moving between SQLite and "
+            "PostgreSQL is a migration, not a restore)",
+        )
+
+
+def _restore_postgres(*, db: Database, settings: Settings, key: str | None) -> RestoreResult:
+    from embodied_ai_architect.store.backup import postgres
+
+    with tempfile.TemporaryDirectory(prefix="eaa-restore-") as tmp:
+        workdir = Path(tmp)
+        key, manifest, dump = open_verified(settings=settings, key=key, workdir=workdir)
+        _require_kind(manifest, key=key, kind="postgresql")
+        postgres.refuse_if_in_use(db)
+        rollback, rollback_dump = _keep_postgres_rollback_copy(db, settings, workdir)
+        postgres.restore(db, dump, settings=settings)
+        expected = (manifest.schema_revision, manifest.row_counts)
+        if postgres.live_state(db) != expected:
+            if rollback_dump is not None:
+                postgres.restore(db, rollback_dump, settings=settings)
+            raise BackupInvalidError(
+                f"backup {key}: the restored database does not match its manifest; the "
+                "previous database was put back",
+                hint="restore another backup",
+            )
+    return RestoreResult(
+        key=key,
+        database=db.engine.url.render_as_string(hide_password=True),
+        rollback_copy=str(rollback) if rollback else None,
+        manifest=manifest,
+    )
+
+
+def _keep_postgres_rollback_copy(
+    db: Database, settings: Settings, workdir: Path
+) -> tuple[Path | None, Path | None]:
+    """The live database as a verified backup file (restorable with ``branes db restore
+    PATH``) under ``<workspace>/before-restore/``, and its dump in ``workdir``; (None, None)
+    when the database holds no branes schema yet."""
+    from embodied_ai_architect.store.backup import postgres
+
+    revision, _ = postgres.live_state(db)
+    if revision is None:
+        return None, None
+    created = datetime.now(UTC)
+    destination = DirectoryDestination(settings.workspace / "before-restore")
+    name = backup_name(destination, created, "postgresql")
+    dump = workdir / "rollback"
+    kind, revision, counts = take_snapshot(db, dump, settings=settings, key=name)
+    compressed, manifest = package_snapshot(
+        dump,
+        kind=kind,
+        revision=revision,
+        counts=counts,
+        name=name,
+        created=created,
+        level=3,  # speed over size: this copy is made while the restore waits
+    )
+    destination.put(compressed, manifest)
+    return destination.directory / name, dump
 
 
 def _keep_rollback_copy(target: Path) -> Path | None:
