@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest model file accepted (bytes); larger files are refused up front.",
     )
+    max_data_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Largest evaluation / calibration data upload (bytes), also the limit on "
+        "its arrays' size in memory.",
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for jobs."
     )

@@ -40,8 +40,18 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "target not on this host": ({"kind": "deploy", "target": "jetson"}, "target"),
     "static int8 without calibration": (
         {"kind": "deploy", "precision": "int8", "int8_mode": "static"},
-        "int8_mode",
+        "calibration_data_id",
     ),
+    "unknown evaluation data": (
+        {"kind": "optimize", "constraints": {"max_size_mb": 10}, "eval_data_id": 999_999},
+        "eval_data_id",
+    ),
+    "unknown calibration data": (
+        {"kind": "deploy", "precision": "int8", "calibration_data_id": 999_999},
+        "calibration_data_id",
+    ),
+    "rollout: unknown suite": ({"kind": "rollout", "suite": "nope-v0/smoke"}, "suite"),
+    "rollout: no such scene": ({"kind": "rollout", "scene": 10_000}, "scene"),
     "unknown suite": (
         {"kind": "optimize", "constraints": {"max_size_mb": 10}, "eval_sim": "nope-v0/smoke"},
         "eval_sim",
@@ -99,7 +109,12 @@ def test_schema_level_refusals(body: dict[str, Any], server: LiveServer, model_i
 def test_openapi_marks_kind_required(server: LiveServer) -> None:
     with server.client() as client:
         schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    for name in ("AnalyzeJobRequest", "OptimizeJobRequest", "DeployJobRequest"):
+    for name in (
+        "AnalyzeJobRequest",
+        "OptimizeJobRequest",
+        "DeployJobRequest",
+        "RolloutJobRequest",
+    ):
         assert "kind" in schemas[name]["required"], name
 
 

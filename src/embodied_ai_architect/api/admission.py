@@ -6,8 +6,8 @@ numerics, a technique that does not help, the host running out of memory mid-way
 refusal is a 422 whose ``details.field`` names the request field to fix.
 
 Checked: the deployment target exists and runs on this host, supports the precision and INT8
-mode, and static INT8 has calibration data (the API cannot take any yet); the simulation
-suite exists; the input shapes match the model's inputs in count, rank and fixed dimensions
+mode, and static INT8 has calibration data (``calibration_data_id``); the simulation suite
+exists, and for a rollout its scene exists and an MP4 can be written here; the input shapes match the model's inputs in count, rank and fixed dimensions
 (ONNX, read from the graph header), and dynamic dimensions are given; the input tensors and
 the model fit ``EAA_JOB_MAX_INPUT_MB`` and ``EAA_JOB_MEMORY_MB``.
 """
@@ -22,12 +22,13 @@ from typing import Any
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.workers.requests import (
-    AnalyzeJobRequest,
+    AnyJobRequest,
     DeployJobRequest,
     OptimizeJobRequest,
+    RolloutJobRequest,
 )
 
-JobRequestModel = AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest
+JobRequestModel = AnyJobRequest
 
 # Rough working set of a job relative to its inputs and model file: the runtime holds the
 # weights at least twice (file + session), and activations, outputs and baselines several
@@ -55,6 +56,38 @@ def _suites() -> tuple[str, ...]:
     return tuple(list_suites())
 
 
+def _check_suite(field: str, suite: str) -> None:
+    suites = _suites()
+    if suite not in suites:
+        raise refuse(
+            field, f"unknown simulation suite {suite!r}", f"available: {', '.join(suites)}"
+        )
+
+
+def _check_rollout(request: RolloutJobRequest) -> None:
+    import importlib.util
+
+    from embodied_ai_architect.sim.suites import load_suite
+
+    _check_suite("suite", request.suite)
+    scenes = len(load_suite(request.suite).seeds)
+    if request.scene >= scenes:
+        raise refuse(
+            "scene",
+            f"suite {request.suite} has {scenes} scenes; scene {request.scene} does not exist",
+            f"pick a scene from 0 to {scenes - 1}",
+        )
+    if request.format == "mp4" and not all(
+        importlib.util.find_spec(name) for name in ("imageio", "imageio_ffmpeg")
+    ):
+        raise refuse(
+            "format",
+            "MP4 needs imageio and imageio-ffmpeg, which this server lacks",
+            "use format 'gif', or install the server with the video extra: "
+            "pip install 'embodied-ai-architect[video]'",
+        )
+
+
 def admit(
     request: JobRequestModel,
     *,
@@ -66,13 +99,9 @@ def admit(
     if isinstance(request, DeployJobRequest):
         _check_target(request)
     if isinstance(request, OptimizeJobRequest) and request.eval_sim is not None:
-        suites = _suites()
-        if request.eval_sim not in suites:
-            raise refuse(
-                "eval_sim",
-                f"unknown simulation suite {request.eval_sim!r}",
-                f"available: {', '.join(suites)}",
-            )
+        _check_suite("eval_sim", request.eval_sim)
+    if isinstance(request, RolloutJobRequest):
+        _check_rollout(request)
     if model_path is not None and model_format == "onnx":
         _check_onnx_inputs(request.input_shapes, model_path)
     _check_resources(request.input_shapes, model_path, settings)
@@ -107,13 +136,12 @@ def _check_target(request: DeployJobRequest) -> None:
                 f"target {request.target!r} does not support {request.int8_mode} INT8",
                 f"supported INT8 modes: {', '.join(caps.int8_modes)}",
             )
-        if request.int8_mode == "static":
+        if request.int8_mode == "static" and request.calibration_data_id is None:
             raise refuse(
-                "int8_mode",
-                f"static INT8 on {request.target!r} needs calibration data, which jobs "
-                "submitted over the API cannot carry yet",
-                "use int8_mode 'dynamic' where the target supports it, precision fp16, or "
-                "`branes deploy --calibration-data DIR` on the server",
+                "calibration_data_id",
+                f"static INT8 on {request.target!r} needs calibration data",
+                "upload representative inputs (POST /api/v1/datasets) and pass their id as "
+                "calibration_data_id, or use int8_mode 'dynamic' / precision fp16",
             )
 
 

@@ -18,6 +18,7 @@ from embodied_ai_architect.api.metrics import HttpMetrics, HttpMetricsMiddleware
 from embodied_ai_architect.api.routes import (
     admin,
     backups,
+    datasets,
     deployments,
     health,
     jobs,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     routers = (
         health,
         models,
+        datasets,
         versions,
         jobs,
         reports,

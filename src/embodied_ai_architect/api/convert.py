@@ -17,14 +17,9 @@ from embodied_ai_architect.errors import JobError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, ModelRow
 from embodied_ai_architect.store.repo.jobs import JobSummary
-from embodied_ai_architect.workers.requests import (
-    AnalyzeJobRequest,
-    DeployJobRequest,
-    OptimizeJobRequest,
-    parse_job_request,
-)
+from embodied_ai_architect.workers.requests import AnyJobRequest, parse_job_request
 
-JobRequestModel = AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest
+JobRequestModel = AnyJobRequest
 
 
 def model_public(row: ModelRow) -> ModelPublic:
@@ -101,6 +96,7 @@ def job_result(row: JobRow) -> JobResultPublic:
         JobKind.ANALYZE: "analysis",
         JobKind.OPTIMIZE: "optimize",
         JobKind.DEPLOY: "deployment",
+        JobKind.ROLLOUT: "rollout",
     }
     return JobResultPublic.model_validate(
         {"job_id": row.id, "kind": row.kind, field[row.kind]: hide_server_paths(row.result)}

@@ -29,8 +29,9 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# Raw uploads are streamed to disk under EAA_MAX_MODEL_BYTES, not the JSON cap.
-_STREAMED_UPLOADS = {("POST", "/api/v1/models")}
+# Raw uploads are streamed to disk under EAA_MAX_MODEL_BYTES / EAA_MAX_DATA_BYTES, not the
+# JSON cap.
+_STREAMED_UPLOADS = {("POST", "/api/v1/models"), ("POST", "/api/v1/datasets")}
 
 
 def _error_body(code: str, message: str, hint: str) -> bytes:

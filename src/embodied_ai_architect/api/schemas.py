@@ -13,6 +13,7 @@ from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import OptimizeReport
+from embodied_ai_architect.sim.render import RenderedEpisode
 from embodied_ai_architect.workers.requests import JobRequest
 
 T = TypeVar("T")
@@ -98,6 +99,9 @@ class JobResultPublic(BaseModel):
     analysis: ModelProfile | None = None
     optimize: OptimizeReport | None = None
     deployment: DeploymentResult | None = None
+    rollout: RenderedEpisode | None = Field(
+        default=None, description="The episode; its video is GET /api/v1/sim/episodes/{job_id}."
+    )
 
 
 class EventPublic(_Orm):

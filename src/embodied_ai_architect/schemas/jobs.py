@@ -9,6 +9,7 @@ class JobKind(StrEnum):
     ANALYZE = "analyze"
     OPTIMIZE = "optimize"
     DEPLOY = "deploy"
+    ROLLOUT = "rollout"  # one rendered simulation episode
 
 
 class JobStatus(StrEnum):

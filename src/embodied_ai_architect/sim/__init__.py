@@ -12,6 +12,7 @@ Layout (each module small and single-purpose; MuJoCo / torch are imported inside
 * :mod:`.policy_io` — observation → model-input mapping derived from a ModelHandle's inputs.
 * :mod:`.models` / :mod:`.training` — the reference MLP and VLA-style policies.
 * :mod:`.rollout` / :mod:`.evaluator` — closed-loop episodes, metrics and ``SimTaskEvaluator``.
+* :mod:`.render` — one filmed episode of a policy version (GIF / MP4), for the API and people.
 """
 
 import os

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -243,6 +244,23 @@ class SkillRow(Base):
     job_id: Mapped[str | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL"), default=None
     )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetRow(Base):
+    """An uploaded data file (.npz / .npy) that optimize and deploy jobs reference by id."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(8), doc="npz or npy")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text, doc="Artifact path relative to the workspace.")
+    samples: Mapped[int] = mapped_column(BigInteger, doc="Length of the arrays' first axis.")
+    labelled: Mapped[bool] = mapped_column(Boolean, doc="Has an integer array 'y'.")
+    arrays: Mapped[list[Any]] = mapped_column(JSON, doc="[{name, shape, dtype}] per array.")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -16,6 +16,7 @@ DEFAULT_HANDLERS: dict[JobKind, str] = {
     JobKind.ANALYZE: "embodied_ai_architect.workers.handlers:run_analyze",
     JobKind.OPTIMIZE: "embodied_ai_architect.workers.handlers:run_optimize",
     JobKind.DEPLOY: "embodied_ai_architect.workers.handlers:run_deploy",
+    JobKind.ROLLOUT: "embodied_ai_architect.workers.handlers:run_rollout",
 }
 
 
@@ -59,3 +60,13 @@ def run_deploy(
         deploy_request, AgentContext(settings=settings, sink=sink, seed=settings.seed)
     )
     return result.model_dump(mode="json")
+
+
+def run_rollout(
+    request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
+) -> dict[str, Any]:
+    from embodied_ai_architect.sim.render import EpisodeRenderRequest, render_episode
+
+    del job_id, settings
+    episode = render_episode(EpisodeRenderRequest.model_validate(request), sink=sink)
+    return episode.model_dump(mode="json")

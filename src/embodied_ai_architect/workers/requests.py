@@ -1,7 +1,8 @@
 """Job requests as a client submits them, and their translation into the library requests.
 
 A client never sends server paths: it names an uploaded model (``model_id`` and optionally a
-``version``), and the server resolves that to the artifact file. Everything else maps 1:1
+``version``) and uploaded data files (``eval_data_id``, ``calibration_data_id``), and the
+server resolves those to their artifact files (an unknown data id is a 422 naming the field). Everything else maps 1:1
 onto the library request (AnalysisRequest, OptimizeRequest, DeployRequest), which validates
 again, so both surfaces enforce the same rules.
 """
@@ -23,6 +24,16 @@ Dim = Annotated[int, Field(ge=1, le=1_000_000)]
 Shape = Annotated[list[Dim], Field(min_length=1, max_length=8)]
 Shapes = Annotated[list[Shape], Field(min_length=1, max_length=16)]
 ModelId = Annotated[int, Field(ge=1, le=2**31 - 1, description="Id of an uploaded model.")]
+DataId = Annotated[
+    int | None,
+    Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Id of an uploaded data file (POST /api/v1/datasets).",
+    ),
+]
+SUITE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}/[a-z0-9][a-z0-9_-]{0,31}$"
 VersionNumber = Annotated[
     int | None,
     Field(default=None, ge=0, le=1_000_000, description="Model version (default: the latest)."),
@@ -65,8 +76,16 @@ class OptimizeJobRequest(_JobRequest):
     constraints: Constraints
     eval_sim: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}/[a-z0-9][a-z0-9_-]{0,31}$",
+        pattern=SUITE_PATTERN,
         description="MuJoCo suite id <name>/<split>, e.g. reach-v0/smoke (no paths).",
+    )
+    eval_data_id: DataId = Field(
+        default=None,
+        description="Uploaded evaluation data: .npz with x (and integer labels y for accuracy), "
+        "or .npy inputs (fidelity to the original).",
+    )
+    calibration_data_id: DataId = Field(
+        default=None, description="Uploaded representative inputs for INT8 calibration."
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     max_eval_samples: int = Field(default=2000, ge=1, le=100_000)
@@ -88,7 +107,10 @@ class DeployJobRequest(_JobRequest):
     target: str = Field(default="onnxruntime", pattern=r"^[a-z0-9_]{1,32}$")
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     int8_mode: Literal["static", "dynamic"] = Field(
-        default="dynamic", description="Static INT8 needs calibration data (not uploadable yet)."
+        default="dynamic", description="Static INT8 needs calibration_data_id."
+    )
+    calibration_data_id: DataId = Field(
+        default=None, description="Uploaded calibration samples for static INT8."
     )
     validate_outputs: bool = Field(
         default=True,
@@ -99,21 +121,65 @@ class DeployJobRequest(_JobRequest):
     threads: int | None = Field(default=None, ge=1, le=256)
 
 
-JobRequest = Annotated[
-    AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest, Field(discriminator="kind")
-]
+class RolloutJobRequest(_JobRequest):
+    """Render one episode of a policy version (or the scripted expert) on a suite scene."""
+
+    kind: Literal["rollout"]
+    model_id: ModelId | None = Field(
+        default=None, description="Uploaded policy; omit for the suite's scripted expert."
+    )
+    version: VersionNumber = None
+    suite: str = Field(
+        default="reach-v0/smoke", pattern=SUITE_PATTERN, description="Suite id <name>/<split>."
+    )
+    scene: int = Field(default=0, ge=0, le=10_000, description="Index of the suite's scene.")
+    format: Literal["gif", "mp4"] = Field(
+        default="gif", description="gif (Pillow) or mp4 (needs the video extra on the server)."
+    )
+    max_steps: int | None = Field(
+        default=None, ge=1, le=5000, description="Episode length cap (default: the suite's)."
+    )
+
+
+AnyJobRequest = AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest | RolloutJobRequest
+JobRequest = Annotated[AnyJobRequest, Field(discriminator="kind")]
 
 
 # Built once: constructing a TypeAdapter compiles a validator (milliseconds per call).
-_JOB_REQUEST: TypeAdapter[AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest] = TypeAdapter(
-    JobRequest
-)
+_JOB_REQUEST: TypeAdapter[AnyJobRequest] = TypeAdapter(JobRequest)
 
 
-def parse_job_request(
-    data: dict[str, Any],
-) -> AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest:
+def parse_job_request(data: dict[str, Any]) -> AnyJobRequest:
     return _JOB_REQUEST.validate_python(data)
+
+
+DATA_FIELDS = ("eval_data_id", "calibration_data_id")
+
+
+def resolve_data_paths(
+    session: Session, *, settings: Settings, request: AnyJobRequest
+) -> dict[str, Path]:
+    """``{field: file}`` for each data id the request names; an unknown id is an InputError
+    whose ``details.field`` names the field (HTTP 422)."""
+    from embodied_ai_architect.errors import NotFoundError
+    from embodied_ai_architect.store.artifacts import ArtifactStore
+    from embodied_ai_architect.store.repo import datasets
+
+    paths: dict[str, Path] = {}
+    for field in DATA_FIELDS:
+        data_id = getattr(request, field, None)
+        if data_id is None:
+            continue
+        try:
+            row = datasets.get_dataset(session, dataset_id=data_id)
+        except NotFoundError as exc:
+            raise InputError(
+                f"{field}: no uploaded data file has id {data_id}",
+                hint="upload it with POST /api/v1/datasets; GET /api/v1/datasets lists them",
+                details={"field": field},
+            ) from exc
+        paths[field] = ArtifactStore(settings.workspace).resolve(row.path)
+    return paths
 
 
 def resolve_model_path(
@@ -133,13 +199,15 @@ def resolve_model_path(
 
 
 def build_library_request(
-    request: AnalyzeJobRequest | OptimizeJobRequest | DeployJobRequest,
+    request: AnyJobRequest,
     *,
     model_path: Path | None,
     job_id: str,
     settings: Settings,
+    data_paths: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """The JSON the worker validates into the library's own request type."""
+    data_paths = data_paths or {}
     run_dir = settings.workspace / "runs" / job_id
     from embodied_ai_architect.modelio.options import LoadOptions
 
@@ -161,14 +229,32 @@ def build_library_request(
             load_options=load,
             constraints=request.constraints,
             eval_sim=request.eval_sim,
+            eval_data=data_paths.get("eval_data_id"),
+            calibration_data=data_paths.get("calibration_data_id"),
             seed=request.seed,
             max_eval_samples=request.max_eval_samples,
             latency_runs=request.latency_runs,
             metric=request.metric,
             out_dir=run_dir / "optimize",
         )
+    elif isinstance(request, RolloutJobRequest):
+        from embodied_ai_architect.sim.render import EpisodeRenderRequest
+
+        library = EpisodeRenderRequest(
+            model_path=model_path,
+            load_options=load,
+            suite=request.suite,
+            scene=request.scene,
+            format=request.format,
+            max_steps=request.max_steps,
+            out_dir=run_dir / "rollout",
+        )
     else:
-        from embodied_ai_architect.agents.deployment.models import DeployRequest, ValidationConfig
+        from embodied_ai_architect.agents.deployment.models import (
+            CalibrationConfig,
+            DeployRequest,
+            ValidationConfig,
+        )
 
         validation = (
             ValidationConfig(
@@ -186,6 +272,11 @@ def build_library_request(
             int8_mode=request.int8_mode,
             input_shapes=request.input_shapes,
             validation=validation,
+            calibration=(
+                CalibrationConfig(data_path=data_paths["calibration_data_id"])
+                if "calibration_data_id" in data_paths
+                else None
+            ),
             out_dir=run_dir / "deploy",
             threads=request.threads,
         )
@@ -208,4 +299,7 @@ def prepare_request(
         model_path = resolve_model_path(
             session, settings=settings, model_id=parsed.model_id, version=parsed.version
         )
-    return build_library_request(parsed, model_path=model_path, job_id=job_id, settings=settings)
+    data_paths = resolve_data_paths(session, settings=settings, request=parsed)
+    return build_library_request(
+        parsed, model_path=model_path, job_id=job_id, settings=settings, data_paths=data_paths
+    )

@@ -26,6 +26,7 @@ from embodied_ai_architect.store.repo import events, jobs
 from embodied_ai_architect.workers.requests import (
     JobRequest,
     build_library_request,
+    resolve_data_paths,
     resolve_model_path,
 )
 
@@ -40,14 +41,17 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
     responses=error_responses(401, 404, 422),
 )
 def submit_job(
-    request: Annotated[JobRequest, Body(description="analyze, optimize or deploy (by kind).")],
+    request: Annotated[
+        JobRequest, Body(description="analyze, optimize, deploy or rollout (by kind).")
+    ],
     db: DbDep,
     service: ServiceDep,
     settings: SettingsDep,
 ) -> JobSubmitted:
-    """Validate the request completely, then queue it: the model exists, the library request
-    builds, the target / precision / INT8 mode work here, the suite exists, the input shapes
-    fit the model and the memory limits (422 naming ``details.field`` otherwise).
+    """Validate the request completely, then queue it: the model and data files exist, the
+    library request builds, the target / precision / INT8 mode work here, the suite (and a
+    rollout's scene) exists, the input shapes fit the model and the memory limits (422 naming
+    ``details.field`` otherwise).
 
     Returns at once; follow the job with GET /api/v1/jobs/{id}, its events or /ws/jobs/{id}.
     """
@@ -57,8 +61,16 @@ def submit_job(
             model_path = resolve_model_path(
                 session, settings=settings, model_id=request.model_id, version=request.version
             )
+        # Unknown data ids are a 422 naming the field (eval_data_id, calibration_data_id).
+        data_paths = resolve_data_paths(session, settings=settings, request=request)
         # Fail fast: the same translation the worker will do, so bad input never gets queued.
-        build_library_request(request, model_path=model_path, job_id="0" * 32, settings=settings)
+        build_library_request(
+            request,
+            model_path=model_path,
+            job_id="0" * 32,
+            settings=settings,
+            data_paths=data_paths,
+        )
     # Then everything else knowable before a worker starts (target, suite, shapes, memory).
     model_format = detect_format(model_path).value if model_path is not None else None
     admit(request, model_path=model_path, model_format=model_format, settings=settings)

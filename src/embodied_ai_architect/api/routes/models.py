@@ -3,13 +3,9 @@ format check."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -19,16 +15,12 @@ from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, Sett
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
+from embodied_ai_architect.api.uploads import refuse_declared_size, store_body
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import check_upload
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.artifacts import (
-    ArtifactRef,
-    ArtifactStore,
-    TooLargeError,
-    safe_suffix,
-)
+from embodied_ai_architect.store.artifacts import ArtifactStore, safe_suffix
 from embodied_ai_architect.store.models import ModelVersionRow
 from embodied_ai_architect.store.repo import models, versions
 
@@ -69,14 +61,10 @@ async def upload_model(
     nothing is kept. The upload becomes version 0 of a new model.
     """
     limit = settings.max_model_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        # Refuse before reading a byte: the client learns at once, the disk stays untouched.
-        raise TooLargeError(
-            f"upload is larger than the limit of {limit} bytes",
-            hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
-        )
-    ref = await _store_off_the_loop(request, artifacts, suffix=safe_suffix(filename), limit=limit)
+    refuse_declared_size(request, limit=limit, setting="EAA_MAX_MODEL_BYTES")
+    ref = await store_body(
+        request, artifacts, scope="uploads", suffix=safe_suffix(filename), limit=limit
+    )
     try:
         # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).
         fmt = await run_in_threadpool(check_upload, artifacts.root / ref.path, max_bytes=limit)
@@ -102,38 +90,6 @@ async def upload_model(
             note="uploaded",
         )
         return model_public(row)
-
-
-_WRITE_BATCH = 1 << 20
-
-
-async def _store_off_the_loop(
-    request: Request, artifacts: ArtifactStore, *, suffix: str, limit: int
-) -> ArtifactRef:
-    """Stream the body to disk from a worker thread: hashing, writes and fsync never block the
-    event loop (other requests go on during a multi-GB upload). The thread pulls each chunk
-    from the loop; a too-large, stalled or aborted body removes the partial file."""
-    stream = request.stream().__aiter__()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    def chunks() -> Iterator[bytes]:
-        buffer = bytearray()
-        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-            buffer += chunk
-            if len(buffer) >= _WRITE_BATCH:
-                yield bytes(buffer)
-                buffer.clear()
-        if buffer:
-            yield bytes(buffer)
-
-    return await anyio.to_thread.run_sync(
-        lambda: artifacts.put_chunks(chunks(), scope="uploads", suffix=suffix, max_bytes=limit)
-    )
 
 
 def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:

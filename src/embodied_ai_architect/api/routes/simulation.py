@@ -1,16 +1,23 @@
-"""Simulation benchmark suites (read from the packaged YAML files; MuJoCo is not imported)."""
+"""Simulation: benchmark suites (read from the packaged YAML files; MuJoCo is not imported
+here) and the videos of rendered episodes (``rollout`` jobs)."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import yaml
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from embodied_ai_architect.api.deps import ReadAccess
+from embodied_ai_architect.api.deps import DbDep, ReadAccess, SettingsDep
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.params import JobId
 from embodied_ai_architect.api.schemas import ListPublic
+from embodied_ai_architect.errors import NotFoundError
+from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
+from embodied_ai_architect.store.repo import jobs
 
 router = APIRouter(prefix="/api/v1/sim", tags=["simulation"])
 
@@ -50,3 +57,45 @@ def list_suites() -> ListPublic[SuitePublic]:
                 )
             )
     return ListPublic[SuitePublic](data=suites, count=len(suites))
+
+
+_VIDEO_NAME = re.compile(r"^episode\.(gif|mp4)$")
+_VIDEO_MEDIA = {"gif": "image/gif", "mp4": "video/mp4"}
+
+
+@router.get(
+    "/episodes/{job_id}",
+    response_class=FileResponse,
+    dependencies=[ReadAccess],
+    responses={
+        200: {
+            "content": {
+                "image/gif": {"schema": {"type": "string", "format": "binary"}},
+                "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **error_responses(401, 404, 422),
+    },
+)
+def episode_video(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:
+    """The video of a finished ``rollout`` job: image/gif or video/mp4 (its result says which)."""
+    with db.session() as session:
+        row = jobs.get_job(session, job_id=job_id)  # NotFoundError names the missing job
+        kind, status, result = row.kind, row.status, row.result or {}
+    name = str(result.get("video", ""))
+    match = _VIDEO_NAME.match(name)
+    if kind is not JobKind.ROLLOUT or status is not JobStatus.SUCCEEDED or match is None:
+        raise NotFoundError(
+            f"job {job_id} has no rendered episode",
+            hint="submit a job of kind 'rollout' and wait until it succeeded",
+        )
+    # The worker writes it under workspace/runs/<job id>/rollout (see workers/requests.py).
+    path = settings.workspace / "runs" / job_id / "rollout" / name
+    if not path.is_file():
+        raise NotFoundError(
+            f"the video of job {job_id} is missing from the workspace",
+            hint="render the episode again",
+        )
+    return FileResponse(
+        path, media_type=_VIDEO_MEDIA[match.group(1)], filename=f"episode-{job_id[:8]}.{match[1]}"
+    )

@@ -1,0 +1,158 @@
+"""Uploaded data files: evaluation and calibration data that jobs reference by id.
+
+Streamed to disk like models, then checked (format from the bytes, no pickles, numeric arrays
+sharing the sample axis, bounded size in memory); refused files are not kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
+from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
+from embodied_ai_architect.api.routes.models import Filename
+from embodied_ai_architect.api.schemas import ListPublic
+from embodied_ai_architect.api.uploads import refuse_declared_size, store_body
+from embodied_ai_architect.data.uploads import ArraySummary, check_data_file, sniff_format
+from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore
+from embodied_ai_architect.store.repo import datasets
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+DatasetId = Annotated[int, Path(ge=1, le=MAX_ID, description="Dataset id.")]
+SCOPE = "datasets"
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class DatasetPublic(BaseModel):
+    """An uploaded data file, as optimize (``eval_data_id``, ``calibration_data_id``) and
+    deploy (``calibration_data_id``) requests reference it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str = Field(description="The file name given at upload.")
+    format: Literal["npz", "npy"]
+    sha256: str
+    size_bytes: int = Field(ge=0)
+    samples: int = Field(ge=1)
+    labelled: bool = Field(description="Has integer labels 'y': accuracy can be measured.")
+    arrays: list[ArraySummary]
+    created_at: datetime
+
+
+@router.post(
+    "",
+    response_model=DatasetPublic,
+    status_code=201,
+    dependencies=[WriteAccess],
+    openapi_extra=_UPLOAD_BODY,
+    responses=error_responses(401, 413, 422, 500),
+)
+async def upload_dataset(
+    request: Request, filename: Filename, db: DbDep, settings: SettingsDep, artifacts: ArtifactsDep
+) -> DatasetPublic:
+    """Upload an .npz (arrays ``x`` and optional integer labels ``y``, or one array per model
+    input) or an .npy (inputs only) as the raw request body.
+
+    Pickled or object arrays, non-numeric arrays, arrays of different sample counts and files
+    over ``EAA_MAX_DATA_BYTES`` (on disk or in memory) are refused with 422 / 413.
+    """
+    limit = settings.max_data_bytes
+    refuse_declared_size(request, limit=limit, setting="EAA_MAX_DATA_BYTES")
+    # The suffix is decided by the bytes below; the loaders pick the reader by suffix.
+    ref = await store_body(request, artifacts, scope=SCOPE, suffix=".upload", limit=limit)
+    stored = artifacts.root / ref.path
+    try:
+        fmt = await run_in_threadpool(sniff_format, stored)
+    except InputError:
+        stored.unlink(missing_ok=True)
+        raise
+    # Content-addressed: an identical file already kept under its final name is reused.
+    final = stored.with_suffix(f".{fmt}")
+    if final.exists():
+        stored.unlink(missing_ok=True)
+    else:
+        stored.replace(final)
+    relative = str(final.relative_to(artifacts.root))
+    try:
+        summary = await run_in_threadpool(check_data_file, final, max_bytes=limit)
+    except InputError:
+        _remove_if_unreferenced(db, artifacts, relative)
+        raise
+    with db.session() as session:
+        row = datasets.create_dataset(
+            session,
+            name=filename,
+            format=summary.format,
+            sha256=ref.sha256,
+            size_bytes=ref.size_bytes,
+            path=relative,
+            samples=summary.samples,
+            labelled=summary.labelled,
+            arrays=[a.model_dump() for a in summary.arrays],
+        )
+        return DatasetPublic.model_validate(row)
+
+
+def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
+    # Identical uploads share one content-addressed file; delete it only when nobody uses it.
+    with db.session() as session:
+        used = datasets.count_using(session, path=relative)
+    if not used:
+        (artifacts.root / relative).unlink(missing_ok=True)
+
+
+@router.get(
+    "",
+    response_model=ListPublic[DatasetPublic],
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 422),
+)
+def list_datasets(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPublic[DatasetPublic]:
+    """Uploaded data files, newest first."""
+    with db.session() as session:
+        rows, count = datasets.list_datasets(session, offset=offset, limit=limit)
+        return ListPublic[DatasetPublic](
+            data=[DatasetPublic.model_validate(r) for r in rows], count=count
+        )
+
+
+@router.get(
+    "/{dataset_id}",
+    response_model=DatasetPublic,
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def get_dataset(dataset_id: DatasetId, db: DbDep) -> DatasetPublic:
+    with db.session() as session:
+        return DatasetPublic.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
+
+
+@router.delete(
+    "/{dataset_id}",
+    response_model=DatasetPublic,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 404, 422),
+)
+def delete_dataset(dataset_id: DatasetId, db: DbDep, artifacts: ArtifactsDep) -> DatasetPublic:
+    """Delete a data file (jobs that already ran keep their results)."""
+    with db.session() as session:
+        row = datasets.delete_dataset(session, dataset_id=dataset_id)
+        public, relative = DatasetPublic.model_validate(row), row.path
+    _remove_if_unreferenced(db, artifacts, relative)
+    return public

@@ -1,0 +1,54 @@
+"""Streamed uploads shared by the model and data routes: the raw request body goes to disk
+from a worker thread (never held in memory, never blocking the event loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import Request
+
+from embodied_ai_architect.store.artifacts import ArtifactRef, ArtifactStore, TooLargeError
+
+_WRITE_BATCH = 1 << 20
+
+
+def refuse_declared_size(request: Request, *, limit: int, setting: str) -> None:
+    """Refuse before reading a byte: the client learns at once, the disk stays untouched."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLargeError(
+            f"upload is larger than the limit of {limit} bytes",
+            hint=f"raise {setting} if files this big are expected",
+        )
+
+
+async def store_body(
+    request: Request, artifacts: ArtifactStore, *, scope: str, suffix: str, limit: int
+) -> ArtifactRef:
+    """Stream the body to disk from a worker thread: hashing, writes and fsync never block the
+    event loop (other requests go on during a multi-GB upload). The thread pulls each chunk
+    from the loop; a too-large, stalled or aborted body removes the partial file."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def chunks() -> Iterator[bytes]:
+        buffer = bytearray()
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            buffer += chunk
+            if len(buffer) >= _WRITE_BATCH:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+    return await anyio.to_thread.run_sync(
+        lambda: artifacts.put_chunks(chunks(), scope=scope, suffix=suffix, max_bytes=limit)
+    )

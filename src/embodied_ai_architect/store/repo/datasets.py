@@ -1,0 +1,65 @@
+"""Uploaded data files (evaluation and calibration data that jobs reference by id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.store.models import DatasetRow
+from embodied_ai_architect.store.repo._common import paginate, require
+
+
+def create_dataset(
+    session: Session,
+    *,
+    name: str,
+    format: str,
+    sha256: str,
+    size_bytes: int,
+    path: str,
+    samples: int,
+    labelled: bool,
+    arrays: list[dict[str, Any]],
+) -> DatasetRow:
+    row = DatasetRow(
+        name=name,
+        format=format,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        path=path,
+        samples=samples,
+        labelled=labelled,
+        arrays=arrays,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_dataset(session: Session, *, dataset_id: int) -> DatasetRow:
+    return require(session, DatasetRow, dataset_id, what="dataset")
+
+
+def list_datasets(
+    session: Session, *, offset: int = 0, limit: int = 100
+) -> tuple[list[DatasetRow], int]:
+    statement = select(DatasetRow).order_by(DatasetRow.id.desc())
+    return paginate(session, statement, offset=offset, limit=limit)
+
+
+def delete_dataset(session: Session, *, dataset_id: int) -> DatasetRow:
+    """Delete the row; the caller removes the file when no other row uses it."""
+    row = get_dataset(session, dataset_id=dataset_id)
+    session.delete(row)
+    session.flush()
+    return row
+
+
+def count_using(session: Session, *, path: str) -> int:
+    """How many datasets point at this artifact (identical uploads share one file)."""
+    return int(
+        session.scalar(select(func.count()).select_from(DatasetRow).where(DatasetRow.path == path))
+        or 0
+    )
