@@ -35,18 +35,64 @@ from embodied_ai_architect.errors import ConfigError, TechniqueError
 from embodied_ai_architect.utils.host import dynamic_reduce_range, needs_reduce_range
 
 if TYPE_CHECKING:
+    import onnx
+
     from embodied_ai_architect.agents.optimization.base import TechniqueContext, TechniqueResult
     from embodied_ai_architect.modelio.handle import OnnxModelHandle
 
 
+# Per-channel QDQ writes DequantizeLinear with an ``axis`` attribute (weights and their int32
+# biases), which exists from opset 13 on. ORT's quantizer keeps a lower opset as it is, so an
+# opset-11 graph (paddle2onnx's default) came out invalid ("Unrecognized attribute: axis").
+QDQ_PER_CHANNEL_OPSET = 13
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def upgrade_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto | None:
+    """``model`` converted to opset ``target`` (itself when already there); None when the ONNX
+    version converter cannot convert it."""
+    if default_opset(model) >= target:
+        return model
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(model, target)
+    except Exception:  # the converter raises RuntimeError / ValueError / its own C++ errors
+        return None
+    return converted
+
+
 def preprocess(
-    handle: OnnxModelHandle, mode: Preprocess, ctx: TechniqueContext, technique: str
+    handle: OnnxModelHandle,
+    mode: Preprocess,
+    ctx: TechniqueContext,
+    technique: str,
+    *,
+    min_opset: int | None = None,
 ) -> tuple[Path, list[str]]:
-    """Run quant_pre_process per ``mode``; returns the graph to quantize and what was done."""
+    """Run quant_pre_process per ``mode``; returns the graph to quantize and what was done.
+
+    ``min_opset``: convert a graph below it first (raises TechniqueError when it cannot be
+    converted; the caller then picks a scheme the graph's opset can express)."""
     import onnx
 
     model = load_proto(handle.onnx_path)
     changes: list[str] = []
+    if min_opset is not None and default_opset(model) < min_opset:
+        before = default_opset(model)
+        converted = upgrade_opset(model, min_opset)
+        if converted is None:
+            raise TechniqueError(
+                f"{technique}: cannot convert the opset-{before} graph to opset {min_opset}",
+                hint="use per_channel=False (per-tensor QDQ needs no opset 13)",
+            )
+        model = converted
+        changes.append(
+            f"converted the graph from opset {before} to {min_opset} (per-channel QDQ needs it)"
+        )
     if strip_initializer_value_info(model):
         changes.append("dropped value_info entries of initializers (they break ORT's quantizer)")
     if mode == "none":
@@ -114,7 +160,26 @@ def quantize_int8(
         else []
     )
     ctx.emit(10, f"{technique}: preparing the graph")
-    source, changes = preprocess(handle, config.preprocess, ctx, technique)
+    per_channel = config.per_channel
+    qdq_per_channel = static and per_channel and getattr(config, "quant_format", "") == "qdq"
+    try:
+        source, changes = preprocess(
+            handle,
+            config.preprocess,
+            ctx,
+            technique,
+            min_opset=QDQ_PER_CHANNEL_OPSET if qdq_per_channel else None,
+        )
+    except TechniqueError:
+        if not qdq_per_channel:
+            raise
+        # An old graph the converter cannot lift: per-tensor QDQ is valid at its opset.
+        per_channel = False
+        source, changes = preprocess(handle, config.preprocess, ctx, technique)
+        changes.append(
+            f"per-tensor weights: the opset-{default_opset(original)} graph cannot be converted "
+            f"to opset {QDQ_PER_CHANNEL_OPSET}, which per-channel QDQ needs"
+        )
     prepared = load_proto(source)
     excluded = track_nodes(original, prepared, excluded, technique=technique)
     if not weight_nodes(prepared, config.op_types or ("Conv", "ConvTranspose", "Gemm", "MatMul")):
@@ -145,7 +210,7 @@ def quantize_int8(
                     if config.quant_format == "qdq"
                     else QuantFormat.QOperator,
                     op_types_to_quantize=config.op_types,
-                    per_channel=config.per_channel,
+                    per_channel=per_channel,
                     reduce_range=reduce_range,
                     activation_type=activation,
                     weight_type=weight,
@@ -206,7 +271,7 @@ def quantize_int8(
             if isinstance(config, OrtInt8StaticConfig)
             else f" (weights {config.weight_type})"
         )
-        + (", per-channel" if config.per_channel else "")
+        + (", per-channel" if per_channel else "")
         + (", reduce_range" if reduce_range else ""),
         *reasons,
     ]

@@ -118,12 +118,54 @@ def _convert(source: OnnxModelHandle) -> Any:
     import openvino as ov
 
     try:
-        return ov.convert_model(str(source.onnx_path))
+        model = ov.convert_model(str(source.onnx_path))
     except Exception as exc:  # OpenVINO's frontends raise their own exception types
         raise TechniqueError(
             f"OpenVINO cannot convert {source.onnx_path.name!r}: {str(exc).splitlines()[0]}",
             hint="the graph may use ops OpenVINO's ONNX frontend lacks; keep ONNX Runtime",
         ) from exc
+    return _fix_shapes(model, source)
+
+
+def input_shapes(model: Any, source: OnnxModelHandle) -> dict[str, list[int]]:
+    """The shapes to give the converted model's inputs: the source handle's (the user's
+    ``--input`` / ``--input-shape`` over the file's dynamic dims); a dimension the handle leaves
+    symbolic stays dynamic (-1). Empty when nothing would change."""
+    by_name = {spec.name: spec for spec in source.inputs}
+    wanted: dict[str, list[int]] = {}
+    for position, port in enumerate(model.inputs):
+        names = port.get_names()
+        spec = next((by_name[n] for n in names if n in by_name), None)
+        if spec is None and position < len(source.inputs):
+            spec = source.inputs[position]
+        partial = port.get_partial_shape()
+        if spec is None or partial.rank.is_dynamic or len(spec.shape) != partial.rank.get_length():
+            continue
+        dims = [d if isinstance(d, int) and d > 0 else -1 for d in spec.shape]
+        current = [int(d.get_length()) if d.is_static else -1 for d in partial]
+        if dims != current:
+            wanted[port.get_any_name()] = dims
+    return wanted
+
+
+def _fix_shapes(model: Any, source: OnnxModelHandle) -> Any:
+    """Reshape an IR whose ONNX source had dynamic dims to the handle's concrete shapes: without
+    it the IR's signature stays dynamic and nothing can feed it (and OpenVINO compiles static
+    shapes into faster kernels)."""
+    import openvino as ov
+
+    wanted = input_shapes(model, source)
+    if not wanted:
+        return model
+    try:
+        model.reshape({name: ov.PartialShape(dims) for name, dims in wanted.items()})
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+        raise TechniqueError(
+            f"OpenVINO cannot reshape {source.onnx_path.name!r} to {wanted}: "
+            f"{str(exc).splitlines()[0]}",
+            hint="the graph hard-codes another input size; give the shape it was exported for",
+        ) from exc
+    return model
 
 
 def _save_and_load(
