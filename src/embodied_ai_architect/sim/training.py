@@ -7,6 +7,7 @@ action, so the policy also learns to recover from its own small mistakes in clos
 Artifacts (never downloaded; cached under ``Settings().workspace / "policies"``):
 ``<task>-<kind>.pt`` (TorchScript with its input signature embedded, loadable by
 ``modelio.load_model``), ``<task>-<kind>.onnx`` (via ``export_onnx``) and ``<task>-<kind>.json``.
+The optimisation loops themselves live in ``sim.fitting``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from embodied_ai_architect.errors import ConfigError, ExportError
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.sim.env import SimEnv, make_scene
 from embodied_ai_architect.sim.experts import EXPERTS
+from embodied_ai_architect.sim.fitting import fit, fit_control, to_tensor
 from embodied_ai_architect.sim.policy_io import HandlePolicy, Policy
 from embodied_ai_architect.sim.schemas import TOKEN_LENGTH, VOCAB
 from embodied_ai_architect.sim.suites import FIRST_SUITE_SEED
@@ -33,9 +35,6 @@ VLA_IMAGE_SIZE = 64
 DEFAULT_DAGGER_ROUNDS = {"mlp": 4, "vla": 6}
 CONTROL_EPOCHS = 40  # VLA: epochs of the action readout on frozen perception, per round
 VISION_SHARE = 0.8  # of a VLA round's progress span: the end-to-end epochs
-# Keypoint coordinates span [-1, 1] over 64 pixels: ×10 makes a one-pixel error weigh like a
-# 0.3 action error, so finding the object dominates early training and the action loss after.
-KEYPOINT_SCALE = 10.0
 
 
 class TrainedPolicy(BaseModel):
@@ -193,11 +192,11 @@ def train_policy(
                 learner=learner,
             )
             demos = {key: np.concatenate([demos[key], extra[key]]) for key in demos}
-        tensors = [_to_tensor(demos[spec.name]) for spec in signature]
+        tensors = [to_tensor(demos[spec.name]) for spec in signature]
         targets = torch.from_numpy(demos["action"])
         start, span = 5 + 90 * round_index / rounds, 90 / rounds
         end_to_end = span if kind == "mlp" else span * VISION_SHARE
-        loss = _fit(
+        loss = fit(
             module,
             tensors,
             targets,
@@ -207,7 +206,7 @@ def train_policy(
             report=_scaled(report, start, end_to_end),
         )
         if kind == "vla":
-            loss = _fit_control(
+            loss = fit_control(
                 module,
                 tensors,
                 targets,
@@ -244,146 +243,6 @@ def _scaled(
     report: Callable[[float, str], None], start: float, span: float
 ) -> Callable[[float, str], None]:
     return lambda percent, message: report(start + span * percent / 100, message)
-
-
-def _to_tensor(array: np.ndarray) -> Any:
-    import torch
-
-    if array.dtype == np.uint8:  # images: HWC uint8 → CHW float in [0, 1]
-        return torch.from_numpy(array).permute(0, 3, 1, 2).float().div(255.0)
-    return torch.from_numpy(np.ascontiguousarray(array))
-
-
-def _fit(
-    module: Any,
-    inputs: list[Any],
-    targets: Any,
-    *,
-    epochs: int,
-    seed: int,
-    report: Callable[[float, str], None],
-    keypoints: Any = None,
-) -> float:
-    """Minibatch AdamW on the action MSE (+ the VLA's keypoint MSE); the last epoch's loss.
-
-    ``keypoints`` [N, n_objects, 2]: where the instructed objects are in each image; the
-    VLA's keypoints (one per object) are trained to land on them.
-    """
-    import torch
-
-    mse = torch.nn.functional.mse_loss
-
-    def batch_loss(index: Any) -> Any:
-        batch_inputs = [t[index] for t in inputs]
-        if keypoints is None:
-            return mse(module(*batch_inputs), targets[index])
-        prediction, coords = module.forward_with_keypoints(*batch_inputs)
-        return mse(prediction, targets[index]) + mse(
-            coords * KEYPOINT_SCALE, keypoints[index] * KEYPOINT_SCALE
-        )
-
-    state_only = len(inputs) == 1
-    return _minibatch_epochs(
-        module,
-        list(module.parameters()),
-        batch_loss,
-        count=targets.shape[0],
-        batch=512 if state_only else 64,
-        lr=3e-3 if state_only else 1e-3,
-        weight_decay=1e-4,
-        epochs=epochs,
-        seed=seed,
-        report=report,
-        label="epoch",
-    )
-
-
-def _fit_control(
-    module: Any,
-    inputs: list[Any],
-    targets: Any,
-    *,
-    epochs: int,
-    seed: int,
-    report: Callable[[float, str], None],
-) -> float:
-    """Refit the VLA's transformer and action head on frozen, cached perception.
-
-    The image stem costs ~95 % of an end-to-end step, so end-to-end epochs are few and the
-    action readout underfits (training loss ~0.1 against the state MLP's 0.001). With the
-    instruction and keypoint tokens computed once, an epoch of the control part is as cheap
-    as the MLP's and it can train as long. ``inputs`` are (image, tokens, proprio).
-    """
-    import torch
-
-    image, tokens, proprio = inputs
-    module.eval()
-    with torch.no_grad():
-        context = torch.cat(
-            [
-                module.perceive(image[i : i + 256], tokens[i : i + 256])[0]
-                for i in range(0, image.shape[0], 256)
-            ]
-        )
-
-    def batch_loss(index: Any) -> Any:
-        prediction = module.act(context[index], proprio[index])
-        return torch.nn.functional.mse_loss(prediction, targets[index])
-
-    # Strong weight decay: measured with oracle keypoints, 1e-4 overfit the scenes it saw
-    # (87-90 % on reach-v0/full over seeds) where 0.1 with 6 DAgger rounds reached 96.5 %.
-    return _minibatch_epochs(
-        module,
-        module.control_parameters(),
-        batch_loss,
-        count=targets.shape[0],
-        batch=256,
-        lr=2e-3,
-        weight_decay=0.1,
-        epochs=epochs,
-        seed=seed,
-        report=report,
-        label="control epoch",
-    )
-
-
-def _minibatch_epochs(
-    module: Any,
-    parameters: list[Any],
-    batch_loss: Callable[[Any], Any],
-    *,
-    count: int,
-    batch: int,
-    lr: float,
-    weight_decay: float,
-    epochs: int,
-    seed: int,
-    report: Callable[[float, str], None],
-    label: str,
-) -> float:
-    """AdamW + cosine schedule over seeded shuffles of ``count`` samples; the last epoch's loss."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    loss_value = float("nan")
-    module.train()
-    for epoch in range(epochs):
-        order = torch.randperm(count, generator=generator)
-        total = 0.0
-        for start in range(0, count, batch):
-            index = order[start : start + batch]
-            loss = batch_loss(index)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-        scheduler.step()
-        loss_value = total / count
-        report(100 * (epoch + 1) / epochs, f"{label} {epoch + 1}/{epochs} loss {loss_value:.4f}")
-    module.eval()
-    return loss_value
 
 
 def _handle(module: Any, signature: list[TensorSpec]) -> Any:

@@ -7,27 +7,11 @@ from torch import nn
 
 from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
 from embodied_ai_architect.agents.base import AgentContext
+from embodied_ai_architect.agents.optimization.base import load_techniques
 from embodied_ai_architect.modelio.torch_io import handle_from_module
 from embodied_ai_architect.settings import get_settings
 
-TECHNIQUES = {
-    "ort_int8_dynamic",
-    "ort_int8_static",
-    "ort_fp16",
-    "ort_int4_rtn",
-    "ort_int4_gptq",
-    "openvino_int8",
-    "torch_int8_dynamic",
-    "prune_magnitude",
-    "prune_structured",
-    "distill",
-    "nas_search",
-    "fold_batchnorm",
-    "onnx_graph_optimize",
-    "lowrank_svd",
-    "weight_sharing",
-    "pack_zstd",
-}
+TECHNIQUES = set(load_techniques().names())
 
 
 def _analyze(module: nn.Module, shape: list[int]):  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ from embodied_ai_architect.modelio.handle import (
     TorchModelHandle,
     torch_threads,
 )
-from embodied_ai_architect.modelio.tf_io import TFLiteModelHandle
+from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
 from embodied_ai_architect.schemas.profile import LayerSensitivity, ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.tensors import TensorSpec

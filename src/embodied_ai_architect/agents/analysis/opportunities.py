@@ -1,55 +1,57 @@
 """Concrete optimization opportunities, ranked, each with the measured numbers behind it.
 
 Every opportunity names a registered technique (``ort_int8_static``, ``fold_batchnorm``, ...) so
-the planner can act on it directly. Scores are on a 0–10 scale: the expected payoff on this model
-and this host (size/speed gained, risk to accuracy, cost of applying it).
+the planner can act on it directly: rules build them with ``opportunity_base.offer``, which only
+takes a ``SuggestedTechnique``. Scores are on a 0–10 scale: the expected payoff on this model
+and this host (size/speed gained, risk to accuracy, cost of applying it). The rules that read
+weights live in ``weight_opportunities``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from embodied_ai_architect.agents.analysis.runtime_probe import GraphOptimization
-from embodied_ai_architect.agents.analysis.structure import (
-    CONV_OPS,
-    EMBEDDING_OPS,
-    LINEAR_OPS,
-    ModelStructure,
+from embodied_ai_architect.agents.analysis.opportunity_base import (
+    SUGGESTED_TECHNIQUES,
+    OpportunityInputs,
+    SuggestedTechnique,
+    WeightReader,
+    mb,
+    offer,
 )
-from embodied_ai_architect.schemas.profile import (
-    ArchitectureFamily,
-    Capability,
-    FamilyDetection,
-    LatencyStats,
-    LayerSensitivity,
-    Opportunity,
+from embodied_ai_architect.agents.analysis.structure import CONV_OPS, LINEAR_OPS, ModelStructure
+from embodied_ai_architect.agents.analysis.weight_opportunities import (
+    largest_layer,
+    low_rank,
+    weight_statistics,
 )
+from embodied_ai_architect.schemas.profile import ArchitectureFamily, Capability, Opportunity
 
-WeightReader = Callable[[str], np.ndarray | None]
-_SVD_MAX_ELEMENTS = 1_000_000  # a larger spectrum would dominate a 100 M model's analysis time
-_ZERO_SAMPLE = 2_000_000  # elements sampled per tensor for sparsity / compressibility
-
-
-@dataclass
-class OpportunityInputs:
-    structure: ModelStructure
-    family: FamilyDetection
-    capabilities: list[Capability]
-    sensitivity: list[LayerSensitivity] = field(default_factory=list)
-    latency: list[LatencyStats] = field(default_factory=list)
-    graph_optimization: GraphOptimization | None = None
-    read_weight: WeightReader | None = None
+__all__ = [
+    "SUGGESTED_TECHNIQUES",
+    "OpportunityInputs",
+    "SuggestedTechnique",
+    "WeightReader",
+    "find_opportunities",
+]
 
 
-def _mb(num_bytes: float) -> str:
-    return f"{num_bytes / 1e6:.1f} MB" if num_bytes >= 1e5 else f"{num_bytes / 1e3:.1f} kB"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.3g} %"
+def find_opportunities(inputs: OpportunityInputs) -> list[Opportunity]:
+    """All rules that apply, best first."""
+    total = max(inputs.structure.parameters, 1)
+    found = [
+        *_linear_rules(inputs),
+        *_conv_rules(inputs),
+        *_batchnorm_rule(inputs.structure),
+        *largest_layer(inputs, total),
+        *low_rank(inputs),
+        *weight_statistics(inputs),
+        _fp16_rule(inputs),
+        *_runtime_rule(inputs),
+        *_student_rules(inputs),
+    ]
+    found.sort(key=lambda item: (-item.score, item.technique))
+    return found
 
 
 def _capability(inputs: OpportunityInputs, runtime: str, precision: str) -> Capability | None:
@@ -78,292 +80,179 @@ def _sensitivity_note(inputs: OpportunityInputs) -> tuple[str, float]:
     return note, penalty
 
 
-def _linear_params(structure: ModelStructure) -> tuple[int, int]:
-    """(parameters, layers) in Linear / MatMul / attention projections."""
+def _llm_like(inputs: OpportunityInputs) -> bool:
+    return inputs.family.family in (ArchitectureFamily.DECODER_LLM, ArchitectureFamily.VLA)
+
+
+def _linear_rules(inputs: OpportunityInputs) -> list[Opportunity]:
+    """INT8 (ORT dynamic, torch dynamic) and INT4 for models whose weights sit in Linear layers."""
+    structure = inputs.structure
     layers = [
         layer
         for layer in structure.layers
         if layer.op_type in LINEAR_OPS or "Attention" in layer.op_type
     ]
-    return sum(layer.parameters for layer in layers), len(layers)
-
-
-def find_opportunities(inputs: OpportunityInputs) -> list[Opportunity]:
-    """All rules that apply, best first."""
-    structure = inputs.structure
-    total = max(structure.parameters, 1)
-    bytes_total = structure.parameter_bytes
-    found: list[Opportunity] = []
+    linear_params = sum(layer.parameters for layer in layers)
+    share = linear_params / max(structure.parameters, 1)
+    if share < 0.3:
+        return []
     note, penalty = _sensitivity_note(inputs)
     int8 = _capability(inputs, "onnxruntime", "int8")
-    int8_fast = bool(int8 and int8.fast)
-    family = inputs.family.family
-    llm_like = family in (ArchitectureFamily.DECODER_LLM, ArchitectureFamily.VLA)
-
-    linear_params, linear_layers = _linear_params(structure)
-    linear_share = linear_params / total
-    if linear_share >= 0.3:
-        saved = linear_params * 4 * 0.75
-        found.append(
-            Opportunity(
-                technique="ort_int8_dynamic",
-                title="INT8 weights for Linear/MatMul layers (dynamic activations)",
-                rationale=f"{linear_share:.0%} of weights are in {linear_layers} Linear/attention "
-                f"layers ({_mb(linear_params * 4)} in FP32); INT8 stores them 4× smaller. "
-                f"{int8.reason if int8 else ''}.{note}",
-                expected_gain=f"~{_mb(max(bytes_total - saved, 0))} model (−{_mb(saved)}); "
-                f"{'up to 2-4× faster matmuls' if int8_fast else 'speed-up ≤2× at best on this CPU'}",
-                score=round(max(0.0, 5 + 3 * linear_share + (1 if int8_fast else 0) - penalty), 2),
-            )
+    fast = bool(int8 and int8.fast)
+    saved = linear_params * 4 * 0.75
+    found = [
+        offer(
+            "ort_int8_dynamic",
+            "INT8 weights for Linear/MatMul layers (dynamic activations)",
+            f"{share:.0%} of weights are in {len(layers)} Linear/attention "
+            f"layers ({mb(linear_params * 4)} in FP32); INT8 stores them 4× smaller. "
+            f"{int8.reason if int8 else ''}.{note}",
+            f"~{mb(max(structure.parameter_bytes - saved, 0))} model (−{mb(saved)}); "
+            f"{'up to 2-4× faster matmuls' if fast else 'speed-up ≤2× at best on this CPU'}",
+            max(0.0, 5 + 3 * share + (1 if fast else 0) - penalty),
         )
-        if llm_like or linear_params >= 50_000_000:
-            found.append(
-                Opportunity(
-                    technique="ort_int4_rtn",
-                    title="Weight-only INT4 for Linear layers (MatMulNBits)",
-                    rationale=f"{_mb(linear_params * 4)} of Linear weights in a {family.value} "
-                    "model: weight-only INT4 cuts them ~7× with block-wise scales; memory "
-                    "bandwidth, not compute, bounds token-by-token decoding.",
-                    expected_gain=f"−{_mb(linear_params * 4 * 0.86)}; not faster on CPU",
-                    score=round(7.5 - penalty / 2, 2),
-                )
-            )
-            found.append(
-                Opportunity(
-                    technique="ort_int4_gptq",
-                    title="INT4 with GPTQ error compensation",
-                    rationale="Same size as INT4 RTN; GPTQ compensates rounding error layer by "
-                    "layer using calibration inputs, recovering fidelity (measured cos 0.986 → "
-                    "0.988 on ViT-S).",
-                    expected_gain=f"−{_mb(linear_params * 4 * 0.86)} at better fidelity than RTN",
-                    score=6.5,
-                )
-            )
-        if structure.framework == "torch":
-            found.append(
-                Opportunity(
-                    technique="torch_int8_dynamic",
-                    title="Dynamic INT8 Linear layers in PyTorch",
-                    rationale=f"{linear_layers} Linear layers hold {linear_share:.0%} of weights; "
-                    "stays a torch model (no export needed).",
-                    expected_gain=f"−{_mb(saved)} in memory",
-                    score=round(max(0.0, 4 + 2 * linear_share - penalty), 2),
-                )
-            )
-
-    conv_share = structure.share(CONV_OPS)
-    conv_layers = structure.count(CONV_OPS)
-    conv_macs = sum(layer.macs or 0 for layer in structure.layers if layer.op_type in CONV_OPS)
-    if conv_layers and conv_share >= 0.3:
+    ]
+    if _llm_like(inputs) or linear_params >= 50_000_000:
+        int4_saved = mb(linear_params * 4 * 0.86)
         found.append(
-            Opportunity(
-                technique="ort_int8_static",
-                title="Static (calibrated) INT8 QDQ for the convolutions",
-                rationale=f"{conv_layers} conv layers hold {conv_share:.0%} of weights and "
-                f"{conv_macs / 1e6:.1f} M MACs; static INT8 keeps activations in INT8 — dynamic "
-                f"INT8 convs (ConvInteger) are slow. {int8.reason if int8 else ''}.{note}",
-                expected_gain=f"−{_mb(structure.share(CONV_OPS) * bytes_total * 0.75)}; "
-                f"{'~2-4× faster' if int8_fast else 'up to ~1.5× faster on this CPU'}",
-                score=round(max(0.0, 6 + 2 * conv_share + (1 if int8_fast else 0) - penalty), 2),
-            )
-        )
-        ov = _capability(inputs, "openvino", "int8")
-        if ov and ov.available:
-            found.append(
-                Opportunity(
-                    technique="openvino_int8",
-                    title="OpenVINO + NNCF INT8",
-                    rationale=f"Conv-heavy model ({conv_share:.0%} of weights in convs). {ov.reason}.",
-                    expected_gain="~2× over ORT FP32 measured on ResNet-18 (AVX2 host, no VNNI); "
-                    "~0.2 ms per-call overhead",
-                    score=round(max(0.0, 7.5 + conv_share - penalty), 2),
-                )
-            )
-        found.append(
-            Opportunity(
-                technique="prune_structured",
-                title="Structured channel pruning",
-                rationale=f"{conv_macs / 1e6:.1f} M MACs in {conv_layers} conv layers; removing "
-                "channels shrinks MACs and size for real (dense kernels), needs fine-tuning.",
-                expected_gain="e.g. 50 % channels: ~3-4× fewer parameters (ResNet-18: 11.7 M → 3.1 M)",
-                score=5.0,
-            )
-        )
-
-    if structure.foldable_batchnorms:
-        found.append(
-            Opportunity(
-                technique="fold_batchnorm",
-                title="Fold BatchNorm into the preceding convolutions",
-                rationale=f"BatchNorm can be folded into {structure.foldable_batchnorms} Conv "
-                "layer(s) (each BatchNorm directly consumes a Conv output); exact, no data needed.",
-                expected_gain=f"{structure.foldable_batchnorms} fewer ops per inference, "
-                "identical outputs",
-                score=6.0,
-            )
-        )
-
-    found.extend(_largest_layer(inputs, total))
-    found.extend(_low_rank(inputs))
-    found.extend(_weight_statistics(inputs))
-
-    fp16 = _capability(inputs, "onnxruntime", "fp16")
-    found.append(
-        Opportunity(
-            technique="ort_fp16",
-            title="FP16 weights and activations",
-            rationale=f"Halves {_mb(bytes_total)} of weights. "
-            f"{fp16.reason[:1].upper() + fp16.reason[1:] if fp16 else ''}.",
-            expected_gain=f"−{_mb(bytes_total / 2)}; "
-            f"{'faster' if fp16 and fp16.fast else 'no speed-up on this CPU'}",
-            score=6.0 if fp16 and fp16.fast else 3.0,
-        )
-    )
-    found.extend(_runtime_opportunities(inputs))
-    if structure.parameters >= 5_000_000 or llm_like:
-        found.append(
-            Opportunity(
-                technique="distill",
-                title="Distill into a smaller student",
-                rationale=f"{structure.parameters / 1e6:.1f} M parameters ({family.value}); a "
-                "student at 1/4 width keeps most of the task skill when trained on the teacher's "
-                "outputs.",
-                expected_gain="~4× fewer parameters and MACs; needs training data or rollouts",
-                score=3.5,
+            offer(
+                "ort_int4_rtn",
+                "Weight-only INT4 for Linear layers (MatMulNBits)",
+                f"{mb(linear_params * 4)} of Linear weights in a {inputs.family.family.value} "
+                "model: weight-only INT4 cuts them ~7× with block-wise scales; memory "
+                "bandwidth, not compute, bounds token-by-token decoding.",
+                f"−{int4_saved}; not faster on CPU",
+                7.5 - penalty / 2,
             )
         )
         found.append(
-            Opportunity(
-                technique="nas_search",
-                title="Constraint-aware architecture search for a student",
-                rationale="Search widths/depths under the latency and size limits instead of "
-                "guessing one student.",
-                expected_gain="best student within the constraints; costs many short trainings",
-                score=2.5,
+            offer(
+                "ort_int4_gptq",
+                "INT4 with GPTQ error compensation",
+                "Same size as INT4 RTN; GPTQ compensates rounding error layer by layer using "
+                "calibration inputs, recovering fidelity (measured cos 0.986 → 0.988 on ViT-S).",
+                f"−{int4_saved} at better fidelity than RTN",
+                6.5,
             )
         )
-    found.sort(key=lambda item: (-item.score, item.technique))
+    if structure.framework == "torch":
+        found.append(
+            offer(
+                "torch_int8_dynamic",
+                "Dynamic INT8 Linear layers in PyTorch",
+                f"{len(layers)} Linear layers hold {share:.0%} of weights; "
+                "stays a torch model (no export needed).",
+                f"−{mb(saved)} in memory",
+                max(0.0, 4 + 2 * share - penalty),
+            )
+        )
     return found
 
 
-def _largest_layer(inputs: OpportunityInputs, total: int) -> list[Opportunity]:
+def _conv_rules(inputs: OpportunityInputs) -> list[Opportunity]:
+    """Static INT8 (ORT, OpenVINO) and channel pruning for convolution-heavy models."""
     structure = inputs.structure
-    layers = sorted(structure.layers, key=lambda layer: -layer.parameters)
-    if not layers or layers[0].parameters / total < 0.2:
+    share = structure.share(CONV_OPS)
+    count = structure.count(CONV_OPS)
+    if not count or share < 0.3:
         return []
-    top = layers[0]
-    share = top.parameters / total
-    if top.op_type in EMBEDDING_OPS:
-        technique, how = "weight_sharing", "tie it with the output head or share/cluster its rows"
-    elif top.op_type in CONV_OPS:
-        technique, how = "prune_structured", "prune its output channels or quantize it harder"
-    else:
-        technique, how = "lowrank_svd", "factorize it (low-rank) or quantize it harder"
+    macs = sum(layer.macs or 0 for layer in structure.layers if layer.op_type in CONV_OPS) / 1e6
+    note, penalty = _sensitivity_note(inputs)
+    int8 = _capability(inputs, "onnxruntime", "int8")
+    fast = bool(int8 and int8.fast)
+    found = [
+        offer(
+            "ort_int8_static",
+            "Static (calibrated) INT8 QDQ for the convolutions",
+            f"{count} conv layers hold {share:.0%} of weights and {macs:.1f} M MACs; static INT8 "
+            "keeps activations in INT8 — dynamic INT8 convs (ConvInteger) are slow. "
+            f"{int8.reason if int8 else ''}.{note}",
+            f"−{mb(share * structure.parameter_bytes * 0.75)}; "
+            f"{'~2-4× faster' if fast else 'up to ~1.5× faster on this CPU'}",
+            max(0.0, 6 + 2 * share + (1 if fast else 0) - penalty),
+        )
+    ]
+    openvino = _capability(inputs, "openvino", "int8")
+    if openvino and openvino.available:
+        found.append(
+            offer(
+                "openvino_int8",
+                "OpenVINO + NNCF INT8",
+                f"Conv-heavy model ({share:.0%} of weights in convs). {openvino.reason}.",
+                "~2× over ORT FP32 measured on ResNet-18 (AVX2 host, no VNNI); "
+                "~0.2 ms per-call overhead",
+                max(0.0, 7.5 + share - penalty),
+            )
+        )
+    found.append(
+        offer(
+            "prune_structured",
+            "Structured channel pruning",
+            f"{macs:.1f} M MACs in {count} conv layers; removing channels shrinks MACs and "
+            "size for real (dense kernels), needs fine-tuning.",
+            "e.g. 50 % channels: ~3-4× fewer parameters (ResNet-18: 11.7 M → 3.1 M)",
+            5.0,
+        )
+    )
+    return found
+
+
+def _batchnorm_rule(structure: ModelStructure) -> list[Opportunity]:
+    folds = structure.foldable_batchnorms
+    if not folds:
+        return []
     return [
-        Opportunity(
-            technique=technique,
-            title=f"One layer holds {share:.0%} of the parameters",
-            rationale=f"'{top.name}' ({top.op_type}, {top.parameters:,} parameters) is {share:.0%} "
-            f"of the model: {how}.",
-            expected_gain=f"up to −{_mb(top.parameters * 4 * 0.5)} from this layer alone",
-            score=round(3 + 4 * share, 2),
+        offer(
+            "fold_batchnorm",
+            "Fold BatchNorm into the preceding convolutions",
+            f"BatchNorm can be folded into {folds} Conv layer(s) (each BatchNorm directly "
+            "consumes a Conv output); exact, no data needed.",
+            f"{folds} fewer ops per inference, identical outputs",
+            6.0,
         )
     ]
 
 
-def _low_rank(inputs: OpportunityInputs) -> list[Opportunity]:
-    """Rank needed for 95 % of the spectral energy of the largest affordable Linear weight."""
-    if inputs.read_weight is None:
-        return []
-    structure = inputs.structure
-    shapes = {w.name: w.shape for w in structure.weights}
-    for layer in sorted(structure.layers, key=lambda layer: -layer.parameters):
-        if layer.op_type not in LINEAR_OPS or not layer.weight_name:
-            continue
-        shape = shapes.get(layer.weight_name, ())
-        if len(shape) != 2 or shape[0] * shape[1] > _SVD_MAX_ELEMENTS or min(shape) < 16:
-            continue
-        weight = inputs.read_weight(layer.weight_name)
-        if weight is None:
-            return []
-        # Squared singular values are the eigenvalues of the smaller Gram matrix: one GEMM and
-        # a symmetric eigensolve instead of a full SVD (~10× cheaper on a 768×3072 weight).
-        matrix = weight.astype(np.float32)
-        gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
-        power = np.clip(np.linalg.eigvalsh(gram.astype(np.float64))[::-1], 0, None)
-        energy = np.cumsum(power) / max(float(np.sum(power)), 1e-30)
-        rank = int(np.searchsorted(energy, 0.95) + 1)
-        rows, cols = shape
-        kept = rank * (rows + cols) / (rows * cols)
-        score = round(max(0.5, 2 + 6 * (1 - kept)), 2) if kept < 1 else 0.5
-        return [
-            Opportunity(
-                technique="lowrank_svd",
-                title=f"Low-rank factorization of '{layer.name}'",
-                rationale=f"rank {rank} of {min(shape)} keeps 95 % of the spectral energy of "
-                f"'{layer.name}' {list(shape)}; factorized it needs {kept:.0%} of its parameters"
-                + (
-                    " — the weights are close to full rank, so SVD gains little"
-                    if kept >= 0.8
-                    else ""
-                ),
-                expected_gain=f"{max(0.0, 1 - kept):.0%} fewer parameters in that layer",
-                score=score,
-            )
-        ]
-    return []
+def _fp16_rule(inputs: OpportunityInputs) -> Opportunity:
+    fp16 = _capability(inputs, "onnxruntime", "fp16")
+    fast = bool(fp16 and fp16.fast)
+    weights = inputs.structure.parameter_bytes
+    return offer(
+        "ort_fp16",
+        "FP16 weights and activations",
+        f"Halves {mb(weights)} of weights. "
+        f"{fp16.reason[:1].upper() + fp16.reason[1:] if fp16 else ''}.",
+        f"−{mb(weights / 2)}; {'faster' if fast else 'no speed-up on this CPU'}",
+        6.0 if fast else 3.0,
+    )
 
 
-def _weight_statistics(inputs: OpportunityInputs) -> list[Opportunity]:
-    """Near-zero fraction (pruning headroom) and zstd ratio (packing) on sampled weights."""
-    if inputs.read_weight is None:
+def _student_rules(inputs: OpportunityInputs) -> list[Opportunity]:
+    """Distillation and NAS for large models (or any LLM / VLA)."""
+    parameters = inputs.structure.parameters
+    if parameters < 5_000_000 and not _llm_like(inputs):
         return []
-    import zstandard
-
-    near_zero = 0
-    sampled = 0
-    chunks: list[bytes] = []
-    for record in sorted(inputs.structure.weights, key=lambda w: -w.numel)[:8]:
-        weight = inputs.read_weight(record.name)
-        if weight is None or not np.issubdtype(weight.dtype, np.floating):
-            continue
-        flat = weight.reshape(-1)[:_ZERO_SAMPLE]
-        peak = float(np.abs(flat).max()) if flat.size else 0.0
-        near_zero += int(np.count_nonzero(np.abs(flat) <= 1e-3 * peak))
-        sampled += flat.size
-        chunks.append(flat.tobytes())
-    if not sampled:
-        return []
-    sparsity = near_zero / sampled
-    raw = b"".join(chunks)[: 8 * 1024 * 1024]
-    ratio = len(raw) / max(len(zstandard.ZstdCompressor(level=3).compress(raw)), 1)
     return [
-        Opportunity(
-            technique="prune_magnitude",
-            title="Unstructured magnitude pruning",
-            rationale=f"{sparsity:.1%} of sampled weights are already ≈0 (|w| ≤ 0.1 % of the "
-            "tensor's max)"
-            + (
-                "; the model is dense, so pruning needs fine-tuning and pays off mainly with "
-                "compression or sparse kernels"
-                if sparsity < 0.2
-                else "; they can be zeroed at almost no cost"
-            ),
-            expected_gain="smaller compressed artifact; no speed-up with dense kernels",
-            score=round(1.5 + 6 * sparsity, 2),
+        offer(
+            "distill",
+            "Distill into a smaller student",
+            f"{parameters / 1e6:.1f} M parameters ({inputs.family.family.value}); a student at "
+            "1/4 width keeps most of the task skill when trained on the teacher's outputs.",
+            "~4× fewer parameters and MACs; needs training data or rollouts",
+            3.5,
         ),
-        Opportunity(
-            technique="pack_zstd",
-            title="Compact packing (zstd) for storage and transfer",
-            rationale=f"zstd compresses the sampled FP weights {ratio:.2f}×"
-            + (" (random-like mantissas compress little)" if ratio < 1.2 else ""),
-            expected_gain=f"artifact ~{1 / ratio:.0%} of its size on disk/over the air",
-            score=round(min(5.0, 1 + 2 * (ratio - 1)), 2),
+        offer(
+            "nas_search",
+            "Constraint-aware architecture search for a student",
+            "Search widths/depths under the latency and size limits instead of guessing one "
+            "student.",
+            "best student within the constraints; costs many short trainings",
+            2.5,
         ),
     ]
 
 
-def _runtime_opportunities(inputs: OpportunityInputs) -> list[Opportunity]:
+def _runtime_rule(inputs: OpportunityInputs) -> list[Opportunity]:
     latency = {stats.runtime: stats for stats in inputs.latency}
     graph = inputs.graph_optimization
     ort = latency.get("onnxruntime")
@@ -392,11 +281,11 @@ def _runtime_opportunities(inputs: OpportunityInputs) -> list[Opportunity]:
         )
         score += 1
     return [
-        Opportunity(
-            technique="onnx_graph_optimize",
-            title="Deploy an optimized ONNX graph",
-            rationale="; ".join(parts) + ".",
-            expected_gain="fused ops, fewer kernel launches; exact",
-            score=round(score, 2),
+        offer(
+            "onnx_graph_optimize",
+            "Deploy an optimized ONNX graph",
+            "; ".join(parts) + ".",
+            "fused ops, fewer kernel launches; exact",
+            score,
         )
     ]

@@ -32,7 +32,7 @@ from embodied_ai_architect.modelio.handle import (
     OnnxModelHandle,
     TorchModelHandle,
 )
-from embodied_ai_architect.modelio.tf_io import TFLiteModelHandle
+from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
 from embodied_ai_architect.schemas.profile import LayerSensitivity
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from embodied_ai_architect.errors import AnalysisError
 from embodied_ai_architect.modelio.handle import Feeds
 
 if TYPE_CHECKING:
-    from embodied_ai_architect.modelio.tf_io import TFLiteModelHandle
+    from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
 
 # TFLite builtin ops under the names the rest of the analysis knows (ONNX's).
 OP_NAMES = {
