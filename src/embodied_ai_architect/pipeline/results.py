@@ -16,6 +16,7 @@ from embodied_ai_architect.modelio.handle import torch_threads
 from embodied_ai_architect.pipeline.files import write_text_atomic
 from embodied_ai_architect.pipeline.objective import deficit, explain_choice, pick_best
 from embodied_ai_architect.pipeline.pareto import mark_front
+from embodied_ai_architect.pipeline.retime import retime_versions
 from embodied_ai_architect.schemas.results import (
     HeldOutFigure,
     ModelMemory,
@@ -36,6 +37,11 @@ def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[Version
     c = state.constraints
     base = state.baseline.metrics
     feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
+    if len(feasible) > 1:
+        # Decide on figures taken in alternation, not on each version's own timing session.
+        retimed = {v.id: v for v in retime_versions(state, feasible)}
+        versions = [retimed.get(v.id, v) for v in versions]
+        feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
     if feasible:
         # The run's objective (default: fastest by median, near-ties within the noise margin to
         # the smaller model), never a version another feasible one dominates.
@@ -149,8 +155,9 @@ def build_report(
     started_at: datetime,
 ) -> OptimizeReport:
     versions = state.registry.records()
-    base = state.baseline
     best, feasible = choose_best(state, versions)
+    versions = state.registry.records()  # with the figures the choice was made on
+    base = state.registry.get(state.baseline.id)
     status = forced or (RunStatus.SUCCEEDED if feasible else RunStatus.CONSTRAINTS_NOT_MET)
     verdicts = judge(state.constraints, base.metrics, best.metrics)
     if status is RunStatus.UNREACHABLE:

@@ -23,6 +23,7 @@ from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX, fallback
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
+from embodied_ai_architect.pipeline.retime import confirm_kept
 from embodied_ai_architect.pipeline.versions import pack_artifact
 from embodied_ai_architect.schemas.constraints import Objective
 from embodied_ai_architect.schemas.progress import EventKind
@@ -170,6 +171,9 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         search.kept.append(measured)
         if first_only:
             break
+    # Alone-timed figures screened the candidates; the kept ones are re-timed in alternation
+    # with the parent before one is shipped (sequential timing on a loaded CPU misranks them).
+    search.kept = confirm_kept(state, parent, search.kept, objective)
     if not search.kept:
         step.status = StepStatus.REJECTED if tried else StepStatus.SKIPPED
         step.outcome = "no candidate improved the model; kept " + parent

@@ -164,6 +164,13 @@ class VersionRegistry:
     def records(self) -> list[VersionRecord]:
         return list(self._records.values())
 
+    def replace_metrics(self, vid: str, metrics: VersionMetrics) -> VersionRecord:
+        """The record of ``vid`` with re-taken metrics (interleaved timing for the final choice);
+        the report reads these. The stored row keeps the figures it was registered with."""
+        record = self.get(vid).model_copy(update={"metrics": metrics})
+        self._records[vid] = record
+        return record
+
 
 def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> ModelHandle:
     """Load a stored version back, refusing an artifact whose bytes changed since it was stored."""

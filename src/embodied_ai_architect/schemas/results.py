@@ -106,6 +106,12 @@ class VersionMetrics(BaseModel):
     accuracy_evaluator: str | None = None
     accuracy_details: dict[str, Any] = Field(default_factory=dict)
     measure_seconds: float = Field(default=0, ge=0)
+    timing: str = Field(
+        default="sequential",
+        description="How p50/p95 were taken: 'sequential' (this version timed alone) or "
+        "'interleaved with …' (timed in alternation with the versions it was compared to, the "
+        "figures a step's or the run's final choice rests on).",
+    )
 
     @property
     def size_mb(self) -> float:
