@@ -53,45 +53,18 @@ def _import_runtime(path: str) -> None:
         import openvino  # noqa: F401
 
 
-def _load(path: Path, sha256: str, threads: int) -> Any:
-    """Load a stored artifact (lighter than the registry's loader: no store imports)."""
-    import hashlib
-
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise SystemExit(f"artifact {path.name} changed since it was stored (sha256 mismatch)")
-    if path.name.endswith(".onnx"):
-        from embodied_ai_architect.modelio.onnx_io import load_onnx
-
-        return load_onnx(path, input_shapes=None, threads=threads)
-    if path.name.endswith(".pt"):
-        from embodied_ai_architect.modelio.loader import load_model
-        from embodied_ai_architect.modelio.options import LoadOptions
-
-        return load_model(path, LoadOptions(trust_pickle=True))  # the registry wrote it
-    if path.name.endswith((".pt2", ".tflite")):  # a torch.export program / LiteRT flatbuffer
-        from embodied_ai_architect.modelio.loader import load_model
-
-        return load_model(path)
-    import tarfile
-    import tempfile
-
-    from embodied_ai_architect.modelio.openvino_io import load_openvino
-
-    folder = Path(tempfile.mkdtemp())
-    with tarfile.open(path) as archive:
-        archive.extractall(folder, filter="data")
-    return load_openvino(folder / "model.xml", threads=threads)
-
-
 def _child(args: dict[str, Any]) -> dict[str, float]:
     from embodied_ai_architect.modelio.handle import make_feeds, torch_threads
+
+    # The registry's loader (hash check included) is imported before the baseline is read, so
+    # its imports count as the process's, not the model's.
+    from embodied_ai_architect.pipeline.versions import load_artifact
 
     _import_runtime(args["path"])
     specs = [TensorSpec.model_validate(s) for s in args["inputs"]]
     feeds = make_feeds(specs, batch=1, seed=0)
     before = _peak_rss_bytes()
-    handle = _load(Path(args["path"]), args["sha256"], args["threads"])
+    handle = load_artifact(Path(args["path"]), args["sha256"], threads=args["threads"])
     with torch_threads(args["threads"], handle):
         for _ in range(args.get("runs", RUNS)):
             handle.run(feeds)

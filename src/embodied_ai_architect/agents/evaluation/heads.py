@@ -16,7 +16,8 @@ Shape rules only, so they work on any exported graph:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,78 +69,94 @@ def _single_tensor_detector(index: int, dims: list[int | None]) -> OutputHead | 
     return None
 
 
-def _grid_detector(outputs: list[list[int | None]]) -> OutputHead | None:
-    """Fully convolutional: a (N, 4, h, w) box-offset map beside a (N, C, h, w) score map
-    (MTCNN P-Net style)."""
+Dims = list[int | None]
+
+
+@dataclass(frozen=True)
+class _PairRule:
+    """A detector whose boxes and class scores are two outputs: which output can hold the boxes,
+    which other output then holds the scores (→ layout and class count), and the evidence."""
+
+    boxes: Callable[[Dims], bool]
+    scores: Callable[[Dims, Dims], tuple[str, int] | None]
+    evidence: Callable[[int, Dims, int, Dims], str]
+
+
+def _split_scores(boxes: Dims, scores: Dims) -> tuple[str, int] | None:
+    if len(scores) != 3:
+        return None
+    if scores[1] == boxes[1] and scores[2] is not None and scores[2] != 4:
+        return "split", scores[2]
+    if scores[2] == boxes[1] and scores[1] is not None:
+        return "split_classes_first", scores[1]
+    return None
+
+
+# SSD / DETR: boxes (N, A, 4) beside scores (N, A, C) or (N, C, A).
+_SPLIT = _PairRule(
+    boxes=lambda boxes: len(boxes) == 3 and boxes[2] == 4 and boxes[1] is not None,
+    scores=_split_scores,
+    evidence=lambda b, boxes, s, scores: (
+        f"box output {b} {boxes} (last dimension 4) beside "
+        f"class scores {s} {scores} over the same {boxes[1]} anchors (SSD / DETR style)"
+    ),
+)
+# Fully convolutional (MTCNN P-Net): a (N, 4, h, w) box-offset map beside a (N, C, h, w) score map.
+_GRID = _PairRule(
+    boxes=lambda boxes: len(boxes) == 4 and boxes[1] == 4 and None not in boxes[2:],
+    scores=lambda boxes, scores: (
+        ("split_grid", scores[1])
+        if len(scores) == 4 and scores[2:] == boxes[2:] and scores[1] not in (None, 4)
+        else None
+    ),
+    evidence=lambda b, boxes, s, scores: (
+        f"box-offset map {b} {boxes} (4 channels) beside score "
+        f"map {s} {scores} on the same {boxes[2]}×{boxes[3]} grid (MTCNN P-Net style, fully "
+        "convolutional)"
+    ),
+)
+# SSD with keypoints (BlazeFace): regressors (N, A, 4 + 2k) beside scores (N, A, C) with fewer
+# channels; the first 4 regressor channels are the box (anchor-relative).
+_REGRESSORS = _PairRule(
+    boxes=lambda boxes: (
+        len(boxes) == 3
+        and boxes[1] is not None
+        and boxes[2] is not None
+        and boxes[2] >= 6
+        and boxes[2] % 2 == 0
+    ),
+    scores=lambda boxes, scores: (
+        ("split_regressors", scores[2])
+        if len(scores) == 3
+        and scores[1] == boxes[1]
+        and scores[2] is not None
+        and scores[2] < (boxes[2] or 0)
+        else None
+    ),
+    evidence=lambda b, boxes, s, scores: (
+        f"regressors {b} {boxes} (4 box + "
+        f"{((boxes[2] or 0) - 4) // 2} keypoint channels) beside scores {s} {scores} over the same "
+        f"{boxes[1]} anchors (SSD with keypoints, BlazeFace style)"
+    ),
+)
+
+
+def _paired_detector(outputs: list[Dims], rule: _PairRule) -> OutputHead | None:
     for b_index, boxes in enumerate(outputs):
-        if len(boxes) != 4 or boxes[1] != 4 or None in boxes[2:]:
+        if not rule.boxes(boxes):
             continue
         for s_index, scores in enumerate(outputs):
-            if s_index != b_index and len(scores) == 4 and scores[2:] == boxes[2:]:
-                if scores[1] is None or scores[1] == 4:
-                    continue
+            found = rule.scores(boxes, scores) if s_index != b_index else None
+            if found is not None:
+                layout, classes = found
                 return OutputHead(
                     kind=HeadKind.DETECTOR,
-                    layout="split_grid",
+                    layout=layout,
                     output=b_index,
                     scores_output=s_index,
-                    classes=scores[1],
-                    evidence=f"box-offset map {b_index} {boxes} (4 channels) beside score map "
-                    f"{s_index} {scores} on the same {boxes[2]}×{boxes[3]} grid (MTCNN P-Net "
-                    "style, fully convolutional)",
+                    classes=classes,
+                    evidence=rule.evidence(b_index, boxes, s_index, scores),
                 )
-    return None
-
-
-def _regressor_detector(outputs: list[list[int | None]]) -> OutputHead | None:
-    """SSD with keypoints (BlazeFace): regressors (N, A, 4 + 2k) beside scores (N, A, C) with
-    fewer channels; the first 4 regressor channels are the box (anchor-relative)."""
-    for b_index, boxes in enumerate(outputs):
-        if len(boxes) != 3 or boxes[1] is None or boxes[2] is None or boxes[2] < 6:
-            continue
-        if boxes[2] % 2:
-            continue
-        for s_index, scores in enumerate(outputs):
-            if s_index == b_index or len(scores) != 3 or scores[1] != boxes[1]:
-                continue
-            if scores[2] is None or scores[2] >= boxes[2]:
-                continue
-            return OutputHead(
-                kind=HeadKind.DETECTOR,
-                layout="split_regressors",
-                output=b_index,
-                scores_output=s_index,
-                classes=scores[2],
-                evidence=f"regressors {b_index} {boxes} (4 box + {(boxes[2] - 4) // 2} keypoint "
-                f"channels) beside scores {s_index} {scores} over the same {boxes[1]} anchors "
-                "(SSD with keypoints, BlazeFace style)",
-            )
-    return None
-
-
-def _split_detector(outputs: list[list[int | None]]) -> OutputHead | None:
-    for b_index, boxes in enumerate(outputs):
-        if len(boxes) != 3 or boxes[2] != 4 or boxes[1] is None:
-            continue
-        anchors = boxes[1]
-        for s_index, scores in enumerate(outputs):
-            if s_index == b_index or len(scores) != 3:
-                continue
-            if scores[1] == anchors and scores[2] is not None and scores[2] != 4:
-                layout, classes = "split", scores[2]
-            elif scores[2] == anchors and scores[1] is not None:
-                layout, classes = "split_classes_first", scores[1]
-            else:
-                continue
-            return OutputHead(
-                kind=HeadKind.DETECTOR,
-                layout=layout,
-                output=b_index,
-                scores_output=s_index,
-                classes=classes,
-                evidence=f"box output {b_index} {boxes} (last dimension 4) beside class scores "
-                f"{s_index} {scores} over the same {anchors} anchors (SSD / DETR style)",
-            )
     return None
 
 
@@ -227,9 +244,9 @@ def classify_outputs(
         if (head := _sequence(index, np.asarray(array))) is not None:
             return head
     if image is not None:
-        if (head := _split_detector(dims) or _grid_detector(dims)) is not None:
+        if (head := _paired_detector(dims, _SPLIT) or _paired_detector(dims, _GRID)) is not None:
             return head
-        if len(dims) == 2 and (head := _regressor_detector(dims)) is not None:
+        if len(dims) == 2 and (head := _paired_detector(dims, _REGRESSORS)) is not None:
             return head
         for index, shape in enumerate(dims):
             if (head := _single_tensor_detector(index, shape)) is not None and len(dims) <= 2:
