@@ -26,6 +26,20 @@ def require(session: Session, row_type: type[RowT], key: object, *, what: str) -
     return row
 
 
+def insert(session: Session, row: RowT) -> RowT:
+    """Add a new row and flush, so its generated id and defaults are set."""
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove(session: Session, row: RowT) -> RowT:
+    """Delete a row now (ORM cascades included); the deleted row is returned for the caller."""
+    session.delete(row)
+    session.flush()
+    return row
+
+
 def check_page(*, offset: int, limit: int) -> None:
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
         raise InputError(

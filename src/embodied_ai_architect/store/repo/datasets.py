@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import DatasetRow
-from embodied_ai_architect.store.repo._common import paginate, require
+from embodied_ai_architect.store.repo._common import insert, paginate, remove, require
 
 
 def create_dataset(
@@ -33,9 +33,7 @@ def create_dataset(
         labelled=labelled,
         arrays=arrays,
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def get_dataset(session: Session, *, dataset_id: int) -> DatasetRow:
@@ -51,10 +49,7 @@ def list_datasets(
 
 def delete_dataset(session: Session, *, dataset_id: int) -> DatasetRow:
     """Delete the row; the caller removes the file when no other row uses it."""
-    row = get_dataset(session, dataset_id=dataset_id)
-    session.delete(row)
-    session.flush()
-    return row
+    return remove(session, get_dataset(session, dataset_id=dataset_id))
 
 
 def count_using(session: Session, *, path: str) -> int:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.store.models import EventRow, JobRow
-from embodied_ai_architect.store.repo._common import require
+from embodied_ai_architect.store.repo._common import insert, require
 
 
 def append_event(session: Session, *, job_id: str, event: ProgressEvent) -> EventRow:
@@ -26,9 +26,7 @@ def append_event(session: Session, *, job_id: str, event: ProgressEvent) -> Even
         message=event.message,
         data=event.data,
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def list_events(

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import AttemptRow, JobRow, PlanRow, PlanStepRow, SkillRow
-from embodied_ai_architect.store.repo._common import require
+from embodied_ai_architect.store.repo._common import insert, require
 
 StepStatus = Literal["pending", "running", "passed", "failed", "skipped"]
 
@@ -42,9 +42,7 @@ def record_attempt(
         error=error,
         environment=environment or {},
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def list_attempts(session: Session, *, job_id: str) -> list[AttemptRow]:
@@ -119,9 +117,7 @@ def record_skill(
         passed=passed,
         job_id=job_id,
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def list_skills(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypedDict, Unpack, cast
 
 from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from embodied_ai_architect.errors import JobError
 from embodied_ai_architect.schemas.jobs import TERMINAL_STATUSES, JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, utcnow
-from embodied_ai_architect.store.repo._common import check_page, paginate, require
+from embodied_ai_architect.store.repo._common import check_page, insert, paginate, require
 
 
 def new_job_id() -> str:
@@ -39,25 +39,26 @@ def create_job(
         progress=0.0,
         model_id=model_id,
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def get_job(session: Session, *, job_id: str) -> JobRow:
     return require(session, JobRow, job_id, what="job")
 
 
+class JobFilters(TypedDict, total=False):
+    """What job lists can be narrowed by (None or absent: any)."""
+
+    status: JobStatus | None
+    kind: JobKind | None
+    model_id: int | None
+
+
 def list_jobs(
-    session: Session,
-    *,
-    status: JobStatus | None = None,
-    kind: JobKind | None = None,
-    model_id: int | None = None,
-    offset: int = 0,
-    limit: int = 100,
+    session: Session, *, offset: int = 0, limit: int = 100, **filters: Unpack[JobFilters]
 ) -> tuple[list[JobRow], int]:
-    statement = _newest_first(select(JobRow), status=status, kind=kind, model_id=model_id)
+    """One page of whole job rows (results included), newest first, and the total."""
+    statement = _newest_first(select(JobRow), filters)
     return paginate(session, statement, offset=offset, limit=limit)
 
 
@@ -110,47 +111,31 @@ def get_job_summary(session: Session, *, job_id: str) -> JobSummary:
 
 
 def list_job_summaries(
-    session: Session,
-    *,
-    status: JobStatus | None = None,
-    kind: JobKind | None = None,
-    model_id: int | None = None,
-    offset: int = 0,
-    limit: int = 100,
+    session: Session, *, offset: int = 0, limit: int = 100, **filters: Unpack[JobFilters]
 ) -> tuple[list[JobSummary], int]:
     """One page of job summaries, newest first (the ix_jobs_created_id index), and the total."""
     check_page(offset=offset, limit=limit)
-    filters = _filters(status=status, kind=kind, model_id=model_id)
-    page = _newest_first(select(*_SUMMARY_COLUMNS), status=status, kind=kind, model_id=model_id)
+    page = _newest_first(select(*_SUMMARY_COLUMNS), filters)
     # Core, not session.execute: column rows need none of the ORM's per-row loading machinery.
     rows = session.connection().execute(page.offset(offset).limit(limit)).all()
     if offset == 0 and len(rows) < limit:
         count = len(rows)  # the whole result is on this page: no count query needed
     else:
-        total = select(func.count()).select_from(JobRow).where(*filters)
+        total = select(func.count()).select_from(JobRow).where(*_conditions(filters))
         count = int(session.connection().execute(total).scalar_one())
     return [cast(JobSummary, r) for r in rows], count
 
 
-def _filters(
-    *, status: JobStatus | None, kind: JobKind | None, model_id: int | None
-) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = []
-    if status is not None:
-        filters.append(JobRow.status == status)
-    if kind is not None:
-        filters.append(JobRow.kind == kind)
-    if model_id is not None:
-        filters.append(JobRow.model_id == model_id)
-    return filters
+def _conditions(filters: JobFilters) -> list[ColumnElement[bool]]:
+    columns = {"status": JobRow.status, "kind": JobRow.kind, "model_id": JobRow.model_id}
+    return [columns[name] == value for name, value in filters.items() if value is not None]
 
 
-def _newest_first(
-    statement: Select[Any], *, status: JobStatus | None, kind: JobKind | None, model_id: int | None
-) -> Select[Any]:
-    filters = _filters(status=status, kind=kind, model_id=model_id)
+def _newest_first(statement: Select[Any], filters: JobFilters) -> Select[Any]:
     # Both keys descending: SQLite walks ix_jobs_created_id backwards with no sort step.
-    return statement.where(*filters).order_by(JobRow.created_at.desc(), JobRow.id.desc())
+    return statement.where(*_conditions(filters)).order_by(
+        JobRow.created_at.desc(), JobRow.id.desc()
+    )
 
 
 def queued_job_ids(session: Session) -> list[str]:

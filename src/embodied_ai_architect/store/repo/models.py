@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import ModelRow
-from embodied_ai_architect.store.repo._common import paginate, require
+from embodied_ai_architect.store.repo._common import insert, paginate, remove, require
 
 
 def create_model(
@@ -24,9 +24,7 @@ def create_model(
     row = ModelRow(
         name=name, format=format, sha256=sha256, size_bytes=size_bytes, path=path, profile=profile
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def get_model(session: Session, *, model_id: int) -> ModelRow:
@@ -49,7 +47,4 @@ def set_profile(session: Session, *, model_id: int, profile: dict[str, Any]) -> 
 
 def delete_model(session: Session, *, model_id: int) -> ModelRow:
     """Delete a model and its versions (artifact files are removed by the caller)."""
-    row = get_model(session, model_id=model_id)
-    session.delete(row)
-    session.flush()
-    return row
+    return remove(session, get_model(session, model_id=model_id))

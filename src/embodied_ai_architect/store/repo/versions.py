@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.store.models import ModelRow, ModelVersionRow
-from embodied_ai_architect.store.repo._common import paginate, require
+from embodied_ai_architect.store.repo._common import insert, paginate, require
 
 
 def create_version(
@@ -52,9 +52,7 @@ def create_version(
         job_id=job_id,
         note=note,
     )
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row)
 
 
 def get_version(session: Session, *, version_id: int) -> ModelVersionRow:
