@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     backup_zstd_level: int = Field(
         default=19, ge=1, le=22, description="zstd level for backups (high: they are small)."
     )
+    artifact_s3_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket holding every artifact by content hash (the workspace becomes a "
+        "cache): lets Ray workers on other nodes work without a shared filesystem.",
+    )
+    artifact_s3_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint URL for artifacts (MinIO, Ceph, ...)."
+    )
+    artifact_s3_prefix: str = Field(
+        default="branes-artifacts/", description="Key prefix of artifacts in their bucket."
+    )
     pg_bin_dir: Path | None = Field(
         default=None,
         description="Directory of pg_dump / psql for PostgreSQL backups (default: the newest "
@@ -126,6 +137,12 @@ class Settings(BaseSettings):
         "(None starts a local Ray instance).",
     )
     ray_cpus_per_job: float = Field(default=1.0, gt=0, description="CPUs one Ray job requests.")
+    ray_worker_workspace: Path | None = Field(
+        default=None,
+        description="Workspace path on Ray worker nodes. Default: the server's (a shared mount "
+        "at the same path everywhere). With EAA_ARTIFACT_S3_BUCKET it may be node-local: "
+        "artifacts then come and go through the bucket.",
+    )
     ray_max_retries: int = Field(
         default=1,
         ge=0,

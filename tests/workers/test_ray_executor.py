@@ -33,20 +33,26 @@ ray = pytest.importorskip("ray")
 TESTS_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR))  # tests/api/live.py: the real-server helpers
 
-from api.live import LiveServer, tiny_onnx_bytes, upload  # noqa: E402
+from api.live import LiveServer, tiny_onnx_bytes, upload, wait_job  # noqa: E402
+from s3_server import TEST_CREDENTIALS, create_bucket, moto_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
-    """A local Ray head; its workers can import the test job bodies."""
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        object_store_memory=100 * 1024**2,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(TESTS_DIR)}},
-    )
+    """A local Ray head; its workers can import the test job bodies and reach moto's S3."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Workers inherit the head's environment: S3 credentials as a real node would have
+        # them (boto3's usual chain), here moto's test ones.
+        for name, value in TEST_CREDENTIALS.items():
+            patch.setenv(name, value)
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            object_store_memory=100 * 1024**2,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(TESTS_DIR)}},
+        )
     try:
         yield str(ray.get_runtime_context().gcs_address)
     finally:
@@ -115,6 +121,89 @@ def test_optimize_job_runs_on_ray_through_the_service(ray_head: str, tmp_path: P
             assert [e["seq"] for e in stored] == [m["seq"] for m in streamed]
     finally:
         server.stop()
+
+
+def test_ray_worker_on_its_own_disk_moves_artifacts_through_s3(
+    ray_head: str, tmp_path: Path
+) -> None:
+    """A worker "node" whose workspace is not the server's: it downloads the uploaded model
+    from the bucket by hash, uploads every version it commits, and the server serves a version
+    it never wrote by fetching it from the bucket."""
+    import hashlib
+
+    import boto3
+
+    bucket, prefix = "eaa-artifacts", "branes-artifacts/"
+    node = tmp_path / "worker-node"
+    with moto_server(tmp_path / "moto.log") as endpoint:
+        create_bucket(endpoint, bucket)
+        s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+        server = LiveServer(
+            tmp_path / "workspace",
+            workers=1,
+            env={
+                "EAA_EXECUTOR": "ray",
+                "EAA_RAY_ADDRESS": ray_head,
+                "EAA_ARTIFACT_S3_BUCKET": bucket,
+                "EAA_ARTIFACT_S3_ENDPOINT": endpoint,
+                "EAA_RAY_WORKER_WORKSPACE": str(node),
+                **TEST_CREDENTIALS,
+            },
+        ).start(timeout=120)
+        try:
+            with server.client() as client:
+                data = tiny_onnx_bytes(seed=11)
+                model = upload(client, data, name="policy.onnx")
+                uploaded = f"runs/uploads/{hashlib.sha256(data).hexdigest()}.onnx"
+                stored = s3.get_object(Bucket=bucket, Key=prefix + uploaded)["Body"].read()
+                assert stored == data  # in the bucket before the upload was answered
+                request = {
+                    "kind": "optimize",
+                    "model_id": model["id"],
+                    "constraints": {"max_accuracy_drop": 1},
+                    "latency_runs": 5,
+                    "max_eval_samples": 16,
+                }
+                submitted = client.post("/api/v1/jobs", json=request)
+                assert submitted.status_code == 202, submitted.text
+                job_id = submitted.json()["job_id"]
+                job = wait_job(client, job_id, {"succeeded", "failed"}, timeout=300)
+                assert job["status"] == "succeeded", job["error"]
+                assert job["executor"] == "ray"
+
+                # The worker read the model from its own disk, fetched from the bucket by hash.
+                assert (node / uploaded).read_bytes() == data
+                versions = client.get(f"/api/v1/models/{model['id']}/versions").json()["data"]
+                report = client.get(f"/api/v1/jobs/{job_id}/result").json()["optimize"]
+                assert len(versions) == len(report["versions"])
+                # Every artifact the job stored (its packed baseline, each accepted version) is
+                # in the bucket and on the worker's disk, and none on the server's.
+                listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}runs/{job_id}/")
+                names = {o["Key"].rsplit("/", 1)[-1] for o in listed.get("Contents", [])}
+                on_node = {p.name for p in (node / "runs" / job_id).iterdir() if p.is_file()}
+                assert names and names == on_node  # (the run's report folder stays on the node)
+                for version in versions[1:]:  # derived versions, when the search accepted any
+                    assert any(n.startswith(version["artifact_sha256"]) for n in names), names
+                server_runs = tmp_path / "workspace" / "runs" / job_id
+                assert not server_runs.exists() or not any(server_runs.iterdir())
+                # The server serves what only the bucket holds: fetched by hash, sha256 checked.
+                (tmp_path / "workspace" / uploaded).unlink()
+                for version in (versions[0], versions[-1]):
+                    served = client.get(
+                        f"/api/v1/models/{model['id']}/versions/{version['version']}/artifact"
+                    )
+                    assert served.status_code == 200, served.text
+                    assert hashlib.sha256(served.content).hexdigest() == version["artifact_sha256"]
+        finally:
+            server.stop()
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "region_name": TEST_CREDENTIALS["AWS_DEFAULT_REGION"],
+        "aws_access_key_id": TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
 
 
 # --- a lost worker -------------------------------------------------------------------------

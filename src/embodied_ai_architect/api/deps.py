@@ -37,7 +37,7 @@ async def _service(request: Request) -> JobService:
 
 def _artifacts(request: Request) -> ArtifactStore:
     settings: Settings = request.app.state.settings
-    return ArtifactStore(settings.workspace)
+    return ArtifactStore.from_settings(settings)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

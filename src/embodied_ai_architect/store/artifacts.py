@@ -4,6 +4,12 @@ Layout: ``<workspace>/runs/<scope>/<sha256><suffix>`` where ``scope`` is a run (
 ``uploads``. A file appears under its final name only once fully written and fsynced
 (temp file → fsync → rename → fsync dir), so a crash never leaves a half-written artifact
 that the database could point at.
+
+With a remote store (``store/remote.py``: S3-compatible storage, ``EAA_ARTIFACT_S3_BUCKET``)
+the workspace is a cache: every committed artifact is uploaded before its reference is
+returned (so the database never names an object the bucket lacks), and :meth:`resolve`
+downloads a missing one by its hash and checks the sha256 against the name. Workers on other
+nodes then need no shared filesystem.
 """
 
 from __future__ import annotations
@@ -15,14 +21,21 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, Field
 
 from embodied_ai_architect.errors import InputError, StoreError
 
+if TYPE_CHECKING:
+    from embodied_ai_architect.settings import Settings
+    from embodied_ai_architect.store.remote import RemoteArtifacts
+
 _SCOPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,12}){0,2}$")
 _CHUNK = 1024 * 1024
+_DIGEST = re.compile(r"^([0-9a-f]{64})")
+FROM_ENVIRONMENT: Final = "environment"
 
 
 class TooLargeError(InputError):
@@ -48,10 +61,31 @@ def safe_suffix(filename: str) -> str:
 
 
 class ArtifactStore:
-    """Writes and resolves artifacts; paths in the DB are relative to ``root``."""
+    """Writes and resolves artifacts; paths in the DB are relative to ``root``.
 
-    def __init__(self, root: Path):
+    Args:
+        root: the workspace (with a remote store: this node's cache of it).
+        remote: where artifacts also live; the default reads ``EAA_ARTIFACT_S3_*`` from the
+            environment (a job worker exports its settings there first), None keeps them local.
+
+    Example:
+        >>> store = ArtifactStore.from_settings(settings)  # doctest: +SKIP
+        >>> ref = store.put_file(Path("model.onnx"), scope="uploads")  # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path, remote: RemoteArtifacts | str | None = FROM_ENVIRONMENT):
+        from embodied_ai_architect.store.remote import remote_from_environment
+
         self.root = Path(root)
+        self.remote: RemoteArtifacts | None = (
+            remote_from_environment() if isinstance(remote, str) else remote
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArtifactStore:
+        from embodied_ai_architect.store.remote import remote_for
+
+        return cls(settings.workspace, remote=remote_for(settings))
 
     def _scope_dir(self, scope: str) -> Path:
         if not _SCOPE.match(scope):
@@ -59,16 +93,42 @@ class ArtifactStore:
         return self.root / "runs" / scope
 
     def resolve(self, relative: str) -> Path:
-        """Absolute path of a stored artifact; refuses anything escaping the root."""
+        """Absolute path of a stored artifact; refuses anything escaping the root.
+
+        With a remote store, an artifact missing here is downloaded (and its sha256 checked).
+        """
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise StoreError(f"artifact path {relative!r} escapes the workspace", hint="bug")
+        if not path.is_file() and self.remote is not None:
+            self._download(relative, path)
         if not path.is_file():
             raise StoreError(
                 f"artifact {relative!r} is missing from the workspace",
                 hint="restore the workspace from a backup or re-run the job",
             )
         return path
+
+    def _download(self, relative: str, path: Path) -> None:
+        """Fetch ``relative`` from the remote store into the cache, by its content hash."""
+        assert self.remote is not None
+        match = _DIGEST.match(path.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".fetch-")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            if not self.remote.fetch(relative, tmp):
+                return  # resolve() reports it missing
+            if match is not None and sha256_file(tmp) != match.group(1):
+                raise StoreError(
+                    f"artifact {relative!r} in {self.remote.description} does not match its "
+                    "sha256 (the object was changed or damaged)",
+                    hint="restore the object from a backup or re-run the job that made it",
+                )
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, digest: str, size: int, scope: str, suffix: str) -> ArtifactRef:
         target_dir = self._scope_dir(scope)
@@ -78,7 +138,10 @@ class ArtifactStore:
         else:
             os.replace(tmp, final)
             _fsync_dir(target_dir)
-        return ArtifactRef(sha256=digest, path=str(final.relative_to(self.root)), size_bytes=size)
+        relative = str(final.relative_to(self.root))
+        if self.remote is not None:  # before the reference exists, so the DB never outruns it
+            self.remote.put(final, relative, sha256=digest)
+        return ArtifactRef(sha256=digest, path=relative, size_bytes=size)
 
     def _temp(self, scope: str) -> tuple[Path, int]:
         target_dir = self._scope_dir(scope)
@@ -146,11 +209,18 @@ class ArtifactStore:
     def remove(self, relative: str) -> None:
         """Delete one stored file (no-op if it is already gone or outside the store)."""
         path = (self.root / relative).resolve()
-        if path.is_relative_to(self.root.resolve()) and path.is_file():
+        if not path.is_relative_to(self.root.resolve()):
+            return
+        if path.is_file():
             path.unlink()
+        if self.remote is not None:
+            self.remote.delete(relative)
 
     def remove_scope(self, scope: str) -> None:
-        shutil.rmtree(self._scope_dir(scope), ignore_errors=True)
+        directory = self._scope_dir(scope)
+        shutil.rmtree(directory, ignore_errors=True)
+        if self.remote is not None:
+            self.remote.delete_prefix(str(directory.relative_to(self.root)) + "/")
 
 
 def _check_size(size: int, max_bytes: int | None) -> None:

@@ -39,15 +39,24 @@ def execute(
     send: Callable[[WorkerMessage], None],
     *,
     placement: dict[str, str] | None = None,
+    setup: Callable[[], object] | None = None,
 ) -> None:
     """Say where the job runs, run its handler, and send every outcome as one message
-    (shared by all executors)."""
+    (shared by all executors). ``setup`` runs first, its errors reported like the handler's
+    (the Ray executor downloads the job's inputs there)."""
+    from embodied_ai_architect.store.remote import export_to_environment
+
+    # Every ArtifactStore this worker builds (pipeline, request resolution) uses the job's
+    # artifact store, e.g. an S3 bucket, even where it is built from a workspace path alone.
+    export_to_environment(spec.settings)
     send(("placement", placement or local_placement()))
 
     def sink(event: ProgressEvent) -> None:
         send(("event", event.model_dump(mode="json")))
 
     try:
+        if setup is not None:
+            setup()
         handler = resolve_handler(spec.handler)
         result = handler(spec.request, job_id=spec.job_id, settings=spec.settings, sink=sink)
         send(("result", result))

@@ -6,8 +6,11 @@ worker process per job, so resource limits never leak into the next job).
 
 Only small JSON crosses the cluster: progress messages go through one mailbox actor and the
 result is the task's return value. Model files and artifacts are read and written by the
-worker itself in the content-addressed store under ``EAA_WORKSPACE``, which every node must
-mount at the same path (and ``EAA_DATABASE_URL`` must be a database every node can reach).
+worker itself in the content-addressed store: either under ``EAA_WORKSPACE`` mounted at the
+same path on every node, or, with ``EAA_ARTIFACT_S3_BUCKET``, in S3-compatible storage with a
+node-local ``EAA_RAY_WORKER_WORKSPACE`` as cache (the worker downloads the job's inputs by
+hash before it starts and uploads every version it commits). ``EAA_DATABASE_URL`` must be a
+database every node can reach.
 
 A lost worker or node: analyze and deploy jobs are retried up to ``EAA_RAY_MAX_RETRIES``
 times (they commit nothing until they succeed); optimize jobs commit versions as they go and
@@ -22,8 +25,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import socket
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from embodied_ai_architect.errors import EAAError
@@ -52,6 +57,59 @@ class _Mailbox:
         return self._boxes.pop(job_id, [])
 
 
+def on_worker_node(spec: JobSpec, workspace: Path) -> JobSpec:
+    """The spec as a worker with its own ``workspace`` sees it: settings point there (with the
+    database named explicitly: SQLite's default lives in the server's workspace) and every
+    path the server resolved under its workspace is moved under the worker's."""
+    settings = spec.settings
+    server_root = str(settings.workspace)
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, str) and (value == server_root or value.startswith(server_root + "/")):
+            return str(workspace) + value[len(server_root) :]
+        if isinstance(value, dict):
+            return {key: moved(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [moved(item) for item in value]
+        return value
+
+    worker_settings = settings.model_copy(
+        update={"workspace": workspace, "database_url": settings.resolved_database_url}
+    )
+    return dataclasses.replace(spec, settings=worker_settings, request=moved(spec.request))
+
+
+def fetch_inputs(spec: JobSpec) -> list[str]:
+    """Download every stored artifact the request names (models, datasets) into this node's
+    workspace, by hash, before the job starts; returns their workspace-relative paths."""
+    from embodied_ai_architect.store.artifacts import ArtifactStore
+
+    store = ArtifactStore(spec.settings.workspace)
+    if store.remote is None:
+        return []
+    root = str(spec.settings.workspace) + "/"
+    fetched: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+        elif isinstance(value, str) and value.startswith(root + "runs/"):
+            relative = value[len(root) :]
+            if _ARTIFACT.match(relative):
+                store.resolve(relative)
+                fetched.append(relative)
+
+    visit(spec.request)
+    return fetched
+
+
+_ARTIFACT = re.compile(r"^runs/[A-Za-z0-9_-]{1,64}/[0-9a-f]{64}(\.[A-Za-z0-9]{1,12}){0,2}$")
+
+
 def _run_on_ray(spec: JobSpec, mailbox: Any) -> WorkerMessage | None:
     import ray
 
@@ -75,7 +133,7 @@ def _run_on_ray(spec: JobSpec, mailbox: Any) -> WorkerMessage | None:
             final.append(message)  # returned, so it cannot overtake the events
 
     try:
-        execute(spec, send, placement=placement)
+        execute(spec, send, placement=placement, setup=lambda: fetch_inputs(spec))
     except Exception:
         if not final:  # execute always sends an error first; this is only a safety net
             raise
@@ -100,6 +158,10 @@ def describe_ray_failure(exc: BaseException, *, retries: int) -> str:
         return f"the Ray worker running this job was lost ({name}; {tried}): {detail}"
     if name == "TaskCancelledError":
         return "the Ray task was cancelled"
+    cause = getattr(exc, "cause", None)  # a RayTaskError wraps what the task raised
+    if isinstance(cause, BaseException):
+        text = str(cause).strip()
+        return f"the Ray task failed: {type(cause).__name__}: {text.splitlines()[0][:300] if text else ''}"
     return f"the Ray task failed: {name}: {detail}"
 
 
@@ -183,6 +245,8 @@ class RayExecutor(Executor):
         cpus_per_job: CPUs each task requests.
         memory_mb: memory each task requests (Ray schedules by it); None requests none.
         max_retries: retries of an analyze/deploy job whose worker was lost.
+        worker_workspace: the workspace path on worker nodes (None: the server's own, a shared
+            mount); node-local when artifacts live in S3 (``EAA_ARTIFACT_S3_BUCKET``).
         init_kwargs: extra ``ray.init`` arguments (ignored when Ray is already initialized).
 
     Example:
@@ -199,6 +263,7 @@ class RayExecutor(Executor):
         cpus_per_job: float = 1,
         memory_mb: int | None = None,
         max_retries: int = 1,
+        worker_workspace: Path | None = None,
         init_kwargs: dict[str, Any] | None = None,
     ):
         ray = require_package("ray", extra="ray", purpose="the Ray job executor")
@@ -215,6 +280,7 @@ class RayExecutor(Executor):
         self._cpus = cpus_per_job
         self._memory = memory_mb * 1024**2 if memory_mb else None
         self._max_retries = max_retries
+        self._worker_workspace = worker_workspace
         self._task = ray.remote(max_calls=1, max_retries=0)(_run_on_ray)
         self._mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
 
@@ -226,6 +292,7 @@ class RayExecutor(Executor):
             cpus_per_job=settings.ray_cpus_per_job,
             memory_mb=settings.job_memory_mb,
             max_retries=settings.ray_max_retries,
+            worker_workspace=settings.ray_worker_workspace,
         )
 
     def launch(self, spec: JobSpec) -> RunningJob:
@@ -236,6 +303,8 @@ class RayExecutor(Executor):
         spec = dataclasses.replace(
             spec, settings=spec.settings.model_copy(update={"api_token": None})
         )
+        if self._worker_workspace is not None:
+            spec = on_worker_node(spec, self._worker_workspace)
         ref = self._task.options(**options).remote(spec, self._mailbox)
         return _RayRunningJob(spec.job_id, self._ray, ref, self._mailbox, options["max_retries"])
 
