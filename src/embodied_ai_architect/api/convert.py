@@ -5,14 +5,21 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from embodied_ai_architect.api.schemas import ErrorBody, JobPublic, JobResultPublic, ModelPublic
+from embodied_ai_architect.api.schemas import (
+    ErrorBody,
+    JobPublic,
+    JobResultPublic,
+    ListPublic,
+    ModelPublic,
+)
 from embodied_ai_architect.errors import JobError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, ModelRow
@@ -20,6 +27,15 @@ from embodied_ai_architect.store.repo.jobs import JobSummary
 from embodied_ai_architect.workers.requests import AnyJobRequest, parse_job_request
 
 JobRequestModel = AnyJobRequest
+PublicT = TypeVar("PublicT", bound=BaseModel)
+
+
+def page_of(
+    public: type[PublicT], rows: Iterable[Any], count: int | None = None
+) -> ListPublic[PublicT]:
+    """``{data, count}`` of rows validated into ``public`` (count: the total, default the rows)."""
+    data = [public.model_validate(row) for row in rows]
+    return ListPublic[public](data=data, count=len(data) if count is None else count)  # type: ignore[valid-type]
 
 
 def model_public(row: ModelRow) -> ModelPublic:

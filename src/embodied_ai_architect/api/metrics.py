@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from embodied_ai_architect.schemas.jobs import JobStatus
 from embodied_ai_architect.store.models import JobRow
+from embodied_ai_architect.utils.prometheus import Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, float("inf"))
 
@@ -24,10 +25,12 @@ class HttpMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self._latency: dict[tuple[str, str], list[int]] = defaultdict(
-            lambda: [0] * len(LATENCY_BUCKETS)
+        self._latency = Histogram(
+            "eaa_http_request_duration_seconds",
+            "HTTP request latency.",
+            ("method", "route"),
+            LATENCY_BUCKETS,
         )
-        self._latency_sum: dict[tuple[str, str], float] = defaultdict(float)
 
     async def middleware(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -43,11 +46,7 @@ class HttpMetrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
             self._requests[(method, route, status)] += 1
-            buckets = self._latency[(method, route)]
-            for i, bound in enumerate(LATENCY_BUCKETS):
-                if seconds <= bound:
-                    buckets[i] += 1
-            self._latency_sum[(method, route)] += seconds
+        self._latency.observe((method, route), seconds)
 
     def render(self) -> list[str]:
         lines = [
@@ -59,16 +58,7 @@ class HttpMetrics:
                 lines.append(
                     f'eaa_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}'
                 )
-            name = "eaa_http_request_duration_seconds"
-            lines += [f"# HELP {name} HTTP request latency.", f"# TYPE {name} histogram"]
-            for (method, route), buckets in sorted(self._latency.items()):
-                labels = f'method="{method}",route="{route}"'
-                for bound, count in zip(LATENCY_BUCKETS, buckets, strict=True):
-                    le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                    lines.append(f'{name}_bucket{{{labels},le="{le}"}} {count}')
-                lines.append(f"{name}_sum{{{labels}}} {self._latency_sum[(method, route)]:.6f}")
-                lines.append(f"{name}_count{{{labels}}} {buckets[-1]}")
-        return lines
+        return lines + self._latency.render()
 
 
 class HttpMetricsMiddleware:

@@ -4,15 +4,34 @@ from a worker thread (never held in memory, never blocking the event loop)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated, Any
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Query, Request
 
 from embodied_ai_architect.store.artifacts import ArtifactRef, ArtifactStore, TooLargeError
 
 _WRITE_BATCH = 1 << 20
+
+Filename = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^/\\\x00]+$",
+        description="Display name of the file; only its extension is kept on disk.",
+    ),
+]
+
+# The raw body of an upload route (``openapi_extra``): FastAPI cannot infer it from the handler.
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 def refuse_declared_size(request: Request, *, limit: int, setting: str) -> None:

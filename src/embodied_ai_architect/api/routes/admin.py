@@ -9,15 +9,20 @@ from embodied_ai_architect.api.deps import DbDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.schemas import BackupPublic
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+# Administration always needs the token, reads included: declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    dependencies=[WriteAccess],
+    responses=error_responses(401),
+)
 
 
 @router.post(
     "/backup",
     response_model=BackupPublic,
     status_code=201,
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 422, 500, 502, 503),
+    responses=error_responses(422, 500, 502, 503),
 )
 async def backup(db: DbDep, settings: SettingsDep) -> BackupPublic:
     """Consistent online snapshot of the database, zstd-compressed, shipped to S3 or a

@@ -10,7 +10,13 @@ from embodied_ai_architect.api.deps import SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.schemas import ListPublic
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+# Administration always needs the token, reads included: declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    dependencies=[WriteAccess],
+    responses=error_responses(401),
+)
 
 
 class BackupKey(BaseModel):
@@ -20,8 +26,7 @@ class BackupKey(BaseModel):
 @router.get(
     "/backups",
     response_model=ListPublic[BackupKey],
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 500, 503),
+    responses=error_responses(500, 503),
 )
 async def list_backups(settings: SettingsDep) -> ListPublic[BackupKey]:
     """Stored backups, newest first (503 when no backup destination is configured)."""

@@ -13,12 +13,17 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from embodied_ai_architect.api.convert import page_of
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
-from embodied_ai_architect.api.routes.models import Filename
 from embodied_ai_architect.api.schemas import ListPublic
-from embodied_ai_architect.api.uploads import refuse_declared_size, store_body
+from embodied_ai_architect.api.uploads import (
+    UPLOAD_BODY,
+    Filename,
+    refuse_declared_size,
+    store_body,
+)
 from embodied_ai_architect.data.uploads import ArraySummary, check_data_file, sniff_format
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.store import Database
@@ -29,13 +34,6 @@ router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 DatasetId = Annotated[int, Path(ge=1, le=MAX_ID, description="Dataset id.")]
 SCOPE = "datasets"
-
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
 
 
 class DatasetPublic(BaseModel):
@@ -60,7 +58,7 @@ class DatasetPublic(BaseModel):
     response_model=DatasetPublic,
     status_code=201,
     dependencies=[WriteAccess],
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra=UPLOAD_BODY,
     responses=error_responses(401, 413, 422, 500),
 )
 async def upload_dataset(
@@ -127,9 +125,7 @@ def list_datasets(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPubli
     """Uploaded data files, newest first."""
     with db.session() as session:
         rows, count = datasets.list_datasets(session, offset=offset, limit=limit)
-        return ListPublic[DatasetPublic](
-            data=[DatasetPublic.model_validate(r) for r in rows], count=count
-        )
+        return page_of(DatasetPublic, rows, count)
 
 
 @router.get(

@@ -12,14 +12,18 @@ from embodied_ai_architect.api.schemas import DeploymentPublic, ListPublic, Targ
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import jobs
 
-router = APIRouter(prefix="/api/v1/deployments", tags=["deployments"])
+# Every route here is a read: the token rule and its 401 are declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/deployments",
+    tags=["deployments"],
+    dependencies=[ReadAccess],
+    responses=error_responses(401),
+)
 
 
 @router.get(
     "/targets",
     response_model=ListPublic[TargetPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
 )
 def list_targets() -> ListPublic[TargetPublic]:
     """Every registered target, whether it can run on this host, and why not."""
@@ -32,8 +36,7 @@ def list_targets() -> ListPublic[TargetPublic]:
 @router.get(
     "",
     response_model=ListPublic[DeploymentPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 422),
+    responses=error_responses(422),
 )
 def list_deployments(
     db: DbDep,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response, StreamingResponse
 
 from embodied_ai_architect.api.admission import admit
-from embodied_ai_architect.api.convert import job_public, job_result, json_response
+from embodied_ai_architect.api.convert import job_public, job_result, json_response, page_of
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
@@ -155,9 +155,7 @@ def list_events(
 ) -> ListPublic[EventPublic]:
     with db.session() as session:
         rows = events.list_events(session, job_id=job_id, after_seq=after_seq, limit=limit)
-        return ListPublic[EventPublic](
-            data=[EventPublic.model_validate(r) for r in rows], count=len(rows)
-        )
+        return page_of(EventPublic, rows)
 
 
 @router.get(

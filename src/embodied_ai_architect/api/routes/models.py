@@ -4,9 +4,8 @@ format check."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +14,12 @@ from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, Sett
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
-from embodied_ai_architect.api.uploads import refuse_declared_size, store_body
+from embodied_ai_architect.api.uploads import (
+    UPLOAD_BODY,
+    Filename,
+    refuse_declared_size,
+    store_body,
+)
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import check_upload
 from embodied_ai_architect.schemas.profile import ModelProfile
@@ -26,30 +30,13 @@ from embodied_ai_architect.store.repo import models, versions
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
-Filename = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[^/\\\x00]+$",
-        description="Display name of the file; only its extension is kept on disk.",
-    ),
-]
-
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
 
 @router.post(
     "",
     response_model=ModelPublic,
     status_code=201,
     dependencies=[WriteAccess],
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra=UPLOAD_BODY,
     responses=error_responses(401, 413, 422, 500),
 )
 async def upload_model(

@@ -15,7 +15,13 @@ from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.store.repo import jobs
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+# Every route here is a read: the token rule and its 401 are declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/runs",
+    tags=["runs"],
+    dependencies=[ReadAccess],
+    responses=error_responses(401),
+)
 
 _MEDIA = {"html": "text/html", "json": "application/json"}
 
@@ -37,14 +43,13 @@ def _report(db: DbDep, settings: SettingsDep, job_id: str, kind: Literal["html",
 def _file_response(kind: Literal["html", "json"]) -> dict[int | str, dict[str, object]]:
     return {
         200: {"content": {_MEDIA[kind]: {"schema": {"type": "string"}}}},
-        **error_responses(401, 404, 422),
+        **error_responses(404, 422),
     }
 
 
 @router.get(
     "/{job_id}/report.html",
     response_class=FileResponse,
-    dependencies=[ReadAccess],
     responses=_file_response("html"),
 )
 def report_html(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:
@@ -56,7 +61,6 @@ def report_html(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse
 @router.get(
     "/{job_id}/report.json",
     response_class=FileResponse,
-    dependencies=[ReadAccess],
     responses=_file_response("json"),
 )
 def report_json(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:

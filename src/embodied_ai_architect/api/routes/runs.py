@@ -23,7 +23,13 @@ from embodied_ai_architect.api.schemas import (
 from embodied_ai_architect.store.models import ModelVersionRow
 from embodied_ai_architect.store.repo import history, jobs
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+# Every route here is a read: the token rule and its 401 are declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/runs",
+    tags=["runs"],
+    dependencies=[ReadAccess],
+    responses=error_responses(401),
+)
 
 RunId = Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]
 
@@ -38,8 +44,7 @@ def _versions(session: Session, job_id: str) -> list[ModelVersionRow]:
 @router.get(
     "/compare",
     response_model=RunComparison,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(404, 422),
 )
 def compare_runs(a: RunId, b: RunId, db: DbDep) -> RunComparison:
     """Side by side: attempts, passes, and the metrics of each run's final version."""
@@ -86,8 +91,7 @@ def _number(value: object) -> float | None:
 @router.get(
     "/{job_id}",
     response_model=RunPublic,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(404, 422),
 )
 def get_run(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], db: DbDep) -> RunPublic:
     with db.session() as session:

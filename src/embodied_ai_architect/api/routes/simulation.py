@@ -19,7 +19,13 @@ from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import jobs
 
-router = APIRouter(prefix="/api/v1/sim", tags=["simulation"])
+# Every route here is a read: the token rule and its 401 are declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/sim",
+    tags=["simulation"],
+    dependencies=[ReadAccess],
+    responses=error_responses(401),
+)
 
 
 class SuitePublic(BaseModel):
@@ -34,8 +40,6 @@ class SuitePublic(BaseModel):
 @router.get(
     "/suites",
     response_model=ListPublic[SuitePublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
 )
 def list_suites() -> ListPublic[SuitePublic]:
     """Every ``<name>/<split>`` suite an optimize job can evaluate on (``eval_sim``)."""
@@ -66,7 +70,6 @@ _VIDEO_MEDIA = {"gif": "image/gif", "mp4": "video/mp4"}
 @router.get(
     "/episodes/{job_id}",
     response_class=FileResponse,
-    dependencies=[ReadAccess],
     responses={
         200: {
             "content": {
@@ -74,7 +77,7 @@ _VIDEO_MEDIA = {"gif": "image/gif", "mp4": "video/mp4"}
                 "video/mp4": {"schema": {"type": "string", "format": "binary"}},
             }
         },
-        **error_responses(401, 404, 422),
+        **error_responses(404, 422),
     },
 )
 def episode_video(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:

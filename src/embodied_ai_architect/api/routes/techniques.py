@@ -10,14 +10,18 @@ from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.techniques import TechniqueInfo, TechniqueSummary
 
-router = APIRouter(prefix="/api/v1/techniques", tags=["techniques"])
+# Every route here is a read: the token rule and its 401 are declared once, for the router.
+router = APIRouter(
+    prefix="/api/v1/techniques",
+    tags=["techniques"],
+    dependencies=[ReadAccess],
+    responses=error_responses(401),
+)
 
 
 @router.get(
     "",
     response_model=ListPublic[TechniqueSummary],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
 )
 def list_techniques() -> ListPublic[TechniqueSummary]:
     """Every registered technique (built-ins and plugins) and whether it can run here."""
@@ -30,8 +34,7 @@ def list_techniques() -> ListPublic[TechniqueSummary]:
 @router.get(
     "/{name}",
     response_model=TechniqueInfo,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(404, 422),
 )
 def get_technique(name: str) -> TechniqueInfo:
     """One technique's manifest, its config fields (defaults, bounds, search candidates)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from embodied_ai_architect.api.convert import page_of
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset, VersionNumber
@@ -29,9 +30,7 @@ def list_versions(
 ) -> ListPublic[VersionPublic]:
     with db.session() as session:
         rows, count = versions.list_versions(session, model_id=model_id, offset=offset, limit=limit)
-        return ListPublic[VersionPublic](
-            data=[VersionPublic.model_validate(r) for r in rows], count=count
-        )
+        return page_of(VersionPublic, rows, count)
 
 
 @router.get(
