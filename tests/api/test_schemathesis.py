@@ -1,12 +1,20 @@
-"""Property-based API tests: schemathesis against the live server's OpenAPI (bounded).
+"""Property-based API tests: schemathesis against a live server's OpenAPI, >= 2,000 cases.
 
-Each operation gets a few derandomized examples (positive and negative data); every
-response must match its documented status, content type and schema, and none may be a 5xx.
-(Operations are driven with hypothesis directly: schemathesis' pytest loader does not
+Every operation gets derandomized examples (positive and negative data); every response must
+match its documented status, content type and schema (``--checks all``), and none may be a
+5xx. (Operations are driven with hypothesis directly: schemathesis' pytest loader does not
 support pytest 9 yet.)
+
+The fuzzer gets a server and workspace of its own, stopped when this module ends: valid
+requests it generates do real work (e.g. a ``rollout`` job of the scripted expert needs no
+upload, so it is accepted and queued), and that work must neither change the state other API
+tests see on the shared ``server`` nor keep workers busy for the rest of the run.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -14,12 +22,52 @@ from hypothesis import HealthCheck, given, settings
 
 from .live import TOKEN, LiveServer
 
-MAX_EXAMPLES = 6
-MAX_EXAMPLES_DEEP = 100  # per operation: > 2,000 cases over the ~25 operations
-# Rules JSON Schema cannot state: an upload must *be* a model file (checked from its bytes),
-# and a job request must name exactly one model source / at least one constraint. For these
-# two operations a schema-valid request may rightly get 422; every other check still applies.
-SEMANTIC_422 = {"POST /api/v1/models", "POST /api/v1/jobs"}
+MAX_EXAMPLES = 100  # per operation: > 2,000 cases over the ~25 operations
+MIN_CASES = 2000  # issue 16's bar, in the default suite
+# Rules JSON Schema cannot state: an upload must *be* a model file or a NumPy array (checked
+# from its bytes), and a job request must name exactly one model source / at least one
+# constraint. For these operations a schema-valid request may rightly get 422; every other
+# check still applies.
+SEMANTIC_422 = {"POST /api/v1/models", "POST /api/v1/datasets", "POST /api/v1/jobs"}
+ACTIVE = ("queued", "running")
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server only the fuzzer uses; its queued jobs are cancelled and it is stopped after."""
+    root = tmp_path_factory.mktemp("fuzz")
+    live = LiveServer(
+        root / "workspace", workers=1, env={"EAA_BACKUP_DIR": str(root / "backups")}
+    ).start()
+    try:
+        yield live
+    finally:
+        try:
+            cancel_active_jobs(live)
+        finally:
+            live.stop()
+
+
+def active_jobs(live: LiveServer) -> list[str]:
+    with live.client() as client:
+        return [
+            job["id"]
+            for status in ACTIVE
+            for job in client.get("/api/v1/jobs", params={"status": status, "limit": 500}).json()[
+                "data"
+            ]
+        ]
+
+
+def cancel_active_jobs(live: LiveServer, timeout: float = 60) -> None:
+    """Cancel every queued or running job (a race with a job finishing gets 409, which is fine)
+    until none is left, so no fuzz-submitted job outlives the test."""
+    deadline = time.monotonic() + timeout
+    while (pending := active_jobs(live)) and time.monotonic() < deadline:
+        with live.client() as client:
+            for job_id in pending:
+                client.post(f"/api/v1/jobs/{job_id}/cancel")
+        time.sleep(0.2)
 
 
 def run_schemathesis(server: LiveServer, max_examples: int) -> tuple[int, int, list[str]]:
@@ -54,20 +102,14 @@ def run_schemathesis(server: LiveServer, max_examples: int) -> tuple[int, int, l
 
         try:
             check()
-        except Exception as exc:
+        except (Exception, BaseExceptionGroup) as exc:  # FailureGroup is a BaseExceptionGroup
             failures.append(f"{operation.label}: {exc}")
     return operations, cases[0], failures
 
 
-def test_api_conforms_to_its_schema(server: LiveServer) -> None:
-    operations, _, failures = run_schemathesis(server, MAX_EXAMPLES)
+def test_api_conforms_to_its_schema_at_2000_cases(fuzz_server: LiveServer) -> None:
+    """The hardening bar, in the default run: every check, no 5xx, at least 2,000 cases."""
+    operations, cases, failures = run_schemathesis(fuzz_server, MAX_EXAMPLES)
     assert operations >= 15
     assert not failures, "\n\n".join(failures)
-
-
-@pytest.mark.slow
-def test_api_conforms_to_its_schema_at_2000_cases(server: LiveServer) -> None:
-    """The hardening bar: every check, no 5xx, at least 2,000 generated cases."""
-    operations, cases, failures = run_schemathesis(server, MAX_EXAMPLES_DEEP)
-    assert not failures, "\n\n".join(failures)
-    assert cases >= 2000, f"only {cases} cases over {operations} operations"
+    assert cases >= MIN_CASES, f"only {cases} cases over {operations} operations"
