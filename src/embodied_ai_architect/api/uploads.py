@@ -3,14 +3,18 @@ from a worker thread (never held in memory, never blocking the event loop)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 
+from embodied_ai_architect.api.deps import WriteAccess
+from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.store.artifacts import ArtifactRef, ArtifactStore, TooLargeError
 
 _WRITE_BATCH = 1 << 20
@@ -44,12 +48,34 @@ def refuse_declared_size(request: Request, *, limit: int, setting: str) -> None:
         )
 
 
+def upload_route(
+    router: APIRouter, response_model: type[BaseModel]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``POST ""`` of an upload resource: token, raw body, 201, and the errors an upload has."""
+    return router.post(
+        "",
+        response_model=response_model,
+        status_code=201,
+        dependencies=[WriteAccess],
+        openapi_extra=UPLOAD_BODY,
+        responses=error_responses(401, 413, 422, 500),
+    )
+
+
 async def store_body(
-    request: Request, artifacts: ArtifactStore, *, scope: str, suffix: str, limit: int
+    request: Request,
+    artifacts: ArtifactStore,
+    *,
+    scope: str,
+    suffix: str,
+    limit: int,
+    setting: str,
 ) -> ArtifactRef:
     """Stream the body to disk from a worker thread: hashing, writes and fsync never block the
     event loop (other requests go on during a multi-GB upload). The thread pulls each chunk
-    from the loop; a too-large, stalled or aborted body removes the partial file."""
+    from the loop; a too-large, stalled or aborted body removes the partial file. A body
+    declared larger than ``limit`` is refused before a byte is read (``setting`` raises it)."""
+    refuse_declared_size(request, limit=limit, setting=setting)
     stream = request.stream().__aiter__()
 
     async def next_chunk() -> bytes | None:

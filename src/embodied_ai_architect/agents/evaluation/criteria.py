@@ -12,34 +12,27 @@ def judge(
     """One verdict per constraint the user set, comparing ``candidate`` with the limits."""
     verdicts: list[ConstraintVerdict] = []
     if constraints.max_size_mb is not None:
-        size = candidate.size_mb
-        limit = constraints.max_size_mb
-        ok = size <= limit
-        verdicts.append(
-            ConstraintVerdict(
-                constraint="size",
-                passed=ok,
-                actual=size,
-                limit=limit,
-                reason=f"size {size:.3g} MB {'≤' if ok else '>'} {limit:g} MB",
-            )
-        )
+        verdicts.append(_at_most("size", "size", candidate.size_mb, constraints.max_size_mb, "MB"))
     if constraints.max_latency_ms is not None:
-        p95 = candidate.p95_ms
-        limit = constraints.max_latency_ms
-        ok = p95 <= limit
         verdicts.append(
-            ConstraintVerdict(
-                constraint="latency",
-                passed=ok,
-                actual=p95,
-                limit=limit,
-                reason=f"p95 {p95:.3g} ms {'≤' if ok else '>'} {limit:g} ms",
-            )
+            _at_most("latency", "p95", candidate.p95_ms, constraints.max_latency_ms, "ms")
         )
     if constraints.has_accuracy_bound():
         verdicts.append(accuracy_verdict(constraints, baseline, candidate))
     return verdicts
+
+
+def _at_most(
+    constraint: str, label: str, actual: float, limit: float, unit: str
+) -> ConstraintVerdict:
+    ok = actual <= limit
+    return ConstraintVerdict(
+        constraint=constraint,
+        passed=ok,
+        actual=actual,
+        limit=limit,
+        reason=f"{label} {actual:.3g} {unit} {'≤' if ok else '>'} {limit:g} {unit}",
+    )
 
 
 def accuracy_verdict(

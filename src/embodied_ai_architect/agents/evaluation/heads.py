@@ -43,29 +43,39 @@ def _image(inputs: Sequence[Shape]) -> tuple[int | None, int, int] | None:
     return None
 
 
+# One-tensor YOLO heads: layout, whether channels come before anchors, the channels that are not
+# class scores, and the shape as the evidence names it.
+_SINGLE_TENSOR = (
+    (
+        "boxes_first",
+        True,
+        4,
+        "(batch, 4 box + {classes} class channels, {anchors} anchors), YOLOv8-style head",
+    ),
+    (
+        "anchors_first_objectness",
+        False,
+        5,
+        "(batch, {anchors} anchors, 4 box + objectness + {classes} classes), YOLOv5-style head",
+    ),
+)
+
+
 def _single_tensor_detector(index: int, dims: list[int | None]) -> OutputHead | None:
     if len(dims) != 3 or dims[1] is None or dims[2] is None:
         return None
-    channels, anchors = dims[1], dims[2]
-    if channels >= 5 and anchors >= _MIN_ANCHORS and anchors > 4 * channels:
-        return OutputHead(
-            kind=HeadKind.DETECTOR,
-            layout="boxes_first",
-            output=index,
-            classes=channels - 4,
-            evidence=f"output {index} {dims}: (batch, 4 box + {channels - 4} class channels, "
-            f"{anchors} anchors), YOLOv8-style head",
-        )
-    anchors, channels = dims[1], dims[2]
-    if channels >= 6 and anchors >= _MIN_ANCHORS and anchors > 4 * channels:
-        return OutputHead(
-            kind=HeadKind.DETECTOR,
-            layout="anchors_first_objectness",
-            output=index,
-            classes=channels - 5,
-            evidence=f"output {index} {dims}: (batch, {anchors} anchors, 4 box + objectness + "
-            f"{channels - 5} classes), YOLOv5-style head",
-        )
+    for layout, channels_first, not_classes, shape in _SINGLE_TENSOR:
+        channels, anchors = (dims[1], dims[2]) if channels_first else (dims[2], dims[1])
+        if channels > not_classes and anchors >= _MIN_ANCHORS and anchors > 4 * channels:
+            classes = channels - not_classes
+            return OutputHead(
+                kind=HeadKind.DETECTOR,
+                layout=layout,
+                output=index,
+                classes=classes,
+                evidence=f"output {index} {dims}: "
+                + shape.format(classes=classes, anchors=anchors),
+            )
     return None
 
 

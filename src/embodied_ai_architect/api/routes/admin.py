@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from embodied_ai_architect.api.deps import DbDep, SettingsDep, WriteAccess
+from embodied_ai_architect.api.deps import DbDep, SettingsDep
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.routing import token_router
 from embodied_ai_architect.api.schemas import BackupPublic
 
-# Administration always needs the token, reads included: declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/admin",
-    tags=["admin"],
-    dependencies=[WriteAccess],
-    responses=error_responses(401),
-)
+router = token_router("/api/v1/admin", "admin")
 
 
 @router.post(

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from embodied_ai_architect.api.deps import SettingsDep, WriteAccess
+from embodied_ai_architect.api.deps import SettingsDep
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.routing import token_router
 from embodied_ai_architect.api.schemas import ListPublic
 
-# Administration always needs the token, reads included: declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/admin",
-    tags=["admin"],
-    dependencies=[WriteAccess],
-    responses=error_responses(401),
-)
+router = token_router("/api/v1/admin", "admin")
 
 
 class BackupKey(BaseModel):

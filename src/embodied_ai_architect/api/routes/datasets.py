@@ -19,10 +19,9 @@ from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.api.uploads import (
-    UPLOAD_BODY,
     Filename,
-    refuse_declared_size,
     store_body,
+    upload_route,
 )
 from embodied_ai_architect.data.uploads import ArraySummary, check_data_file, sniff_format
 from embodied_ai_architect.errors import InputError
@@ -53,14 +52,7 @@ class DatasetPublic(BaseModel):
     created_at: datetime
 
 
-@router.post(
-    "",
-    response_model=DatasetPublic,
-    status_code=201,
-    dependencies=[WriteAccess],
-    openapi_extra=UPLOAD_BODY,
-    responses=error_responses(401, 413, 422, 500),
-)
+@upload_route(router, DatasetPublic)
 async def upload_dataset(
     request: Request, filename: Filename, db: DbDep, settings: SettingsDep, artifacts: ArtifactsDep
 ) -> DatasetPublic:
@@ -71,9 +63,15 @@ async def upload_dataset(
     over ``EAA_MAX_DATA_BYTES`` (on disk or in memory) are refused with 422 / 413.
     """
     limit = settings.max_data_bytes
-    refuse_declared_size(request, limit=limit, setting="EAA_MAX_DATA_BYTES")
     # The suffix is decided by the bytes below; the loaders pick the reader by suffix.
-    ref = await store_body(request, artifacts, scope=SCOPE, suffix=".upload", limit=limit)
+    ref = await store_body(
+        request,
+        artifacts,
+        scope=SCOPE,
+        suffix=".upload",
+        limit=limit,
+        setting="EAA_MAX_DATA_BYTES",
+    )
     stored = artifacts.root / ref.path
     try:
         fmt = await run_in_threadpool(sniff_format, stored)

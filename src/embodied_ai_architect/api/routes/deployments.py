@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from embodied_ai_architect.api.deps import DbDep, ReadAccess
+from embodied_ai_architect.api.deps import DbDep
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.api.schemas import DeploymentPublic, ListPublic, TargetPublic
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import jobs
 
-# Every route here is a read: the token rule and its 401 are declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/deployments",
-    tags=["deployments"],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
-)
+router = read_router("/api/v1/deployments", "deployments")
 
 
-@router.get(
-    "/targets",
-    response_model=ListPublic[TargetPublic],
-)
+@router.get("/targets", response_model=ListPublic[TargetPublic])
 def list_targets() -> ListPublic[TargetPublic]:
     """Every registered target, whether it can run on this host, and why not."""
     from embodied_ai_architect.agents.deployment.targets.base import list_targets as targets

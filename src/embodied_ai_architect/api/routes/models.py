@@ -15,10 +15,9 @@ from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.api.uploads import (
-    UPLOAD_BODY,
     Filename,
-    refuse_declared_size,
     store_body,
+    upload_route,
 )
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import check_upload
@@ -31,14 +30,7 @@ from embodied_ai_architect.store.repo import models, versions
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
-@router.post(
-    "",
-    response_model=ModelPublic,
-    status_code=201,
-    dependencies=[WriteAccess],
-    openapi_extra=UPLOAD_BODY,
-    responses=error_responses(401, 413, 422, 500),
-)
+@upload_route(router, ModelPublic)
 async def upload_model(
     request: Request, filename: Filename, db: DbDep, settings: SettingsDep, artifacts: ArtifactsDep
 ) -> ModelPublic:
@@ -48,9 +40,13 @@ async def upload_model(
     nothing is kept. The upload becomes version 0 of a new model.
     """
     limit = settings.max_model_bytes
-    refuse_declared_size(request, limit=limit, setting="EAA_MAX_MODEL_BYTES")
     ref = await store_body(
-        request, artifacts, scope="uploads", suffix=safe_suffix(filename), limit=limit
+        request,
+        artifacts,
+        scope="uploads",
+        suffix=safe_suffix(filename),
+        limit=limit,
+        setting="EAA_MAX_MODEL_BYTES",
     )
     try:
         # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).

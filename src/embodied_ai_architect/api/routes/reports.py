@@ -5,23 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from embodied_ai_architect.api.deps import DbDep, ReadAccess, SettingsDep
+from embodied_ai_architect.api.deps import DbDep, SettingsDep
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import JobId
+from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.store.repo import jobs
 
-# Every route here is a read: the token rule and its 401 are declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/runs",
-    tags=["runs"],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
-)
+router = read_router("/api/v1/runs", "runs")
 
 _MEDIA = {"html": "text/html", "json": "application/json"}
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.api.convert import job_public
-from embodied_ai_architect.api.deps import DbDep, ReadAccess
+from embodied_ai_architect.api.deps import DbDep
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.api.schemas import (
     AttemptPublic,
     MetricDelta,
@@ -23,13 +24,7 @@ from embodied_ai_architect.api.schemas import (
 from embodied_ai_architect.store.models import ModelVersionRow
 from embodied_ai_architect.store.repo import history, jobs
 
-# Every route here is a read: the token rule and its 401 are declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/runs",
-    tags=["runs"],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
-)
+router = read_router("/api/v1/runs", "runs")
 
 RunId = Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]
 

@@ -7,25 +7,19 @@ import re
 from importlib import resources
 
 import yaml
-from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from embodied_ai_architect.api.deps import DbDep, ReadAccess, SettingsDep
+from embodied_ai_architect.api.deps import DbDep, SettingsDep
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import JobId
+from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import jobs
 
-# Every route here is a read: the token rule and its 401 are declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/sim",
-    tags=["simulation"],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
-)
+router = read_router("/api/v1/sim", "simulation")
 
 
 class SuitePublic(BaseModel):
@@ -37,10 +31,7 @@ class SuitePublic(BaseModel):
     scenes: int = Field(ge=0, description="Scenes (seeds) in this split.")
 
 
-@router.get(
-    "/suites",
-    response_model=ListPublic[SuitePublic],
-)
+@router.get("/suites", response_model=ListPublic[SuitePublic])
 def list_suites() -> ListPublic[SuitePublic]:
     """Every ``<name>/<split>`` suite an optimize job can evaluate on (``eval_sim``)."""
     folder = resources.files("embodied_ai_architect.sim") / "suites"

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from embodied_ai_architect.api.deps import ReadAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.techniques import TechniqueInfo, TechniqueSummary
 
-# Every route here is a read: the token rule and its 401 are declared once, for the router.
-router = APIRouter(
-    prefix="/api/v1/techniques",
-    tags=["techniques"],
-    dependencies=[ReadAccess],
-    responses=error_responses(401),
-)
+router = read_router("/api/v1/techniques", "techniques")
 
 
-@router.get(
-    "",
-    response_model=ListPublic[TechniqueSummary],
-)
+@router.get("", response_model=ListPublic[TechniqueSummary])
 def list_techniques() -> ListPublic[TechniqueSummary]:
     """Every registered technique (built-ins and plugins) and whether it can run here."""
     from embodied_ai_architect.agents.optimization.base import load_techniques
