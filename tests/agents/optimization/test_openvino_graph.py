@@ -43,11 +43,16 @@ def test_openvino_int8_keeps_tail_and_head_in_fp32_on_request(tmp_path: Path) ->
     handle = export_onnx(handle_from_module(build_detector(), name="det"), tmp_path / "det.onnx")
     provider = random_provider(handle.inputs, num_samples=8, seed=0)
     ctx = TechniqueContext(workdir=tmp_path / "a", calibration=provider, threads=1)
-    default = apply_technique("openvino_int8", handle, ctx, {"subset_size": 8})
+    default = apply_technique(
+        "openvino_int8", handle, ctx, {"subset_size": 8, "keep_output_tail": True}
+    )
     assert any("output tail" in change for change in default.changes)
     ctx = TechniqueContext(workdir=tmp_path / "b", calibration=provider, threads=1)
     head = apply_technique(
-        "openvino_int8", handle, ctx, {"subset_size": 8, "keep_head_layers": True}
+        "openvino_int8",
+        handle,
+        ctx,
+        {"subset_size": 8, "keep_output_tail": True, "keep_head_layers": True},
     )
     assert any("nearest the outputs" in change for change in head.changes)
     assert head.metrics["quantized_nodes"] < default.metrics["quantized_nodes"]

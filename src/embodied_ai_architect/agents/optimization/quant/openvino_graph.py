@@ -2,8 +2,9 @@
 
 The output tail is what lies between the last weighted layers and the model's outputs: a
 detector's box decoding (anchor offsets, strides, DFL expectation), a classifier's softmax.
-NNCF's default quantizes the element-wise ops there, and on YOLOv8s that cost ~10 points of
-mAP@0.5 against the FP32 detections; Ultralytics' own NNCF recipe ignores exactly these ops.
+Ultralytics' NNCF recipe for YOLOv8 ignores these ops and the head's last convolutions; on
+YOLOv8s (24 held-out photos, this host) neither moved the held-out fidelity (0.936 default, 0.936
+tail, 0.933 tail + head layers): its INT8 loss comes from the backbone.
 """
 
 from __future__ import annotations
