@@ -80,7 +80,7 @@ def _optimize(entry: CorpusModel, attempts: int, drop: float, out: Path) -> dict
 
 def _deploy(entry: CorpusModel, out: Path, ctx: Any) -> dict[str, Any]:
     from embodied_ai_architect.agents.deployment.agent import deploy_model
-    from embodied_ai_architect.agents.deployment.models import DeployRequest, ValidationConfig
+    from embodied_ai_architect.schemas.deployment import DeployRequest, ValidationConfig
 
     result = deploy_model(
         DeployRequest(

@@ -18,10 +18,24 @@ class Registry(Generic[T]):
         >>> targets.add("onnxruntime", object)
     """
 
-    def __init__(self, kind: str, *, decorator: str):
+    def __init__(self, kind: str, *, decorator: str, entry_point_group: str | None = None):
         self.kind = kind
         self.decorator = decorator
+        self.entry_point_group = entry_point_group
         self._entries: dict[str, T] = {}
+        self._plugins_loaded = False
+
+    def load_plugins(self) -> Registry[T]:
+        """Import every module declared under the entry-point group, once (built-ins included:
+        they register through the same mechanism as third-party plugins)."""
+        if not self._plugins_loaded and self.entry_point_group is not None:
+            import importlib
+            from importlib.metadata import entry_points
+
+            for entry in sorted(entry_points(group=self.entry_point_group), key=lambda e: e.name):
+                importlib.import_module(entry.value)
+            self._plugins_loaded = True
+        return self
 
     def add(self, name: str, entry: T) -> T:
         if name in self._entries:

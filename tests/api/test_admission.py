@@ -50,6 +50,10 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"kind": "deploy", "precision": "int8", "calibration_data_id": 999_999},
         "calibration_data_id",
     ),
+    "optimize: target not on this host": (
+        {"kind": "optimize", "constraints": {"max_size_mb": 10, "target": "jetson:orin-nano"}},
+        "constraints.target",
+    ),
     "rollout: unknown suite": ({"kind": "rollout", "suite": "nope-v0/smoke"}, "suite"),
     "rollout: no such scene": ({"kind": "rollout", "scene": 10_000}, "scene"),
     "unknown suite": (
@@ -95,6 +99,7 @@ def test_knowable_failures_are_refused_at_submit(
         },
         {"kind": "optimize", "constraints": {"max_size_mb": 10}, "eval_sim": "reach-v0/../../x"},
         {"kind": "deploy", "validate_outputs": 0},
+        {"kind": "optimize", "constraints": {"max_size_mb": 10, "target": "nope"}},
         {"kind": "analyze", "measure_latency": 1},
         {"target": "onnxruntime"},  # no kind
     ],

@@ -38,7 +38,7 @@ async def session(workspace: Path, calls: list[tuple[str, dict[str, Any]]]) -> d
         env={"EAA_WORKSPACE": str(workspace), "PATH": os.environ.get("PATH", "")},
     )
     results: dict[str, Any] = {}
-    with anyio.fail_after(240):
+    with anyio.fail_after(480):
         async with Client(params, mode="legacy") as client:
             listed = await client.list_tools()
             results["tools"] = {tool.name: tool for tool in listed.tools}
@@ -67,6 +67,23 @@ def test_tools_are_served_over_stdio(onnx_model: dict[str, Path], tmp_path: Path
             },
         ),
         ("deploy_model", {"model_path": str(onnx_model["model"]), "precision": "int8"}),
+        (
+            "optimize_model",
+            {
+                "model_path": str(onnx_model["model"]),
+                "constraints": {"max_size_mb": 1, "target": "jetson:orin-nano"},
+            },
+        ),
+        (
+            "optimize_model",
+            {
+                "model_path": str(onnx_model["model"]),
+                "constraints": {"max_size_mb": 1, "target": "onnxruntime"},
+                "latency_runs": 5,
+                "max_eval_samples": 32,
+                "out_dir": str(tmp_path / "optimize"),
+            },
+        ),
     ]
     results = anyio.run(session, tmp_path / "workspace", calls)
     tools = results["tools"]
@@ -94,3 +111,15 @@ def test_tools_are_served_over_stdio(onnx_model: dict[str, Path], tmp_path: Path
     assert refused.is_error
     error = refused.structured_content["error"]
     assert error["code"] == "invalid_input" and "calibration" in error["message"] and error["hint"]
+
+    # --target over MCP: an unavailable target is refused before any work, naming the gap...
+    unavailable = results["3:optimize_model"]
+    assert unavailable.is_error
+    error = unavailable.structured_content["error"]
+    assert error["code"] == "target_unavailable" and "tensorrt" in error["message"]
+    # ...and an available one ends in a packaged, validated artifact.
+    optimized = results["4:optimize_model"]
+    assert not optimized.is_error, optimized.content[0].text
+    deployment = optimized.structured_content["deployment"]
+    assert deployment["success"] and deployment["target"] == "onnxruntime"
+    assert (tmp_path / "optimize" / "deployment" / "deployment.json").exists()

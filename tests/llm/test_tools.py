@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embodied_ai_architect.agents.deployment.models import DeployRequest
 from embodied_ai_architect.llm.tools import (
     TOOLS,
     ToolSpec,
@@ -16,6 +15,7 @@ from embodied_ai_architect.llm.tools import (
     make_executor,
     tool_definitions,
 )
+from embodied_ai_architect.schemas.deployment import DeployRequest
 
 NAMES = {"deploy_model", "analyze_model", "optimize_model", "list_targets", "get_run"}
 

@@ -28,6 +28,12 @@ class AgentContext:
     span: tuple[float, float] = (0.0, 100.0)
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, sink: ProgressSink = null_sink) -> AgentContext:
+        """The one way every face (CLI, REST workers, LLM tools) builds a context: the seed
+        always comes from the settings, so the same request decides the same way everywhere."""
+        return cls(settings=settings, sink=sink, seed=settings.seed)
+
     def scoped(self, start: float, end: float) -> AgentContext:
         low, high = self.span
         width = high - low

@@ -98,6 +98,8 @@ def admit(
     """Raise a 422-mapped InputError naming the field when the job cannot succeed."""
     if isinstance(request, DeployJobRequest):
         _check_target(request)
+    if isinstance(request, OptimizeJobRequest):
+        _check_optimize_target(request)
     if isinstance(request, OptimizeJobRequest) and request.eval_sim is not None:
         _check_suite("eval_sim", request.eval_sim)
     if isinstance(request, RolloutJobRequest):
@@ -105,6 +107,17 @@ def admit(
     if model_path is not None and model_format == "onnx":
         _check_onnx_inputs(request.input_shapes, model_path)
     _check_resources(request.input_shapes, model_path, settings)
+
+
+def _check_optimize_target(request: OptimizeJobRequest) -> None:
+    """The same refusal as the CLI's: a target that cannot run here never queues."""
+    from embodied_ai_architect.errors import TargetUnavailableError
+    from embodied_ai_architect.pipeline.deployment import check_target
+
+    try:
+        check_target(request.constraints)
+    except TargetUnavailableError as exc:
+        raise refuse("constraints.target", exc.message, exc.hint) from exc
 
 
 def _check_target(request: DeployJobRequest) -> None:

@@ -7,8 +7,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from embodied_ai_architect.agents.deployment.models import DeploymentResult
 from embodied_ai_architect.agents.deployment.targets.base import TargetStatus
+from embodied_ai_architect.schemas.deployment import DeploymentResult
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind

@@ -82,7 +82,7 @@ def _settings_ctx() -> Any:
     from embodied_ai_architect.settings import get_settings
 
     settings = get_settings()
-    return AgentContext(settings=settings, seed=settings.seed)
+    return AgentContext.from_settings(settings)
 
 
 def _run_deploy(request: Any) -> ToolResult:
@@ -110,7 +110,16 @@ def _run_optimize(request: Any) -> ToolResult:
     report = run_optimize(request, settings=get_settings())
     payload = json.loads(report.model_dump_json())
     # The full report (every attempt and Pareto point) is long; the essentials go to the LLM.
-    keep = ("run_id", "status", "summary", "best", "best_verdicts", "evidence", "artifacts")
+    keep = (
+        "run_id",
+        "status",
+        "summary",
+        "best",
+        "best_verdicts",
+        "deployment",
+        "evidence",
+        "artifacts",
+    )
     return {key: payload[key] for key in keep if key in payload}
 
 
@@ -169,7 +178,7 @@ TOOLS: list[ToolSpec] = [
         "tflite) at fp32/fp16/int8, and optionally validate it against ONNX Runtime FP32 "
         "(output difference, top-1 agreement, latency speedup). INT8 'static' needs calibration "
         "data. Call list_targets first to see what runs on this host.",
-        "embodied_ai_architect.agents.deployment.models:DeployRequest",
+        "embodied_ai_architect.schemas.deployment:DeployRequest",
         _run_deploy,
     ),
     ToolSpec(

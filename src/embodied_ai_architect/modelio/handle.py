@@ -33,6 +33,7 @@ class Framework(StrEnum):
     TFLITE = "tflite"
     TENSORFLOW = "tensorflow"
     OPENVINO = "openvino"
+    TENSORRT = "tensorrt"
 
 
 class ModelHandle(ABC):

@@ -31,12 +31,7 @@ T = TypeVar("T")
 
 def deficit(c: Constraints, m: VersionMetrics) -> float:
     """How far a version is from the size and latency limits (0 when within both)."""
-    total = 0.0
-    if c.max_size_mb is not None and m.size_mb > c.max_size_mb:
-        total += math.log(m.size_mb / c.max_size_mb)
-    if c.max_latency_ms is not None and m.p95_ms > c.max_latency_ms:
-        total += math.log(m.p95_ms / c.max_latency_ms)
-    return total
+    return c.deficit(m.size_mb, m.p95_ms)
 
 
 def _accuracy(m: VersionMetrics) -> float:

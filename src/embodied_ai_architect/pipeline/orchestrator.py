@@ -1,7 +1,8 @@
 """The orchestrator: runs one optimize job through every stage and records all of it.
 
 Stages and their share of the progress bar: intake 0–5 %, analysis 5–25 %, baseline and
-planning 25–30 %, optimization 30–90 %, results 90–100 %.
+planning 25–30 %, optimization 30–90 %, deployment 90–97 % (package and validate the chosen
+version for the target), results 97–100 %.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from embodied_ai_architect.agents.planning.skills import summarize
 from embodied_ai_architect.errors import EAAError, InputError, PlanningError
 from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
+from embodied_ai_architect.pipeline.deployment import (
+    deploy_chosen,
+    deployment_summary,
+    planning_facts,
+)
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.results import build_report, learned_skills, write_reports
 from embodied_ai_architect.pipeline.search import run_step
@@ -184,6 +190,7 @@ class Orchestrator:
             data={"metrics": v0_metrics.model_dump(mode="json")},
         )
         skills = summarize(state.recorder.skills(family=family, target=state.constraints.target))
+        target_runtime, target_takes, target_step = planning_facts(state.target, original)
         planning = PlanningInput(
             profile=state.profile,
             family=family,
@@ -196,6 +203,10 @@ class Orchestrator:
             or request.eval_sim is not None,
             skills=skills,
             torch_graph=isinstance(original, TorchModelHandle) and original.is_graph,
+            target=state.target.name,
+            target_runtime=target_runtime,
+            target_takes=target_takes,
+            target_step=target_step,
         )
         plans, skipped = make_plans(planning)
         usable, _ = applicable_techniques(planning)
@@ -263,6 +274,10 @@ class _Finisher:
             skipped=skipped,
             started_at=self.started_at,
         )
+        if report.best is not None and forced is None:
+            report.deployment = deploy_chosen(state, report.best, self.out_dir, state.target)
+            if report.deployment is not None:
+                report.summary += "; " + deployment_summary(report.deployment)
         report = write_reports(report, self.out_dir)
         family = report.model_family or "other"
         state.recorder.learn(learned_skills(report, family=family))

@@ -32,10 +32,20 @@ if TYPE_CHECKING:
     from embodied_ai_architect.pipeline.state import RunState
 
 
+def on_target(state: RunState, versions: list[VersionRecord]) -> list[VersionRecord]:
+    from embodied_ai_architect.pipeline.deployment import runs_on_target
+
+    kept = [v for v in versions if runs_on_target(state, v)]
+    return kept or versions
+
+
 def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[VersionRecord, bool]:
     """The fastest version meeting every constraint (then the smallest); else the closest one."""
     c = state.constraints
     base = state.baseline.metrics
+    # A named target ships what runs on it: versions left on another runtime only compete
+    # when none does (the Deployment stage then converts the winner at FP32).
+    versions = on_target(state, versions)
     feasible = [v for v in versions if all_passed(judge(c, base, v.metrics))]
     if len(feasible) > 1:
         # Decide on figures taken in alternation, not on each version's own timing session.

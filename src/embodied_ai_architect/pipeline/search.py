@@ -17,11 +17,12 @@ from embodied_ai_architect.agents.evaluation.criteria import all_passed, failure
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueContext,
     apply_technique,
+    can_take,
     get_technique,
 )
 from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX, fallback
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
 from embodied_ai_architect.pipeline.retime import confirm_kept
 from embodied_ai_architect.pipeline.versions import pack_artifact
@@ -50,6 +51,9 @@ class Measured:
     verdicts: list[ConstraintVerdict]
     attempt: AttemptRecord
     notes: list[str] = field(default_factory=list)
+    source: str = (
+        ""  # the version the technique read (the parent, or its nearest readable ancestor)
+    )
 
 
 MIN_FIDELITY_MOVE = 0.002  # a retry that moves the score less than 0.2 points is not converging
@@ -163,6 +167,11 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
             elif why_stop is not None:
                 state.bus.emit(low, "planning", why_stop, kind=EventKind.DECISION, step=step.id)
             continue
+        if step.required:
+            # The target needs this conversion whatever it costs against a runtime it lacks.
+            measured.notes.append(f"required: {step.rationale}")
+            search.kept.append(measured)
+            break
         ok, why = improves(state.constraints, search.parent_metrics, measured.metrics, objective)
         if not ok:
             state.reject(measured.attempt, f"rolled back: {why}")
@@ -171,9 +180,10 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         search.kept.append(measured)
         if first_only:
             break
-    # Alone-timed figures screened the candidates; the kept ones are re-timed in alternation
-    # with the parent before one is shipped (sequential timing on a loaded CPU misranks them).
-    search.kept = confirm_kept(state, parent, search.kept, objective)
+    if not step.required:
+        # Alone-timed figures screened the candidates; the kept ones are re-timed in alternation
+        # with the parent before one is shipped (sequential timing on a loaded CPU misranks them).
+        search.kept = confirm_kept(state, parent, search.kept, objective)
     if not search.kept:
         step.status = StepStatus.REJECTED if tried else StepStatus.SKIPPED
         step.outcome = "no candidate improved the model; kept " + parent
@@ -186,7 +196,7 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
             f"{objective} (p50 {best.metrics.p50_ms:.3g} ms, {best.metrics.size_mb:.3g} MB vs "
             f"p50 {other.metrics.p50_ms:.3g} ms, {other.metrics.size_mb:.3g} MB)",
         )
-    vid = state.accept(best, parent)
+    vid = state.accept(best, best.source or parent)
     step.status = StepStatus.ACCEPTED
     step.outcome = f"{best.candidate.technique} → {vid}: {'; '.join(best.notes)}"
     return vid
@@ -208,10 +218,11 @@ def try_candidate(
     if (why := inapplicable(state, candidate, parent)) is not None:
         state.skip(attempt, why)
         return None
+    source = readable_source(state, candidate.technique, parent)
     workdir = state.workdir / f"a{attempt.index}"
     started = time.perf_counter()
     try:
-        handle = apply_candidate(state, candidate, parent, workdir, span)
+        handle = apply_candidate(state, candidate, source, workdir, span)
     except (ConstraintError, InputError) as exc:
         if isinstance(exc, ConstraintError):
             raise
@@ -255,20 +266,36 @@ def try_candidate(
         step=step.id,
         data={"metrics": metrics.model_dump(mode="json")},
     )
-    return Measured(candidate, handle, packed, metrics, verdicts, attempt)
+    return Measured(candidate, handle, packed, metrics, verdicts, attempt, source=source)
+
+
+def readable_source(state: RunState, technique: str, parent: str) -> str:
+    """The version a technique reads: the parent, or else its nearest ancestor the technique
+    can take (an INT8 conversion reads the ONNX model an OpenVINO FP32 version came from, and
+    the result is compared with that FP32 version)."""
+    if technique == EXPORT_ONNX:
+        return parent
+    manifest = get_technique(technique).manifest
+    vid: str | None = parent
+    while vid is not None:
+        if can_take(manifest, state.registry.handle(vid).framework):
+            return vid
+        vid = state.registry.get(vid).parent
+    return parent
 
 
 def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str | None:
-    """Why ``candidate`` cannot take the current version (a planning fact, not a failure)."""
+    """Why ``candidate`` cannot take the current version or any ancestor (a planning fact)."""
     if candidate.technique == EXPORT_ONNX:
         return None
-    accepts = get_technique(candidate.technique).manifest.input_frameworks
-    framework = state.registry.handle(parent).framework
-    if framework in accepts or (Framework.ONNX in accepts and framework is Framework.TORCH):
+    manifest = get_technique(candidate.technique).manifest
+    source = readable_source(state, candidate.technique, parent)
+    framework = state.registry.handle(source).framework
+    if can_take(manifest, framework):
         return None
     return (
-        f"takes {[f.value for f in accepts]} models; the current version {parent} is "
-        f"{framework.value}"
+        f"takes {[f.value for f in manifest.input_frameworks]} models; the current version "
+        f"{parent} and its ancestors are {framework.value}"
     )
 
 
@@ -284,15 +311,14 @@ def apply_candidate(
         return state.as_onnx(parent, handle)
     spec = get_technique(candidate.technique)
     accepts = spec.manifest.input_frameworks
-    if handle.framework not in accepts:
-        if Framework.ONNX in accepts and handle.framework is Framework.TORCH:
-            handle = state.as_onnx(parent, handle)
-        else:
-            raise InputError(
-                f"{candidate.technique} takes {[f.value for f in accepts]} models; the current "
-                f"version {parent} is {handle.framework.value}",
-                hint="the planner orders torch-only steps first; this step is skipped",
-            )
+    if not can_take(spec.manifest, handle.framework):
+        raise InputError(
+            f"{candidate.technique} takes {[f.value for f in accepts]} models; the current "
+            f"version {parent} is {handle.framework.value}",
+            hint="the planner orders torch-only steps first; this step is skipped",
+        )
+    if handle.framework not in accepts:  # a torch model for an ONNX technique
+        handle = state.as_onnx(parent, handle)
     ctx = TechniqueContext(
         workdir=workdir,
         sink=state.bus,

@@ -15,6 +15,7 @@ from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScor
 from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
+from embodied_ai_architect.pipeline.deployment import check_target
 from embodied_ai_architect.pipeline.environment import collect_environment
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.search import Measured
@@ -43,7 +44,9 @@ class RunState:
 
     def __init__(self, request: OptimizeRequest, settings: Settings, bus: EventBus):
         self.request = request
-        self.constraints = parse_constraints(request.constraints)
+        # The target is resolved and checked with the constraints: an unavailable target
+        # (jetson here) stops before the model is even loaded.
+        self.constraints, self.target = check_target(parse_constraints(request.constraints))
         self.settings = settings
         self.bus = bus
         self.seed = request.seed

@@ -15,7 +15,12 @@ from typing import Any
 
 from embodied_ai_architect.errors import NotFoundError, StoreError
 from embodied_ai_architect.modelio.formats import ModelFormat
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, TorchModelHandle
+from embodied_ai_architect.modelio.handle import (
+    Framework,
+    ModelHandle,
+    OnnxModelHandle,
+    TorchModelHandle,
+)
 from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
@@ -59,6 +64,18 @@ def pack_artifact(handle: ModelHandle, workdir: Path) -> Path:
     if tflite is not None:
         target = Path(tempfile.mkdtemp(dir=workdir)) / "model.tflite"
         shutil.copyfile(tflite, target)
+        return target
+    if handle.framework is Framework.TENSORFLOW and handle.path is not None:
+        # Keras files are one file; a SavedModel folder travels as a tarball.
+        source = Path(handle.path)
+        folder = Path(tempfile.mkdtemp(dir=workdir))
+        if source.is_file():
+            target = folder / f"model{source.suffix}"
+            shutil.copyfile(source, target)
+            return target
+        target = folder / "model.savedmodel.tar"
+        with tarfile.open(target, "w") as archive:
+            archive.add(source, arcname="model")
         return target
     xml = getattr(handle, "xml_path", None)
     if xml is not None:
@@ -211,4 +228,18 @@ def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> Mod
                 archive.extractall(staging, filter="data")
             shutil.move(staging, folder)
         return load_openvino(folder / "model.xml", threads=threads)
+    if name.endswith((".keras", ".h5")):
+        from embodied_ai_architect.modelio.loader import load_model
+
+        return load_model(path, threads=threads)
+    if name.endswith(".savedmodel.tar"):
+        from embodied_ai_architect.modelio.loader import load_model
+
+        folder = path.parent / f".{sha256[:16]}-savedmodel"
+        if not folder.exists():
+            staging = Path(tempfile.mkdtemp(dir=path.parent))
+            with tarfile.open(path) as archive:
+                archive.extractall(staging, filter="data")
+            shutil.move(staging / "model", folder)
+        return load_model(folder, threads=threads)
     raise StoreError(f"cannot load artifact {name}", hint="unsupported artifact type")

@@ -10,11 +10,9 @@ import math
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from embodied_ai_architect.errors import ConstraintError
-
-KNOWN_TARGETS = ("cpu",)
 
 
 class DropUnit(StrEnum):
@@ -119,13 +117,23 @@ class Constraints(BaseModel):
         description="Explicit fidelity bound vs the original for unlabelled data, e.g. "
         "'cosine:0.995', 'top1:0.99', 'map50:0.98'.",
     )
-    target: str = Field(default="cpu", description="Deployment target (cpu = this host).")
+    target: str = Field(
+        default="cpu",
+        description="Where the model will run: 'cpu' (this host; every CPU runtime competes by "
+        "measurement), a target (onnxruntime, openvino, tflite, jetson) or a device profile "
+        "such as 'jetson:orin-nano'.",
+    )
     objective: Objective = Field(
         default=Objective.LATENCY,
         description="What to minimise within the limits: latency (p50, then size; default), "
         "size (then p50) or balanced (p50 × size).",
     )
     budget: Budget = Field(default_factory=Budget)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _normalise_target(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> Constraints:
@@ -154,6 +162,16 @@ class Constraints(BaseModel):
             else:
                 floor = max(floor, baseline * (1 - self.max_accuracy_drop / 100))
         return floor
+
+    def deficit(self, size_mb: float, p95_ms: float) -> float:
+        """How far a size and a p95 are from the limits, in log units (0 within both): the one
+        measure the planner's predictions and the search's choices both rank by."""
+        total = 0.0
+        if self.max_size_mb is not None and size_mb > self.max_size_mb:
+            total += math.log(size_mb / self.max_size_mb)
+        if self.max_latency_ms is not None and p95_ms > self.max_latency_ms:
+            total += math.log(p95_ms / self.max_latency_ms)
+        return total
 
     def describe(self) -> str:
         parts = []
@@ -197,8 +215,8 @@ def constraint_problems(c: Constraints) -> list[str]:
                 f"max_accuracy_drop {c.max_accuracy_drop:g} {c.drop_unit.value} allows losing "
                 "everything; use a value below 100"
             )
-    if c.target not in KNOWN_TARGETS:
-        problems.append(f"unknown target {c.target!r}; available: {', '.join(KNOWN_TARGETS)}")
+    if (problem := _target_problem(c.target)) is not None:
+        problems.append(problem)
     if c.fidelity is not None and c.min_accuracy is not None:
         problems.append(
             "min_accuracy (labelled accuracy) and fidelity (agreement with the original) "
@@ -218,6 +236,18 @@ def constraint_problems(c: Constraints) -> list[str]:
             "no constraint given: set at least one of size, latency, accuracy or fidelity"
         )
     return problems
+
+
+def _target_problem(name: str) -> str | None:
+    # The target registry (and device profiles) decide what is valid, not a list here.
+    from embodied_ai_architect.agents.deployment.targets.profiles import resolve_target
+    from embodied_ai_architect.errors import ConfigError
+
+    try:
+        resolve_target(name)
+    except ConfigError as exc:
+        return exc.message
+    return None
 
 
 def parse_constraints(data: dict[str, Any] | Constraints) -> Constraints:

@@ -228,3 +228,33 @@ class DeployRequest(BaseModel):
         if self.input_shapes is None:
             return self.load_options
         return self.load_options.model_copy(update={"input_shapes": self.input_shapes})
+
+
+class TargetCapabilities(BaseModel):
+    """What a target can build, read by `branes deploy list`, the planner and the agent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    precisions: list[DeploymentPrecision]
+    int8_modes: list[Literal["static", "dynamic"]] = Field(
+        default_factory=list, description="INT8 flavours supported (static = calibrated)."
+    )
+    formats: list[str] = Field(description="Artifact formats written, e.g. onnx, tensorrt_engine.")
+    devices: list[str] = Field(description="Where artifacts run, e.g. cpu, cuda (Jetson).")
+    input_frameworks: list[str] = Field(
+        description="Source frameworks accepted: 'onnx' means anything exportable to ONNX."
+    )
+    requires: list[str] = Field(default_factory=list, description="Importable modules needed.")
+    extra: str | None = Field(default=None, description="pip extra that provides `requires`.")
+    needs_cuda: bool = False
+    verified: str = Field(description="What has been verified, and where.")
+
+
+class TargetStatus(BaseModel):
+    """One line of `branes deploy list`."""
+
+    name: str
+    description: str
+    available: bool
+    reason: str
+    capabilities: TargetCapabilities

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
+from embodied_ai_architect.schemas.deployment import DeploymentResult
 
 
 class OptimizeRequest(BaseModel):
@@ -148,6 +149,11 @@ class PlanStep(BaseModel):
     )
     status: StepStatus = StepStatus.PENDING
     outcome: str = ""
+    required: bool = Field(
+        default=False,
+        description="Kept even when it does not improve the objective: the target needs it "
+        "(e.g. the FP32 conversion to the runtime the user named).",
+    )
 
 
 class Plan(BaseModel):
@@ -294,6 +300,11 @@ class OptimizeReport(BaseModel):
     )
     memory: ModelMemory | None = Field(
         default=None, description="Own memory footprint of the original and the chosen version."
+    )
+    deployment: DeploymentResult | None = Field(
+        default=None,
+        description="The chosen version packaged and validated for the run's target (None: "
+        "nothing to package, e.g. a torch winner with --target cpu).",
     )
     plans: list[Plan] = Field(default_factory=list, description="Ranked candidates; first chosen.")
     chosen_plan: Plan | None = None

@@ -28,9 +28,7 @@ def run_analyze(
 
     del job_id
     analysis_request = AnalysisRequest.model_validate(request)
-    profile = analyze_model(
-        analysis_request, AgentContext(settings=settings, sink=sink, seed=settings.seed)
-    )
+    profile = analyze_model(analysis_request, AgentContext.from_settings(settings, sink))
     return profile.model_dump(mode="json")
 
 
@@ -52,13 +50,11 @@ def run_deploy(
 ) -> dict[str, Any]:
     from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.agents.deployment.agent import deploy_model
-    from embodied_ai_architect.agents.deployment.models import DeployRequest
+    from embodied_ai_architect.schemas.deployment import DeployRequest
 
     del job_id
     deploy_request = DeployRequest.model_validate(request)
-    result = deploy_model(
-        deploy_request, AgentContext(settings=settings, sink=sink, seed=settings.seed)
-    )
+    result = deploy_model(deploy_request, AgentContext.from_settings(settings, sink))
     return result.model_dump(mode="json")
 
 

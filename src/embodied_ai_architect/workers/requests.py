@@ -250,7 +250,7 @@ def build_library_request(
             out_dir=run_dir / "rollout",
         )
     else:
-        from embodied_ai_architect.agents.deployment.models import (
+        from embodied_ai_architect.schemas.deployment import (
             CalibrationConfig,
             DeployRequest,
             ValidationConfig,

@@ -9,12 +9,12 @@ import pytest
 
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.deployment.agent import deploy_model
-from embodied_ai_architect.agents.deployment.models import (
+from embodied_ai_architect.errors import ConfigError, EAAError, InputError, TargetUnavailableError
+from embodied_ai_architect.schemas.deployment import (
     CalibrationConfig,
     DeployRequest,
     ValidationConfig,
 )
-from embodied_ai_architect.errors import ConfigError, EAAError, InputError, TargetUnavailableError
 from embodied_ai_architect.settings import get_settings
 
 

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embodied_ai_architect.agents.deployment.models import DeploymentPrecision
-from embodied_ai_architect.agents.deployment.targets.base import DeployContext
 from embodied_ai_architect.agents.deployment.targets.jetson import (
     EngineBuildSpec,
     JetsonTarget,
@@ -30,6 +28,7 @@ from embodied_ai_architect.agents.deployment.tensorrt_calibrator import (
 )
 from embodied_ai_architect.data.calibration import ArrayProvider, ImageFolderProvider
 from embodied_ai_architect.errors import DeploymentError, InputError
+from embodied_ai_architect.schemas.deployment import DeploymentPrecision
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
 SPEC = TensorSpec(name="images", shape=["batch", 3, 64, 64])
@@ -329,17 +328,19 @@ def test_engine_spec_for_an_exported_graph(tmp_path: Path) -> None:
         onnx_path, name="net", source_format=ModelFormat.ONNX, inputs=[SPEC], outputs=[]
     )
     provider = image_provider(tmp_path / "calib", 2, batch_size=1)
-    spec = engine_spec(model, DeploymentPrecision.INT8, DeployContext(out_dir=tmp_path), provider)
+    spec = engine_spec(model, DeploymentPrecision.INT8, tmp_path, provider)
     assert spec.engine_path == tmp_path / "net_int8.engine"
     assert spec.input_shapes == {"images": (1, 3, 64, 64)}
     assert spec.cache is not None and spec.cache.path == tmp_path / "calibration.cache"
     with pytest.raises(InputError, match="calibration"):
-        engine_spec(model, DeploymentPrecision.INT8, DeployContext(out_dir=tmp_path), None)
+        engine_spec(model, DeploymentPrecision.INT8, tmp_path, None)
 
 
 def test_availability_says_exactly_why_on_this_host() -> None:
     ok, reason = JetsonTarget().is_available()
     assert not ok
-    assert "tensorrt not importable" in reason and "jetson" in reason
+    # Everything missing is named, with how to get it.
+    assert "tensorrt (not importable" in reason and "jetson" in reason
+    assert "CUDA device" in reason
     caps = JetsonTarget().get_capabilities()
     assert caps.needs_cuda and caps.extra == "jetson" and "not run on a GPU" in caps.verified

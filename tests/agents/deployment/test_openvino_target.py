@@ -8,7 +8,7 @@ import pytest
 
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.deployment.agent import deploy_model
-from embodied_ai_architect.agents.deployment.models import (
+from embodied_ai_architect.schemas.deployment import (
     CalibrationConfig,
     DeployRequest,
     ValidationConfig,

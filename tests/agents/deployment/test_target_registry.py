@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from embodied_ai_architect.agents.deployment.models import DeploymentPrecision
 from embodied_ai_architect.agents.deployment.targets import (
     TARGETS,
     DeploymentTarget,
@@ -17,6 +16,7 @@ from embodied_ai_architect.agents.deployment.targets import (
     register_target,
 )
 from embodied_ai_architect.errors import ConfigError
+from embodied_ai_architect.schemas.deployment import DeploymentPrecision
 
 BUILT_IN = {"onnxruntime", "jetson", "openvino", "tflite"}
 

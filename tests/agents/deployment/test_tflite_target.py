@@ -12,21 +12,25 @@ import pytest
 
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.deployment.agent import deploy_model
-from embodied_ai_architect.agents.deployment.models import (
+from embodied_ai_architect.agents.deployment.targets.tflite import TfliteTarget
+from embodied_ai_architect.errors import ConfigError, DependencyError
+from embodied_ai_architect.schemas.deployment import (
     CalibrationConfig,
     DeployRequest,
     ValidationConfig,
 )
-from embodied_ai_architect.agents.deployment.targets.tflite import TfliteTarget
-from embodied_ai_architect.errors import ConfigError, DependencyError
 from embodied_ai_architect.settings import get_settings
 
 
 def test_capabilities_and_availability_are_truthful() -> None:
+    from embodied_ai_architect.utils.deps import has_package
+
     ok, reason = TfliteTarget().is_available()
     caps = TfliteTarget().get_capabilities()
     assert caps.int8_modes == ["static", "dynamic"] and "tflite" in caps.formats
-    assert isinstance(ok, bool) and ("converter" in reason or "not importable" in reason)
+    # LiteRT alone makes the target available (a .tflite runs as it is); converters are
+    # the tflite_* techniques, each with its own requirements.
+    assert ok == has_package("ai_edge_litert") and reason
 
 
 needs_tflite = pytest.mark.skipif(
@@ -132,4 +136,37 @@ def test_keras_model_converts_runs_and_validates(
     assert check is not None and check.passed, check.reasons
     assert check.deployed_latency.runtime == "litert"
     if precision == "int8" and int8_mode == "static":
-        assert artifact.details["quantization"] == "full int8 (float32 inputs/outputs)"
+        assert artifact.details["conversion"] == "tflite_int8"
+
+
+@needs_tflite
+def test_a_tflite_file_deploys_at_fp32_without_tensorflow(tmp_path: Path) -> None:
+    """A vendor .tflite runs on LiteRT as it is: packaging it needs no converter."""
+    from tests.corpus.helpers import MANIFEST, corpus_file
+
+    entry = next(m for m in MANIFEST.models if m.id == "blazeface")
+    result = deploy_model(
+        DeployRequest(
+            model_path=corpus_file(entry),
+            target="tflite",
+            precision="fp32",
+            validation=ValidationConfig(allow_random_inputs=True, num_samples=2, latency_runs=3),
+            out_dir=tmp_path,
+        ),
+        AgentContext(settings=get_settings()),
+    )
+    assert result.success, result.validation
+    artifact = result.artifact
+    assert artifact is not None and artifact.format == "tflite" and artifact.runtime == "litert"
+    assert "conversion" not in artifact.details  # packaged as it is
+    check = result.validation
+    assert check is not None and check.max_relative_diff == 0.0  # the same file, the same runtime
+    assert (tmp_path / "deployment.json").exists()
+    # Other precisions need the TensorFlow source, and say so before any work.
+    with pytest.raises(ConfigError, match="cannot convert a tflite model to fp16"):
+        deploy_model(
+            DeployRequest(
+                model_path=corpus_file(entry), target="tflite", precision="fp16", out_dir=tmp_path
+            ),
+            AgentContext(settings=get_settings()),
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embodied_ai_architect.agents.deployment.models import SampleComparison, ValidationConfig
 from embodied_ai_architect.agents.deployment.validation import compare_outputs, summarize
 from embodied_ai_architect.errors import DeploymentError
+from embodied_ai_architect.schemas.deployment import SampleComparison, ValidationConfig
 from embodied_ai_architect.schemas.profile import LatencyStats
 
 

@@ -13,6 +13,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     apply_technique,
+    load_techniques,
     register_technique,
 )
 from embodied_ai_architect.errors import ConfigError, DependencyError, TechniqueError
@@ -51,7 +52,9 @@ def _scoped_registrations():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def register(_scoped_registrations: list[str]):  # type: ignore[no-untyped-def]
     def _register(name: str, apply, **manifest: object) -> None:  # type: ignore[no-untyped-def]
-        register_technique(name, ScaleConfig, _manifest(**manifest))(apply)
+        # Each registration names itself on its config type (a subclass per test technique).
+        config_type = type(f"{name}_config", (ScaleConfig,), {"technique": name})
+        register_technique(config_type, _manifest(**manifest))(apply)
         _scoped_registrations.append(name)
 
     return _register
@@ -114,3 +117,13 @@ def test_unknown_technique_lists_available() -> None:
 
 def test_registrations_do_not_leak() -> None:
     assert not [name for name in TECHNIQUES.names() if name.startswith("test_")]
+
+
+def test_a_config_without_a_technique_name_cannot_register() -> None:
+    with pytest.raises(ConfigError, match="names no technique"):
+        register_technique(ScaleConfig, _manifest())(_ok)
+
+
+def test_every_registered_name_is_written_on_its_config_type() -> None:
+    for name, spec in load_techniques().items():
+        assert spec.config_type.technique == name

@@ -3,7 +3,8 @@ TensorRT, OpenVINO, TFLite).
 
 Public API (import from the submodules; this package stays import-light):
 
-* :mod:`.models` — ``DeployRequest``, ``DeploymentResult``, ``ValidationResult``, ...
+* :mod:`embodied_ai_architect.schemas.deployment` — ``DeployRequest``, ``DeploymentResult``,
+  ``TargetStatus``, ...
 * :mod:`.agent` — ``DeploymentAgent``, ``deploy_model(request, ctx)``
 * :mod:`.targets` — ``DeploymentTarget``, ``register_target``, ``get_target``, ``list_targets``
 """

@@ -1,4 +1,4 @@
-"""DeploymentAgent: validate inputs → export to ONNX → build for the target → validate → report.
+"""DeploymentAgent: check → load → convert (a registered technique) → package → validate → report.
 
 :func:`deploy_model` is the one function every surface (CLI, REST, LLM tools, MCP) calls.
 
@@ -18,22 +18,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embodied_ai_architect.agents.base import Agent, AgentContext
-from embodied_ai_architect.agents.deployment.models import (
-    DeploymentPrecision,
-    DeploymentResult,
-    DeployRequest,
+from embodied_ai_architect.agents.deployment.convert import (
+    check_conversion,
+    conversion_spec,
+    to_target,
 )
 from embodied_ai_architect.agents.deployment.targets.base import (
+    Conversion,
     DeployContext,
     DeploymentTarget,
     get_target,
 )
 from embodied_ai_architect.errors import ConfigError, EAAError, InputError
+from embodied_ai_architect.schemas.deployment import (
+    DeploymentPrecision,
+    DeploymentResult,
+    DeployRequest,
+)
 from embodied_ai_architect.schemas.progress import EventKind
 
 if TYPE_CHECKING:
+    from embodied_ai_architect.agents.optimization.base import TechniqueContext
     from embodied_ai_architect.data.calibration import CalibrationProvider
-    from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+    from embodied_ai_architect.modelio.handle import ModelHandle
 
 DEPLOYMENT_REPORT = "deployment.json"
 VALIDATION_REPORT = "validation.json"
@@ -53,6 +60,7 @@ class DeploymentAgent(Agent[DeployRequest, DeploymentResult]):
         check_request_against_target(request, target)
         self.emit_progress(5, f"loading {request.model_path.name}", step="validate")
         handle = load_checked_model(request, threads)
+        conversion = check_conversion_for(request, target, handle)
         calibration = build_calibration(request, handle)
         if calibration is not None and request.calibration is not None:
             available = calibration.num_samples
@@ -64,27 +72,30 @@ class DeploymentAgent(Agent[DeployRequest, DeploymentResult]):
                     kind=EventKind.WARNING,
                     step="validate",
                 )
+        conversion = with_sample_count(conversion, calibration)
         out_dir = resolve_out_dir(request, handle.name, self.ctx)
         dctx = DeployContext(
             out_dir=out_dir,
             threads=threads,
             seed=self.ctx.seed,
             sink=self.ctx.sink,
-            span=(self.ctx.overall(25), self.ctx.overall(70)),
+            span=(self.ctx.overall(15), self.ctx.overall(55)),
         )
         try:
-            self.emit_progress(15, "exporting to ONNX", step="export")
-            onnx_model = export_for_deployment(handle, out_dir, threads)
-            dctx.log(f"ONNX graph: {onnx_model.onnx_path}")
-            self.emit_progress(25, f"building the {target.name} artifact", step="deploy")
-            artifact = target.deploy(
-                onnx_model,
+            what = conversion.technique or "no conversion (runs as it is)"
+            self.emit_progress(12, f"converting for {target.name}: {what}", step="convert")
+            converted = to_target(
+                handle,
+                target,
                 request.precision,
-                dctx,
-                calibration=calibration,
-                int8_mode=request.int8_mode,
-                source=handle,
+                conversion,
+                technique_context(out_dir / "work", dctx, calibration),
             )
+            dctx.logs.extend(converted.changes)
+            dctx.span = (self.ctx.overall(55), self.ctx.overall(70))
+            self.emit_progress(55, f"packaging the {target.name} artifact", step="deploy")
+            artifact = target.package(converted.handle, request.precision, dctx)
+            artifact.details.update(converted.details)
             self.emit_progress(
                 70,
                 f"built {artifact.path.name} ({artifact.size_bytes / 1e6:.2f} MB)",
@@ -94,7 +105,10 @@ class DeploymentAgent(Agent[DeployRequest, DeploymentResult]):
             if request.validation is not None:
                 dctx.span = (self.ctx.overall(70), self.ctx.overall(97))
                 validation = target.validate(
-                    artifact, baseline_handle(onnx_model, threads), request.validation, dctx
+                    artifact,
+                    reference_handle(converted.reference, threads),
+                    request.validation,
+                    dctx,
                 )
                 (out_dir / VALIDATION_REPORT).write_text(validation.model_dump_json(indent=2))
                 verdict = (
@@ -145,7 +159,7 @@ def deploy_model(request: DeployRequest, ctx: AgentContext) -> DeploymentResult:
 
 
 def check_request_against_target(request: DeployRequest, target: DeploymentTarget) -> None:
-    """Stop before any work when the target cannot do what is asked."""
+    """Stop before any work when the target (or its conversion) cannot do what is asked."""
     target.check_available()
     caps = target.get_capabilities()
     if request.precision not in caps.precisions:
@@ -153,24 +167,35 @@ def check_request_against_target(request: DeployRequest, target: DeploymentTarge
             f"target {target.name!r} does not support {request.precision.value}",
             hint=f"choose one of {[p.value for p in caps.precisions]}",
         )
-    if request.precision is DeploymentPrecision.INT8:
-        if request.int8_mode not in caps.int8_modes:
-            raise ConfigError(
-                f"target {target.name!r} does not support {request.int8_mode} INT8",
-                hint=f"supported INT8 modes: {caps.int8_modes}",
-            )
-        if request.int8_mode == "static" and request.calibration is None:
-            alternative = " or --int8-mode dynamic" if "dynamic" in caps.int8_modes else ""
-            raise InputError(
-                f"INT8 on {target.name!r} needs calibration data",
-                hint=f"pass --calibration-data DIR with 100–500 representative images or an "
-                f".npy/.npz file{alternative}; --precision fp16 needs none",
-            )
-    elif request.calibration is not None:
+    if request.precision is DeploymentPrecision.INT8 and request.int8_mode not in caps.int8_modes:
+        raise ConfigError(
+            f"target {target.name!r} does not support {request.int8_mode} INT8",
+            hint=f"supported INT8 modes: {caps.int8_modes}",
+        )
+    if request.precision is not DeploymentPrecision.INT8 and request.calibration is not None:
         raise InputError(
             f"calibration data is only used for INT8, not {request.precision.value}",
             hint="drop --calibration-data or use --precision int8",
         )
+
+
+def check_conversion_for(
+    request: DeployRequest, target: DeploymentTarget, handle: ModelHandle
+) -> Conversion:
+    """The conversion for this model, refused before any work when it cannot run here."""
+    conversion = target.conversion(request.precision, request.int8_mode, handle.framework)
+    try:
+        check_conversion(target, conversion, has_calibration=request.calibration is not None)
+    except InputError as exc:
+        alternative = (
+            " or --int8-mode dynamic" if "dynamic" in target.get_capabilities().int8_modes else ""
+        )
+        raise InputError(
+            f"INT8 on {target.name!r} needs calibration data",
+            hint=f"pass --calibration-data DIR with 100–500 representative images or an "
+            f".npy/.npz file{alternative}; --precision fp16 needs none",
+        ) from exc
+    return conversion
 
 
 def load_checked_model(request: DeployRequest, threads: int) -> ModelHandle:
@@ -235,25 +260,49 @@ def resolve_out_dir(request: DeployRequest, model_name: str, ctx: AgentContext) 
     return out
 
 
-def export_for_deployment(handle: ModelHandle, out_dir: Path, threads: int) -> OnnxModelHandle:
-    from embodied_ai_architect.modelio.export import export_onnx
+def with_sample_count(
+    conversion: Conversion, calibration: CalibrationProvider | None
+) -> Conversion:
+    """Calibrate on as many samples as the request gives (the technique's own default otherwise)."""
+    spec = conversion_spec(conversion)
+    if spec is None or calibration is None:
+        return conversion
+    fields = [f for f in ("num_samples", "subset_size") if f in spec.config_type.model_fields]
+    return Conversion(
+        conversion.technique,
+        {**conversion.config, **dict.fromkeys(fields, calibration.num_samples)},
+    )
 
-    work = out_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    return export_onnx(handle, work / f"{handle.name}.onnx", threads=threads)
+
+def technique_context(
+    workdir: Path, dctx: DeployContext, calibration: CalibrationProvider | None
+) -> TechniqueContext:
+    """The conversion technique's context: same progress span, threads, seed and data."""
+    from embodied_ai_architect.agents.optimization.base import TechniqueContext
+
+    return TechniqueContext(
+        workdir=workdir,
+        sink=dctx.sink,
+        seed=dctx.seed,
+        threads=dctx.threads,
+        calibration=calibration,
+        span=dctx.span,
+    )
 
 
-def baseline_handle(onnx_model: OnnxModelHandle, threads: int) -> OnnxModelHandle:
-    """A fresh FP32 ORT session with the measured thread count (the reference for validation)."""
+def reference_handle(reference: ModelHandle, threads: int) -> ModelHandle:
+    """A fresh FP32 session of an ONNX reference with the measured thread count (the baseline)."""
     from embodied_ai_architect.modelio.handle import OnnxModelHandle
 
+    if not isinstance(reference, OnnxModelHandle):
+        return reference
     return OnnxModelHandle(
-        onnx_model.onnx_path,
+        reference.onnx_path,
         threads=threads,
-        name=onnx_model.name,
-        source_format=onnx_model.source_format,
-        inputs=onnx_model.inputs,
-        outputs=onnx_model.outputs,
+        name=reference.name,
+        source_format=reference.source_format,
+        inputs=reference.inputs,
+        outputs=reference.outputs,
     )
 
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embodied_ai_architect.agents.deployment.models import (
+from embodied_ai_architect.errors import DeploymentError, InputError
+from embodied_ai_architect.schemas.deployment import (
     OutputComparison,
     SampleComparison,
     ValidationConfig,
     ValidationResult,
 )
-from embodied_ai_architect.errors import DeploymentError, InputError
 from embodied_ai_architect.schemas.profile import LatencyStats
 
 if TYPE_CHECKING:

@@ -2,22 +2,21 @@
 
 Example:
     >>> class MyConfig(TechniqueConfig):
+    ...     technique: ClassVar[str] = "my_technique"
     ...     ratio: float = Field(0.5, ge=0, lt=1, description="...", json_schema_extra={"search": [0.3, 0.5]})
-    >>> @register_technique("my_technique", MyConfig, TechniqueManifest(...))
+    >>> @register_technique(MyConfig, TechniqueManifest(...))
     ... def apply(handle: ModelHandle, config: MyConfig, ctx: TechniqueContext) -> TechniqueResult: ...
     >>> result = apply_technique("my_technique", handle, ctx, {"ratio": 0.3})
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,7 +24,7 @@ from embodied_ai_architect.errors import ConfigError, DependencyError, EAAError,
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.registry import Registry
 from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
-from embodied_ai_architect.utils.deps import has_package
+from embodied_ai_architect.utils.deps import requirements_status
 
 if TYPE_CHECKING:
     from embodied_ai_architect.data.calibration import CalibrationProvider
@@ -50,6 +49,7 @@ class TechniqueConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    technique: ClassVar[str] = ""  # the registered name: registration reads it from here
     version: int = Field(default=1, description="Config schema version.")
 
     @classmethod
@@ -147,29 +147,27 @@ class TechniqueSpec:
     apply: ApplyFn
 
     def availability(self) -> tuple[bool, str]:
-        # Hardware first: installing a package cannot help a technique that needs CUDA here.
-        if self.manifest.needs_cuda:
-            from embodied_ai_architect.utils.host import cuda_available
-
-            if not cuda_available():
-                return False, "unavailable: needs CUDA (no CUDA device on this host)"
-        missing = [module for module in self.manifest.requires if not has_package(module)]
-        if missing:
-            extra = (
-                f" (pip install 'embodied-ai-architect[{self.manifest.extra}]')"
-                if self.manifest.extra
-                else ""
-            )
-            return False, f"needs {', '.join(missing)}{extra}"
-        return True, "available"
+        """Derived from the manifest's requirements, by the same rule as targets'."""
+        m = self.manifest
+        return requirements_status(m.requires, extra=m.extra, needs_cuda=m.needs_cuda)
 
 
-TECHNIQUES: Registry[TechniqueSpec] = Registry("technique", decorator="@register_technique")
+TECHNIQUES: Registry[TechniqueSpec] = Registry(
+    "technique", decorator="@register_technique", entry_point_group=ENTRY_POINT_GROUP
+)
 
 
 def register_technique(
-    name: str, config_type: type[TechniqueConfig], manifest: TechniqueManifest
+    config_type: type[TechniqueConfig], manifest: TechniqueManifest
 ) -> Callable[[ApplyFn], ApplyFn]:
+    """Register ``apply`` under its config type's ``technique`` name (written once, there)."""
+    name = config_type.technique
+    if not name:
+        raise ConfigError(
+            f"{config_type.__name__} names no technique",
+            hint='add `technique: ClassVar[str] = "my_technique"` to the config class',
+        )
+
     def decorate(apply: ApplyFn) -> ApplyFn:
         TECHNIQUES.add(name, TechniqueSpec(name, config_type, manifest, apply))
         return apply
@@ -177,16 +175,16 @@ def register_technique(
     return decorate
 
 
-_loaded: list[bool] = []
+def can_take(manifest: TechniqueManifest, framework: Framework) -> bool:
+    """Whether a technique can take a model of ``framework`` (directly, or after the checked
+    ONNX export of a torch model). The one place this is decided."""
+    accepts = manifest.input_frameworks
+    return framework in accepts or (Framework.ONNX in accepts and framework is Framework.TORCH)
 
 
 def load_techniques() -> Registry[TechniqueSpec]:
-    """Import every technique module declared under the entry-point group (built-ins included)."""
-    if not _loaded:
-        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            importlib.import_module(entry.value)
-        _loaded.append(True)
-    return TECHNIQUES
+    """Every registered technique, built-ins and plugins (entry points), imported once."""
+    return TECHNIQUES.load_plugins()
 
 
 def get_technique(name: str) -> TechniqueSpec:

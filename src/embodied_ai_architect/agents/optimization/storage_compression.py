@@ -6,6 +6,8 @@ each module small.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import Field
 
@@ -33,6 +35,8 @@ from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxMod
 class WeightSharingConfig(TechniqueConfig):
     """k-means weight sharing: each layer's weights snap to 2^bits shared values."""
 
+    technique: ClassVar[str] = "weight_sharing"
+
     bits: int = Field(
         4,
         ge=1,
@@ -48,7 +52,6 @@ class WeightSharingConfig(TechniqueConfig):
 
 
 @register_technique(
-    "weight_sharing",
     WeightSharingConfig,
     TechniqueManifest(
         family=TechniqueFamily.COMPRESSION,
@@ -141,11 +144,12 @@ def weight_sharing(
 class PackZstdConfig(TechniqueConfig):
     """Pack the stored model file with zstd (lossless)."""
 
+    technique: ClassVar[str] = "pack_zstd"
+
     level: int = Field(19, ge=1, le=22, description="zstd compression level (19+ is slow, small).")
 
 
 @register_technique(
-    "pack_zstd",
     PackZstdConfig,
     TechniqueManifest(
         family=TechniqueFamily.COMPRESSION,

@@ -15,6 +15,7 @@ from typing import Any
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueFamily,
     TechniqueSpec,
+    can_take,
     load_techniques,
 )
 from embodied_ai_architect.agents.planning.priors import Effect, relative_cost, typical_effect
@@ -44,6 +45,13 @@ class PlanningInput:
     skills: dict[str, SkillStats] = field(default_factory=dict)
     # A TorchScript / torch.export graph runs and exports, but cannot be edited layer by layer.
     torch_graph: bool = False
+    # The target's runtime (None: 'cpu', every CPU runtime competes) and the model frameworks
+    # its FP32 conversion can take (a structural step's output must still reach the target).
+    target: str = "cpu"
+    target_runtime: str | None = None
+    target_takes: frozenset[Framework] = frozenset()
+    # The FP32 conversion onto the target's runtime (None: the model already runs there).
+    target_step: StepCandidate | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +90,14 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
                 "graph (load its state dict with --arch to allow it)"
             )
             continue
-        frameworks = set(manifest.input_frameworks)
-        reachable = Framework(inp.framework) in frameworks or (
-            Framework.ONNX in frameworks and inp.framework in ("torch", "onnx")
-        )
-        if not reachable:
-            skipped.append(f"{name}: takes {[f.value for f in frameworks]} models")
+        if not can_take(manifest, Framework(inp.framework)):
+            skipped.append(f"{name}: takes {[f.value for f in manifest.input_frameworks]} models")
             continue
-        if manifest.output_framework not in (Framework.ONNX, Framework.TORCH, Framework.OPENVINO):
+        if manifest.output_framework not in _TIMED_OUTPUTS:
             skipped.append(f"{name}: its output cannot be timed on this host")
+            continue
+        if (why := _off_target(inp, spec)) is not None:
+            skipped.append(f"{name}: {why}")
             continue
         history = inp.skills.get(name)
         effect = typical_effect(spec)
@@ -102,6 +109,28 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
             )
         usable.append(Applicable(spec, effect, history))
     return usable, skipped
+
+
+_TIMED_OUTPUTS = frozenset(
+    {Framework.ONNX, Framework.TORCH, Framework.OPENVINO, Framework.TFLITE, Framework.TENSORRT}
+)
+
+
+def _off_target(inp: PlanningInput, spec: TechniqueSpec) -> str | None:
+    """Why a technique produces nothing the target runs (None: it does, or the target is cpu)."""
+    if inp.target_runtime is None:
+        return None
+    manifest = spec.manifest
+    if manifest.family is TechniqueFamily.QUANTIZATION:
+        if manifest.runtime != inp.target_runtime:
+            return f"runs on {manifest.runtime}, not on target {inp.target} ({inp.target_runtime})"
+        return None
+    if manifest.output_framework not in inp.target_takes:
+        return (
+            f"its {manifest.output_framework.value} output cannot be converted for target "
+            f"{inp.target}"
+        )
+    return None
 
 
 def _failed_before(item: Applicable) -> float:
@@ -187,9 +216,23 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             rationale=text,
             predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
         )
-    if inp.framework in ("torch", "onnx"):
-        runtime_candidates = [StepCandidate(technique=EXPORT_ONNX, note="ONNX Runtime FP32")]
-        runtime_candidates += [_candidate(u) for u in runtime]
+    runtime_candidates = [_candidate(u) for u in runtime]
+    if inp.framework == "torch" and inp.target_runtime in (None, "onnxruntime"):
+        # An ONNX source already is its ONNX Runtime FP32 version: re-timing it is only noise.
+        runtime_candidates.insert(0, StepCandidate(technique=EXPORT_ONNX, note="ONNX Runtime FP32"))
+    if inp.target_step is not None:
+        steps["target"] = PlanStep(
+            id="target",
+            objective=objective,
+            candidates=[inp.target_step],
+            rationale=f"target {inp.target} runs {inp.target_runtime}: the model is converted "
+            "once at FP32, and every later step is measured against that version there",
+            predicted={"latency_factor": 1.0, "size_factor": 1.0},
+            required=True,
+        )
+    if inp.target_runtime is not None:
+        runtime_candidates = []  # the runtime is the target's, not a choice
+    if inp.framework in ("torch", "onnx") and runtime_candidates:
         steps["runtime"] = PlanStep(
             id="runtime",
             objective=objective,
@@ -238,12 +281,17 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     shapes: list[tuple[str, list[str], str | None, float]] = [
         (
             "structure-then-precision",
-            ["structure", "compress", "runtime", "precision", "graph"],
+            ["structure", "compress", "target", "runtime", "precision", "graph"],
             "structure",
             structure_risk,
         ),
-        ("precision-only", ["compress", "runtime", "precision", "graph"], "precision", 0.1),
-        ("runtime-only", ["compress", "runtime", "graph"], None, 0.0),
+        (
+            "precision-only",
+            ["compress", "target", "runtime", "precision", "graph"],
+            "precision",
+            0.1,
+        ),
+        ("runtime-only", ["compress", "target", "runtime", "graph"], None, 0.0),
     ]
     plans: list[Plan] = []
     for index, (title, order, defining, risk) in enumerate(shapes):
@@ -252,11 +300,16 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             # and risk (no structure step left "structure-then-precision" = precision-only at
             # the structural risk, which then lost to runtime-only).
             continue
+        if "target" in steps and inp.target_runtime != "onnxruntime":
+            # ONNX clean-ups are measured on ONNX Runtime: they go before the conversion to
+            # the target's runtime, after which everything is measured there.
+            order = [s for s in order if s != "graph"]
+            order.insert(order.index("target"), "graph")
         chosen = [steps[s].model_copy(deep=True) for s in order if s in steps]
         if not chosen or any([s.id for s in p.steps] == [s.id for s in chosen] for p in plans):
             continue
         size, latency = _predict(inp.baseline, chosen)
-        deficit = _deficit(c, size, latency)
+        deficit = c.deficit(size / 1e6, latency)
         # Meeting the limits dominates; then the objective's order (default: faster first, then
         # smaller — log gains, halving latency counts twice as much as halving size), minus risk.
         latency_weight, size_weight = _OBJECTIVE_WEIGHTS[objective]
@@ -289,15 +342,6 @@ def _predict(baseline: VersionMetrics, steps: list[PlanStep]) -> tuple[float, fl
         size *= step.predicted.get("size_factor", 1.0)
         latency *= step.predicted.get("latency_factor", 1.0)
     return size, latency
-
-
-def _deficit(c: Constraints, size_bytes: float, p95: float) -> float:
-    deficit = 0.0
-    if c.max_size_mb is not None and size_bytes / 1e6 > c.max_size_mb:
-        deficit += math.log(size_bytes / 1e6 / c.max_size_mb)
-    if c.max_latency_ms is not None and p95 > c.max_latency_ms:
-        deficit += math.log(p95 / c.max_latency_ms)
-    return deficit
 
 
 def fallback(

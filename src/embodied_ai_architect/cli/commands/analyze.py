@@ -103,7 +103,7 @@ def analyze(
         ) from None
     settings = get_settings()
     with progress_bar("analyze", quiet=False) as sink:
-        profile = analyze_model(request, AgentContext(settings=settings, sink=sink))
+        profile = analyze_model(request, AgentContext.from_settings(settings, sink))
     if as_json:
         # Plain print, not Rich: the JSON must stay byte-exact for parsers.
         typer.echo(profile.model_dump_json(indent=2))

@@ -23,8 +23,8 @@ from embodied_ai_architect.cli.options import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from embodied_ai_architect.agents.deployment.models import DeploymentResult, DeployRequest
     from embodied_ai_architect.agents.deployment.targets.base import TargetStatus
+    from embodied_ai_architect.schemas.deployment import DeploymentResult, DeployRequest
 
 
 def register(app: typer.Typer) -> None:
@@ -127,14 +127,14 @@ def run(
     """Build the artifact for TARGET and optionally validate it against ONNX Runtime FP32."""
     from pydantic import ValidationError
 
-    from embodied_ai_architect.agents.deployment.models import (
+    from embodied_ai_architect.data.calibration import Preprocessing
+    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
+    from embodied_ai_architect.modelio.signature import parse_input_overrides
+    from embodied_ai_architect.schemas.deployment import (
         CalibrationConfig,
         DeployRequest,
         ValidationConfig,
     )
-    from embodied_ai_architect.data.calibration import Preprocessing
-    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
-    from embodied_ai_architect.modelio.signature import parse_input_overrides
 
     try:
         if config is not None:
@@ -221,7 +221,7 @@ def execute(request: DeployRequest, *, quiet: bool) -> DeploymentResult:
 
     settings = get_settings()
     with progress_bar(f"deploy → {request.target}", quiet=quiet) as sink:
-        return deploy_model(request, AgentContext(settings=settings, sink=sink, seed=settings.seed))
+        return deploy_model(request, AgentContext.from_settings(settings, sink))
 
 
 def render_result(result: DeploymentResult, out: Console) -> None:

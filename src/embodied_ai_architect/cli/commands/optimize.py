@@ -21,6 +21,7 @@ from embodied_ai_architect.cli.options import (
 from embodied_ai_architect.errors import EAAError, InputError
 
 if TYPE_CHECKING:
+    from embodied_ai_architect.schemas.deployment import DeploymentResult
     from embodied_ai_architect.schemas.results import OptimizeReport
 
 
@@ -62,7 +63,15 @@ def optimize(
         float | None,
         typer.Option("--min-accuracy", help="Smallest accuracy, fraction in (0, 1], e.g. 0.95."),
     ] = None,
-    target: Annotated[str, typer.Option("--target", help="Deployment target.")] = "cpu",
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="Where the model runs: cpu (this host; the CPU runtimes compete), a target "
+            "(onnxruntime, openvino, tflite, jetson) or a device profile (jetson:orin-nano); "
+            "see `branes deploy list`.",
+        ),
+    ] = "cpu",
     objective: Annotated[
         str,
         typer.Option(
@@ -251,9 +260,47 @@ def render(report: OptimizeReport) -> None:
         )
     if report.decision:
         out.print(report.decision, highlight=False)
+    if report.deployment is not None:
+        render_deployment(report.deployment)
     for name, path in report.artifacts.items():
         out.print(f"  {name}: {path}", highlight=False)
     out.print(f"  run id: {report.run_id}  (branes runs show {report.run_id})", highlight=False)
+
+
+def render_deployment(deployment: DeploymentResult) -> None:
+    """The Deployment stage's record: what was packaged for the target, and its validation."""
+    from rich.table import Table
+
+    from embodied_ai_architect.cli.console import console
+
+    table = Table(title=f"deployment — {deployment.target}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    artifact, check = deployment.artifact, deployment.validation
+    if artifact is not None:
+        table.add_row("artifact", str(artifact.path))
+        table.add_row(
+            "format / runtime", f"{artifact.format} / {artifact.runtime} {artifact.runtime_version}"
+        )
+        table.add_row("precision", deployment.precision.value)
+        table.add_row("size (MB)", f"{artifact.size_bytes / 1e6:.3f}")
+    if check is not None:
+        verdict = (
+            "[green]passed[/green]"
+            if check.passed
+            else "[red]FAILED[/red] " + "; ".join(check.reasons)
+        )
+        table.add_row(
+            "validation", f"{verdict} on {check.num_samples} samples ({check.data_source})"
+        )
+        table.add_row("max relative error", f"{check.max_relative_diff * 100:.3g} %")
+        table.add_row("p50 (ms) packaged", f"{check.deployed_latency.p50_ms:.3f}")
+    if deployment.error:
+        table.add_row("error", f"[red]{deployment.error.get('message', '')}[/red]")
+        table.add_row("hint", deployment.error.get("hint", ""))
+    if deployment.report_path is not None:
+        table.add_row("record", str(deployment.report_path))
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:

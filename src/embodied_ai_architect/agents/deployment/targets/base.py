@@ -1,7 +1,8 @@
 """The deployment-target contract and its registry (loaded through entry points).
 
-A target turns an ONNX graph (plus, where it converts from the source framework, the source
-model) into an artifact for one runtime, and can load that artifact back for validation.
+A target is a runtime: it says what it needs (availability is derived from that), what it
+can build, which registered technique converts a model to each precision for it, how to
+package a model it runs into deployable files, and how to load those files back to measure them.
 
 Example:
     >>> @register_target("myruntime")
@@ -11,52 +12,31 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from embodied_ai_architect.agents.deployment.models import (
+from embodied_ai_architect.errors import ConfigError, TargetUnavailableError
+from embodied_ai_architect.modelio.handle import Framework
+from embodied_ai_architect.registry import Registry
+from embodied_ai_architect.schemas.deployment import (
     DeploymentArtifact,
     DeploymentPrecision,
+    TargetCapabilities,
+    TargetStatus,
     ValidationConfig,
     ValidationResult,
 )
-from embodied_ai_architect.errors import TargetUnavailableError
-from embodied_ai_architect.registry import Registry
 from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
 from embodied_ai_architect.schemas.tensors import TensorSpec
+from embodied_ai_architect.utils.deps import requirements_status
 
 if TYPE_CHECKING:
-    from embodied_ai_architect.data.calibration import CalibrationProvider
-    from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+    from embodied_ai_architect.modelio.handle import ModelHandle
 
 ENTRY_POINT_GROUP = "embodied_ai_architect.targets"
-
-
-class TargetCapabilities(BaseModel):
-    """What a target can build, read by `branes deploy list`, the planner and the agent."""
-
-    model_config = ConfigDict(frozen=True)
-
-    precisions: list[DeploymentPrecision]
-    int8_modes: list[Literal["static", "dynamic"]] = Field(
-        default_factory=list, description="INT8 flavours supported (static = calibrated)."
-    )
-    formats: list[str] = Field(description="Artifact formats written, e.g. onnx, tensorrt_engine.")
-    devices: list[str] = Field(description="Where artifacts run, e.g. cpu, cuda (Jetson).")
-    input_frameworks: list[str] = Field(
-        description="Source frameworks accepted: 'onnx' means anything exportable to ONNX."
-    )
-    requires: list[str] = Field(default_factory=list, description="Importable modules needed.")
-    extra: str | None = Field(default=None, description="pip extra that provides `requires`.")
-    needs_cuda: bool = False
-    verified: str = Field(description="What has been verified, and where.")
 
 
 @dataclass
@@ -81,63 +61,132 @@ class DeployContext:
         )
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """The registered technique (and config) that brings a model to one precision on a target.
+
+    ``technique`` None means no conversion: the model runs on the target as it is (after the
+    checked ONNX export, for targets that run ONNX).
+    """
+
+    technique: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
 class DeploymentTarget(ABC):
-    """One runtime family. Subclasses are registered with :func:`register_target`."""
+    """One runtime. Subclasses declare what they need and run; conversions are techniques.
+
+    Availability is derived from ``requires`` / ``extra`` / ``needs_cuda`` (plus :meth:`probe`
+    for device facts only the runtime knows), never hand-written per target.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    runtime: ClassVar[str] = ""  # the ``TechniqueManifest.runtime`` of models this target runs
+    frameworks: ClassVar[frozenset[Framework]] = frozenset()  # handles it runs as they are
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    needs_cuda: ClassVar[bool] = False
+    install: ClassVar[str | None] = None  # replaces the generic pip hint
 
-    @abstractmethod
     def is_available(self) -> tuple[bool, str]:
-        """(True, 'available') or (False, exactly why not and what to do about it)."""
+        """(True, why) or (False, everything that is missing and how to get it)."""
+        ok, reason = requirements_status(
+            self.requires, extra=self.extra, needs_cuda=self.needs_cuda, install=self.install
+        )
+        return self.probe() if ok else (False, reason)
+
+    def probe(self) -> tuple[bool, str]:
+        """Runtime facts beyond imports (devices, versions); called once requirements are met."""
+        return True, "available"
+
+    def capabilities(
+        self,
+        *,
+        precisions: list[DeploymentPrecision],
+        int8_modes: list[Literal["static", "dynamic"]],
+        formats: list[str],
+        devices: list[str],
+        input_frameworks: list[str],
+        verified: str,
+    ) -> TargetCapabilities:
+        """Capabilities with the requirement fields filled from the class declaration."""
+        return TargetCapabilities(
+            precisions=precisions,
+            int8_modes=int8_modes,
+            formats=formats,
+            devices=devices,
+            input_frameworks=input_frameworks,
+            requires=list(self.requires),
+            extra=self.extra,
+            needs_cuda=self.needs_cuda,
+            verified=verified,
+        )
 
     @abstractmethod
     def get_capabilities(self) -> TargetCapabilities:
         """Static facts: precisions, formats, devices, requirements."""
 
     @abstractmethod
-    def deploy(
+    def conversion(
         self,
-        model: OnnxModelHandle,
         precision: DeploymentPrecision,
-        ctx: DeployContext,
-        *,
-        calibration: CalibrationProvider | None = None,
-        int8_mode: Literal["static", "dynamic"] = "static",
-        source: ModelHandle | None = None,
-    ) -> DeploymentArtifact:
-        """Build the artifact under ``ctx.out_dir``. ``model`` is the FP32 ONNX graph;
-        ``source`` is the model as loaded (targets that convert from it directly use it)."""
+        int8_mode: Literal["static", "dynamic"],
+        framework: Framework,
+    ) -> Conversion:
+        """The technique that produces ``precision`` for this runtime from a ``framework`` model."""
+
+    def runs(self, handle: ModelHandle) -> bool:
+        """Whether this runtime executes ``handle`` as it is (no conversion)."""
+        return handle.framework in self.frameworks
 
     @abstractmethod
-    def load_artifact(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
-        """A handle that runs the artifact on this host (used by validation)."""
+    def package(
+        self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
+    ) -> DeploymentArtifact:
+        """Write the deployable files for ``handle`` (already on this runtime) under
+        ``ctx.out_dir``."""
+
+    @abstractmethod
+    def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
+        """A handle that runs the artifact on this host (used for measurement and validation)."""
 
     def validate(
         self,
         artifact: DeploymentArtifact,
-        baseline: OnnxModelHandle,
+        baseline: ModelHandle,
         config: ValidationConfig,
         ctx: DeployContext,
     ) -> ValidationResult:
-        """Compare the artifact with the ORT FP32 baseline (shared implementation)."""
+        """Compare the artifact with a reference model, sample by sample, and time both."""
         from embodied_ai_architect.agents.deployment.validation import validate_artifact
 
-        deployed = self.load_artifact(artifact, threads=ctx.threads)
+        deployed = self.load(artifact, threads=ctx.threads)
         return validate_artifact(deployed, baseline, config, ctx, runtime=artifact.runtime)
 
     def check_available(self) -> None:
         """Raise TargetUnavailableError (with the reason as hint) when the target cannot run."""
         ok, reason = self.is_available()
         if not ok:
+            here = [s.name for s in list_targets() if s.available]
             raise TargetUnavailableError(
                 f"target {self.name!r} is not available on this host: {reason}",
-                hint=reason,
-                details={"target": self.name},
+                hint=f"install what is missing on a host that has it, or use a target "
+                f"available here: {', '.join(here) or 'none'} (`branes deploy list`)",
+                details={"target": self.name, "reason": reason},
             )
 
+    def unsupported(self, what: str) -> ConfigError:
+        caps = self.get_capabilities()
+        return ConfigError(
+            f"target {self.name!r} does not support {what}",
+            hint=f"precisions: {[p.value for p in caps.precisions]}; INT8 modes: {caps.int8_modes}",
+        )
 
-TARGETS: Registry[type[DeploymentTarget]] = Registry("target", decorator="@register_target")
+
+TARGETS: Registry[type[DeploymentTarget]] = Registry(
+    "target", decorator="@register_target", entry_point_group=ENTRY_POINT_GROUP
+)
 
 
 def register_target(name: str) -> Callable[[type[DeploymentTarget]], type[DeploymentTarget]]:
@@ -150,34 +199,14 @@ def register_target(name: str) -> Callable[[type[DeploymentTarget]], type[Deploy
     return decorate
 
 
-_loaded: list[bool] = []
-
-
 def load_targets() -> Registry[type[DeploymentTarget]]:
-    """Import every target module declared under the entry-point group (built-ins included).
-
-    Target modules import their runtimes lazily, so loading the registry is cheap.
-    """
-    if not _loaded:
-        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            importlib.import_module(entry.value)
-        _loaded.append(True)
-    return TARGETS
+    """Every registered target (modules import their runtimes lazily: loading is cheap)."""
+    return TARGETS.load_plugins()
 
 
 def get_target(name: str) -> DeploymentTarget:
     """Instantiate the target registered as ``name`` (ConfigError listing the names if unknown)."""
     return load_targets().get(name)()
-
-
-class TargetStatus(BaseModel):
-    """One line of `branes deploy list`."""
-
-    name: str
-    description: str
-    available: bool
-    reason: str
-    capabilities: TargetCapabilities
 
 
 def list_targets() -> list[TargetStatus]:

@@ -12,14 +12,16 @@ on hosts without TensorRT; the target itself always imports the real package.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from embodied_ai_architect.agents.deployment.models import DeploymentArtifact, DeploymentPrecision
 from embodied_ai_architect.agents.deployment.targets.base import (
+    Conversion,
     DeployContext,
     DeploymentTarget,
     TargetCapabilities,
@@ -35,9 +37,10 @@ from embodied_ai_architect.agents.deployment.tensorrt_calibrator import (
     calibration_fingerprint,
     make_entropy_calibrator,
 )
-from embodied_ai_architect.errors import DeploymentError, InputError
+from embodied_ai_architect.errors import ConfigError, DeploymentError, InputError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
+from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.deps import require_package
 
@@ -185,9 +188,18 @@ def _optimization_profile(trt: Any, builder: Any, network: Any, spec: EngineBuil
 class TensorRTEngineHandle(ModelHandle):
     """Runs a serialized engine with the tensor-address API on the current CUDA stream."""
 
-    framework = Framework.ONNX  # reported as the runtime "tensorrt" below
+    framework = Framework.TENSORRT
 
-    def __init__(self, engine_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]):
+    def __init__(
+        self,
+        engine_path: Path,
+        inputs: list[TensorSpec],
+        outputs: list[TensorSpec],
+        *,
+        calibration_cache: Path | None = None,
+    ):
+        self.engine_path = engine_path
+        self.calibration_cache = calibration_cache
         super().__init__(
             name=engine_path.stem,
             source_format=ModelFormat.ONNX,
@@ -256,16 +268,17 @@ class JetsonTarget(DeploymentTarget):
     """NVIDIA Jetson (and any CUDA GPU) through TensorRT 10 engines."""
 
     description = "NVIDIA Jetson / CUDA GPUs via TensorRT 10 (.engine)"
+    runtime = "tensorrt"
+    frameworks = frozenset({Framework.TENSORRT})
+    requires = ("tensorrt",)
+    extra = "jetson"
+    needs_cuda = True
+    install = (
+        "TensorRT 10: pip install 'embodied-ai-architect[jetson]' on a CUDA host, or JetPack 6's "
+        "TensorRT on a Jetson"
+    )
 
-    def is_available(self) -> tuple[bool, str]:
-        from embodied_ai_architect.utils.deps import has_package
-        from embodied_ai_architect.utils.host import cuda_available
-
-        if not has_package("tensorrt"):
-            return False, (
-                "tensorrt not importable: install the `jetson` extra on a CUDA host "
-                "(pip install 'embodied-ai-architect[jetson]'; on Jetson use JetPack's TensorRT)"
-            )
+    def probe(self) -> tuple[bool, str]:
         try:
             trt = load_tensorrt()
         except Exception as exc:  # a broken install raises arbitrary errors at import
@@ -275,15 +288,10 @@ class JetsonTarget(DeploymentTarget):
                 f"tensorrt {getattr(trt, '__version__', '?')} found, but this target uses the "
                 f"TensorRT {SUPPORTED_TENSORRT_MAJOR}.x API: install tensorrt 10.x"
             )
-        if not cuda_available():
-            return False, (
-                f"tensorrt {getattr(trt, '__version__', '?')} imports but no CUDA device is "
-                "visible (nvidia-smi / torch.cuda)"
-            )
         return True, f"available (TensorRT {getattr(trt, '__version__', '?')})"
 
     def get_capabilities(self) -> TargetCapabilities:
-        return TargetCapabilities(
+        return self.capabilities(
             precisions=[
                 DeploymentPrecision.FP32,
                 DeploymentPrecision.FP16,
@@ -293,69 +301,89 @@ class JetsonTarget(DeploymentTarget):
             formats=["tensorrt_engine"],
             devices=["cuda"],
             input_frameworks=["onnx"],
-            requires=["tensorrt", "torch (CUDA build)"],
-            extra="jetson",
-            needs_cuda=True,
             verified="not run on a GPU yet: TensorRT is not installable on the build hosts. "
             "Calibration batching, cache reuse and build orchestration are tested against a "
             "stand-in trt module (tests/agents/deployment/test_jetson_target.py)",
         )
 
-    def deploy(
+    def conversion(
         self,
-        model: OnnxModelHandle,
         precision: DeploymentPrecision,
-        ctx: DeployContext,
-        *,
-        calibration: CalibrationProvider | None = None,
-        int8_mode: Literal["static", "dynamic"] = "static",
-        source: ModelHandle | None = None,
+        int8_mode: Literal["static", "dynamic"],
+        framework: Framework,
+    ) -> Conversion:
+        del framework  # converts from ONNX (the checked export of any exportable model)
+        if precision is DeploymentPrecision.INT8:
+            if int8_mode != "static":
+                raise self.unsupported(f"{int8_mode} INT8")
+            return Conversion("tensorrt_int8")
+        return Conversion("tensorrt_engine", {"precision": precision.value})
+
+    def package(
+        self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        del source, int8_mode  # TensorRT builds from ONNX; INT8 is always calibrated here
-        trt = load_tensorrt()
-        spec = engine_spec(model, precision, ctx, calibration)
-        ctx.emit(10, f"building TensorRT {precision.value} engine")
-        build_engine(trt, spec)
-        ctx.logs.extend(spec.logs)
-        extra = [spec.cache.path] if spec.cache is not None and spec.cache.path.exists() else []
+        if not isinstance(handle, TensorRTEngineHandle):
+            raise ConfigError(
+                f"the jetson target packages TensorRT engines, got {handle.framework.value}",
+                hint="build the engine with the tensorrt_engine or tensorrt_int8 technique",
+            )
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        engine = ctx.out_dir / f"{handle.name}_{precision.value}.engine"
+        shutil.copyfile(handle.engine_path, engine)
+        extra = []
+        if handle.calibration_cache is not None and handle.calibration_cache.exists():
+            extra.append(ctx.out_dir / "calibration.cache")
+            shutil.copyfile(handle.calibration_cache, extra[0])
+        signature = ctx.out_dir / f"{engine.stem}.io.json"
+        signature.write_text(
+            json.dumps(
+                {
+                    "inputs": [s.model_dump(mode="json") for s in handle.inputs],
+                    "outputs": [s.model_dump(mode="json") for s in handle.outputs],
+                }
+            )
+        )
         return DeploymentArtifact(
-            path=spec.engine_path,
-            extra_files=extra,
+            path=engine,
+            extra_files=[*extra, signature],
             target=self.name,
             precision=precision,
             format="tensorrt_engine",
-            size_bytes=file_size(spec.engine_path),
-            input_shapes=shapes_of(model.inputs),
-            output_shapes=shapes_of(model.outputs),
+            size_bytes=file_size(engine, *extra),
+            input_shapes=shapes_of(handle.inputs),
+            output_shapes=shapes_of(handle.outputs),
             runtime="tensorrt",
-            runtime_version=str(getattr(trt, "__version__", "unknown")),
+            runtime_version=str(getattr(handle.trt, "__version__", "unknown")),
             details={
-                "workspace_bytes": spec.workspace_bytes,
+                "workspace_bytes": DEFAULT_WORKSPACE_BYTES,
                 "calibrator": "entropy_v2" if precision is DeploymentPrecision.INT8 else None,
             },
         )
 
-    def load_artifact(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
+    def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
         del threads
-        from embodied_ai_architect.modelio.onnx_io import load_onnx
-
-        onnx_path = artifact.path.parent / "work"
-        graphs = sorted(onnx_path.glob("*.onnx"))
-        if not graphs:
-            raise DeploymentError("the source ONNX graph of the engine is missing", hint="redeploy")
-        reference = load_onnx(graphs[0], input_shapes=None)
-        return TensorRTEngineHandle(artifact.path, reference.inputs, reference.outputs)
+        signature = artifact.path.with_name(f"{artifact.path.stem}.io.json")
+        if not signature.exists():
+            raise DeploymentError(
+                f"the engine's signature file {signature.name!r} is missing", hint="redeploy"
+            )
+        io = json.loads(signature.read_text())
+        return TensorRTEngineHandle(
+            artifact.path,
+            [TensorSpec.model_validate(s) for s in io["inputs"]],
+            [TensorSpec.model_validate(s) for s in io["outputs"]],
+        )
 
 
 def engine_spec(
     model: OnnxModelHandle,
     precision: DeploymentPrecision,
-    ctx: DeployContext,
+    out_dir: Path,
     calibration: CalibrationProvider | None,
 ) -> EngineBuildSpec:
     """The build spec for ``model``: shapes, paths, and the calibration stream + cache for INT8."""
     shapes = {spec.name: spec.concrete_shape(1) for spec in model.inputs}
-    engine_path = ctx.out_dir / f"{model.name}_{precision.value}.engine"
+    engine_path = out_dir / f"{model.name}_{precision.value}.engine"
     spec = EngineBuildSpec(
         onnx_path=model.onnx_path, engine_path=engine_path, precision=precision, input_shapes=shapes
     )
@@ -371,5 +399,5 @@ def engine_spec(
             batch_size=calibration.batch_size,
             data=str(getattr(calibration, "folder", getattr(calibration, "path", ""))),
         )
-        spec.cache = CalibrationCache(ctx.out_dir / "calibration.cache", fingerprint)
+        spec.cache = CalibrationCache(out_dir / "calibration.cache", fingerprint)
     return spec

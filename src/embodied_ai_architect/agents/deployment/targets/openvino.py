@@ -1,15 +1,19 @@
-"""OpenVINO target: ONNX → IR (.xml + .bin), FP32, FP16-compressed weights, or INT8 via NNCF PTQ.
+"""OpenVINO target: IR (.xml + .bin), FP32, FP16-compressed weights, or INT8 via NNCF PTQ.
+
+The conversions are the registered ``openvino_ir`` / ``openvino_int8`` techniques; this target
+packages their IR and loads it with an explicit inference precision.
 
 Reading and running IR goes through :mod:`embodied_ai_architect.modelio.openvino_io`.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from embodied_ai_architect.agents.deployment.models import DeploymentArtifact, DeploymentPrecision
 from embodied_ai_architect.agents.deployment.targets.base import (
+    Conversion,
     DeployContext,
     DeploymentTarget,
     TargetCapabilities,
@@ -17,13 +21,11 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     register_target,
     shapes_of,
 )
-from embodied_ai_architect.errors import DeploymentError, InputError
+from embodied_ai_architect.errors import ConfigError, DeploymentError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
-from embodied_ai_architect.utils.deps import has_package, require_package
-
-if TYPE_CHECKING:
-    from embodied_ai_architect.data.calibration import CalibrationProvider
-    from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
+from embodied_ai_architect.utils.deps import require_package
 
 
 @register_target("openvino")
@@ -31,14 +33,12 @@ class OpenVinoTarget(DeploymentTarget):
     """Intel CPUs / iGPUs / NPUs through OpenVINO IR."""
 
     description = "OpenVINO IR for Intel CPU / GPU / NPU (.xml + .bin)"
+    runtime = "openvino"
+    frameworks = frozenset({Framework.OPENVINO})
+    requires = ("openvino", "nncf")
+    extra = "openvino"
 
-    def is_available(self) -> tuple[bool, str]:
-        missing = [m for m in ("openvino", "nncf") if not has_package(m)]
-        if missing:
-            return False, (
-                f"{', '.join(missing)} not importable: install the `openvino` extra "
-                "(pip install 'embodied-ai-architect[openvino]')"
-            )
+    def probe(self) -> tuple[bool, str]:
         from embodied_ai_architect.modelio.openvino_io import openvino_core
 
         devices = list(openvino_core().available_devices)
@@ -47,7 +47,7 @@ class OpenVinoTarget(DeploymentTarget):
         return True, f"available (devices: {', '.join(devices)})"
 
     def get_capabilities(self) -> TargetCapabilities:
-        return TargetCapabilities(
+        return self.capabilities(
             precisions=[
                 DeploymentPrecision.FP32,
                 DeploymentPrecision.FP16,
@@ -57,55 +57,42 @@ class OpenVinoTarget(DeploymentTarget):
             formats=["openvino_ir"],
             devices=["cpu", "gpu", "npu"],
             input_frameworks=["onnx"],
-            requires=["openvino", "nncf"],
-            extra="openvino",
             verified="fp32/fp16/int8 (NNCF PTQ) built and validated on the CPU plugin of "
             "x86-64 hosts (tests/agents/deployment/test_openvino_target.py); fp16 stores FP16 "
             "weights, CPUs without FP16 units compute in FP32",
         )
 
-    def deploy(
+    def conversion(
         self,
-        model: OnnxModelHandle,
         precision: DeploymentPrecision,
-        ctx: DeployContext,
-        *,
-        calibration: CalibrationProvider | None = None,
-        int8_mode: Literal["static", "dynamic"] = "static",
-        source: ModelHandle | None = None,
-    ) -> DeploymentArtifact:
-        del source, int8_mode
-        ov = require_package("openvino", extra="openvino", purpose="the openvino target")
-        from embodied_ai_architect.modelio.openvino_io import save_openvino
-
-        ctx.emit(10, "converting ONNX to OpenVINO")
-        try:
-            ov_model = ov.convert_model(str(model.onnx_path))
-        except Exception as exc:  # the frontend raises OpConversionFailure, RuntimeError, ...
-            raise DeploymentError(
-                f"OpenVINO cannot convert {model.onnx_path.name!r}: {str(exc).splitlines()[0]}",
-                hint="the graph uses an op OpenVINO's ONNX frontend lacks; try another opset",
-            ) from exc
-        # Pin the batch-1 shape the rest of the pipeline uses (OpenVINO compiles faster static).
-        ov_model.reshape({spec.name: list(spec.concrete_shape(1)) for spec in model.inputs})
-        details: dict[str, str | int | float | bool | None] = {}
+        int8_mode: Literal["static", "dynamic"],
+        framework: Framework,
+    ) -> Conversion:
+        del framework  # converts from ONNX (the checked export of any exportable model)
         if precision is DeploymentPrecision.INT8:
-            if calibration is None:
-                raise InputError(
-                    "INT8 on openvino needs calibration data",
-                    hint="pass --calibration-data DIR (images or .npy/.npz)",
-                )
-            ctx.emit(30, "calibrating INT8 with NNCF")
-            ov_model, count = _quantize(ov_model, model, calibration)
-            details.update(
-                quantizer="nncf.quantize", calibration_samples=count, preset="performance"
+            if int8_mode != "static":
+                raise self.unsupported(f"{int8_mode} INT8")
+            return Conversion("openvino_int8")
+        return Conversion(
+            "openvino_ir", {"compress_to_fp16": precision is DeploymentPrecision.FP16}
+        )
+
+    def package(
+        self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
+    ) -> DeploymentArtifact:
+        ov = require_package("openvino", extra="openvino", purpose="the openvino target")
+        xml = getattr(handle, "xml_path", None)
+        if xml is None:
+            raise ConfigError(
+                f"the openvino target packages OpenVINO IR, got {handle.framework.value}",
+                hint="convert the model with the openvino_ir or openvino_int8 technique",
             )
-        xml_path = ctx.out_dir / f"{model.name}_{precision.value}.xml"
-        save_openvino(ov_model, xml_path, compress_to_fp16=precision is DeploymentPrecision.FP16)
-        details["compress_to_fp16"] = precision is DeploymentPrecision.FP16
-        details["inference_precision"] = inference_precision(precision)
-        ctx.log(f"wrote {xml_path.name} (+ .bin)")
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        xml_path = ctx.out_dir / f"{handle.name}_{precision.value}.xml"
         bin_path = xml_path.with_suffix(".bin")
+        shutil.copyfile(xml, xml_path)
+        shutil.copyfile(Path(xml).with_suffix(".bin"), bin_path)
+        ctx.log(f"wrote {xml_path.name} (+ .bin)")
         return DeploymentArtifact(
             path=xml_path,
             extra_files=[bin_path],
@@ -113,14 +100,17 @@ class OpenVinoTarget(DeploymentTarget):
             precision=precision,
             format="openvino_ir",
             size_bytes=file_size(xml_path, bin_path),
-            input_shapes=shapes_of(model.inputs),
-            output_shapes=shapes_of(model.outputs),
+            input_shapes=shapes_of(handle.inputs),
+            output_shapes=shapes_of(handle.outputs),
             runtime="openvino",
             runtime_version=str(ov.get_version()),
-            details=details,
+            details={
+                "compress_to_fp16": precision is DeploymentPrecision.FP16,
+                "inference_precision": inference_precision(precision),
+            },
         )
 
-    def load_artifact(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
+    def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
         from embodied_ai_architect.modelio.openvino_io import load_openvino
 
         read = load_openvino(artifact.path, threads=threads)
@@ -180,24 +170,3 @@ class PinnedPrecisionHandle(OpenVinoModelHandle):
                 ) from exc
             self._request = self._compiled.create_infer_request()
         return self._compiled
-
-
-def _quantize(
-    ov_model: Any, model: OnnxModelHandle, calibration: CalibrationProvider
-) -> tuple[Any, int]:
-    nncf = require_package("nncf", extra="openvino", purpose="OpenVINO INT8 calibration")
-    names = [spec.name for spec in model.inputs]
-    # Materialise the samples: NNCF iterates the dataset more than once (statistics passes).
-    samples = [dict(zip(names, feeds.values(), strict=True)) for feeds in calibration.samples()]
-    if not samples:
-        raise InputError("the calibration data yielded no samples", hint="add samples")
-    try:
-        quantized = nncf.quantize(ov_model, nncf.Dataset(samples), subset_size=len(samples))
-    except (InputError, DeploymentError):
-        raise
-    except Exception as exc:  # NNCF raises many types
-        raise DeploymentError(
-            f"NNCF INT8 quantization failed: {str(exc).splitlines()[0]}",
-            hint="check the calibration data matches the model input",
-        ) from exc
-    return quantized, len(samples)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -43,6 +43,8 @@ class OrtInt8DynamicConfig(_ExclusionMixin):
         >>> OrtInt8DynamicConfig(op_types=["MatMul", "Gemm"], per_channel=True)
     """
 
+    technique: ClassVar[str] = "ort_int8_dynamic"
+
     per_channel: bool = Field(
         default=False,
         description="One scale per output channel instead of per tensor (more accurate).",
@@ -76,6 +78,8 @@ class OrtInt8StaticConfig(_ExclusionMixin):
     Example:
         >>> OrtInt8StaticConfig(scheme="U8S8", reduce_range=True, calibration_method="minmax")
     """
+
+    technique: ClassVar[str] = "ort_int8_static"
 
     quant_format: Literal["qdq", "qoperator"] = Field(
         default="qdq",
@@ -133,6 +137,8 @@ class OrtFp16Config(TechniqueConfig):
     Example:
         >>> OrtFp16Config(keep_io_types=True)
     """
+
+    technique: ClassVar[str] = "ort_fp16"
 
     keep_io_types: bool = Field(
         default=True,
@@ -195,6 +201,8 @@ class OrtInt4RtnConfig(_Int4Base):
         >>> OrtInt4RtnConfig(block_size=32, symmetric=True)
     """
 
+    technique: ClassVar[str] = "ort_int4_rtn"
+
     nodes_to_exclude: list[str] = Field(default_factory=list, description=_EXCLUDE)
 
 
@@ -204,6 +212,8 @@ class OrtInt4GptqConfig(_Int4Base):
     Example:
         >>> OrtInt4GptqConfig(block_size=32, num_samples=32)
     """
+
+    technique: ClassVar[str] = "ort_int4_gptq"
 
     num_samples: int = Field(
         default=32,

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -60,13 +60,14 @@ def _manifest(description: str, inputs: list[Framework], output: Framework) -> T
 class FoldBatchNormConfig(TechniqueConfig):
     """Fold BatchNorm layers into the Conv/Linear layer that feeds them."""
 
+    technique: ClassVar[str] = "fold_batchnorm"
+
     tolerance: float = Field(
         1e-4, gt=0, description="Largest relative output change accepted after folding."
     )
 
 
 @register_technique(
-    "fold_batchnorm",
     FoldBatchNormConfig,
     _manifest(
         "Fold BatchNorm into preceding Conv/Linear (exact).", [Framework.TORCH], Framework.TORCH
@@ -113,6 +114,8 @@ def fold_batchnorm(
 class OnnxGraphOptimizeConfig(TechniqueConfig):
     """ONNX Runtime offline graph optimization (constant folding, node fusions)."""
 
+    technique: ClassVar[str] = "onnx_graph_optimize"
+
     level: Literal["basic", "extended"] = Field(
         "extended",
         description="basic: constant folding and redundant-node removal; extended: also "
@@ -124,7 +127,6 @@ class OnnxGraphOptimizeConfig(TechniqueConfig):
 
 
 @register_technique(
-    "onnx_graph_optimize",
     OnnxGraphOptimizeConfig,
     _manifest(
         "ONNX Runtime offline graph optimization (portable: no hardware-specific layouts).",
@@ -202,6 +204,8 @@ def onnx_graph_optimize(
 class LowRankSvdConfig(TechniqueConfig):
     """Truncated-SVD factorization of large Linear and 1×1 Conv layers."""
 
+    technique: ClassVar[str] = "lowrank_svd"
+
     rank: int | None = Field(
         None, ge=1, description="Fixed rank for every factorized layer (exclusive with energy)."
     )
@@ -227,7 +231,6 @@ class LowRankSvdConfig(TechniqueConfig):
 
 
 @register_technique(
-    "lowrank_svd",
     LowRankSvdConfig,
     _manifest(
         "Low-rank SVD factorization where it reduces parameters.",

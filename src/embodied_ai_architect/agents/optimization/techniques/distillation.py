@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 class DistillConfig(TechniqueConfig):
     """Teacher → student distillation."""
+
+    technique: ClassVar[str] = "distill"
 
     student: Literal["pruned", "smaller"] = Field(
         "pruned",
@@ -252,7 +254,6 @@ def distill_into(
 
 
 @register_technique(
-    "distill",
     DistillConfig,
     TechniqueManifest(
         family=TechniqueFamily.DISTILLATION,

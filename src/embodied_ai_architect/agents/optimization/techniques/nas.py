@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 class NasSearchConfig(TechniqueConfig):
     """Search budget, limits and the per-trial distillation."""
+
+    technique: ClassVar[str] = "nas_search"
 
     n_trials: int = Field(12, ge=1, le=1000, description="Maximum number of trials.")
     timeout_s: float | None = Field(
@@ -108,7 +110,6 @@ def _score(outcome: Any) -> float:
 
 
 @register_technique(
-    "nas_search",
     NasSearchConfig,
     TechniqueManifest(
         family=TechniqueFamily.NAS,

@@ -11,9 +11,12 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import Literal
 
 from embodied_ai_architect.agents.optimization.base import (
+    ApplyFn,
+    TechniqueConfig,
     TechniqueContext,
     TechniqueFamily,
     TechniqueManifest,
@@ -59,71 +62,6 @@ def _manifest(
     )
 
 
-def _onnx(handle: ModelHandle, technique: str) -> OnnxModelHandle:
-    if not isinstance(handle, OnnxModelHandle):
-        raise ConfigError(
-            f"{technique} takes an ONNX model, got a {handle.framework.value} model",
-            hint="export it first with modelio.export_onnx",
-        )
-    return handle
-
-
-@register_technique(
-    "ort_int8_dynamic",
-    OrtInt8DynamicConfig,
-    _manifest(
-        "INT8 weights, activations quantized at run time (no data). Fast for "
-        "transformers / MLPs; slow for convolutions on CPUs without VNNI.",
-        "int8",
-        "none",
-    ),
-)
-def apply_int8_dynamic(
-    handle: ModelHandle, config: OrtInt8DynamicConfig, ctx: TechniqueContext
-) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.quant.ort_int8 import quantize_int8
-
-    return quantize_int8(_onnx(handle, "ort_int8_dynamic"), config, ctx, "ort_int8_dynamic")
-
-
-@register_technique(
-    "ort_int8_static",
-    OrtInt8StaticConfig,
-    _manifest(
-        "INT8 weights and activations calibrated on representative inputs (QDQ or "
-        "QOperator); mixed precision keeps named or most sensitive layers in FP32.",
-        "int8",
-        "calibration",
-        None,
-    ),
-)
-def apply_int8_static(
-    handle: ModelHandle, config: OrtInt8StaticConfig, ctx: TechniqueContext
-) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.quant.ort_int8 import quantize_int8
-
-    return quantize_int8(_onnx(handle, "ort_int8_static"), config, ctx, "ort_int8_static")
-
-
-@register_technique(
-    "ort_fp16",
-    OrtFp16Config,
-    _manifest(
-        "Float16 weights and compute: half the size; faster only where the device "
-        "has FP16 arithmetic (GPUs, recent ARM), not on AVX2 x86.",
-        "fp16",
-        "none",
-        None,
-    ),
-)
-def apply_fp16(
-    handle: ModelHandle, config: OrtFp16Config, ctx: TechniqueContext
-) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.quant.ort_weight_only import convert_fp16
-
-    return convert_fp16(_onnx(handle, "ort_fp16"), config, ctx, "ort_fp16")
-
-
 _INT4_FAMILIES = [
     "vit",
     "transformer_encoder",
@@ -133,40 +71,82 @@ _INT4_FAMILIES = [
     "mlp_policy",
 ]
 
-
-@register_technique(
-    "ort_int4_rtn",
-    OrtInt4RtnConfig,
-    _manifest(
+# (config type, "module:function" doing the work, description, precision, data, families)
+_TABLE: list[
+    tuple[type[TechniqueConfig], str, str, str, Literal["none", "calibration"], list[str] | None]
+] = [
+    (
+        OrtInt8DynamicConfig,
+        "ort_int8:quantize_int8",
+        "INT8 weights, activations quantized at run time (no data). Fast for "
+        "transformers / MLPs; slow for convolutions on CPUs without VNNI.",
+        "int8",
+        "none",
+        None,
+    ),
+    (
+        OrtInt8StaticConfig,
+        "ort_int8:quantize_int8",
+        "INT8 weights and activations calibrated on representative inputs (QDQ or "
+        "QOperator); mixed precision keeps named or most sensitive layers in FP32.",
+        "int8",
+        "calibration",
+        None,
+    ),
+    (
+        OrtFp16Config,
+        "ort_weight_only:convert_fp16",
+        "Float16 weights and compute: half the size; faster only where the device "
+        "has FP16 arithmetic (GPUs, recent ARM), not on AVX2 x86.",
+        "fp16",
+        "none",
+        None,
+    ),
+    (
+        OrtInt4RtnConfig,
+        "ort_weight_only:quantize_int4",
         "4-bit weight-only MatMulNBits, round-to-nearest per block: 6–8× smaller "
         "MatMul weights, no data; speed depends on accuracy_level and the CPU.",
         "int4",
         "none",
         _INT4_FAMILIES,
     ),
-)
-def apply_int4_rtn(
-    handle: ModelHandle, config: OrtInt4RtnConfig, ctx: TechniqueContext
-) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.quant.ort_weight_only import quantize_int4
-
-    return quantize_int4(_onnx(handle, "ort_int4_rtn"), config, ctx, "ort_int4_rtn")
-
-
-@register_technique(
-    "ort_int4_gptq",
-    OrtInt4GptqConfig,
-    _manifest(
+    (
+        OrtInt4GptqConfig,
+        "ort_weight_only:quantize_int4",
         "4-bit weight-only MatMulNBits with GPTQ error compensation on calibration "
         "data: same size as RTN, better fidelity, minutes of quantization time on large models.",
         "int4",
         "calibration",
         _INT4_FAMILIES,
     ),
-)
-def apply_int4_gptq(
-    handle: ModelHandle, config: OrtInt4GptqConfig, ctx: TechniqueContext
-) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.quant.ort_weight_only import quantize_int4
+]
 
-    return quantize_int4(_onnx(handle, "ort_int4_gptq"), config, ctx, "ort_int4_gptq")
+
+def _wrapper(name: str, target: str) -> ApplyFn:
+    """The registered function: check the input is ONNX, then call the quant module lazily
+    (onnxruntime.quantization is imported only when a technique runs)."""
+    module_name, function = target.split(":")
+
+    def apply(
+        handle: ModelHandle, config: TechniqueConfig, ctx: TechniqueContext
+    ) -> TechniqueResult:
+        if not isinstance(handle, OnnxModelHandle):
+            raise ConfigError(
+                f"{name} takes an ONNX model, got a {handle.framework.value} model",
+                hint="export it first with modelio.export_onnx",
+            )
+        module = importlib.import_module(
+            f"embodied_ai_architect.agents.optimization.quant.{module_name}"
+        )
+        result: TechniqueResult = getattr(module, function)(handle, config, ctx, name)
+        return result
+
+    apply.__name__ = f"apply_{name}"
+    return apply
+
+
+for _config, _target, _description, _precision, _data, _families in _TABLE:
+    register_technique(_config, _manifest(_description, _precision, _data, _families))(
+        _wrapper(_config.technique, _target)
+    )

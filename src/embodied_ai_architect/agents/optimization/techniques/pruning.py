@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -44,6 +44,8 @@ from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 class PruneMagnitudeConfig(TechniqueConfig):
     """Unstructured L1-magnitude pruning of Conv/Linear weights."""
 
+    technique: ClassVar[str] = "prune_magnitude"
+
     sparsity: float = Field(
         0.5,
         gt=0,
@@ -73,6 +75,8 @@ class PruneMagnitudeConfig(TechniqueConfig):
 
 class PruneStructuredConfig(TechniqueConfig):
     """Structured pruning: channels, MLP neurons and attention heads removed for real."""
+
+    technique: ClassVar[str] = "prune_structured"
 
     ratio: float = Field(
         0.5,
@@ -108,7 +112,6 @@ _TORCH = [Framework.TORCH]
 
 
 @register_technique(
-    "prune_magnitude",
     PruneMagnitudeConfig,
     TechniqueManifest(
         family=TechniqueFamily.PRUNING,
@@ -232,7 +235,6 @@ def prune_magnitude(
 
 
 @register_technique(
-    "prune_structured",
     PruneStructuredConfig,
     TechniqueManifest(
         family=TechniqueFamily.PRUNING,

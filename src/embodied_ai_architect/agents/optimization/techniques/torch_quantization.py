@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import warnings
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -48,6 +48,8 @@ class TorchInt8DynamicConfig(TechniqueConfig):
         >>> TorchInt8DynamicConfig(module_types=["Linear"], skip_modules=["action_head"])
     """
 
+    technique: ClassVar[str] = "torch_int8_dynamic"
+
     module_types: list[ModuleKind] = Field(
         default_factory=_all_kinds,
         min_length=1,
@@ -73,6 +75,8 @@ class BnbConfig(TechniqueConfig):
 class BnbInt8Config(BnbConfig):
     """LLM.int8(): 8-bit weights with FP16 outlier columns above ``threshold``."""
 
+    technique: ClassVar[str] = "bnb_int8"
+
     threshold: float = Field(
         default=6.0,
         ge=0,
@@ -83,6 +87,8 @@ class BnbInt8Config(BnbConfig):
 
 class BnbNf4Config(BnbConfig):
     """4-bit NormalFloat (QLoRA's NF4) weights, blockwise, with an FP16/BF16 compute dtype."""
+
+    technique: ClassVar[str] = "bnb_nf4"
 
     quant_type: Literal["nf4", "fp4"] = Field(
         default="nf4", description="4-bit data type.", json_schema_extra={"search": ["nf4", "fp4"]}
@@ -122,7 +128,6 @@ def _skipped(name: str, paths: list[str]) -> bool:
 
 
 @register_technique(
-    "torch_int8_dynamic",
     TorchInt8DynamicConfig,
     TechniqueManifest(
         family=TechniqueFamily.QUANTIZATION,
@@ -323,7 +328,6 @@ def _CudaWrapper(inner: Any) -> Any:
 
 
 @register_technique(
-    "bnb_int8",
     BnbInt8Config,
     _bnb_manifest("bitsandbytes LLM.int8() Linear layers (CUDA): ~2× smaller than FP16.", "int8"),
 )
@@ -334,7 +338,6 @@ def apply_bnb_int8(
 
 
 @register_technique(
-    "bnb_nf4",
     BnbNf4Config,
     _bnb_manifest("bitsandbytes 4-bit NF4 Linear layers (CUDA): ~4× smaller than FP16.", "nf4"),
 )

@@ -1,0 +1,264 @@
+"""The Deployment stage of an optimize run: package and validate the chosen version for its target.
+
+``--target cpu`` (the default) packages the winner on the runtime it was measured on, when that
+runtime is a registered target (ONNX Runtime, OpenVINO, LiteRT); a torch winner's stored
+artifact is the deliverable. A named target (``openvino``, ``jetson:orin-nano``, ...) gets the
+winner converted at FP32 if the search left it on another framework (e.g. a pruned torch model),
+through the same conversion techniques ``branes deploy run`` uses. Validation compares the
+packaged file with the version it came from, on the run's evaluation data where that is an
+input file, else on seeded random inputs (said in the record).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embodied_ai_architect.agents.deployment.convert import takes_at_fp32, to_target
+from embodied_ai_architect.agents.deployment.targets.base import (
+    Conversion,
+    DeployContext,
+    DeploymentTarget,
+    get_target,
+    load_targets,
+)
+from embodied_ai_architect.agents.deployment.targets.profiles import (
+    HOST_TARGET,
+    ResolvedTarget,
+    resolve_target,
+)
+from embodied_ai_architect.errors import EAAError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.deployment import (
+    DeploymentPrecision,
+    DeploymentResult,
+    ValidationConfig,
+)
+from embodied_ai_architect.schemas.progress import EventKind
+from embodied_ai_architect.schemas.results import StepCandidate
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.pipeline.state import RunState
+    from embodied_ai_architect.schemas.results import VersionRecord
+
+DEPLOYMENT_DIR = "deployment"
+VALIDATION_SAMPLES = 16
+_PRECISIONS = {p.value: p for p in DeploymentPrecision}
+
+
+def check_target(constraints: Constraints) -> tuple[Constraints, ResolvedTarget]:
+    """Resolve ``constraints.target``; refuse an unavailable target before any work.
+
+    A device profile's model-size limit tightens ``max_size_mb`` (never loosens it).
+    """
+    resolved = resolve_target(constraints.target)
+    if resolved.target != HOST_TARGET:
+        get_target(resolved.target).check_available()  # TargetUnavailableError naming the gap
+    profile = resolved.profile
+    if profile is not None and (
+        constraints.max_size_mb is None or constraints.max_size_mb > profile.max_model_mb
+    ):
+        constraints = constraints.model_copy(update={"max_size_mb": profile.max_model_mb})
+    return constraints, resolved
+
+
+def planning_facts(
+    resolved: ResolvedTarget, source: ModelHandle
+) -> tuple[str | None, frozenset[Framework], StepCandidate | None]:
+    """What the planner needs to know about the target: its runtime, the frameworks its FP32
+    conversion takes, and the step that converts ``source`` onto it (None: runs there already).
+    For ``cpu`` there is no filter and no conversion step."""
+    if resolved.target == HOST_TARGET:
+        return None, frozenset(), None
+    from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
+
+    target = get_target(resolved.target)
+    takes = frozenset(f for f in Framework if takes_at_fp32(target, f))
+    step: StepCandidate | None = None
+    if not target.runs(source):
+        conversion = target.conversion(DeploymentPrecision.FP32, "static", source.framework)
+        if conversion.technique is not None:
+            step = StepCandidate(
+                technique=conversion.technique,
+                config=dict(conversion.config),
+                note=f"FP32 on {target.runtime}",
+            )
+        elif Framework.ONNX in target.frameworks:
+            step = StepCandidate(technique=EXPORT_ONNX, note="ONNX Runtime FP32")
+    return target.runtime, takes, step
+
+
+def runs_on_target(state: RunState, version: VersionRecord) -> bool:
+    """Whether the run's target runs ``version`` as it is (always, for ``cpu``)."""
+    if state.target.target == HOST_TARGET:
+        return True
+    return get_target(state.target.target).runs(state.registry.handle(version.id))
+
+
+def host_target_for(handle: ModelHandle) -> DeploymentTarget | None:
+    """For ``--target cpu``: the registered target that runs this version as it is."""
+    for _, cls in load_targets().items():
+        target = cls()
+        if target.runs(handle) and target.is_available()[0]:
+            return target
+    return None
+
+
+def version_precision(state: RunState, version: VersionRecord) -> DeploymentPrecision:
+    """The lowest precision along the version's lineage (a pruned INT8 model is INT8)."""
+    from embodied_ai_architect.agents.optimization.base import load_techniques
+
+    registry = load_techniques()
+    found = DeploymentPrecision.FP32
+    record: VersionRecord | None = version
+    while record is not None and record.technique is not None:
+        if record.technique in registry:  # the built-in ONNX export is not a technique
+            spec = registry.get(record.technique)
+            named = str(record.config.get("precision") or "").split("_")[0]
+            for value in [named, *spec.manifest.precisions]:
+                if value in _PRECISIONS:
+                    found = _lower(found, _PRECISIONS[value])
+                    break
+        record = state.registry.get(record.parent) if record.parent else None
+    return found
+
+
+def _lower(a: DeploymentPrecision, b: DeploymentPrecision) -> DeploymentPrecision:
+    order = [DeploymentPrecision.FP32, DeploymentPrecision.FP16, DeploymentPrecision.INT8]
+    return max(a, b, key=order.index)
+
+
+def deploy_chosen(
+    state: RunState, version: VersionRecord, out_dir: Path, resolved: ResolvedTarget
+) -> DeploymentResult | None:
+    """Package and validate ``version`` for the run's target; None when there is nothing to
+    package (``--target cpu`` with a torch winner). Failures are recorded, not raised."""
+    started = time.perf_counter()
+    handle = state.registry.handle(version.id)
+    if resolved.target == HOST_TARGET:
+        target = host_target_for(handle)
+        if target is None:
+            state.bus.emit(
+                92,
+                "deployment",
+                f"{version.id} runs on {handle.framework.value}: its stored artifact is the "
+                "deliverable (name a target with --target to package it for a runtime)",
+            )
+            return None
+    else:
+        target = get_target(resolved.target)
+    precision = version_precision(state, version)
+    where = out_dir / DEPLOYMENT_DIR
+    dctx = DeployContext(
+        out_dir=where, threads=state.threads, seed=state.seed, sink=state.bus, span=(91, 97)
+    )
+    state.bus.emit(
+        91,
+        "deployment",
+        f"packaging {version.id} ({precision.value}) for {resolved.name}",
+        kind=EventKind.DECISION,
+    )
+    try:
+        result = _package(state, handle, target, precision, dctx, version.id)
+    except EAAError as exc:
+        result = DeploymentResult(
+            success=False,
+            target=target.name,
+            precision=precision,
+            logs=dctx.logs,
+            error={"code": exc.code, "message": exc.message, "hint": exc.hint},
+        )
+        state.bus.emit(
+            97,
+            "deployment",
+            f"deployment failed: {exc.message}",
+            kind=EventKind.WARNING,
+        )
+    result.seconds = time.perf_counter() - started
+    result.report_path = where / "deployment.json"
+    where.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "version": version.id,
+        "target": resolved.name,
+        **json.loads(result.model_dump_json()),
+    }
+    result.report_path.write_text(json.dumps(payload, indent=2))
+    return result
+
+
+def _package(
+    state: RunState,
+    handle: ModelHandle,
+    target: DeploymentTarget,
+    precision: DeploymentPrecision,
+    dctx: DeployContext,
+    version_id: str,
+) -> DeploymentResult:
+    from embodied_ai_architect.agents.deployment.agent import reference_handle, technique_context
+
+    conversion = (
+        Conversion(None)
+        if target.runs(handle)
+        else target.conversion(DeploymentPrecision.FP32, "static", handle.framework)
+    )
+    converted = to_target(
+        handle,
+        target,
+        DeploymentPrecision.FP32,
+        conversion,
+        technique_context(dctx.out_dir / "work", dctx, None),
+    )
+    dctx.logs.extend(converted.changes)
+    artifact = target.package(converted.handle, precision, dctx)
+    artifact.details.update(converted.details)
+    artifact.details["version"] = version_id
+    data = state.request.eval_data
+    usable = data is not None and (data.is_dir() or data.suffix in (".npy", ".npz"))
+    config = ValidationConfig(
+        test_data_path=data if usable else None,
+        allow_random_inputs=not usable,
+        num_samples=VALIDATION_SAMPLES,
+        latency_runs=min(30, state.request.latency_runs),
+        # The packaged file must compute what the measured version computed: graph
+        # optimizations and FP32 conversions move outputs by float rounding only.
+        tolerance_percent=1.0,
+    )
+    validation = target.validate(
+        artifact, reference_handle(converted.reference, state.threads), config, dctx
+    )
+    (dctx.out_dir / "validation.json").write_text(validation.model_dump_json(indent=2))
+    shutil.rmtree(dctx.out_dir / "work", ignore_errors=True)  # conversion scratch
+    verdict = "passed" if validation.passed else "FAILED: " + "; ".join(validation.reasons)
+    state.bus.emit(
+        97,
+        "deployment",
+        f"{artifact.path.name} ({artifact.size_bytes / 1e6:.3g} MB) on {artifact.runtime}: "
+        f"validation {verdict}",
+        kind=EventKind.METRIC if validation.passed else EventKind.WARNING,
+        data={"deployment": {"path": str(artifact.path), "passed": validation.passed}},
+    )
+    return DeploymentResult(
+        success=validation.passed,
+        target=target.name,
+        precision=precision,
+        artifact=artifact,
+        validation=validation,
+        logs=dctx.logs,
+    )
+
+
+def deployment_summary(result: DeploymentResult) -> str:
+    """One clause for the run summary."""
+    if not result.success or result.artifact is None:
+        reason = (result.error or {}).get("message") or "; ".join(
+            result.validation.reasons if result.validation else []
+        )
+        return f"deployment to {result.target} FAILED: {reason}"
+    return (
+        f"packaged for {result.target} ({result.precision.value}, "
+        f"{result.artifact.size_bytes / 1e6:.3g} MB, validated)"
+    )
