@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
 from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.utils.jsonobj import json_object
 
 # Loader options every model-taking command offers, declared once.
 InputOption = Annotated[
@@ -32,18 +32,9 @@ TrustPickleOption = Annotated[
 
 def parse_arch_kwargs(text: str | None) -> dict[str, Any]:
     """Parse ``--arch-kwargs`` (a JSON object) into keyword arguments for ``--arch``."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--arch-kwargs is not valid JSON: {exc}",
-            hint="write a JSON object, e.g. --arch-kwargs '{\"width\": 32}'",
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(
-            f"--arch-kwargs must be a JSON object, not {type(value).__name__}",
-            hint="e.g. --arch-kwargs '{\"width\": 32}'",
-        )
-    return value
+    return json_object(
+        text,
+        what="--arch-kwargs",
+        hint="write a JSON object, e.g. --arch-kwargs '{\"width\": 32}'",
+        error=InputError,
+    )

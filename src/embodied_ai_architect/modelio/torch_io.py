@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import inspect
 import pickle
 from pathlib import Path
@@ -20,6 +19,7 @@ from embodied_ai_architect.modelio.torch_save import (
     specs_from_meta,
 )
 from embodied_ai_architect.schemas.tensors import TensorSpec
+from embodied_ai_architect.utils.imports import import_attribute
 
 __all__ = [
     "META_FILE",
@@ -206,23 +206,14 @@ def import_factory(spec: str) -> Any:
             f"architecture spec {spec!r} is not of the form 'package.module:factory'",
             hint="e.g. --arch embodied_ai_architect.testing.models:build_cnn",
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InputError(
-            f"cannot import {module_name!r} for the architecture: {exc}",
-            hint="make the module importable (install it or set PYTHONPATH)",
-        ) from exc
-    try:
-        factory = getattr(module, attribute)
-    except AttributeError:
-        raise InputError(
-            f"{module_name!r} has no attribute {attribute!r}",
-            hint="check the factory name after the colon",
-        ) from None
-    if not callable(factory):
-        raise InputError(f"{spec!r} is not callable", hint="point --arch at a function or class")
-    return factory
+    return import_attribute(
+        module_name,
+        attribute,
+        what=f"--arch {spec!r}",
+        kind="factory",
+        hint="make the module importable (install it or set PYTHONPATH)",
+        error=InputError,
+    )
 
 
 def _scripted_input_names(module: Any) -> list[str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
 from embodied_ai_architect.modelio.handle import set_eval
 from embodied_ai_architect.schemas.tensors import TensorSpec
+from embodied_ai_architect.utils.jsonobj import json_object
 
 if TYPE_CHECKING:
     import torch
@@ -21,21 +22,12 @@ META_FILE = "branes_meta.json"  # archive extra file carrying the input signatur
 
 
 def read_meta(text: str, path: Path) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        meta = json.loads(text)
-    except ValueError as exc:
-        raise ModelFormatError(
-            f"{path.name!r} carries a {META_FILE} that is not valid JSON: {exc}",
-            hint="save the model again with save_torchscript / save_exported_program",
-        ) from exc
-    if not isinstance(meta, dict):
-        raise ModelFormatError(
-            f"{path.name!r} carries a {META_FILE} that is not a JSON object",
-            hint="save the model again with save_torchscript / save_exported_program",
-        )
-    return meta
+    return json_object(
+        text,
+        what=f"{path.name!r} carries a {META_FILE} that",
+        hint="save the model again with save_torchscript / save_exported_program",
+        error=ModelFormatError,
+    )
 
 
 def specs_from_meta(meta: dict[str, Any], path: Path) -> list[TensorSpec] | None:
@@ -56,12 +48,22 @@ def _meta_json(inputs: list[TensorSpec], extra: dict[str, Any] | None) -> str:
     return json.dumps({**(extra or {}), "inputs": [spec.model_dump() for spec in inputs]})
 
 
-def _validate_save_inputs(inputs: list[TensorSpec]) -> None:
+def _prepare(
+    module: torch.nn.Module, path: Path, inputs: list[TensorSpec]
+) -> tuple[Path, tuple[torch.Tensor, ...]]:
+    """Check the signature and put the module in eval mode; example inputs made from it."""
+    import torch
+
+    from embodied_ai_architect.modelio.handle import make_feeds
+
     if not inputs or not all(isinstance(spec, TensorSpec) for spec in inputs):
         raise InputError(
             "saving needs the input signature as a non-empty list of TensorSpec",
             hint="e.g. [TensorSpec(name='x', shape=[1, 3, 32, 32])]; handle.inputs works",
         )
+    set_eval(module)
+    feeds = make_feeds(inputs, batch=1, seed=0)
+    return Path(path), tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
 
 
 def save_torchscript(
@@ -84,16 +86,10 @@ def save_torchscript(
     """
     import torch
 
-    from embodied_ai_architect.modelio.handle import make_feeds
-
-    _validate_save_inputs(inputs)
-    path = Path(path)
-    set_eval(module)
+    path, args = _prepare(module, path, inputs)
     if isinstance(module, torch.jit.ScriptModule):
         scripted = module
     else:
-        feeds = make_feeds(inputs, batch=1, seed=0)
-        args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
         try:
             with torch.inference_mode(False), torch.no_grad():
                 scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
@@ -118,13 +114,7 @@ def save_exported_program(
     signature as an extra file (integer ranges survive the round trip)."""
     import torch
 
-    from embodied_ai_architect.modelio.handle import make_feeds
-
-    _validate_save_inputs(inputs)
-    path = Path(path)
-    set_eval(module)
-    feeds = make_feeds(inputs, batch=1, seed=0)
-    args = tuple(torch.from_numpy(feeds[spec.name]) for spec in inputs)
+    path, args = _prepare(module, path, inputs)
     try:
         program = torch.export.export(module, args)
     except Exception as exc:  # torch.export raises many error types

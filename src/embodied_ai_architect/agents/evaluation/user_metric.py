@@ -15,7 +15,6 @@ and returns a float in [0, 1], higher is better. Example::
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 import sys
@@ -30,6 +29,7 @@ from embodied_ai_architect.agents.evaluation.task import TaskScore
 from embodied_ai_architect.errors import ConfigError, EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.schemas.tensors import TensorSpec
+from embodied_ai_architect.utils.imports import import_attribute
 
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 UserMetric = Callable[["RunnableModel", EvalDataset], Any]
@@ -56,21 +56,16 @@ def resolve_metric(spec: str) -> UserMetric:
             "library or a private function",
             hint="put def your_metric(model, data) -> float in your own package",
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"--metric {spec!r}: cannot import {module_name!r}: {exc}",
-            hint="install the package that holds the metric (pip install -e your_package) "
-            "in the environment that runs the job",
-        ) from exc
-    fn = getattr(module, function, None)
-    if not callable(fn):
-        raise ConfigError(
-            f"--metric {spec!r}: {module_name!r} has no function {function!r}",
-            hint=f"define def {function}(model, data) -> float in {module_name}",
-        )
-    return fn  # type: ignore[no-any-return]
+    metric: UserMetric = import_attribute(
+        module_name,
+        function,
+        what=f"--metric {spec!r}",
+        kind="function",
+        hint="install the package that holds the metric (pip install -e your_package) "
+        "in the environment that runs the job",
+        error=ConfigError,
+    )
+    return metric
 
 
 class RunnableModel:
