@@ -162,46 +162,54 @@ def openvino_cpu_capabilities() -> tuple[str, ...] | None:
         return None
 
 
-def _int8_hardware(flags: set[str]) -> tuple[bool, str]:
-    if {"amx_int8", "amx_tile"} <= flags:
-        return True, "AMX-INT8 tiles: INT8 GEMM far above FP32"
-    if "avx512_vnni" in flags or "avx_vnni" in flags:
-        return True, "VNNI dot-product instructions: INT8 GEMM ~2-4× FP32"
-    if "i8mm" in flags or "asimddp" in flags:
-        return True, "ARM dot-product / i8mm instructions: INT8 GEMM well above FP32"
-    if "avx2" in flags:
-        return False, (
-            "AVX2 without VNNI: INT8 runs on emulated integer kernels, ≤2× over FP32 at best; "
-            "dynamic INT8 convolutions (ConvInteger) are slower than FP32"
-        )
-    return False, "no SIMD integer dot-product support found: INT8 mostly saves size"
+# Per precision, the CPU features that make it fast, checked in order: each rule lists
+# alternatives ("a+b": both flags needed), whether the precision is then fast, and why.
+HardwareRule = tuple[tuple[str, ...], bool, str]
+
+_INT8_RULES: tuple[HardwareRule, ...] = (
+    (("amx_int8+amx_tile",), True, "AMX-INT8 tiles: INT8 GEMM far above FP32"),
+    (("avx512_vnni", "avx_vnni"), True, "VNNI dot-product instructions: INT8 GEMM ~2-4× FP32"),
+    (
+        ("i8mm", "asimddp"),
+        True,
+        "ARM dot-product / i8mm instructions: INT8 GEMM well above FP32",
+    ),
+    (
+        ("avx2",),
+        False,
+        "AVX2 without VNNI: INT8 runs on emulated integer kernels, ≤2× over FP32 at best; "
+        "dynamic INT8 convolutions (ConvInteger) are slower than FP32",
+    ),
+    ((), False, "no SIMD integer dot-product support found: INT8 mostly saves size"),
+)
+_FP16_RULES: tuple[HardwareRule, ...] = (
+    (("avx512_fp16", "amx_fp16"), True, "native FP16 arithmetic (AVX512-FP16 / AMX-FP16)"),
+    (("asimdhp",), True, "ARMv8.2 half-precision SIMD"),
+    (("f16c",), False, "F16C only converts FP16↔FP32: FP16 halves size, compute stays FP32"),
+    ((), False, "no FP16 support found on this CPU"),
+)
+_BF16_RULES: tuple[HardwareRule, ...] = (
+    (("amx_bf16", "avx512_bf16"), True, "native BF16 dot products (AVX512-BF16 / AMX-BF16)"),
+    (("bf16",), True, "ARM BF16 instructions"),
+    ((), False, "no BF16 instructions: BF16 would be emulated"),
+)
 
 
-def _fp16_hardware(flags: set[str]) -> tuple[bool, str]:
-    if "avx512_fp16" in flags or "amx_fp16" in flags:
-        return True, "native FP16 arithmetic (AVX512-FP16 / AMX-FP16)"
-    if "asimdhp" in flags:
-        return True, "ARMv8.2 half-precision SIMD"
-    if "f16c" in flags:
-        return False, "F16C only converts FP16↔FP32: FP16 halves size, compute stays FP32"
-    return False, "no FP16 support found on this CPU"
-
-
-def _bf16_hardware(flags: set[str]) -> tuple[bool, str]:
-    if "amx_bf16" in flags or "avx512_bf16" in flags:
-        return True, "native BF16 dot products (AVX512-BF16 / AMX-BF16)"
-    if "bf16" in flags:
-        return True, "ARM BF16 instructions"
-    return False, "no BF16 instructions: BF16 would be emulated"
+def _hardware(flags: set[str], rules: tuple[HardwareRule, ...]) -> tuple[bool, str]:
+    """The first rule one of whose alternatives this CPU has (a rule without any: the rest)."""
+    for alternatives, fast, reason in rules:
+        if not alternatives or any(set(a.split("+")) <= flags for a in alternatives):
+            return fast, reason
+    raise AssertionError("every rule table ends with a catch-all rule")
 
 
 def capability_matrix(host: HostInfo) -> list[Capability]:
     """Runtime × precision → available / fast / why, from the host's flags and runtimes."""
     flags = set(host.cpu_flags)
     runtimes = host.runtimes
-    int8_fast, int8_reason = _int8_hardware(flags)
-    fp16_fast, fp16_reason = _fp16_hardware(flags)
-    bf16_fast, bf16_reason = _bf16_hardware(flags)
+    int8_fast, int8_reason = _hardware(flags, _INT8_RULES)
+    fp16_fast, fp16_reason = _hardware(flags, _FP16_RULES)
+    bf16_fast, bf16_reason = _hardware(flags, _BF16_RULES)
     fp32_reason = (
         "AVX-512 FP32 kernels"
         if "avx512f" in flags
