@@ -4,12 +4,13 @@ Starts `branes serve` in a temporary workspace (or targets --url), uploads a tin
 stores --jobs finished jobs (with results, like real history), then measures over loopback:
 
 1. closed loop: --clients (default 8, 64, 256) async clients each sending back to back for
-   --seconds, for GET /health, GET /api/v1/jobs?limit=50, GET /api/v1/jobs/{id} and
+   --seconds, for GET /health, GET /api/v1/jobs?limit=--list-limit (20), GET /api/v1/jobs/{id} and
    POST /api/v1/jobs (submit). Errors are counted apart from deliberate 429 / 503 (which
    must carry Retry-After).
 2. open loop: reads at a fixed --rate (default 200 req/s) with latency measured from each
    request's *scheduled* time (no coordinated omission), alone and while --submit-rate
-   submits per second run beside them ("submits never block reads").
+   submits per second run beside them, for a job's status and for the job list ("submits
+   never block reads").
 
 The client runs in this process on the same cores as the server: on a 2-core host its own
 CPU use is part of the figures. Submitted jobs are cancelled afterwards.
@@ -297,12 +298,12 @@ def _host_port(url: str) -> tuple[str, int]:
 def print_rows(title: str, rows: list[dict[str, Any]], key: str) -> None:
     print(f"\n{title}")
     print(
-        f"{'scenario':<10} {key:>8} {'ok':>7} {'429/503':>8} {'errors':>6} {'p50 ms':>8} "
+        f"{'scenario':<16} {key:>8} {'ok':>7} {'429/503':>8} {'errors':>6} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'max ms':>8} {'ok req/s':>9}"
     )
     for row in rows:
         print(
-            f"{row['scenario']:<10} {row[key]:>8g} {row['ok']:>7} {row['rejected_429_503']:>8} "
+            f"{row['scenario']:<16} {row[key]:>8g} {row['ok']:>7} {row['rejected_429_503']:>8} "
             f"{row['errors']:>6} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} "
             f"{row['max_ms']:>8.1f} {row['ok_rps']:>9.1f}"
         )
@@ -349,14 +350,14 @@ async def run(url: str, args: argparse.Namespace, server_pid: int | None) -> dic
     ).encode()
     scenarios: dict[str, Call] = {
         "health": lambda c: c.request("GET", "/health"),
-        "list_jobs": lambda c: c.request("GET", "/api/v1/jobs?limit=50"),
+        "list_jobs": lambda c: c.request("GET", f"/api/v1/jobs?limit={args.list_limit}"),
         "get_job": lambda c: c.request("GET", f"/api/v1/jobs/{job_id}"),
         "submit": lambda c: c.request("POST", "/api/v1/jobs", submit),
     }
     rss_before = rss_mb(server_pid)
     closed: list[dict[str, Any]] = []
     # Reads first, then submits (whose queued jobs would otherwise run beside the reads).
-    for name, call in scenarios.items():
+    for name, call in scenarios.items() if not args.open_only else ():
         for clients in args.clients:
             row = await closed_loop(url, clients, args.seconds, call)
             closed.append({"scenario": name, **row})
@@ -367,14 +368,17 @@ async def run(url: str, args: argparse.Namespace, server_pid: int | None) -> dic
         row = await open_loop(url, args.rate, args.seconds * 2, scenarios[name])
         opened.append({"scenario": name, **row})
         progress(name, row)
-    mixed = await open_loop(
-        url,
-        args.rate,
-        args.seconds * 2,
-        scenarios["get_job"],
-        side=(args.submit_rate, scenarios["submit"]),
-    )
-    opened.append({"scenario": "get_job+submit", **mixed})
+    for name in ("get_job", "list_jobs"):
+        mixed = await open_loop(
+            url,
+            args.rate,
+            args.seconds * 2,
+            scenarios[name],
+            side=(args.submit_rate, scenarios["submit"]),
+        )
+        opened.append({"scenario": f"{name}+submit", **mixed})
+        progress(f"{name}+submit", mixed)
+        await cancel_queued(url)
     rss_after = rss_mb(server_pid)
     await cancel_queued(url)
     return {
@@ -394,6 +398,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="Open-loop reads per second.")
     parser.add_argument("--submit-rate", type=float, default=20.0, help="Submits/s beside reads.")
     parser.add_argument("--jobs", type=int, default=200, help="Finished jobs stored first.")
+    parser.add_argument("--list-limit", type=int, default=20, help="Page size of the job list.")
+    parser.add_argument("--open-only", action="store_true", help="Skip the closed-loop rows.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
     if not all(1 <= c <= 1024 for c in args.clients) or not 0.5 <= args.seconds <= 120:
@@ -425,11 +431,13 @@ def main() -> None:
     print(f"host: {os.cpu_count()} CPUs; server and client share them; loopback; {url}")
     print_rows("closed loop (back-to-back clients)", results["closed_loop"], "clients")
     print_rows("open loop (fixed rate, latency from schedule)", results["open_loop"], "rate")
-    side = results["open_loop"][-1]["side"]
-    print(
-        f"  beside get_job+submit: {side['ok']} submits ok, p50 {side['p50_ms']:.1f} ms, "
-        f"p99 {side['p99_ms']:.1f} ms, errors {side['errors']}"
-    )
+    for row in results["open_loop"]:
+        if "side" in row:
+            side = row["side"]
+            print(
+                f"  beside {row['scenario']}: {side['ok']} submits ok, p50 {side['p50_ms']:.1f} "
+                f"ms, p99 {side['p99_ms']:.1f} ms, errors {side['errors']}"
+            )
     rss = results["server_rss_mb"]
     if rss["before"] is not None:
         print(f"server RSS: {rss['before']:.0f} MB before, {rss['after']:.0f} MB after the load")

@@ -16,6 +16,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from api import test_job_pages  # tests/ is on sys.path (rootdir conftest)
 from embodied_ai_architect.errors import DependencyError
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.db import postgres_driver_url
@@ -71,6 +72,7 @@ STORE_SCENARIOS: list[Callable[[Database], None]] = [
     store_scenarios.test_deleting_a_model_cascades_to_versions,
     store_scenarios.test_concurrent_writers_do_not_fail,
     test_job_summaries.test_summaries_match_rows_without_results,
+    test_job_pages.test_pages_equal_the_model_dump_and_follow_every_change,
 ]
 
 

@@ -12,6 +12,7 @@ from embodied_ai_architect.api.admission import admit
 from embodied_ai_architect.api.convert import job_public, job_result, json_response, page_of
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.job_pages import render_job_page
 from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
 from embodied_ai_architect.api.schemas import (
     EventPublic,
@@ -96,13 +97,12 @@ def list_jobs(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Response:
-    with db.session() as session:
-        # Summaries: results are served by /result, one job at a time.
-        rows, count = jobs.list_job_summaries(
-            session, status=status, kind=kind, model_id=model_id, offset=offset, limit=limit
-        )
-        page = ListPublic[JobPublic](data=[job_public(r) for r in rows], count=count)
-    return json_response(page)
+    # Summaries (results are served by /result, one job at a time), each job rendered once
+    # per state and process: see api/job_pages.py for what this costs and why.
+    body = render_job_page(
+        db, status=status, kind=kind, model_id=model_id, offset=offset, limit=limit
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get(

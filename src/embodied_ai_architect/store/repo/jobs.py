@@ -99,11 +99,12 @@ class JobSummary(Protocol):
 
 # Plain column rows, not ORM objects: no identity map or instance state per row, and the
 # result (a whole optimize report can be megabytes of JSON) is never read or decoded.
-_SUMMARY_COLUMNS = tuple(c for c in JobRow.__table__.columns if c.key != "result")
+# Every column but the result (a whole report): what status and list views read.
+SUMMARY_COLUMNS = tuple(c for c in JobRow.__table__.columns if c.key != "result")
 
 
 def get_job_summary(session: Session, *, job_id: str) -> JobSummary:
-    statement = select(*_SUMMARY_COLUMNS).where(JobRow.id == job_id)
+    statement = select(*SUMMARY_COLUMNS).where(JobRow.id == job_id)
     row = session.connection().execute(statement).first()  # Core: no ORM loading per row
     if row is None:
         require(session, JobRow, job_id, what="job")  # raises the usual NotFoundError
@@ -115,7 +116,7 @@ def list_job_summaries(
 ) -> tuple[list[JobSummary], int]:
     """One page of job summaries, newest first (the ix_jobs_created_id index), and the total."""
     check_page(offset=offset, limit=limit)
-    page = _newest_first(select(*_SUMMARY_COLUMNS), filters)
+    page = _newest_first(select(*SUMMARY_COLUMNS), filters)
     # Core, not session.execute: column rows need none of the ORM's per-row loading machinery.
     rows = session.connection().execute(page.offset(offset).limit(limit)).all()
     if offset == 0 and len(rows) < limit:
