@@ -158,3 +158,30 @@ def test_keras_conv_model_nhwc_to_onnx(tmp_path: Path) -> None:
     want = np.asarray(model(batch, training=False))
     got = next(iter(onnx_handle.run({onnx_handle.inputs[0].name: batch}).values()))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_keras_sequential_model_to_onnx(tmp_path: Path) -> None:
+    """A Keras 3 Sequential model has no ``output_names``: tf2onnx's from_keras then looks its
+    output up by the KerasTensor's name and fails (KeyError 'keras_tensor_N'); the corpus's
+    Keras digit classifier failed analyze, optimize and deploy that way."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", padding="same"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.save(tmp_path / "seq.keras")
+
+    handle = load_model(tmp_path / "seq.keras")
+    onnx_handle = export_onnx(handle, tmp_path / "seq.onnx")
+    assert [spec.name for spec in onnx_handle.outputs] == [spec.name for spec in handle.outputs]
+    batch = np.random.default_rng(0).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    want = np.asarray(model(batch, training=False))
+    got = next(iter(onnx_handle.run({onnx_handle.inputs[0].name: batch}).values()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

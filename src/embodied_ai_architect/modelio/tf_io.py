@@ -63,6 +63,7 @@ class TensorFlowModelHandle(ModelHandle):
         # The loaded SavedModel object: its serving function only holds weak references to
         # the variables, so the owner must stay alive as long as the handle.
         self.owner = owner
+        self._serving: Any = None  # the Keras model traced as a tf.function, on first run
 
     def run(self, feeds: Feeds) -> Feeds:
         tf = tensorflow()
@@ -73,22 +74,27 @@ class TensorFlowModelHandle(ModelHandle):
         if self.kind == "saved_model":
             result = self.model(**tensors)
         else:
-            ordered = [tensors[s.name] for s in self.inputs]
-            result = self.model(ordered if len(ordered) > 1 else ordered[0], training=False)
+            # Traced once, as a deployed Keras model runs: an eager call dispatches op by op
+            # from Python (tens of ms for a small CNN), which would be the baseline every
+            # optimized version is compared with.
+            if self._serving is None:
+                self._serving = self._keras_function(fixed_shapes=False)[0]
+            named = self._serving(*(tensors[s.name] for s in self.inputs))
+            # A dict comes back in key order; give the outputs in the model's order.
+            order = [s.name for s in self.outputs if s.name in named] or list(named)
+            result = {name: named[name] for name in order}
         return _named_outputs(result, [s.name for s in self.outputs])
 
     def to_onnx(self, out_path: Path, *, opset: int = 18) -> OnnxModelHandle:
-        """Convert with tf2onnx (from_keras / the SavedModel's frozen graph), checked numerically."""
+        """Convert with tf2onnx (the Keras model traced as a function / the SavedModel's frozen
+        graph), checked numerically."""
         converter = tf2onnx()
-        tf = tensorflow()
 
         def convert(output_path: str) -> None:
             if self.kind == "keras":
-                signature = [
-                    tf.TensorSpec(_tf_shape(s.shape), s.dtype, name=s.name) for s in self.inputs
-                ]
-                converter.convert.from_keras(
-                    self.model, input_signature=signature, opset=opset, output_path=output_path
+                function, signature = self._keras_function()
+                converter.convert.from_function(
+                    function, input_signature=signature, opset=opset, output_path=output_path
                 )
             else:
                 _saved_model_to_onnx(
@@ -103,6 +109,41 @@ class TensorFlowModelHandle(ModelHandle):
             hint="the model may use ops tf2onnx does not map; try another --opset, or convert "
             "it yourself (python -m tf2onnx.convert) and pass the .onnx file",
         )
+
+    def _keras_function(self, *, fixed_shapes: bool = True) -> tuple[Any, list[Any]]:
+        """The Keras model as a ``tf.function`` returning ``{output name: tensor}``.
+
+        tf2onnx's ``from_keras`` names outputs from ``model.output_names``, which a Keras 3
+        Sequential model lacks; it then looks the output up by its KerasTensor name and fails
+        (KeyError 'keras_tensor_N'). A dict of outputs names the graph's outputs itself, with
+        the names this handle's ``run`` gives, whatever the Keras version.
+
+        ``fixed_shapes``: trace for the handle's input shapes (the ONNX export); otherwise for
+        any batch size (``run``, fed batches of any size)."""
+        tf = tensorflow()
+        signature = [
+            tf.TensorSpec(
+                _tf_shape(s.shape if fixed_shapes or not s.shape else ["batch", *s.shape[1:]]),
+                s.dtype,
+                name=s.name,
+            )
+            for s in self.inputs
+        ]
+        names = [s.name for s in self.outputs]
+        model = self.model
+
+        @tf.function(input_signature=signature)  # type: ignore[misc]
+        def serving(*tensors: Any) -> dict[str, Any]:
+            result = model(list(tensors) if len(tensors) > 1 else tensors[0], training=False)
+            if isinstance(result, dict):
+                return {str(key): value for key, value in result.items()}
+            values = list(result) if isinstance(result, list | tuple) else [result]
+            keys = (
+                names if len(names) == len(values) else [f"output_{i}" for i in range(len(values))]
+            )
+            return dict(zip(keys, values, strict=True))
+
+        return serving, signature
 
 
 def _tf_shape(shape: list[Dim]) -> list[int | None]:
