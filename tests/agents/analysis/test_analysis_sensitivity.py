@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -102,3 +103,37 @@ def test_relative_error_ignores_constant_offsets() -> None:
     reference = {"scores": np.array([0.49, 0.51, 0.49, 0.51])}
     actual = {"scores": np.array([0.50, 0.50, 0.50, 0.50])}
     assert np.isclose(relative_error(reference, actual), 1.0)
+
+
+@pytest.mark.tf
+def test_keras_model_sensitivity_perturbs_its_onnx_export(tmp_path: Path) -> None:
+    """TF / Keras models are read from their ONNX export, so sensitivity perturbs that graph's
+    weights (it used to stop at "not implemented for tensorflow models", a warning on every
+    Keras file the corpus has)."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from embodied_ai_architect.agents.analysis.agent import analyze_model
+    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.settings import get_settings
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1), name="image"),
+            keras.layers.Conv2D(4, 3, activation="relu", padding="same"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.save(tmp_path / "seq.keras")
+    profile = analyze_model(
+        AnalysisRequest(
+            model_path=tmp_path / "seq.keras", measure_latency=False, sensitivity_top_k=2
+        ),
+        AgentContext(settings=get_settings()),
+    )
+    assert profile.warnings == []
+    assert len(profile.sensitivity) == 2
+    assert all(layer.score > 0 for layer in profile.sensitivity)

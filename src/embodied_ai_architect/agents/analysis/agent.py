@@ -90,23 +90,25 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             family = detect_family(structure, handle, outputs, feeds, reference)
             self.emit_progress(40, f"family: {family.family.value}", {"family": family.family})
 
+            def measure_sensitivity() -> list[LayerSensitivity]:
+                # The layers were read from graph_source: perturb that graph's weights.
+                subject, subject_feeds, subject_reference = _sensitivity_subject(
+                    handle, graph_source, feeds, reference
+                )
+                return layer_sensitivity(
+                    subject,
+                    structure,
+                    subject_feeds,
+                    subject_reference,
+                    request.sensitivity_top_k,
+                    on_layer=lambda i, n, name: self.emit_progress(
+                        40 + 20 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
+                    ),
+                )
+
             sensitivity: list[LayerSensitivity] = []
             if request.sensitivity_top_k:
-                sensitivity = self._optional(
-                    "INT8 sensitivity",
-                    lambda: layer_sensitivity(
-                        handle,
-                        structure,
-                        feeds,
-                        reference,
-                        request.sensitivity_top_k,
-                        on_layer=lambda i, n, name: self.emit_progress(
-                            40 + 20 * i / max(n, 1), f"INT8 sensitivity {i + 1}/{n}: {name}"
-                        ),
-                    ),
-                    [],
-                    warnings,
-                )
+                sensitivity = self._optional("INT8 sensitivity", measure_sensitivity, [], warnings)
             self.emit_progress(60, f"sensitivity of {len(sensitivity)} layer(s) measured")
 
             runtime = RuntimeReport()
@@ -240,6 +242,24 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             # Not silent: the warning reaches the progress stream and the profile.
             self.emit_progress(66, f"ONNX export failed: {exc}", kind=EventKind.WARNING)
             return None
+
+
+def _sensitivity_subject(
+    handle: ModelHandle, graph_source: ModelHandle, feeds: Feeds, reference: Feeds
+) -> tuple[ModelHandle, Feeds, Feeds]:
+    """The model whose weights sensitivity perturbs, with its feeds and unperturbed outputs.
+
+    That is the graph the layers were read from: for TF / Keras / OpenVINO models, their ONNX
+    export (the structure names its nodes and weights). Its inputs may be named differently
+    from the source's, so feeds follow the source's input order, and the reference is the
+    export's own output."""
+    if graph_source is handle:
+        return handle, feeds, reference
+    renamed = {
+        graph.name: feeds[source.name]
+        for source, graph in zip(handle.inputs, graph_source.inputs, strict=True)
+    }
+    return graph_source, renamed, graph_source.run(renamed)
 
 
 def _structure(handle: ModelHandle, feeds: Feeds) -> ModelStructure:
