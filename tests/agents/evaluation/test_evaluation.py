@@ -224,3 +224,32 @@ def test_min_accuracy_needs_labels() -> None:
             max_samples=10,
             seed=0,
         )
+
+
+def test_random_fidelity_inputs_honour_the_sample_cap() -> None:
+    """Without data, fidelity runs on seeded random inputs: FIDELITY_SAMPLES of them, or fewer
+    when the request caps evaluation (``max_eval_samples``). The cap used to be ignored, so a
+    short search on a large detector still ran 256 samples per evaluation."""
+    import torch
+
+    from embodied_ai_architect.agents.evaluation.agent import FIDELITY_SAMPLES
+    from embodied_ai_architect.testing.models import SmallCNN
+
+    torch.manual_seed(0)
+    handle = _handle(SmallCNN(width=4))
+
+    def sizes(max_samples: int) -> dict[str, int]:
+        evaluator = build_evaluator(
+            reference=handle,
+            constraints=Constraints(max_accuracy_drop=1),
+            eval_data=None,
+            eval_sim=None,
+            max_samples=max_samples,
+            seed=0,
+        )
+        assert isinstance(evaluator, SplitEvaluator)
+        return evaluator.sizes
+
+    half = FIDELITY_SAMPLES // 2
+    assert sizes(2000) == {"calibration": 0, "selection": half, "held_out": half}
+    assert sizes(32) == {"calibration": 0, "selection": 16, "held_out": 16}

@@ -52,7 +52,7 @@ def build_evaluator(
     if eval_data is not None:
         dataset = load_eval_dataset(eval_data, reference.inputs, max_samples=max_samples)
     else:
-        dataset = _random_dataset(reference, seed)
+        dataset = _random_dataset(reference, seed, min(FIDELITY_SAMPLES, max_samples))
     if metric is not None:
         from embodied_ai_architect.agents.evaluation.user_metric import (
             UserMetricEvaluator,
@@ -88,26 +88,26 @@ def build_evaluator(
     )
 
 
-def _random_dataset(reference: ModelHandle, seed: int) -> EvalDataset:
+def _random_dataset(reference: ModelHandle, seed: int, count: int) -> EvalDataset:
     from embodied_ai_architect.modelio.handle import make_feeds
 
-    # Cut in two disjoint halves (selection, held-out); the calibration's random provider
-    # draws with the plain seed, these with another.
-    # A model exported with a fixed batch of 1 still gets FIDELITY_SAMPLES samples (stacked
-    # here, run one at a time by run_dataset), not one.
+    # ``count`` samples: FIDELITY_SAMPLES unless the request caps evaluation lower (a short
+    # search on a large model). Cut in two disjoint halves (selection, held-out); the
+    # calibration's random provider draws with the plain seed, these with another.
+    # A model exported with a fixed batch of 1 still gets ``count`` samples (stacked here,
+    # run one at a time by run_dataset), not one.
     batched = [
         spec.model_copy(update={"shape": ["batch", *spec.shape[1:]]})
         for spec in reference.inputs
         if spec.batch_first
     ]
-    feeds = make_feeds(batched, batch=FIDELITY_SAMPLES, seed=seed + 1000) if batched else {}
+    feeds = make_feeds(batched, batch=count, seed=seed + 1000) if batched else {}
     # Scalars (a sample rate) and inputs whose batch is not axis 0 (a recurrent state) get a
     # new leading sample axis; run_dataset feeds them one sample at a time.
     for spec in reference.inputs:
         if not spec.batch_first:
             samples = [
-                make_feeds([spec], batch=1, seed=seed + 1000 + i)[spec.name]
-                for i in range(FIDELITY_SAMPLES)
+                make_feeds([spec], batch=1, seed=seed + 1000 + i)[spec.name] for i in range(count)
             ]
             feeds[spec.name] = np.stack(samples)
     ordered = {spec.name: feeds[spec.name] for spec in reference.inputs}
