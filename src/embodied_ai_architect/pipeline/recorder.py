@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+from dataclasses import asdict, fields
 from typing import Any
 
 from embodied_ai_architect.agents.planning.skills import SkillRecord
@@ -13,6 +15,7 @@ from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.repo import events, history, jobs
 
 # The store's plan-step statuses are a smaller vocabulary than ours.
+_SKILL_FIELDS = tuple(f.name for f in fields(SkillRecord))
 _STEP_STATUS = {
     StepStatus.PENDING: "pending",
     StepStatus.ACCEPTED: "passed",
@@ -106,31 +109,16 @@ class RunRecorder:
     def skills(self, *, family: str, target: str) -> list[SkillRecord]:
         with self.db.session() as session:
             rows = history.list_skills(session, family=family, target=target)
+            # Copies: the records outlive the session and must not share the rows' JSON dicts.
             return [
-                SkillRecord(
-                    family=r.family,
-                    target=r.target,
-                    technique=r.technique,
-                    config=dict(r.config),
-                    effect=dict(r.effect),
-                    passed=r.passed,
-                )
+                SkillRecord(**{name: copy.copy(getattr(r, name)) for name in _SKILL_FIELDS})
                 for r in rows
             ]
 
     def learn(self, skills: list[SkillRecord]) -> None:
         with self.db.session() as session:
             for skill in skills:
-                history.record_skill(
-                    session,
-                    family=skill.family,
-                    target=skill.target,
-                    technique=skill.technique,
-                    config=skill.config,
-                    effect=skill.effect,
-                    passed=skill.passed,
-                    job_id=self.job_id,
-                )
+                history.record_skill(session, **asdict(skill), job_id=self.job_id)
 
     def finish(self, *, status: JobStatus, result: dict[str, Any] | None, error: Any) -> None:
         if not self.owns_job:
