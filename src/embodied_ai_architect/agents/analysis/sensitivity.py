@@ -11,7 +11,8 @@ copy of the graph.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,9 @@ from embodied_ai_architect.schemas.profile import LayerSensitivity
 if TYPE_CHECKING:
     import onnx
     import torch
+
+# The score of the layer at this position: its weight alone fake-quantized, the output error.
+LayerScore = Callable[[int, LayerRecord], float]
 
 METRIC = (
     "max over outputs of L2 error relative to the output's spread "
@@ -114,19 +118,12 @@ def layer_sensitivity(
 ) -> list[LayerSensitivity]:
     """Score the ``top_k`` largest layers, most sensitive first."""
     layers = candidate_layers(structure, top_k)
-    if isinstance(handle, TorchModelHandle):
-        scores = _torch_scores(handle, layers, feeds, reference, on_layer)
-    elif isinstance(handle, OnnxModelHandle):
-        scores = _onnx_scores(handle, layers, feeds, reference, on_layer)
-    elif isinstance(handle, TFLiteModelHandle):
-        from embodied_ai_architect.agents.analysis.tflite_stats import tflite_scores
-
-        scores = tflite_scores(handle, layers, feeds, reference, on_layer)
-    else:
-        raise AnalysisError(
-            f"per-layer sensitivity is not implemented for {handle.framework} models",
-            hint="pass --sensitivity 0, or analyze the model's ONNX export",
-        )
+    scores: list[float] = []
+    with _scorer(handle, feeds, reference, len(layers)) as score:
+        for index, layer in enumerate(layers):
+            if on_layer:
+                on_layer(index, len(layers), layer.name)
+            scores.append(score(index, layer))
     ranked = sorted(zip(layers, scores, strict=True), key=lambda item: -item[1])
     return [
         LayerSensitivity(layer=layer.name, op_type=layer.op_type, metric=METRIC, score=score)
@@ -134,18 +131,31 @@ def layer_sensitivity(
     ]
 
 
-def _torch_scores(
-    handle: TorchModelHandle,
-    layers: list[LayerRecord],
-    feeds: Feeds,
-    reference: Feeds,
-    on_layer: Callable[[int, int, str], None] | None,
-) -> list[float]:
+@contextmanager
+def _scorer(
+    handle: ModelHandle, feeds: Feeds, reference: Feeds, count: int
+) -> Iterator[LayerScore]:
+    """The score of one layer (its position, its record) for this kind of model."""
+    if isinstance(handle, TorchModelHandle):
+        yield _torch_scorer(handle, feeds, reference)
+    elif isinstance(handle, OnnxModelHandle):
+        with _onnx_scorer(handle, feeds, reference, count) as score:
+            yield score
+    elif isinstance(handle, TFLiteModelHandle):
+        from embodied_ai_architect.agents.analysis.tflite_stats import tflite_scorer
+
+        yield tflite_scorer(handle, feeds, reference)
+    else:
+        raise AnalysisError(
+            f"per-layer sensitivity is not implemented for {handle.framework} models",
+            hint="pass --sensitivity 0, or analyze the model's ONNX export",
+        )
+
+
+def _torch_scorer(handle: TorchModelHandle, feeds: Feeds, reference: Feeds) -> LayerScore:
     tensors = dict(handle.module.named_parameters())
-    scores: list[float] = []
-    for index, layer in enumerate(layers):
-        if on_layer:
-            on_layer(index, len(layers), layer.name)
+
+    def score(index: int, layer: LayerRecord) -> float:
         weight = tensors.get(layer.weight_name or "")
         if weight is None:
             raise AnalysisError(
@@ -160,10 +170,11 @@ def _torch_scores(
             # tied parameters (an LM head sharing the embedding) see the change, as they would
             # after a real quantization.
             weight.data = fake_quantize_torch(original, axis)
-            scores.append(relative_error(reference, handle.run(feeds)))
+            return relative_error(reference, handle.run(feeds))
         finally:
             weight.data = original
-    return scores
+
+    return score
 
 
 def _onnx_axis(model: onnx.ModelProto, layer: LayerRecord) -> int:
@@ -176,24 +187,19 @@ def _onnx_axis(model: onnx.ModelProto, layer: LayerRecord) -> int:
     return 0
 
 
-def _onnx_scores(
-    handle: OnnxModelHandle,
-    layers: list[LayerRecord],
-    feeds: Feeds,
-    reference: Feeds,
-    on_layer: Callable[[int, int, str], None] | None,
-) -> list[float]:
+@contextmanager
+def _onnx_scorer(
+    handle: OnnxModelHandle, feeds: Feeds, reference: Feeds, count: int
+) -> Iterator[LayerScore]:
     import onnx
 
     from embodied_ai_architect.modelio.onnx_io import create_session
 
     model = onnx.load(str(handle.onnx_path))
     weights = OnnxWeights(model)
-    scores: list[float] = []
     with tempfile.TemporaryDirectory(prefix="branes-sensitivity-") as tmp:
-        for index, layer in enumerate(layers):
-            if on_layer:
-                on_layer(index, len(layers), layer.name)
+
+        def score(index: int, layer: LayerRecord) -> float:
             source = weights.resolve(layer.weight_name or "")
             if source is None:
                 # The structure pass named this weight, so the graph must hold it: a miss here
@@ -203,12 +209,11 @@ def _onnx_scores(
                     "the graph (initializer or Constant, through Identity/Cast/DequantizeLinear)",
                     hint="report this as a bug with the model attached; reproduce with "
                     f"`branes analyze {handle.onnx_path.name} --no-latency --sensitivity "
-                    f"{len(layers)}`",
+                    f"{count}`",
                 )
             original = weights.read(source)
             if source.quantized or not np.issubdtype(original.dtype, np.floating):
-                scores.append(0.0)  # already integer: INT8 changes nothing
-                continue
+                return 0.0  # already integer: INT8 changes nothing
             weights.write(source, fake_quantize(original, _onnx_axis(model, layer)))
             path = Path(tmp) / f"layer_{index}.onnx"
             try:
@@ -219,5 +224,6 @@ def _onnx_scores(
             names = [o.name for o in session.get_outputs()]
             wanted = {i.name for i in session.get_inputs()}
             values = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
-            scores.append(relative_error(reference, dict(zip(names, values, strict=True))))
-    return scores
+            return relative_error(reference, dict(zip(names, values, strict=True)))
+
+        yield score

@@ -136,27 +136,20 @@ def analyze_tflite(handle: TFLiteModelHandle) -> ModelStructure:
     )
 
 
-def tflite_scores(
-    handle: TFLiteModelHandle,
-    layers: list[LayerRecord],
-    feeds: Feeds,
-    reference: Feeds,
-    on_layer: Callable[[int, int, str], None] | None,
-) -> list[float]:
+def tflite_scorer(
+    handle: TFLiteModelHandle, feeds: Feeds, reference: Feeds
+) -> Callable[[int, LayerRecord], float]:
     """Per-layer INT8 weight sensitivity by patching one weight's bytes at a time."""
     from embodied_ai_architect.agents.analysis.sensitivity import fake_quantize, relative_error
 
     content = handle.tflite_path.read_bytes()
     interpreter = _interpreter(handle)
     by_name = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
-    scores: list[float] = []
-    for position, layer in enumerate(layers):
-        if on_layer:
-            on_layer(position, len(layers), layer.name)
+
+    def score(index: int, layer: LayerRecord) -> float:
         original = np.array(interpreter.get_tensor(by_name[layer.weight_name or ""]))
         if not np.issubdtype(original.dtype, np.floating):
-            scores.append(0.0)  # already integer
-            continue
+            return 0.0  # already integer
         raw = original.tobytes()
         offset = content.find(raw)
         if offset < 0 or content.find(raw, offset + 1) >= 0:
@@ -167,8 +160,9 @@ def tflite_scores(
         axis = 3 if layer.attrs.get("tflite_op") == "DEPTHWISE_CONV_2D" else 0
         patched = fake_quantize(original, axis).astype(original.dtype).tobytes()
         model = content[:offset] + patched + content[offset + len(raw) :]
-        scores.append(relative_error(reference, _run(handle, model, feeds)))
-    return scores
+        return relative_error(reference, _run(handle, model, feeds))
+
+    return score
 
 
 def _run(handle: TFLiteModelHandle, content: bytes, feeds: Feeds) -> Feeds:
