@@ -2,12 +2,17 @@
 
 A read-only resource takes ``read_router`` (token only when ``EAA_PUBLIC_READS`` is off); the
 administration takes ``token_router`` (always the token, reads included). Both document the 401
-on every route, so a new route cannot forget either.
+on every route, so a new route cannot forget either. On routers that also write, each read is a
+``read_route``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter
+from fastapi.types import DecoratedCallable
 
 from embodied_ai_architect.api.deps import ReadAccess, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
@@ -22,4 +27,16 @@ def read_router(prefix: str, tag: str) -> APIRouter:
 def token_router(prefix: str, tag: str) -> APIRouter:
     return APIRouter(
         prefix=prefix, tags=[tag], dependencies=[WriteAccess], responses=error_responses(401)
+    )
+
+
+def read_route(
+    router: APIRouter, path: str, response_model: Any, *errors: int
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``GET path`` on a router that also writes: a read, documenting 401 and ``errors``."""
+    return router.get(
+        path,
+        response_model=response_model,
+        dependencies=[ReadAccess],
+        responses=error_responses(401, *errors),
     )

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import page_of
-from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
+from embodied_ai_architect.api.routing import read_route
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
@@ -113,12 +114,7 @@ def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: st
         (artifacts.root / relative).unlink(missing_ok=True)
 
 
-@router.get(
-    "",
-    response_model=ListPublic[DatasetPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 422),
-)
+@read_route(router, "", ListPublic[DatasetPublic], 422)
 def list_datasets(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPublic[DatasetPublic]:
     """Uploaded data files, newest first."""
     with db.session() as session:
@@ -126,12 +122,7 @@ def list_datasets(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPubli
         return page_of(DatasetPublic, rows, count)
 
 
-@router.get(
-    "/{dataset_id}",
-    response_model=DatasetPublic,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "/{dataset_id}", DatasetPublic, 404, 422)
 def get_dataset(dataset_id: DatasetId, db: DbDep) -> DatasetPublic:
     with db.session() as session:
         return DatasetPublic.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))

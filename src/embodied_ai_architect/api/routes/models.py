@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import model_public
-from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, SettingsDep, WriteAccess
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
+from embodied_ai_architect.api.routing import read_route
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
@@ -87,24 +88,14 @@ def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: st
         artifacts.remove(relative)
 
 
-@router.get(
-    "",
-    response_model=ListPublic[ModelPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 422),
-)
+@read_route(router, "", ListPublic[ModelPublic], 422)
 def list_models(db: DbDep, offset: Offset = 0, limit: Limit = 50) -> ListPublic[ModelPublic]:
     with db.session() as session:
         rows, count = models.list_models(session, offset=offset, limit=limit)
         return ListPublic[ModelPublic](data=[model_public(r) for r in rows], count=count)
 
 
-@router.get(
-    "/{model_id}",
-    response_model=ModelDetail,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "/{model_id}", ModelDetail, 404, 422)
 def get_model(model_id: ModelId, db: DbDep) -> ModelDetail:
     with db.session() as session:
         row = models.get_model(session, model_id=model_id)

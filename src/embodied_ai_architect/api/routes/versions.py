@@ -9,6 +9,7 @@ from embodied_ai_architect.api.convert import page_of
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset, VersionNumber
+from embodied_ai_architect.api.routing import read_route
 from embodied_ai_architect.api.schemas import ListPublic, VersionPublic
 from embodied_ai_architect.store.artifacts import safe_suffix
 from embodied_ai_architect.store.repo import models, versions
@@ -16,12 +17,7 @@ from embodied_ai_architect.store.repo import models, versions
 router = APIRouter(prefix="/api/v1/models/{model_id}/versions", tags=["versions"])
 
 
-@router.get(
-    "",
-    response_model=ListPublic[VersionPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "", ListPublic[VersionPublic], 404, 422)
 def list_versions(
     model_id: ModelId,
     db: DbDep,
@@ -33,12 +29,7 @@ def list_versions(
         return page_of(VersionPublic, rows, count)
 
 
-@router.get(
-    "/{version}",
-    response_model=VersionPublic,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "/{version}", VersionPublic, 404, 422)
 def get_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionPublic:
     with db.session() as session:
         row = versions.get_version_by_number(session, model_id=model_id, version=version)
