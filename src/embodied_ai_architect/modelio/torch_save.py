@@ -7,6 +7,8 @@ The signature travels inside the archive as ``branes_meta.json`` so a later load
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,15 @@ def specs_from_meta(meta: dict[str, Any], path: Path) -> list[TensorSpec] | None
 
 def _meta_json(inputs: list[TensorSpec], extra: dict[str, Any] | None) -> str:
     return json.dumps({**(extra or {}), "inputs": [spec.model_dump() for spec in inputs]})
+
+
+@contextmanager
+def _fails_as(message: str, *, hint: str) -> Iterator[None]:
+    """Tracing and torch.export raise many error types: each becomes a ModelLoadError."""
+    try:
+        yield
+    except Exception as exc:
+        raise ModelLoadError(f"{message}: {str(exc).splitlines()[0]}", hint=hint) from exc
 
 
 def _prepare(
@@ -90,14 +101,15 @@ def save_torchscript(
     if isinstance(module, torch.jit.ScriptModule):
         scripted = module
     else:
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
-        except Exception as exc:  # tracing raises many error types
-            raise ModelLoadError(
-                f"cannot trace the module into TorchScript: {str(exc).splitlines()[0]}",
+        with (
+            _fails_as(
+                "cannot trace the module into TorchScript",
                 hint="script it yourself (torch.jit.script) or save a torch.export program",
-            ) from exc
+            ),
+            torch.inference_mode(False),
+            torch.no_grad(),
+        ):
+            scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(scripted, str(path), _extra_files={META_FILE: _meta_json(inputs, extra)})
     return path
@@ -115,13 +127,11 @@ def save_exported_program(
     import torch
 
     path, args = _prepare(module, path, inputs)
-    try:
+    with _fails_as(
+        "torch.export failed on the module",
+        hint="save a TorchScript archive (save_torchscript) or a state dict instead",
+    ):
         program = torch.export.export(module, args)
-    except Exception as exc:  # torch.export raises many error types
-        raise ModelLoadError(
-            f"torch.export failed on the module: {str(exc).splitlines()[0]}",
-            hint="save a TorchScript archive (save_torchscript) or a state dict instead",
-        ) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, str(path), extra_files={META_FILE: _meta_json(inputs, extra)})
     return path
