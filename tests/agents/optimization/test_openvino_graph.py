@@ -57,3 +57,21 @@ def test_openvino_int8_keeps_tail_and_head_in_fp32_on_request(tmp_path: Path) ->
     assert any("nearest the outputs" in change for change in head.changes)
     assert head.metrics["quantized_nodes"] < default.metrics["quantized_nodes"]
     assert head.metrics["excluded_nodes"] > default.metrics["excluded_nodes"]
+
+
+def test_auto_preset_is_mixed_for_silu_and_performance_for_relu(tmp_path: Path) -> None:
+    import openvino as ov
+
+    from embodied_ai_architect.agents.optimization.techniques.openvino_quantization import (
+        signed_activations,
+    )
+    from embodied_ai_architect.testing.models import build_small_cnn
+
+    silu = export_onnx(handle_from_module(build_detector(), name="det"), tmp_path / "det.onnx")
+    relu = export_onnx(handle_from_module(build_small_cnn(), name="cnn"), tmp_path / "cnn.onnx")
+    assert signed_activations(ov.convert_model(str(silu.onnx_path)))
+    assert not signed_activations(ov.convert_model(str(relu.onnx_path)))
+    provider = random_provider(silu.inputs, num_samples=8, seed=0)
+    ctx = TechniqueContext(workdir=tmp_path / "q", calibration=provider, threads=1)
+    result = apply_technique("openvino_int8", silu, ctx, {"subset_size": 8})
+    assert any("mixed preset" in change for change in result.changes)
