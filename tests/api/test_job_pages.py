@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embodied_ai_architect.api.convert import job_public
-from embodied_ai_architect.api.job_pages import render_job_page
+from embodied_ai_architect.api.job_pages import render_job, render_job_page
 from embodied_ai_architect.api.schemas import JobPublic, ListPublic
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.settings import Settings
@@ -51,7 +51,18 @@ def _comparable(body: bytes) -> bytes | dict[str, Any]:
     return dict(page)
 
 
+def _assert_jobs_match(db: Database) -> None:
+    with db.session() as session:
+        rows, _ = jobs.list_job_summaries(session, limit=100)
+        expected = {r.id: job_public(r).model_dump_json().encode() for r in rows}
+    for job_id, body in expected.items():
+        fast = b'{"data":[' + render_job(db, job_id=job_id) + b'],"count":1}'
+        slow = b'{"data":[' + body + b'],"count":1}'
+        assert _comparable(fast) == _comparable(slow), job_id
+
+
 def _assert_pages_match(db: Database) -> None:
+    _assert_jobs_match(db)
     for filters in (
         {},
         {"kind": JobKind.ANALYZE},
@@ -117,3 +128,7 @@ def test_the_route_serves_the_fast_page(isolated_workspace: Path) -> None:
         body = response.json()
         assert body["count"] == 25 and len(body["data"]) == 20
         assert client.get("/api/v1/jobs", params={"limit": 0}).status_code == 422
+        one = body["data"][0]["id"]
+        assert client.get(f"/api/v1/jobs/{one}").json() == body["data"][0]
+        missing = client.get("/api/v1/jobs/" + "f" * 32)
+        assert missing.status_code == 404 and "does not exist" in missing.json()["message"]

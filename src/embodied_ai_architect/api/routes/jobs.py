@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response, StreamingResponse
 
 from embodied_ai_architect.api.admission import admit
-from embodied_ai_architect.api.convert import job_public, job_result, json_response, page_of
+from embodied_ai_architect.api.convert import job_public, job_result, page_of
 from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
-from embodied_ai_architect.api.job_pages import render_job_page
+from embodied_ai_architect.api.job_pages import render_job, render_job_page
 from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
 from embodied_ai_architect.api.schemas import (
     EventPublic,
@@ -112,9 +112,7 @@ def list_jobs(
     responses=error_responses(401, 404, 422),
 )
 def get_job(job_id: JobId, db: DbDep) -> Response:
-    with db.session() as session:
-        job = job_public(jobs.get_job_summary(session, job_id=job_id))
-    return json_response(job)
+    return Response(render_job(db, job_id=job_id), media_type="application/json")
 
 
 @router.post(
