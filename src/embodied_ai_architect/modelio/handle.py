@@ -235,6 +235,18 @@ class OnnxModelHandle(ModelHandle):
         self.threads = threads
         self._session: onnxruntime.InferenceSession | None = None
 
+    def with_threads(self, threads: int) -> OnnxModelHandle:
+        """A fresh handle on the same file whose ORT session uses ``threads`` intra-op threads."""
+        return OnnxModelHandle(
+            self.onnx_path,
+            threads=threads,
+            name=self.name,
+            source_format=self.source_format,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            metadata=self.metadata,
+        )
+
     def session(self) -> onnxruntime.InferenceSession:
         if self._session is None:
             from embodied_ai_architect.modelio.onnx_io import create_session

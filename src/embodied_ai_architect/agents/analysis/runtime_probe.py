@@ -31,19 +31,6 @@ class RuntimeReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def with_threads(handle: OnnxModelHandle, threads: int) -> OnnxModelHandle:
-    """A fresh handle on the same file whose ORT session uses ``threads`` intra-op threads."""
-    return OnnxModelHandle(
-        handle.onnx_path,
-        threads=threads,
-        name=handle.name,
-        source_format=handle.source_format,
-        inputs=handle.inputs,
-        outputs=handle.outputs,
-        metadata=handle.metadata,
-    )
-
-
 def ort_graph_optimization(onnx_path: Path, threads: int) -> GraphOptimization:
     """Let ORT write its optimized graph and count nodes: what onnx_graph_optimize would remove."""
     import onnx
@@ -80,7 +67,7 @@ def measure_runtimes(
     if onnx_handle is not None:
         if on_step:
             on_step("timing onnxruntime")
-        ort_handle = with_threads(onnx_handle, threads)
+        ort_handle = onnx_handle.with_threads(threads)
         renamed = {
             dst.name: feeds[src.name]
             for src, dst in zip(handle.inputs, ort_handle.inputs, strict=True)

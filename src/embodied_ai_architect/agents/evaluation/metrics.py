@@ -46,15 +46,7 @@ def count_parameters(handle: ModelHandle) -> int:
 def pinned(handle: ModelHandle, threads: int) -> ModelHandle:
     """The same ONNX model with a session fixed to ``threads`` (every figure records it)."""
     if isinstance(handle, OnnxModelHandle) and handle.threads != threads:
-        return OnnxModelHandle(
-            handle.onnx_path,
-            name=handle.name,
-            source_format=handle.source_format,
-            inputs=handle.inputs,
-            outputs=handle.outputs,
-            metadata=handle.metadata,
-            threads=threads,
-        )
+        return handle.with_threads(threads)
     return handle
 
 
