@@ -22,6 +22,7 @@ from embodied_ai_architect.modelio.handle import (
     TorchModelHandle,
     set_eval,
 )
+from embodied_ai_architect.schemas.tensors import TensorSpec
 
 DEFAULT_OPSET = 18  # the newest opset every runtime we target (ORT, OpenVINO, TensorRT 10) reads
 
@@ -68,18 +69,36 @@ def export_onnx(
         src.model_copy(update={"name": g.name, "shape": g.shape})
         for src, g in zip(handle.inputs, inputs, strict=True)
     ]
-    onnx_handle = OnnxModelHandle(
-        out_path,
-        name=handle.name,
-        source_format=ModelFormat.ONNX,
-        inputs=merged,
-        outputs=outputs,
-        threads=threads,
-        metadata={**handle.metadata, "opset": opset, "exported_from": handle.source_format.value},
+    onnx_handle = exported_handle(
+        handle, out_path, merged, outputs, opset=opset, threads=threads, keep_metadata=True
     )
     if check:
         check_equivalence(handle, onnx_handle, rtol=rtol, atol=atol)
     return onnx_handle
+
+
+def exported_handle(
+    source: ModelHandle,
+    out_path: Path,
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    *,
+    opset: int,
+    threads: int | None = None,
+    keep_metadata: bool = False,
+) -> OnnxModelHandle:
+    """The handle of an ONNX file converted from ``source``: its name, the opset and where it
+    came from recorded (and ``source``'s own metadata when ``keep_metadata``)."""
+    metadata = dict(source.metadata) if keep_metadata else {}
+    return OnnxModelHandle(
+        out_path,
+        name=source.name,
+        source_format=ModelFormat.ONNX,
+        inputs=inputs,
+        outputs=outputs,
+        threads=threads,
+        metadata={**metadata, "opset": opset, "exported_from": source.source_format.value},
+    )
 
 
 def _export_torch(

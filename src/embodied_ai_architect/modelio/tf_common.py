@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embodied_ai_architect.errors import DependencyError, ExportError
-from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.schemas.tensors import Dim, TensorSpec
 from embodied_ai_architect.utils.deps import require_package
@@ -98,8 +97,7 @@ def convert_to_onnx(
 
 
 def _checked_onnx(source: ModelHandle, out_path: Path, opset: int) -> OnnxModelHandle:
-    from embodied_ai_architect.modelio.export import check_equivalence
-    from embodied_ai_architect.modelio.handle import OnnxModelHandle
+    from embodied_ai_architect.modelio.export import check_equivalence, exported_handle
     from embodied_ai_architect.modelio.onnx_io import load_onnx_proto, onnx_signature
 
     proto = load_onnx_proto(out_path)
@@ -117,13 +115,6 @@ def _checked_onnx(source: ModelHandle, out_path: Path, opset: int) -> OnnxModelH
         graph_spec = graph_spec or inputs[position]
         # Keep the source's integer ranges and concrete shapes, the graph's names.
         ordered.append(spec.model_copy(update={"name": graph_spec.name}))
-    handle = OnnxModelHandle(
-        out_path,
-        name=source.name,
-        source_format=ModelFormat.ONNX,
-        inputs=ordered,
-        outputs=outputs,
-        metadata={"opset": opset, "exported_from": source.source_format.value},
-    )
+    handle = exported_handle(source, out_path, ordered, outputs, opset=opset)
     check_equivalence(source, handle, rtol=1e-3, atol=1e-4)
     return handle
