@@ -144,7 +144,7 @@ def test_list_tells_the_truth(
     assert set(targets) >= {"onnxruntime", "jetson", "openvino", "tflite"}
     assert targets["onnxruntime"]["available"] is True
     assert targets["jetson"]["available"] is False
-    assert "tensorrt not importable" in targets["jetson"]["reason"]
+    assert "needs tensorrt (not importable" in targets["jetson"]["reason"]
     code, out, _ = branes(monkeypatch, capsys, "deploy", "list")
-    assert code == 0 and "jetson: tensorrt not importable" in " ".join(out.split())
+    assert code == 0 and "jetson: needs tensorrt (not importable" in " ".join(out.split())
     assert "[jetson]" in out  # the extra's name survives Rich markup

@@ -86,7 +86,7 @@ def test_structured_errors() -> None:
     assert fields == {"precision", "colour"}
     unavailable = executors["deploy_model"](model_path=__file__, target="jetson")
     assert unavailable["error"]["code"] == "target_unavailable"
-    assert "tensorrt" in unavailable["error"]["hint"]
+    assert "tensorrt" in unavailable["error"]["message"] and unavailable["error"]["hint"]
     no_test_data = executors["deploy_model"](model_path="m.onnx", validation={})
     assert no_test_data["error"]["code"] == "invalid_input" and no_test_data["error"]["hint"]
     missing = executors["get_run"](run_id="does-not-exist")

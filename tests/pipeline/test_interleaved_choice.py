@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from embodied_ai_architect.agents.deployment.targets.profiles import ResolvedTarget
 from embodied_ai_architect.agents.evaluation.latency import measure_interleaved
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
@@ -100,6 +101,7 @@ def state_with(records: list[VersionRecord], handles: dict[str, ModelHandle]) ->
     rejected: list[tuple[AttemptRecord, str]] = []
     state = SimpleNamespace(
         constraints=Constraints(max_accuracy_drop=2),
+        target=ResolvedTarget(name="cpu", target="cpu"),  # every runtime competes
         baseline=records[0],
         registry=Registry(records, handles),
         threads=1,

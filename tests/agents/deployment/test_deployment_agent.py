@@ -48,7 +48,9 @@ def test_jetson_is_refused_with_the_reason_on_this_host(deploy_assets: dict[str,
     error = raises(
         TargetUnavailableError, request(deploy_assets["cnn"], target="jetson"), "not available"
     )
-    assert "tensorrt" in error.hint
+    # What is missing is in the message; the hint says what to do instead.
+    assert "tensorrt" in error.message and "CUDA device" in error.message
+    assert "onnxruntime" in error.hint
 
 
 def test_int8_without_calibration_data(deploy_assets: dict[str, Path]) -> None:

@@ -88,6 +88,12 @@ class DeploymentTarget(ABC):
     extra: ClassVar[str | None] = None
     needs_cuda: ClassVar[bool] = False
     install: ClassVar[str | None] = None  # replaces the generic pip hint
+    # (precision, INT8 mode; "static" for fp32/fp16) → the technique that produces it.
+    conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {}
+    artifact_format: ClassVar[str] = ""
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    input_frameworks: ClassVar[tuple[str, ...]] = ("onnx",)
+    verified: ClassVar[str] = ""
 
     def is_available(self) -> tuple[bool, str]:
         """(True, why) or (False, everything that is missing and how to get it)."""
@@ -100,41 +106,61 @@ class DeploymentTarget(ABC):
         """Runtime facts beyond imports (devices, versions); called once requirements are met."""
         return True, "available"
 
-    def capabilities(
-        self,
-        *,
-        precisions: list[DeploymentPrecision],
-        int8_modes: list[Literal["static", "dynamic"]],
-        formats: list[str],
-        devices: list[str],
-        input_frameworks: list[str],
-        verified: str,
-    ) -> TargetCapabilities:
-        """Capabilities with the requirement fields filled from the class declaration."""
+    def get_capabilities(self) -> TargetCapabilities:
+        """Static facts, derived from the class declaration (conversions give the precisions)."""
+        keys = list(self.conversions)
         return TargetCapabilities(
-            precisions=precisions,
-            int8_modes=int8_modes,
-            formats=formats,
-            devices=devices,
-            input_frameworks=input_frameworks,
+            precisions=[p for p in DeploymentPrecision if any(k[0] is p for k in keys)],
+            int8_modes=[m for m in ("static", "dynamic") if (DeploymentPrecision.INT8, m) in keys],
+            formats=[self.artifact_format],
+            devices=list(self.devices),
+            input_frameworks=list(self.input_frameworks),
             requires=list(self.requires),
             extra=self.extra,
             needs_cuda=self.needs_cuda,
-            verified=verified,
+            verified=self.verified,
         )
 
-    @abstractmethod
-    def get_capabilities(self) -> TargetCapabilities:
-        """Static facts: precisions, formats, devices, requirements."""
-
-    @abstractmethod
     def conversion(
         self,
         precision: DeploymentPrecision,
         int8_mode: Literal["static", "dynamic"],
         framework: Framework,
     ) -> Conversion:
-        """The technique that produces ``precision`` for this runtime from a ``framework`` model."""
+        """The technique that produces ``precision`` for this runtime from a ``framework`` model
+        (the declared table; targets whose conversion depends on the source override this)."""
+        del framework
+        mode = int8_mode if precision is DeploymentPrecision.INT8 else "static"
+        if (precision, mode) not in self.conversions:
+            what = f"{mode} INT8" if precision is DeploymentPrecision.INT8 else precision.value
+            raise self.unsupported(what)
+        return self.conversions[(precision, mode)]
+
+    def artifact(
+        self,
+        handle: ModelHandle,
+        path: Path,
+        precision: DeploymentPrecision,
+        *,
+        runtime_version: str,
+        extra_files: list[Path] | None = None,
+        details: dict[str, str | int | float | bool | None] | None = None,
+    ) -> DeploymentArtifact:
+        """The record of a packaged file (sizes and shapes read, not declared)."""
+        extra = extra_files or []
+        return DeploymentArtifact(
+            path=path,
+            extra_files=extra,
+            target=self.name,
+            precision=precision,
+            format=self.artifact_format,
+            size_bytes=file_size(path, *extra),
+            input_shapes=shapes_of(handle.inputs),
+            output_shapes=shapes_of(handle.outputs),
+            runtime=self.runtime,
+            runtime_version=runtime_version,
+            details=details or {},
+        )
 
     def runs(self, handle: ModelHandle) -> bool:
         """Whether this runtime executes ``handle`` as it is (no conversion)."""

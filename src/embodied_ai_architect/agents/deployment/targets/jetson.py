@@ -16,7 +16,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -24,10 +24,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
     DeployContext,
     DeploymentTarget,
-    TargetCapabilities,
-    file_size,
     register_target,
-    shapes_of,
 )
 from embodied_ai_architect.agents.deployment.tensorrt_calibrator import (
     CalibrationBatchStream,
@@ -290,34 +287,18 @@ class JetsonTarget(DeploymentTarget):
             )
         return True, f"available (TensorRT {getattr(trt, '__version__', '?')})"
 
-    def get_capabilities(self) -> TargetCapabilities:
-        return self.capabilities(
-            precisions=[
-                DeploymentPrecision.FP32,
-                DeploymentPrecision.FP16,
-                DeploymentPrecision.INT8,
-            ],
-            int8_modes=["static"],
-            formats=["tensorrt_engine"],
-            devices=["cuda"],
-            input_frameworks=["onnx"],
-            verified="not run on a GPU yet: TensorRT is not installable on the build hosts. "
-            "Calibration batching, cache reuse and build orchestration are tested against a "
-            "stand-in trt module (tests/agents/deployment/test_jetson_target.py)",
-        )
-
-    def conversion(
-        self,
-        precision: DeploymentPrecision,
-        int8_mode: Literal["static", "dynamic"],
-        framework: Framework,
-    ) -> Conversion:
-        del framework  # converts from ONNX (the checked export of any exportable model)
-        if precision is DeploymentPrecision.INT8:
-            if int8_mode != "static":
-                raise self.unsupported(f"{int8_mode} INT8")
-            return Conversion("tensorrt_int8")
-        return Conversion("tensorrt_engine", {"precision": precision.value})
+    artifact_format = "tensorrt_engine"
+    devices = ("cuda",)
+    verified = (
+        "not run on a GPU yet: TensorRT is not installable on the build hosts. Calibration "
+        "batching, cache reuse and build orchestration are tested against a stand-in trt module "
+        "(tests/agents/deployment/test_jetson_target.py)"
+    )
+    conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {
+        (DeploymentPrecision.FP32, "static"): Conversion("tensorrt_engine", {"precision": "fp32"}),
+        (DeploymentPrecision.FP16, "static"): Conversion("tensorrt_engine", {"precision": "fp16"}),
+        (DeploymentPrecision.INT8, "static"): Conversion("tensorrt_int8"),
+    }
 
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
@@ -343,17 +324,12 @@ class JetsonTarget(DeploymentTarget):
                 }
             )
         )
-        return DeploymentArtifact(
-            path=engine,
-            extra_files=[*extra, signature],
-            target=self.name,
-            precision=precision,
-            format="tensorrt_engine",
-            size_bytes=file_size(engine, *extra),
-            input_shapes=shapes_of(handle.inputs),
-            output_shapes=shapes_of(handle.outputs),
-            runtime="tensorrt",
+        return self.artifact(
+            handle,
+            engine,
+            precision,
             runtime_version=str(getattr(handle.trt, "__version__", "unknown")),
+            extra_files=[*extra, signature],
             details={
                 "workspace_bytes": DEFAULT_WORKSPACE_BYTES,
                 "calibrator": "entropy_v2" if precision is DeploymentPrecision.INT8 else None,

@@ -10,16 +10,13 @@ would make the artifact unportable to the device it is meant for.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
     DeployContext,
     DeploymentTarget,
-    TargetCapabilities,
-    file_size,
     register_target,
-    shapes_of,
 )
 from embodied_ai_architect.errors import ConfigError, DeploymentError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
@@ -70,33 +67,17 @@ class OnnxRuntimeTarget(DeploymentTarget):
     def probe(self) -> tuple[bool, str]:
         return True, "available (CPUExecutionProvider)"
 
-    def get_capabilities(self) -> TargetCapabilities:
-        return self.capabilities(
-            precisions=[
-                DeploymentPrecision.FP32,
-                DeploymentPrecision.FP16,
-                DeploymentPrecision.INT8,
-            ],
-            int8_modes=["static", "dynamic"],
-            formats=["onnx"],
-            devices=["cpu"],
-            input_frameworks=["onnx"],
-            verified="fp32/fp16/int8 static+dynamic built and validated on x86-64 CPU hosts "
-            "(tests/agents/deployment/test_onnxruntime_target.py)",
-        )
-
-    def conversion(
-        self,
-        precision: DeploymentPrecision,
-        int8_mode: Literal["static", "dynamic"],
-        framework: Framework,
-    ) -> Conversion:
-        del framework  # converts from ONNX (the checked export of any exportable model)
-        if precision is DeploymentPrecision.FP32:
-            return Conversion(None)
-        if precision is DeploymentPrecision.FP16:
-            return Conversion("ort_fp16")
-        return Conversion(f"ort_int8_{int8_mode}")
+    artifact_format = "onnx"
+    verified = (
+        "fp32/fp16/int8 static+dynamic built and validated on x86-64 CPU hosts "
+        "(tests/agents/deployment/test_onnxruntime_target.py)"
+    )
+    conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {
+        (DeploymentPrecision.FP32, "static"): Conversion(None),
+        (DeploymentPrecision.FP16, "static"): Conversion("ort_fp16"),
+        (DeploymentPrecision.INT8, "static"): Conversion("ort_int8_static"),
+        (DeploymentPrecision.INT8, "dynamic"): Conversion("ort_int8_dynamic"),
+    }
 
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
@@ -111,15 +92,10 @@ class OnnxRuntimeTarget(DeploymentTarget):
         ctx.emit(80, "applying ONNX Runtime graph optimizations")
         optimize_offline(handle.onnx_path, artifact_path, threads=ctx.threads)
         ctx.log(f"wrote {artifact_path.name} ({OPTIMIZATION_LEVEL} graph optimizations applied)")
-        return DeploymentArtifact(
-            path=artifact_path,
-            target=self.name,
-            precision=precision,
-            format="onnx",
-            size_bytes=file_size(artifact_path),
-            input_shapes=shapes_of(handle.inputs),
-            output_shapes=shapes_of(handle.outputs),
-            runtime="onnxruntime",
+        return self.artifact(
+            handle,
+            artifact_path,
+            precision,
             runtime_version=_ort_version(),
             details={"graph_optimization_level": OPTIMIZATION_LEVEL},
         )

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
     DeployContext,
     DeploymentTarget,
-    TargetCapabilities,
-    file_size,
     register_target,
-    shapes_of,
 )
 from embodied_ai_architect.errors import ConfigError, DeploymentError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
@@ -46,36 +43,18 @@ class OpenVinoTarget(DeploymentTarget):
             return False, f"OpenVINO sees no CPU device (devices: {devices})"
         return True, f"available (devices: {', '.join(devices)})"
 
-    def get_capabilities(self) -> TargetCapabilities:
-        return self.capabilities(
-            precisions=[
-                DeploymentPrecision.FP32,
-                DeploymentPrecision.FP16,
-                DeploymentPrecision.INT8,
-            ],
-            int8_modes=["static"],
-            formats=["openvino_ir"],
-            devices=["cpu", "gpu", "npu"],
-            input_frameworks=["onnx"],
-            verified="fp32/fp16/int8 (NNCF PTQ) built and validated on the CPU plugin of "
-            "x86-64 hosts (tests/agents/deployment/test_openvino_target.py); fp16 stores FP16 "
-            "weights, CPUs without FP16 units compute in FP32",
-        )
-
-    def conversion(
-        self,
-        precision: DeploymentPrecision,
-        int8_mode: Literal["static", "dynamic"],
-        framework: Framework,
-    ) -> Conversion:
-        del framework  # converts from ONNX (the checked export of any exportable model)
-        if precision is DeploymentPrecision.INT8:
-            if int8_mode != "static":
-                raise self.unsupported(f"{int8_mode} INT8")
-            return Conversion("openvino_int8")
-        return Conversion(
-            "openvino_ir", {"compress_to_fp16": precision is DeploymentPrecision.FP16}
-        )
+    artifact_format = "openvino_ir"
+    devices = ("cpu", "gpu", "npu")
+    verified = (
+        "fp32/fp16/int8 (NNCF PTQ) built and validated on the CPU plugin of x86-64 hosts "
+        "(tests/agents/deployment/test_openvino_target.py); fp16 stores FP16 weights, CPUs "
+        "without FP16 units compute in FP32"
+    )
+    conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {
+        (DeploymentPrecision.FP32, "static"): Conversion("openvino_ir"),
+        (DeploymentPrecision.FP16, "static"): Conversion("openvino_ir", {"compress_to_fp16": True}),
+        (DeploymentPrecision.INT8, "static"): Conversion("openvino_int8"),
+    }
 
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
@@ -93,17 +72,12 @@ class OpenVinoTarget(DeploymentTarget):
         shutil.copyfile(xml, xml_path)
         shutil.copyfile(Path(xml).with_suffix(".bin"), bin_path)
         ctx.log(f"wrote {xml_path.name} (+ .bin)")
-        return DeploymentArtifact(
-            path=xml_path,
-            extra_files=[bin_path],
-            target=self.name,
-            precision=precision,
-            format="openvino_ir",
-            size_bytes=file_size(xml_path, bin_path),
-            input_shapes=shapes_of(handle.inputs),
-            output_shapes=shapes_of(handle.outputs),
-            runtime="openvino",
+        return self.artifact(
+            handle,
+            xml_path,
+            precision,
             runtime_version=str(ov.get_version()),
+            extra_files=[bin_path],
             details={
                 "compress_to_fp16": precision is DeploymentPrecision.FP16,
                 "inference_precision": inference_precision(precision),

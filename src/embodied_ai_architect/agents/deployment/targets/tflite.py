@@ -8,16 +8,13 @@ already a ``.tflite`` file is packaged at FP32 as it is: that needs LiteRT only,
 from __future__ import annotations
 
 import shutil
-from typing import Literal
+from typing import ClassVar, Literal
 
 from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
     DeployContext,
     DeploymentTarget,
-    TargetCapabilities,
-    file_size,
     register_target,
-    shapes_of,
 )
 from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
@@ -43,22 +40,22 @@ class TfliteTarget(DeploymentTarget):
     requires = ("ai_edge_litert",)
     extra = "tflite"
 
-    def get_capabilities(self) -> TargetCapabilities:
-        return self.capabilities(
-            precisions=[
-                DeploymentPrecision.FP32,
-                DeploymentPrecision.FP16,
-                DeploymentPrecision.INT8,
-            ],
-            int8_modes=["static", "dynamic"],
-            formats=["tflite"],
-            devices=["cpu"],
-            input_frameworks=["tflite", "tensorflow", "keras", "torch (litert-torch, fp32)"],
-            verified="a .tflite source packaged at fp32 and run with LiteRT on x86-64 (no "
-            "TensorFlow needed); Keras → fp32 / fp16 / dynamic and full INT8 built and run "
-            "(tests/agents/deployment/test_tflite_target.py, marked tf); the PyTorch path "
-            "(litert-torch) has not been run here",
-        )
+    artifact_format = "tflite"
+    input_frameworks = ("tflite", "tensorflow", "keras", "torch (litert-torch, fp32)")
+    verified = (
+        "a .tflite source packaged at fp32 and run with LiteRT on x86-64 (no TensorFlow "
+        "needed); Keras → fp32 / fp16 / dynamic and full INT8 built and run "
+        "(tests/agents/deployment/test_tflite_target.py, marked tf); the PyTorch path "
+        "(litert-torch) has not been run here"
+    )
+    conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {
+        (DeploymentPrecision.FP32, "static"): Conversion("tflite_convert", {"precision": "fp32"}),
+        (DeploymentPrecision.FP16, "static"): Conversion("tflite_convert", {"precision": "fp16"}),
+        (DeploymentPrecision.INT8, "dynamic"): Conversion(
+            "tflite_convert", {"precision": "int8_dynamic"}
+        ),
+        (DeploymentPrecision.INT8, "static"): Conversion("tflite_int8"),
+    }
 
     def conversion(
         self,
@@ -83,11 +80,7 @@ class TfliteTarget(DeploymentTarget):
                 hint="pass the TensorFlow SavedModel / Keras file or the PyTorch model; "
                 "ONNX → TFLite needs onnx2tf, which is not supported",
             )
-        if precision is DeploymentPrecision.INT8:
-            if int8_mode == "static":
-                return Conversion("tflite_int8")
-            return Conversion("tflite_convert", {"precision": "int8_dynamic"})
-        return Conversion("tflite_convert", {"precision": precision.value})
+        return super().conversion(precision, int8_mode, framework)
 
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
@@ -102,17 +95,7 @@ class TfliteTarget(DeploymentTarget):
         out = ctx.out_dir / f"{handle.name}_{precision.value}.tflite"
         shutil.copyfile(source, out)
         ctx.log(f"wrote {out.name}")
-        return DeploymentArtifact(
-            path=out,
-            target=self.name,
-            precision=precision,
-            format="tflite",
-            size_bytes=file_size(out),
-            input_shapes=shapes_of(handle.inputs),
-            output_shapes=shapes_of(handle.outputs),
-            runtime="litert",
-            runtime_version=_litert_version(),
-        )
+        return self.artifact(handle, out, precision, runtime_version=_litert_version())
 
     def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
         from embodied_ai_architect.modelio.loader import load_model
