@@ -12,9 +12,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from embodied_ai_architect.api.deps import WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactRef, ArtifactStore, TooLargeError
 
 _WRITE_BATCH = 1 << 20
@@ -46,6 +48,17 @@ def refuse_declared_size(request: Request, *, limit: int, setting: str) -> None:
             f"upload is larger than the limit of {limit} bytes",
             hint=f"raise {setting} if files this big are expected",
         )
+
+
+def remove_if_unreferenced(
+    db: Database, artifacts: ArtifactStore, relative: str, users: Callable[[Session, str], int]
+) -> None:
+    """Identical uploads share one content-addressed file: delete it (locally and from the
+    artifact bucket) only when ``users`` counts no row pointing at it."""
+    with db.session() as session:
+        used = users(session, relative)
+    if not used:
+        artifacts.remove(relative)
 
 
 def upload_route(

@@ -21,6 +21,7 @@ from embodied_ai_architect.api.routing import read_route
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
+    remove_if_unreferenced,
     store_body,
     upload_route,
 )
@@ -107,11 +108,9 @@ async def upload_dataset(
 
 
 def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
-    # Identical uploads share one content-addressed file; delete it only when nobody uses it.
-    with db.session() as session:
-        used = datasets.count_using(session, path=relative)
-    if not used:
-        (artifacts.root / relative).unlink(missing_ok=True)
+    remove_if_unreferenced(
+        db, artifacts, relative, lambda session, path: datasets.count_using(session, path=path)
+    )
 
 
 @read_route(router, "", ListPublic[DatasetPublic], 422)

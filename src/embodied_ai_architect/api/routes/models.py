@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import model_public
@@ -17,6 +16,7 @@ from embodied_ai_architect.api.routing import read_route
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
+    remove_if_unreferenced,
     store_body,
     upload_route,
 )
@@ -25,7 +25,6 @@ from embodied_ai_architect.modelio.formats import check_upload
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore, safe_suffix
-from embodied_ai_architect.store.models import ModelVersionRow
 from embodied_ai_architect.store.repo import models, versions
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -77,15 +76,9 @@ async def upload_model(
 
 
 def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
-    # Identical uploads share one content-addressed file; delete it only when nobody uses it.
-    with db.session() as session:
-        used = session.scalar(
-            select(func.count())
-            .select_from(ModelVersionRow)
-            .where(ModelVersionRow.artifact_path == relative)
-        )
-    if not used:
-        artifacts.remove(relative)
+    remove_if_unreferenced(
+        db, artifacts, relative, lambda session, path: versions.count_using(session, path=path)
+    )
 
 
 @read_route(router, "", ListPublic[ModelPublic], 422)

@@ -91,6 +91,12 @@ def list_versions(
     return paginate(session, statement, offset=offset, limit=limit)
 
 
+def count_using(session: Session, *, path: str) -> int:
+    """How many versions point at this artifact (identical uploads share one file)."""
+    statement = select(func.count()).select_from(ModelVersionRow)
+    return int(session.scalar(statement.where(ModelVersionRow.artifact_path == path)) or 0)
+
+
 def restore_version(
     session: Session, *, version_id: int, job_id: str | None = None
 ) -> ModelVersionRow:
