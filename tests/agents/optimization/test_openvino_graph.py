@@ -75,3 +75,21 @@ def test_auto_preset_is_mixed_for_silu_and_performance_for_relu(tmp_path: Path) 
     ctx = TechniqueContext(workdir=tmp_path / "q", calibration=provider, threads=1)
     result = apply_technique("openvino_int8", silu, ctx, {"subset_size": 8})
     assert any("mixed preset" in change for change in result.changes)
+
+
+def test_openvino_int8_quantizes_the_runtime_steps_fp32_ir(tmp_path: Path) -> None:
+    """After the runtime step keeps an OpenVINO FP32 IR, INT8 must still be reachable from it."""
+    from embodied_ai_architect.agents.optimization.base import get_technique
+    from embodied_ai_architect.modelio.handle import Framework
+
+    assert Framework.OPENVINO in get_technique("openvino_int8").manifest.input_frameworks
+    handle = export_onnx(handle_from_module(build_detector(), name="det"), tmp_path / "det.onnx")
+    ir = apply_technique("openvino_ir", handle, TechniqueContext(workdir=tmp_path / "ir"), {})
+    provider = random_provider(handle.inputs, num_samples=8, seed=0)
+    ctx = TechniqueContext(workdir=tmp_path / "q", calibration=provider, threads=1)
+    result = apply_technique("openvino_int8", ir.handle, ctx, {"subset_size": 8})
+    assert result.metrics["quantized_nodes"] > 0
+    assert result.metrics["size_after_bytes"] < result.metrics["size_before_bytes"] * 0.6
+    feeds = handle.example_inputs(seed=1)
+    before, after = handle.run(feeds), result.handle.run(feeds)
+    assert [v.shape for v in before.values()] == [v.shape for v in after.values()]

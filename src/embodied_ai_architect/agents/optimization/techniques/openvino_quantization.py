@@ -26,6 +26,7 @@ from embodied_ai_architect.agents.optimization.base import (
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 
 _TRANSFORMER_OPS = frozenset({"MVN", "Gelu", "ScaledDotProductAttention"})
 # Activations with a negative tail: symmetric (performance) activation ranges waste codes on them.
@@ -140,12 +141,15 @@ class OpenVinoInt8Config(TechniqueConfig):
 
 
 def _manifest(
-    description: str, precision: str, needs_data: Literal["none", "calibration"]
+    description: str,
+    precision: str,
+    needs_data: Literal["none", "calibration"],
+    inputs: tuple[Framework, ...] = (Framework.ONNX, Framework.TORCH),
 ) -> TechniqueManifest:
     return TechniqueManifest(
         family=TechniqueFamily.QUANTIZATION,
         description=description,
-        input_frameworks=[Framework.ONNX, Framework.TORCH],
+        input_frameworks=list(inputs),
         output_framework=Framework.OPENVINO,
         runtime="openvino",
         precisions=[precision],
@@ -217,7 +221,7 @@ def _fix_shapes(model: Any, source: OnnxModelHandle) -> Any:
 
 
 def _save_and_load(
-    model: Any, xml: Path, source: OnnxModelHandle, ctx: TechniqueContext, *, fp16: bool
+    model: Any, xml: Path, source: ModelHandle, ctx: TechniqueContext, *, fp16: bool
 ) -> Any:
     from embodied_ai_architect.modelio.openvino_io import load_openvino, save_openvino
 
@@ -233,6 +237,18 @@ def _save_and_load(
     # Fail here, not in the evaluator, when the IR cannot run on this host.
     handle.run(handle.example_inputs(batch=1, seed=0))
     return handle
+
+
+def _read_ir(handle: OpenVinoModelHandle) -> Any:
+    from embodied_ai_architect.modelio.openvino_io import openvino_core
+
+    try:
+        return openvino_core().read_model(str(handle.xml_path))
+    except RuntimeError as exc:
+        raise TechniqueError(
+            f"OpenVINO cannot read {handle.xml_path.name!r}: {str(exc).splitlines()[0]}",
+            hint="the IR is corrupt or from another OpenVINO version; convert the model again",
+        ) from exc
 
 
 def _ir_bytes(xml: Path) -> float:
@@ -271,7 +287,7 @@ def apply_openvino_ir(
 
 
 def _kept_in_fp32(
-    model: Any, source: OnnxModelHandle, config: OpenVinoInt8Config, ctx: TechniqueContext
+    model: Any, source: ModelHandle, config: OpenVinoInt8Config, ctx: TechniqueContext
 ) -> tuple[list[str], list[str]]:
     """OpenVINO op names NNCF must leave in FP32 for the tail / head / sensitivity options, and
     a note for each group."""
@@ -291,7 +307,19 @@ def _kept_in_fp32(
     if config.keep_head_layers and head:
         names += head
         notes.append(f"kept the {len(head)} weighted layers nearest the outputs in FP32")
-    if config.exclude_top_sensitive:
+    if config.exclude_top_sensitive and not isinstance(source, OnnxModelHandle):
+        # An IR (the runtime step's FP32 version) keeps the ONNX node names it came from.
+        if ctx.profile is None or not ctx.profile.sensitivity:
+            raise ConfigError(
+                f"openvino_int8: exclude_top_sensitive={config.exclude_top_sensitive} needs "
+                "per-layer sensitivity from the Analysis agent, but the context has none",
+                hint="set exclude_top_sensitive=0 or name the layers in ignored_names",
+            )
+        ranked = sorted(ctx.profile.sensitivity, key=lambda entry: -entry.score)
+        chosen = [entry.layer for entry in ranked[: config.exclude_top_sensitive]]
+        names += ov_names_for(chosen, model)
+        notes += [f"kept {layer} in FP32 (sensitivity)" for layer in chosen]
+    elif config.exclude_top_sensitive and isinstance(source, OnnxModelHandle):
         from embodied_ai_architect.agents.optimization.quant.mixed_precision import (
             resolve_exclusions,
         )
@@ -316,6 +344,7 @@ def _kept_in_fp32(
         "and detectors on x86; model_type=transformer for ViTs.",
         "int8",
         "calibration",
+        (Framework.ONNX, Framework.TORCH, Framework.OPENVINO),
     ),
 )
 def apply_openvino_int8(
@@ -332,9 +361,16 @@ def apply_openvino_int8(
         num_samples=config.subset_size,
         calibration_path=config.calibration_path,
     )
-    source = _onnx_source(handle, ctx)
-    ctx.emit(20, "openvino_int8: converting to OpenVINO")
-    model = _convert(source)
+    source: ModelHandle
+    if isinstance(handle, OpenVinoModelHandle):
+        # The runtime step's FP32 IR: NNCF quantizes the IR itself (same graph, same names).
+        source, size_before = handle, _ir_bytes(handle.xml_path)
+        model = _read_ir(handle)
+    else:
+        onnx_source = _onnx_source(handle, ctx)
+        source, size_before = onnx_source, float(onnx_source.onnx_path.stat().st_size)
+        ctx.emit(20, "openvino_int8: converting to OpenVINO")
+        model = _convert(onnx_source)
     op_types = {op.get_type_name() for op in model.get_ops()}
     names = {op.get_friendly_name() for op in model.get_ops()}
     unknown = [name for name in config.ignored_names if name not in names]
@@ -407,7 +443,7 @@ def apply_openvino_int8(
             *kept_notes,
         ],
         metrics={
-            "size_before_bytes": float(source.onnx_path.stat().st_size),
+            "size_before_bytes": size_before,
             "size_after_bytes": _ir_bytes(xml),
             "quantized_nodes": float(fake_quantize),
             "excluded_nodes": float(len(fp32_names)),
