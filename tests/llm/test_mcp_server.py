@@ -74,16 +74,6 @@ def test_tools_are_served_over_stdio(onnx_model: dict[str, Path], tmp_path: Path
                 "constraints": {"max_size_mb": 1, "target": "jetson:orin-nano"},
             },
         ),
-        (
-            "optimize_model",
-            {
-                "model_path": str(onnx_model["model"]),
-                "constraints": {"max_size_mb": 1, "target": "onnxruntime"},
-                "latency_runs": 5,
-                "max_eval_samples": 32,
-                "out_dir": str(tmp_path / "optimize"),
-            },
-        ),
     ]
     results = anyio.run(session, tmp_path / "workspace", calls)
     tools = results["tools"]
@@ -117,9 +107,52 @@ def test_tools_are_served_over_stdio(onnx_model: dict[str, Path], tmp_path: Path
     assert unavailable.is_error
     error = unavailable.structured_content["error"]
     assert error["code"] == "target_unavailable" and "tensorrt" in error["message"]
-    # ...and an available one ends in a packaged, validated artifact.
-    optimized = results["4:optimize_model"]
-    assert not optimized.is_error, optimized.content[0].text
-    deployment = optimized.structured_content["deployment"]
+
+
+async def optimize_and_follow(workspace: Path, arguments: dict[str, Any]) -> list[Any]:
+    """optimize_model returns a run id at once; get_run follows the run to its end."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-c", "from embodied_ai_architect.cli.app import main; main(['mcp'])"],
+        env={"EAA_WORKSPACE": str(workspace), "PATH": os.environ.get("PATH", "")},
+    )
+    seen: list[Any] = []
+    with anyio.fail_after(600):
+        async with Client(params, mode="legacy") as client:
+            started = await client.call_tool("optimize_model", arguments)
+            seen.append(started)
+            run_id = started.structured_content["run_id"]
+            while True:
+                record = await client.call_tool("get_run", {"run_id": run_id})
+                seen.append(record)
+                if record.structured_content["status"] in ("succeeded", "failed"):
+                    return seen
+                await anyio.sleep(1)
+
+
+def test_optimize_over_mcp_is_submitted_then_followed(
+    onnx_model: dict[str, Path], tmp_path: Path
+) -> None:
+    seen = anyio.run(
+        optimize_and_follow,
+        tmp_path / "workspace",
+        {
+            "model_path": str(onnx_model["model"]),
+            "constraints": {"max_size_mb": 1, "target": "onnxruntime"},
+            "latency_runs": 5,
+            "max_eval_samples": 32,
+            "out_dir": str(tmp_path / "optimize"),
+        },
+    )
+    started, final = seen[0], seen[-1]
+    assert not started.is_error and started.structured_content["status"] == "running"
+    assert len(seen) > 2  # the id came back before the run ended
+    record = final.structured_content
+    assert record["status"] == "succeeded", record["error"]
+    assert record["progress"] == 100
+    deployment = record["report"]["deployment"]
     assert deployment["success"] and deployment["target"] == "onnxruntime"
     assert (tmp_path / "optimize" / "deployment" / "deployment.json").exists()

@@ -104,23 +104,72 @@ def _run_analyze(request: Any) -> ToolResult:
 
 
 def _run_optimize(request: Any) -> ToolResult:
-    from embodied_ai_architect.pipeline import run_optimize
-    from embodied_ai_architect.settings import get_settings
+    """Submit: check everything knowable now, create the run's job, start it, return its id.
 
-    report = run_optimize(request, settings=get_settings())
-    payload = json.loads(report.model_dump_json())
-    # The full report (every attempt and Pareto point) is long; the essentials go to the LLM.
-    keep = (
-        "run_id",
-        "status",
-        "summary",
-        "best",
-        "best_verdicts",
-        "deployment",
-        "evidence",
-        "artifacts",
-    )
-    return {key: payload[key] for key in keep if key in payload}
+    The run goes on in this process (the MCP server's); ``get_run`` follows it. Exiting the
+    process waits for running jobs (non-daemon threads), so a run is never cut off silently.
+    """
+    import threading
+
+    from embodied_ai_architect.errors import InputError
+    from embodied_ai_architect.pipeline.deployment import check_target
+    from embodied_ai_architect.schemas.jobs import JobKind
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+    from embodied_ai_architect.settings import get_settings
+    from embodied_ai_architect.store import Database
+    from embodied_ai_architect.store.repo import jobs
+
+    assert isinstance(request, OptimizeRequest)
+    check_target(request.constraints)  # an unavailable target is refused now, not in the run
+    for label, path in (
+        ("model", request.model_path),
+        ("evaluation data", request.eval_data),
+        ("calibration data", request.calibration_data),
+        ("training data", request.train_data),
+    ):
+        if path is not None and not Path(path).exists():
+            raise InputError(f"{label} {str(path)!r} does not exist", hint="check the path")
+    settings = get_settings()
+    db = Database.from_settings(settings)
+    db.upgrade()
+    try:
+        with db.session() as session:
+            run_id = jobs.create_job(
+                session, kind=JobKind.OPTIMIZE, request=request.model_dump(mode="json")
+            ).id
+    finally:
+        db.dispose()
+    threading.Thread(
+        target=_optimize_in_background,
+        args=(request, settings, run_id),
+        name=f"optimize-{run_id[:8]}",
+    ).start()
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "next": f"call get_run with run_id {run_id!r} until status is succeeded or failed",
+    }
+
+
+def _optimize_in_background(request: Any, settings: Any, run_id: str) -> None:
+    from embodied_ai_architect.errors import EAAError
+    from embodied_ai_architect.pipeline import run_optimize
+    from embodied_ai_architect.schemas.jobs import JobStatus
+    from embodied_ai_architect.store import Database
+    from embodied_ai_architect.store.repo import jobs
+
+    try:
+        run_optimize(request, settings=settings, job_id=run_id, owns_job=True)
+    except BaseException as exc:
+        # The pipeline finishes the job once its recorder exists; a failure before that (the
+        # model does not load) must still end the job, with the reason.
+        error = exc.to_dict() if isinstance(exc, EAAError) else {"message": str(exc)}
+        db = Database.from_settings(settings)
+        try:
+            with db.session() as session:  # a no-op when the run already finished its job
+                jobs.finish_job(session, job_id=run_id, status=JobStatus.FAILED, error=error)
+        finally:
+            db.dispose()
 
 
 def _run_list_targets(request: Any) -> ToolResult:
@@ -166,7 +215,8 @@ def _run_get_run(request: Any) -> ToolResult:
         # The stored row holds only the status; the report file has what an LLM asks next.
         data = json.loads(Path(report).read_text())
         payload["report"] = {
-            key: data.get(key) for key in ("summary", "best", "best_verdicts", "evidence")
+            key: data.get(key)
+            for key in ("summary", "best", "best_verdicts", "deployment", "evidence")
         }
     return payload
 
@@ -190,9 +240,11 @@ TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         "optimize_model",
-        "Run the full optimize pipeline (analysis → planning → optimization → evaluation) under "
-        "constraints such as max latency, max size and max accuracy drop; returns the run id, "
-        "status, the best version and per-constraint verdicts. Long-running.",
+        "Start the optimize pipeline (analysis → planning → optimization → evaluation → "
+        "deployment for constraints.target) under constraints such as max latency, max size "
+        "and max accuracy drop. Returns the run id at once (bad input and an unavailable target "
+        "are refused immediately); follow the run with get_run: status, progress, then the "
+        "best version, per-constraint verdicts and the deployment record.",
         "embodied_ai_architect.schemas.results:OptimizeRequest",
         _run_optimize,
     ),

@@ -21,6 +21,7 @@ def run_optimize(
     settings: Settings | None = None,
     sink: ProgressSink | None = None,
     job_id: str | None = None,
+    owns_job: bool | None = None,
 ) -> OptimizeReport:
     """Run one optimize job end to end and return its typed report.
 
@@ -30,7 +31,8 @@ def run_optimize(
 
     The run records itself in the store as it goes (model, versions, attempts, plan, skills).
     ``job_id``: an existing job row (the service's); the pipeline then leaves the job's
-    events and final status to the caller. Without it, the run creates and finishes its own job.
+    events and final status to the caller (``owns_job=True``: the caller only created the row,
+    the run records its events and status). Without it, the run creates and finishes its own job.
 
     Example:
         >>> report = run_optimize(OptimizeRequest(model_path=Path("cnn.pt"),
@@ -41,5 +43,9 @@ def run_optimize(
     from embodied_ai_architect.settings import get_settings
 
     return Orchestrator(
-        request, settings=settings or get_settings(), sink=sink or null_sink, job_id=job_id
+        request,
+        settings=settings or get_settings(),
+        sink=sink or null_sink,
+        job_id=job_id,
+        owns_job=owns_job,
     ).run()

@@ -60,11 +60,13 @@ class Orchestrator:
         settings: Settings,
         sink: ProgressSink,
         job_id: str | None = None,
+        owns_job: bool | None = None,
     ):
         self.request = request
         self.settings = settings
         self.sink = sink
         self.job_id = job_id
+        self.owns_job = owns_job
 
     def run(self) -> OptimizeReport:
         bus = EventBus(self.sink)
@@ -81,7 +83,10 @@ class Orchestrator:
         db.upgrade()
         artifacts = ArtifactStore(self.settings.ensure_workspace())
         state.recorder = RunRecorder(
-            db, job_id=self.job_id, request=self.request.model_dump(mode="json")
+            db,
+            job_id=self.job_id,
+            request=self.request.model_dump(mode="json"),
+            owns_job=self.owns_job,
         )
         bus.subscribe(state.recorder.event)
         run_id = state.recorder.job_id

@@ -29,9 +29,18 @@ class RunRecorder:
     """Writes one run's history. With ``owns_job`` False (a service job) the caller already
     created the job row and stores events itself, so events are not written twice."""
 
-    def __init__(self, db: Database, *, job_id: str | None, request: dict[str, Any]):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        job_id: str | None,
+        request: dict[str, Any],
+        owns_job: bool | None = None,
+    ):
         self.db = db
-        self.owns_job = job_id is None
+        # A job created by the caller may still be the run's own (the LLM tools create the row
+        # first so they can return its id at once): then the run writes its events and status.
+        self.owns_job = job_id is None if owns_job is None else owns_job
         with db.session() as session:
             if job_id is None:
                 row = jobs.create_job(session, kind=JobKind.OPTIMIZE, request=request)
@@ -39,6 +48,8 @@ class RunRecorder:
                 job_id = row.id
             else:
                 jobs.get_job(session, job_id=job_id)
+                if self.owns_job:
+                    jobs.mark_running(session, job_id=job_id, worker_pid=os.getpid())
         self.job_id: str = job_id
         self._plan_ids: dict[str, int] = {}
 

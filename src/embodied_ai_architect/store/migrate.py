@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic's command API swaps module-level proxies (alembic.context, alembic.op) in and out, so
+# two threads of one process upgrading at once break each other (KeyError: 'config'): a run
+# started by the LLM tools upgrades while get_run does. The lock guards Alembic's global state.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
@@ -24,7 +29,7 @@ def upgrade(engine: Engine, *, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config()
-    with engine.begin() as connection:
+    with _ALEMBIC_LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
