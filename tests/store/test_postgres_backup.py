@@ -25,6 +25,7 @@ from embodied_ai_architect.store.backup import (
 )
 from embodied_ai_architect.store.backup.manifest import MANIFEST_SUFFIX
 from embodied_ai_architect.store.backup.postgres import live_state
+from s3_server import TEST_CREDENTIALS, create_bucket, moto_server
 
 from .postgres import PostgresCluster
 from .test_backup_integrity import (
@@ -221,3 +222,27 @@ def test_cli_backup_verify_restore_on_postgres(
     assert restored.returncode == 0, restored.stderr
     assert "the previous database is kept as" in restored.stdout
     assert model_names(live) == ["before"]
+
+
+def test_backup_to_s3_and_restore_from_it(
+    settings: Settings, live: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same dump through an S3 bucket (moto_server): listed, verified, restored."""
+    for name, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with moto_server(tmp_path / "moto.log") as endpoint:
+        create_bucket(endpoint, "pg-backups")
+        s3 = settings.model_copy(
+            update={
+                "backup_dir": None,
+                "backup_s3_bucket": "pg-backups",
+                "backup_s3_endpoint": endpoint,
+            }
+        )
+        backup = create_backup(db=live, settings=s3)
+        assert backup.key == "branes-backups/" + backup.manifest.key
+        assert backup.key.endswith(".sql.zst") and backup.destination.startswith("s3://")
+        assert verify_backup(settings=s3) == backup.manifest  # the newest, by listing
+        add_model(live, "after")
+        restore_backup(db=live, settings=s3, key=backup.key)
+        assert model_names(live) == ["before"]
