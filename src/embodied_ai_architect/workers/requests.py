@@ -137,7 +137,10 @@ class RolloutJobRequest(_JobRequest):
         default="gif", description="gif (Pillow) or mp4 (needs the video extra on the server)."
     )
     max_steps: int | None = Field(
-        default=None, ge=1, le=5000, description="Episode length cap (default: the suite's)."
+        default=None,
+        ge=1,
+        le=500,  # frames are held in memory until the video is written (~230 kB each)
+        description="Episode length cap (default: the suite's).",
     )
 
 

@@ -50,11 +50,12 @@ export async function api(path, { method = "GET", json, raw = false } = {}) {
   return response.json();
 }
 
-/** Upload a model file with upload progress (fetch cannot report it; XHR can). */
-export function uploadModel(file, onProgress) {
+/** Upload a file as the raw body to a collection (models, datasets) with upload progress
+ * (fetch cannot report it; XHR can). */
+export function uploadFile(collection, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", `${API}/models?filename=${encodeURIComponent(file.name)}`);
+    xhr.open("POST", `${API}/${collection}?filename=${encodeURIComponent(file.name)}`);
     for (const [k, v] of Object.entries(authHeaders({ "Content-Type": "application/octet-stream" }))) {
       xhr.setRequestHeader(k, v);
     }
@@ -68,6 +69,16 @@ export function uploadModel(file, onProgress) {
     xhr.onerror = () => reject(new ApiError(0, { code: "network", message: "upload interrupted" }));
     xhr.send(file);
   });
+}
+
+/** Upload a model file with upload progress. */
+export function uploadModel(file, onProgress) { return uploadFile("models", file, onProgress); }
+
+/** A protected file (sent with the token) as a blob: URL for <img>/<video>; revoke it when done. */
+export async function blobUrl(url) {
+  const response = await fetch(url, { headers: authHeaders() });
+  if (!response.ok) throw await errorFrom(response);
+  return URL.createObjectURL(await response.blob());
 }
 
 /** Download a protected file: fetch with the token, then save it from a blob URL. */

@@ -137,7 +137,8 @@ export function follow(jobId, ctxRef) {
     if (report) {
       for (const s of report.chosen_plan?.steps || []) setStatus(stepLi(s.id), s.status, s.outcome || s.rationale);
       for (const a of report.attempts) setStatus(attemptLi(a.index), a.status, a.reason);
-      for (const r of report.replans) if (![...replans.children].some((li) => li.textContent.includes(r.reason))) replans.append(h("li", {}, `after ${r.after_step}: ${r.reason}`));
+      // The report's re-plans replace the live lines (same decisions, with the step they followed).
+      if (report.replans.length) clear(replans, report.replans.map((r) => h("li", { "data-after-step": r.after_step }, `after ${r.after_step}: ${r.reason}`)));
       drawCharts(report.points);
       clear(done, h("p", { id: "live-summary" }, badge(report.status), " ", report.summary),
         h("button", { type: "button", id: "open-results", onclick: () => ctxRef.go("results", jobId) }, "Open results"));

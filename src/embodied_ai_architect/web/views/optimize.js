@@ -1,7 +1,8 @@
-// Optimize: a constraints form with every field of the API's optimize request; the started job
-// is followed live by ./live.js.
-import { api } from "../lib/api.js";
-import { $, $$, clear, h, section, showError } from "../lib/dom.js";
+// Optimize: a constraints form with every field of the API's optimize request (evaluation and
+// calibration data picked from the uploaded data files); the started job is followed live by
+// ./live.js.
+import { api, uploadFile } from "../lib/api.js";
+import { $, $$, badge, bytes, clear, h, section, showError, table, when } from "../lib/dom.js";
 import { follow } from "./live.js";
 
 // key → [label, input kind, options]; keys are the request's JSON paths.
@@ -16,6 +17,8 @@ const FIELDS = [
   ["constraints.budget.max_attempts", "Budget: max attempts", "number", { step: "1", min: "1", placeholder: "unlimited" }],
   ["constraints.budget.max_wall_seconds", "Budget: max seconds", "number", { step: "any", min: "0", placeholder: "unlimited" }],
   ["eval_sim", "Simulation suite (evaluate by success)", "select", { choices: [""] }],
+  ["eval_data_id", "Evaluation data", "dataset", { empty: "none (random inputs)" }],
+  ["calibration_data_id", "Calibration data (INT8)", "dataset", { empty: "none (evaluation inputs)" }],
   ["max_eval_samples", "Evaluation samples", "number", { step: "1", min: "1", placeholder: "2000" }],
   ["latency_runs", "Latency runs", "number", { step: "1", min: "5", placeholder: "60" }],
   ["seed", "Seed", "number", { step: "1", min: "0", placeholder: "0" }],
@@ -24,7 +27,7 @@ const FIELDS = [
 const GROUPS = [
   ["Limits", ["constraints.max_size_mb", "constraints.max_latency_ms", "constraints.min_accuracy", "constraints.max_accuracy_drop", "constraints.drop_unit"]],
   ["Search", ["constraints.objective", "constraints.target", "constraints.budget.max_attempts", "constraints.budget.max_wall_seconds", "seed"]],
-  ["Evaluation", ["eval_sim", "max_eval_samples", "latency_runs", "input_shapes"]],
+  ["Evaluation", ["eval_sim", "eval_data_id", "calibration_data_id", "max_eval_samples", "latency_runs", "input_shapes"]],
 ];
 const fieldId = (key) => "f-" + key.replaceAll(".", "-").replaceAll("_", "-");
 
@@ -65,7 +68,10 @@ function field([key, label, kind, options]) {
   const id = fieldId(key);
   const err = h("p", { class: "field-error", id: id + "-error", hidden: true });
   let input;
-  if (kind === "select") {
+  if (kind === "dataset") {
+    // Filled from GET /datasets by refreshData(); the value is the data file's id.
+    input = h("select", { id, name: key, class: "dataset-select", "data-empty": options.empty, "aria-describedby": id + "-error" }, h("option", { value: "" }, options.empty));
+  } else if (kind === "select") {
     const choices = enumOf(key) || options.choices;
     input = h("select", { id, name: key, "aria-describedby": id + "-error" }, choices.map((c) => h("option", { value: c }, c || "none (fidelity to the original)")));
     const fallback = schema?.constraints?.[key.split(".")[1]]?.default;
@@ -100,7 +106,56 @@ export async function mount(el, ctx) {
   $("#f-constraints-max-accuracy-drop", form).value = "1";
   $("#f-model", form).addEventListener("change", () => loadVersions());
   form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
-  el.append(section("Constraints", form), h("div", { id: "live", hidden: true }));
+  el.append(section("Constraints", form), dataSection(), h("div", { id: "live", hidden: true }));
+}
+
+/** Upload evaluation / calibration data (.npz / .npy) and list what is there. */
+function dataSection() {
+  const input = h("input", { id: "data-file", type: "file", accept: ".npz,.npy", "aria-describedby": "data-upload-error" });
+  const progress = h("progress", { id: "data-progress", max: "1", value: "0", hidden: true, "aria-label": "data upload progress" });
+  const status = h("p", { id: "data-upload-status", class: "muted", "aria-live": "polite" });
+  const error = h("div", { id: "data-upload-error", class: "field-error", hidden: true });
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) return;
+    error.hidden = true;
+    input.removeAttribute("aria-invalid");
+    progress.hidden = false;
+    status.textContent = `uploading ${file.name} (${bytes(file.size)})…`;
+    try {
+      const data = await uploadFile("datasets", file, (fraction) => { progress.value = fraction; });
+      status.textContent = `stored as data ${data.id}: ${data.samples} samples${data.labelled ? " with labels" : ""}`;
+      await refreshData();
+    } catch (exc) {
+      status.textContent = "";
+      input.setAttribute("aria-invalid", "true");
+      showError(error, exc);
+    } finally {
+      progress.hidden = true;
+      input.value = "";
+    }
+  });
+  return section("Evaluation and calibration data",
+    h("p", { class: "muted" }, "An .npz with x (inputs) and y (integer labels: accuracy is measured), arrays named after the model's inputs, or an .npy of inputs (fidelity to the original). Pickled and non-numeric arrays are refused."),
+    h("div", { class: "field" }, h("label", { for: "data-file" }, "Upload a data file (.npz / .npy)"), input, progress, error),
+    status, h("div", { id: "datasets" }));
+}
+
+/** The data list and the options of every data select (keeping what was picked). */
+async function refreshData() {
+  const data = (await api("/datasets?limit=1000")).data;
+  clear($("#datasets"), data.length
+    ? table(["id", "name", "samples", "labels", "arrays", "size", "uploaded"], data.map((d) => [
+      String(d.id), d.name, String(d.samples), d.labelled ? badge("labelled", "succeeded") : badge("inputs only", "queued"),
+      d.arrays.map((a) => `${a.name} ${a.dtype}[${a.shape.join("×")}]`).join(", "), bytes(d.size_bytes), when(d.created_at)]),
+    { rowAttrs: (_, i) => ({ "data-dataset-id": data[i].id }) })
+    : h("p", { class: "muted" }, "No data files yet."));
+  for (const select of $$("#optimize-form select.dataset-select")) {
+    const picked = select.value;
+    clear(select, h("option", { value: "" }, select.dataset.empty),
+      data.map((d) => h("option", { value: d.id }, `${d.id}: ${d.name} (${d.samples} samples${d.labelled ? ", labelled" : ""})`)));
+    if (data.some((d) => String(d.id) === picked)) select.value = picked;
+  }
 }
 
 /** arg: a model id to preselect, "job-<id>" to follow a job, "suite-<id>" to evaluate on a suite. */
@@ -115,6 +170,7 @@ export async function show(el, ctx, arg) {
   if (!models.length) select.append(h("option", { value: "" }, "upload a model first"));
   if (previous && models.some((m) => String(m.id) === String(previous))) select.value = previous;
   await loadVersions();
+  await refreshData();
   const evalSim = document.getElementById(fieldId("eval_sim"));
   if (suite && evalSim && [...evalSim.options].some((o) => o.value === suite)) evalSim.value = suite;
   if (job && $("#live").dataset.jobId !== job) follow(job, ctx);
@@ -145,7 +201,7 @@ function buildRequest() {
     if (!input || input.value.trim() === "") continue;
     let value = input.value.trim();
     if (key === "input_shapes") value = value.split(";").map((s) => s.split(/[,x×]/).map((d) => Number(d.trim())));
-    else if (kind === "number") value = Number.isFinite(Number(value)) ? Number(value) : value;
+    else if (kind === "number" || kind === "dataset") value = Number.isFinite(Number(value)) ? Number(value) : value;
     setPath(body, key, value);
   }
   return body;
@@ -194,6 +250,13 @@ function showFieldErrors(error) {
   first?.focus();
 }
 
+/** A submit-time refusal (details.field) as shown under its field: the message without the
+ * field name it starts with, then the hint. */
+function refusal(error) {
+  const message = error.message.replace(new RegExp(`^${error.details.field}: `), "");
+  return error.hint ? `${message} — ${error.hint}` : message;
+}
+
 async function submit() {
   clearErrors();
   $("#constraints-error").hidden = true;
@@ -205,6 +268,7 @@ async function submit() {
     follow(job.job_id, ctxRef);
   } catch (error) {
     if (error.status === 422 && error.fieldErrors.length) showFieldErrors(error);
+    else if (error.status === 422 && error.details.field && fieldError(error.details.field, refusal(error))) $("#optimize-form [aria-invalid]")?.focus();
     else if (error.status === 404 && /model/i.test(error.message)) { fieldError("model_id", error.message); }
     else showError($("#optimize-error"), error);
   } finally {

@@ -18,6 +18,9 @@ export async function mount(el, ctx) {
       h("div", { class: "field" }, h("label", { for: "d-target" }, "Target"), h("select", { id: "d-target" })),
       h("div", { class: "field" }, h("label", { for: "d-precision" }, "Precision"), h("select", { id: "d-precision" })),
       h("div", { class: "field" }, h("label", { for: "d-int8-mode" }, "INT8 mode"), h("select", { id: "d-int8-mode" }, ["dynamic", "static"].map((m) => h("option", { value: m }, m)))),
+      h("div", { class: "field" }, h("label", { for: "d-calibration" }, "Calibration data (static INT8)"),
+        h("select", { id: "d-calibration", "aria-describedby": "d-calibration-error" }, h("option", { value: "" }, "none")),
+        h("p", { class: "field-error", id: "d-calibration-error", hidden: true })),
       h("div", { class: "field" }, h("label", { for: "d-tolerance" }, "Tolerance (%)"), h("input", { id: "d-tolerance", type: "number", step: "any", min: "0", value: "1" })),
       h("div", { class: "field" }, h("label", { for: "d-threads" }, "Threads"), h("input", { id: "d-threads", type: "number", step: "1", min: "1", placeholder: "default" })),
       h("div", { class: "field checkbox" }, h("input", { id: "d-validate", type: "checkbox", checked: true }), h("label", { for: "d-validate" }, "Validate against the FP32 baseline"))),
@@ -46,7 +49,16 @@ export async function show() {
   const previous = model.value;
   clear(model, models.map((m) => h("option", { value: m.id }, `${m.id}: ${m.name}`)));
   if (previous) model.value = previous;
-  await Promise.all([loadVersions(), refreshDeployments()]);
+  await Promise.all([loadVersions(), refreshDeployments(), loadData()]);
+}
+
+/** Uploaded data files (Optimize screen) as calibration choices. */
+async function loadData() {
+  const select = $("#d-calibration");
+  const picked = select.value;
+  const data = (await api("/datasets?limit=1000")).data;
+  clear(select, h("option", { value: "" }, "none"), data.map((d) => h("option", { value: d.id }, `${d.id}: ${d.name} (${d.samples} samples)`)));
+  if (data.some((d) => String(d.id) === picked)) select.value = picked;
 }
 
 function precisions() {
@@ -73,13 +85,27 @@ async function refreshDeployments() {
 async function deploy() {
   const err = $("#deploy-error");
   err.hidden = true;
+  const calibration = $("#d-calibration");
+  const calibrationError = $("#d-calibration-error");
+  calibration.removeAttribute("aria-invalid");
+  calibrationError.hidden = true;
   const body = { kind: "deploy", model_id: Number($("#d-model").value), target: $("#d-target").value, precision: $("#d-precision").value,
     int8_mode: $("#d-int8-mode").value, validate_outputs: $("#d-validate").checked };
   if ($("#d-version").value !== "") body.version = Number($("#d-version").value);
   if ($("#d-tolerance").value !== "") body.tolerance_percent = Number($("#d-tolerance").value);
   if ($("#d-threads").value !== "") body.threads = Number($("#d-threads").value);
+  if (calibration.value !== "") body.calibration_data_id = Number(calibration.value);
   let job;
-  try { job = await api("/jobs", { method: "POST", json: body }); } catch (error) { showError(err, error); return; }
+  try { job = await api("/jobs", { method: "POST", json: body }); } catch (error) {
+    if (error.details?.field === "calibration_data_id") {
+      // Next to its field: static INT8 without calibration data, or an id that is gone.
+      calibration.setAttribute("aria-invalid", "true");
+      calibrationError.textContent = error.message.replace(/^calibration_data_id: /, "") + (error.hint ? ` — ${error.hint}` : "");
+      calibrationError.hidden = false;
+      calibration.focus();
+    } else showError(err, error);
+    return;
+  }
   const bar = progressBar("deploy-progress");
   const out = h("div", { id: "deploy-result" });
   clear($("#deploy-live"), bar.el, out);
