@@ -9,6 +9,10 @@ deployment validated against its baseline.
 
 Usage:
     .venv/bin/python benchmarks/corpus.py [--only ID ...] [--attempts 4] [--drop 2]
+        [--eval-samples N] [--latency-runs N] [--stages analyze optimize deploy]
+
+``--eval-samples`` caps the random fidelity inputs (256 by default; a short search on the large
+models uses fewer), ``--stages`` runs a subset of the three stages.
 """
 
 from __future__ import annotations
@@ -51,16 +55,24 @@ def _analyze(entry: CorpusModel, ctx: Any) -> dict[str, Any]:
     }
 
 
-def _optimize(entry: CorpusModel, attempts: int, drop: float, out: Path) -> dict[str, Any]:
+def _optimize(
+    entry: CorpusModel, attempts: int, drop: float, out: Path, samples: int | None, runs: int | None
+) -> dict[str, Any]:
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Budget, Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
+    caps: dict[str, int] = {}
+    if samples is not None:
+        caps["max_eval_samples"] = samples
+    if runs is not None:
+        caps["latency_runs"] = runs
     request = OptimizeRequest(
         model_path=model_path(entry),
         load_options=_load(entry),
         constraints=Constraints(max_accuracy_drop=drop, budget=Budget(max_attempts=attempts)),
         out_dir=out,
+        **caps,
     )
     report = run_optimize(request)
     base = report.baseline.metrics
@@ -74,6 +86,10 @@ def _optimize(entry: CorpusModel, attempts: int, drop: float, out: Path) -> dict
         "fidelity": best.accuracy if best else None,
         "fidelity_metric": best.accuracy_metric if best else None,
         "attempts": len(report.attempts),
+        "held_out": report.held_out.model_dump(mode="json") if report.held_out else None,
+        "attempt_reasons": [
+            f"{a.technique} {a.status.value}: {a.reason}"[:240] for a in report.attempts
+        ],
         "seconds": round(report.timings.total_s, 1),
     }
 
@@ -100,17 +116,31 @@ def _deploy(entry: CorpusModel, out: Path, ctx: Any) -> dict[str, Any]:
     }
 
 
-def _stages(entry: CorpusModel, ctx: Any, attempts: int, drop: float, tmp: Path) -> dict[str, Any]:
+def _stages(entry: CorpusModel, ctx: Any, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stage, run in (
         ("analyze", lambda: _analyze(entry, ctx)),
-        ("optimize", lambda: _optimize(entry, attempts, drop, tmp / "optimize")),
+        (
+            "optimize",
+            lambda: _optimize(
+                entry,
+                args.attempts,
+                args.drop,
+                tmp / "optimize",
+                args.eval_samples,
+                args.latency_runs,
+            ),
+        ),
         ("deploy", lambda: _deploy(entry, tmp / "deploy", ctx)),
     ):
+        if stage not in args.stages:
+            continue
+        started = time.perf_counter()
         try:
             out[stage] = run()
         except Exception as exc:  # a benchmark reports every failure and goes on
             out[stage] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        out[stage]["wall_s"] = round(time.perf_counter() - started, 1)
     return out
 
 
@@ -119,6 +149,14 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--attempts", type=int, default=4)
     parser.add_argument("--drop", type=float, default=2.0)
+    parser.add_argument("--eval-samples", type=int, default=None)
+    parser.add_argument("--latency-runs", type=int, default=None)
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=["analyze", "optimize", "deploy"],
+        choices=["analyze", "optimize", "deploy"],
+    )
     args = parser.parse_args()
 
     from embodied_ai_architect.agents.base import AgentContext
@@ -147,7 +185,7 @@ def main() -> int:
         else:
             row["source"] = f"derived ({entry.derive.recipe if entry.derive else '?'})"
         with tempfile.TemporaryDirectory(prefix="branes-corpus-") as tmp:
-            row.update(_stages(entry, ctx, args.attempts, args.drop, Path(tmp)))
+            row.update(_stages(entry, ctx, args, Path(tmp)))
         rows.append(row)
         print(json.dumps(row)[:400], flush=True)
         with partial.open("a") as stream:  # a long run keeps every finished row

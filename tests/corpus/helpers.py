@@ -19,12 +19,19 @@ HEAVY = frozenset(
 )
 
 
-def corpus_params(*, slow: frozenset[str] = frozenset()) -> list[pytest.param]:  # type: ignore[valid-type]
-    """One pytest param per manifest model; models needing an absent extra (tensorflow) are
-    marked with that extra's marker, and those in ``slow`` with ``slow``, so the default run
-    leaves them to `make test-slow`."""
+def corpus_params(
+    *,
+    slow: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> list[pytest.param]:  # type: ignore[valid-type]
+    """One pytest param per manifest model (those in ``only`` if given, less ``exclude``);
+    models needing an absent extra (tensorflow) are marked with that extra's marker, and those
+    in ``slow`` with ``slow``, so the default run leaves them to `make test-slow`."""
     params = []
     for entry in MANIFEST.models:
+        if (only is not None and entry.id not in only) or entry.id in exclude:
+            continue
         marks = [pytest.mark.tf] if entry.requires == "tensorflow" else []
         if entry.id in slow:
             marks.append(pytest.mark.slow)

@@ -10,13 +10,24 @@ import pytest
 
 from cli_runner import Run
 from corpus.helpers import HEAVY, corpus_file, corpus_params, load_flags
-from embodied_ai_architect.testing.corpus import CorpusModel
+from embodied_ai_architect.testing.corpus import CorpusModel, entry_kwargs
 from embodied_ai_architect.utils.deps import has_package
 
 pytestmark = pytest.mark.corpus
 
 
-@pytest.mark.parametrize("entry", corpus_params(slow=HEAVY))
+def _check_verdict(report: dict, out: Path) -> None:  # type: ignore[type-arg]
+    assert report["decision"] or report["summary"]
+    for attempt in report["attempts"]:
+        assert attempt["reason"], f"attempt without a reason: {attempt}"
+    if not report["attempts"]:
+        # Nothing could take this model here (a .tflite without TensorFlow): every technique
+        # left out says why.
+        assert report["evidence"] and all("not planned" in e for e in report["evidence"])
+    assert (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("entry", corpus_params(exclude=HEAVY))
 def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = corpus_file(entry)
     out = tmp_path / "run"
@@ -35,15 +46,34 @@ def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path
     # 0: a version met every limit; 1: none did, with the reasons. Anything else is a crash or
     # a user error, neither of which a real model with its documented inputs may cause.
     assert run.returncode in (0, 1), run.stderr[-3000:]
-    report = json.loads(run.stdout)
-    assert report["decision"] or report["summary"]
-    for attempt in report["attempts"]:
-        assert attempt["reason"], f"attempt without a reason: {attempt}"
-    if not report["attempts"]:
-        # Nothing could take this model here (a .tflite without TensorFlow): every technique
-        # left out says why.
-        assert report["evidence"] and all("not planned" in e for e in report["evidence"])
-    assert (out / "report.json").exists()
+    _check_verdict(json.loads(run.stdout), out)
+
+
+@pytest.mark.parametrize("entry", corpus_params(slow=HEAVY, only=HEAVY))
+def test_short_optimize_of_a_large_model_ends_with_a_verdict(
+    entry: CorpusModel, tmp_path: Path
+) -> None:
+    """The same short search on the large models, through the request the CLI builds, with
+    evaluation capped at 32 random samples and 10 timed runs per latency figure (`branes
+    optimize` has no flag for either; the API has both): 256 samples of a 640×640 detector per
+    evaluation made one test take over ten minutes on 2 cores."""
+    from embodied_ai_architect.modelio.options import LoadOptions
+    from embodied_ai_architect.pipeline import run_optimize
+    from embodied_ai_architect.schemas.constraints import Budget, Constraints
+    from embodied_ai_architect.schemas.results import OptimizeRequest
+
+    out = tmp_path / "run"
+    report = run_optimize(
+        OptimizeRequest(
+            model_path=corpus_file(entry),
+            load_options=LoadOptions(**entry_kwargs(entry)),
+            constraints=Constraints(max_accuracy_drop=2, budget=Budget(max_attempts=2)),
+            out_dir=out,
+            max_eval_samples=32,
+            latency_runs=10,
+        )
+    )
+    _check_verdict(report.model_dump(mode="json"), out)
 
 
 @pytest.mark.parametrize("entry", corpus_params(slow=HEAVY))
