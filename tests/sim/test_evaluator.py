@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
 from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.modelio.export import export_onnx
 from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator
 from embodied_ai_architect.sim.evaluator import SimTaskEvaluator
 from embodied_ai_architect.sim.models import StatePolicy
 
@@ -65,7 +65,7 @@ def test_calibration_inputs_are_observations_of_training_scenes(tmp_path: Path) 
     evaluator = SimTaskEvaluator(suite="reach-v0/smoke")
     handle = handle_from_module(TinyVLA().eval(), name="vla")
     handle.inputs = policy_signature("vla", {"proprio": np.zeros((1, 14))})
-    feeds = evaluator.calibration_inputs(handle, count=40)
+    feeds = evaluator.calibration_feeds(handle, count=40)
     assert set(feeds) == {"image", "tokens", "proprio"}
     assert feeds["image"].shape == (40, 3, 64, 64) and feeds["image"].dtype == np.float32
     assert feeds["image"].min() >= 0.0 and feeds["image"].max() <= 1.0
@@ -78,7 +78,7 @@ def test_calibration_inputs_are_observations_of_training_scenes(tmp_path: Path) 
     instructions = {tuple(t) for t in feeds["tokens"].tolist()}
     assert len(instructions) > 1  # several scenes, not one episode
     # Asking again maps the cached observations; a state policy gets state vectors.
-    state_feeds = evaluator.calibration_inputs(handle_from_module(_policy(), name="m"), 40)
+    state_feeds = evaluator.calibration_feeds(handle_from_module(_policy(), name="m"), 40)
     assert list(state_feeds) == ["state"] and state_feeds["state"].shape == (40, 18)
 
 

@@ -28,6 +28,16 @@ ArchKwargsOption = Annotated[
 TrustPickleOption = Annotated[
     bool, typer.Option("--trust-pickle", help="Allow unpickling whole-module files (runs code).")
 ]
+InputShapeOption = Annotated[
+    list[str] | None,
+    typer.Option("--input-shape", help="Input shape, e.g. 1,3,224,224; repeat once per input."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", help="Intra-op threads for timing (default: settings)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the typed result as JSON.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def parse_arch_kwargs(text: str | None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from embodied_ai_architect.agents.evaluation.metrics import measure_version
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScore
 from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
@@ -21,6 +20,7 @@ from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.search import Measured
 from embodied_ai_architect.pipeline.versions import VersionRegistry
 from embodied_ai_architect.schemas.constraints import parse_constraints
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import (
@@ -203,15 +203,20 @@ class RunState:
     def screen(self, handle: ModelHandle) -> TaskScore | None:
         """The task score on a small subset when it already fails the accuracy bound clearly
         (None: passes, no bound, or an evaluator that cannot screen)."""
-        screen = getattr(self.evaluator, "screen", None)
-        size = len(self.evaluator) if hasattr(self.evaluator, "__len__") else 0  # type: ignore[arg-type]
-        if screen is None or size < 2 * SCREEN_SAMPLES or not self.constraints.has_accuracy_bound():
+        evaluator = self.evaluator
+        if (
+            evaluator is None
+            or evaluator.screen_size() < 2 * SCREEN_SAMPLES
+            or not self.constraints.has_accuracy_bound()
+        ):
             return None
         started = time.perf_counter()
-        score: TaskScore = screen(
+        score = evaluator.screen(
             handle, reference=self.registry.handle("v0"), samples=SCREEN_SAMPLES
         )
         self.timings.measurement_s += time.perf_counter() - started
+        if score is None:
+            return None
         base = self.baseline.metrics.accuracy
         floor = self.constraints.accuracy_floor(base if base is not None else 1.0)
         # Binomial spread of an agreement rate on this many samples: fail only clear misses.
@@ -241,33 +246,26 @@ class RunState:
 
         if self.request.calibration_data is not None:
             return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
-        observed = getattr(self.evaluator, "calibration_inputs", None)
-        if callable(observed):  # a simulation suite: real observations of training scenes
+        # The evaluator's own calibration inputs: real observations of a simulation suite's
+        # training scenes, or the calibration part of the evaluation data (disjoint from the
+        # samples that select and report versions, agents.evaluation.splits).
+        feeds = self.evaluator.calibration_feeds(handle, 128) if self.evaluator else None
+        if feeds:
             # One file per input signature: versions that share it (all of them, as a rule)
-            # reuse the observations instead of replaying the expert for each technique.
+            # reuse the inputs instead of drawing them again for each technique.
             signature = "\0".join(f"{s.name}:{s.shape}" for s in handle.inputs)
             digest = hashlib.sha256(signature.encode()).hexdigest()[:12]
-            path = self.workdir / f"calibration-observed-{digest}.npz"
+            path = self.workdir / f"calibration-{digest}.npz"
             if not path.exists():
-                feeds = observed(handle, 128)
-                np.savez(path, **feeds)
+                arrays: dict[str, Any] = dict(feeds)  # numpy's stub types **kwds as bool
+                np.savez(path, **arrays)
                 self.bus.emit(
                     30,
                     "optimization",
-                    f"calibrating on {len(next(iter(feeds.values())))} observations of "
-                    f"{getattr(self.evaluator, 'name', 'the task')}'s family (training scenes, "
-                    "not the suite's)",
+                    f"calibrating on {len(next(iter(feeds.values())))} inputs from "
+                    f"{self.evaluator.name if self.evaluator else 'the task'} (never used to "
+                    "select or report versions)",
                 )
-            return provider_from_path(path, handle.inputs, num_samples=128)
-        # Evaluation data: its calibration part, disjoint from the samples that select and
-        # report versions (agents.evaluation.splits).
-        feeds = getattr(self.evaluator, "calibration_feeds", None)
-        if feeds is not None:
-            path = self.workdir / "calibration.npz"
-            if not path.exists():
-                names = [s.name for s in handle.inputs]
-                arrays = list(feeds.values())
-                np.savez(path, **dict(zip(names, arrays, strict=True)))
             return provider_from_path(path, handle.inputs, num_samples=128)
         self.bus.emit(
             30,

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from embodied_ai_architect.agents.evaluation.task import TaskScore
 from embodied_ai_architect.errors import EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle, torch_threads
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.sim.policy_io import HandlePolicy, Policy
 from embodied_ai_architect.sim.rollout import run_episode
 from embodied_ai_architect.sim.schemas import EpisodeResult, Observation
@@ -152,7 +152,7 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-class SimTaskEvaluator:
+class SimTaskEvaluator(TaskEvaluator):
     """TaskEvaluator: closed-loop success rate of a policy on a simulation suite.
 
     Args:
@@ -198,7 +198,7 @@ class SimTaskEvaluator:
             self._cache[key] = (handle, results[handle.name])
         return self._cache[key][1]
 
-    def calibration_inputs(self, handle: ModelHandle, count: int = 128) -> dict[str, np.ndarray]:
+    def calibration_feeds(self, handle: ModelHandle, count: int = 128) -> dict[str, np.ndarray]:
         """``count`` model inputs from real observations, for calibrated quantization.
 
         Observations come from the scripted expert on *training* scenes of the suite's family

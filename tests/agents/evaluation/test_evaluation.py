@@ -187,9 +187,9 @@ def test_labelled_accuracy_and_metrics(tmp_path: Path) -> None:
     assert isinstance(evaluator.selection, LabelledEvaluator)
     assert isinstance(evaluator.held_out, LabelledEvaluator)
     assert evaluator.sizes == {"calibration": 10, "selection": 15, "held_out": 15}
-    assert evaluator.calibration_feeds is not None
+    assert evaluator.calibration_part is not None
     parts = [
-        evaluator.calibration_feeds["x"],
+        evaluator.calibration_part["x"],
         evaluator.selection.dataset.inputs["x"],
         evaluator.held_out.dataset.inputs["x"],
     ]

@@ -10,7 +10,6 @@ import numpy as np
 
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, Feeds
 from embodied_ai_architect.agents.evaluation.heads import classify_outputs
-from embodied_ai_architect.agents.evaluation.task import TaskScore
 from embodied_ai_architect.agents.evaluation.task_fidelity import (
     action_fidelity,
     as_probabilities,
@@ -26,6 +25,7 @@ from embodied_ai_architect.agents.evaluation.task_fidelity import (
 from embodied_ai_architect.errors import ConstraintError, EvaluationError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.schemas.constraints import FIDELITY_METRICS
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.profile import HeadKind, OutputHead
 
 BATCH = 64
@@ -75,7 +75,7 @@ def run_dataset(handle: ModelHandle, inputs: Feeds) -> list[np.ndarray]:
     return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
 
 
-class LabelledEvaluator:
+class LabelledEvaluator(TaskEvaluator):
     """Top-1 accuracy of the first output against integer labels."""
 
     name = "labelled"
@@ -87,7 +87,7 @@ class LabelledEvaluator:
             )
         self.dataset = dataset
 
-    def __len__(self) -> int:
+    def screen_size(self) -> int:
         return len(self.dataset)
 
     def screen(
@@ -128,7 +128,7 @@ FIDELITY_FIGURES = {
 assert tuple(FIDELITY_FIGURES) == FIDELITY_METRICS  # one list of names for schema and evaluator
 
 
-class FidelityEvaluator:
+class FidelityEvaluator(TaskEvaluator):
     """Agreement with the original model's outputs on the same inputs (no labels needed).
 
     Every output gets cosine / max-abs-diff (and top-1 agreement for (N, C) scores); the output

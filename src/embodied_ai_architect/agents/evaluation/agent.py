@@ -10,10 +10,10 @@ import numpy as np
 from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator, LabelledEvaluator
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, load_eval_dataset
 from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator, split_dataset
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator
 from embodied_ai_architect.errors import ConstraintError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator
 from embodied_ai_architect.schemas.profile import OutputHead
 
 FIDELITY_SAMPLES = 256

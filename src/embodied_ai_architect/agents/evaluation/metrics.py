@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScore
 from embodied_ai_architect.errors import EAAError, EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.results import VersionMetrics
 
 

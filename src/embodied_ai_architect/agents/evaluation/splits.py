@@ -10,13 +10,12 @@ set scored only for the original and the final choice; the report gives that hel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, Feeds
-from embodied_ai_architect.agents.evaluation.task import TaskEvaluator, TaskScore
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 
 CALIBRATION_MAX = 128
 MIN_HELD_OUT = 8  # fewer samples left than 2 × this: no held-out set (the report says so)
@@ -51,7 +50,7 @@ def split_dataset(dataset: EvalDataset, *, calibrate: bool, seed: int) -> Split:
     return Split(calibration, _subset(dataset, order[:half]), _subset(dataset, order[half:]))
 
 
-class SplitEvaluator:
+class SplitEvaluator(TaskEvaluator):
     """Judges candidates on the selection set; scores the held-out set only when asked."""
 
     def __init__(
@@ -64,13 +63,24 @@ class SplitEvaluator:
     ):
         self.selection = selection
         self.held_out = held_out
-        self.calibration_feeds = calibration_feeds
+        self.calibration_part = calibration_feeds
         self.sizes = sizes
         self.name = selection.name
-        self.screen: Any = getattr(selection, "screen", None)
 
-    def __len__(self) -> int:
-        return self.sizes.get("selection", 0)
+    def screen_size(self) -> int:
+        return self.selection.screen_size()
+
+    def screen(
+        self, handle: ModelHandle, *, reference: ModelHandle | None = None, samples: int = 32
+    ) -> TaskScore | None:
+        return self.selection.screen(handle, reference=reference, samples=samples)
+
+    def calibration_feeds(self, handle: ModelHandle, count: int) -> dict[str, np.ndarray] | None:
+        """The calibration part of the data, under ``handle``'s input names (by position)."""
+        if self.calibration_part is None:
+            return None
+        arrays = [np.asarray(a)[:count] for a in self.calibration_part.values()]
+        return dict(zip([s.name for s in handle.inputs], arrays, strict=True))
 
     def evaluate(self, handle: ModelHandle, *, reference: ModelHandle | None = None) -> TaskScore:
         return self.selection.evaluate(handle, reference=reference)

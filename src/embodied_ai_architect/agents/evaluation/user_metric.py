@@ -25,9 +25,9 @@ import numpy as np
 
 from embodied_ai_architect.agents.evaluation.accuracy import run_dataset
 from embodied_ai_architect.agents.evaluation.data import EvalDataset, Feeds
-from embodied_ai_architect.agents.evaluation.task import TaskScore
 from embodied_ai_architect.errors import ConfigError, EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.imports import import_attribute
 
@@ -87,7 +87,7 @@ class RunnableModel:
         return run_dataset(self._handle, feeds)
 
 
-class UserMetricEvaluator:
+class UserMetricEvaluator(TaskEvaluator):
     """Scores each version with the user's function on the user's data."""
 
     def __init__(self, spec: str, dataset: EvalDataset, fn: UserMetric | None = None):
@@ -96,7 +96,7 @@ class UserMetricEvaluator:
         self.dataset = dataset
         self.name = f"metric:{spec}"
 
-    def __len__(self) -> int:
+    def screen_size(self) -> int:
         return len(self.dataset)
 
     def screen(

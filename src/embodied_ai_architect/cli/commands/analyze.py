@@ -15,6 +15,9 @@ from embodied_ai_architect.cli.options import (
     ArchKwargsOption,
     ArchOption,
     InputOption,
+    InputShapeOption,
+    JsonOption,
+    ThreadsOption,
     TrustPickleOption,
     parse_arch_kwargs,
 )
@@ -32,16 +35,9 @@ def analyze(
         str | None,
         typer.Option("--example", help=f"Analyze a built-in model instead: {EXAMPLE_NAMES}."),
     ] = None,
-    input_shape: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input-shape", help="Input shape, e.g. 1,3,224,224; repeat once per model input."
-        ),
-    ] = None,
+    input_shape: InputShapeOption = None,
     input_: InputOption = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the ModelProfile as JSON on stdout.")
-    ] = False,
+    as_json: JsonOption = False,
     arch: ArchOption = None,
     arch_kwargs: ArchKwargsOption = None,
     config: Annotated[
@@ -55,10 +51,7 @@ def analyze(
         int,
         typer.Option("--sensitivity", help="INT8 sensitivity of the K largest layers (0: off)."),
     ] = 5,
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", help="Intra-op threads for timing (default: settings)."),
-    ] = None,
+    threads: ThreadsOption = None,
     runs: Annotated[int, typer.Option("--runs", help="Timed runs per runtime.")] = 30,
 ) -> None:
     """Profile a model: parameters and bytes by dtype, MACs, layer census, architecture family,

@@ -16,6 +16,10 @@ from embodied_ai_architect.cli.options import (
     ArchKwargsOption,
     ArchOption,
     InputOption,
+    InputShapeOption,
+    JsonOption,
+    QuietOption,
+    ThreadsOption,
     TrustPickleOption,
     parse_arch_kwargs,
 )
@@ -73,10 +77,7 @@ def run(
     calibration_batch: Annotated[
         int, typer.Option("--calibration-batch", help="Calibration batch.")
     ] = 1,
-    input_shape: Annotated[
-        list[str] | None,
-        typer.Option("--input-shape", help="Input shape, e.g. 1,3,224,224 (repeat per input)."),
-    ] = None,
+    input_shape: InputShapeOption = None,
     input_: InputOption = None,
     arch: ArchOption = None,
     arch_kwargs: ArchKwargsOption = None,
@@ -109,9 +110,7 @@ def run(
         str | None, typer.Option("--std", help="Per-channel std, e.g. 0.229,0.224,0.225")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="Threads for latency figures.")
-    ] = None,
+    threads: ThreadsOption = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -121,8 +120,8 @@ def run(
     save_config: Annotated[
         Path | None, typer.Option("--save-config", help="Write the request as JSON here and exit.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build the artifact for TARGET and optionally validate it against ONNX Runtime FP32."""
     from pydantic import ValidationError

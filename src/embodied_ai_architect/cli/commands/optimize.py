@@ -15,6 +15,8 @@ from embodied_ai_architect.cli.options import (
     ArchKwargsOption,
     ArchOption,
     InputOption,
+    InputShapeOption,
+    JsonOption,
     TrustPickleOption,
     parse_arch_kwargs,
 )
@@ -106,15 +108,13 @@ def optimize(
         int | None, typer.Option("--max-attempts", help="Most technique applications to try.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for artifacts/reports.")] = None,
-    input_shape: Annotated[
-        list[str] | None, typer.Option("--input-shape", help="e.g. 1,3,224,224; once per input.")
-    ] = None,
+    input_shape: InputShapeOption = None,
     input_: InputOption = None,
     arch: ArchOption = None,
     arch_kwargs: ArchKwargsOption = None,
     trust_pickle: TrustPickleOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for plans, calibration, search.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
     from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
