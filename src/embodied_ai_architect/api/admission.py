@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from embodied_ai_architect.errors import InputError
-from embodied_ai_architect.settings import Settings
-from embodied_ai_architect.workers.requests import (
+from embodied_ai_architect.schemas.job_requests import (
     AnyJobRequest,
     DeployJobRequest,
     OptimizeJobRequest,
     RolloutJobRequest,
 )
+from embodied_ai_architect.settings import Settings
 
 JobRequestModel = AnyJobRequest
 

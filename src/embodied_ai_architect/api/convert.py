@@ -21,10 +21,10 @@ from embodied_ai_architect.api.schemas import (
     ModelPublic,
 )
 from embodied_ai_architect.errors import JobError
+from embodied_ai_architect.schemas.job_requests import AnyJobRequest, parse_job_request
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.models import JobRow, ModelRow
 from embodied_ai_architect.store.repo.jobs import JobSummary
-from embodied_ai_architect.workers.requests import AnyJobRequest, parse_job_request
 
 JobRequestModel = AnyJobRequest
 PublicT = TypeVar("PublicT", bound=BaseModel)

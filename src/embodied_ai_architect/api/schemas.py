@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from embodied_ai_architect.agents.deployment.targets.base import TargetStatus
 from embodied_ai_architect.schemas.deployment import DeploymentResult
+from embodied_ai_architect.schemas.job_requests import JobRequest
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import OptimizeReport
 from embodied_ai_architect.sim.render import RenderedEpisode
-from embodied_ai_architect.workers.requests import JobRequest
 
 T = TypeVar("T")
 Json = dict[str, JsonValue]

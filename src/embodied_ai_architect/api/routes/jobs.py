@@ -22,10 +22,10 @@ from embodied_ai_architect.api.schemas import (
     ListPublic,
 )
 from embodied_ai_architect.modelio.formats import detect_format
+from embodied_ai_architect.schemas.job_requests import JobRequest
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import events, jobs
 from embodied_ai_architect.workers.requests import (
-    JobRequest,
     build_library_request,
     resolve_data_paths,
     resolve_model_path,
