@@ -20,6 +20,7 @@ from embodied_ai_architect.agents.analysis.structure import (
     ModelStructure,
     WeightRecord,
 )
+from embodied_ai_architect.agents.optimization.quant.onnx_graph import unnamed_node_name
 from embodied_ai_architect.errors import AnalysisError
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
             attrs = {"num_embeddings": shapes[owned[0]][0], "embedding_dim": shapes[owned[0]][1]}
         layers.append(
             LayerRecord(
-                name=node.name or f"{node.op_type}_{position}",
+                name=node.name or unnamed_node_name(node.op_type, position),
                 op_type=node.op_type,
                 parameters=sum(sizes[name] for name in owned),
                 macs=macs,

@@ -35,9 +35,21 @@ TRANSFORMER_HINT_OPS = frozenset({"Softmax", "LayerNormalization", "Attention", 
 
 
 def load_proto(path: Path) -> onnx.ModelProto:
+    """The graph, with every unnamed node named as the Analysis agent names it in its layer
+    table and sensitivity ranking (``<op_type>_<position>``): exporters such as onnx.helper
+    leave names empty, and ORT can only keep a node in FP32 by its name."""
     import onnx
 
-    return onnx.load(str(path))
+    model = onnx.load(str(path))
+    for position, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = unnamed_node_name(node.op_type, position)
+    return model
+
+
+def unnamed_node_name(op_type: str, position: int) -> str:
+    """The one naming rule for unnamed ONNX nodes (analysis layer names use it too)."""
+    return f"{op_type}_{position}"
 
 
 def initializer_map(model: onnx.ModelProto) -> dict[str, Any]:
