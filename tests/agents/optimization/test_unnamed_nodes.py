@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tests.api.live import tiny_onnx_bytes
 
 from embodied_ai_architect.agents.analysis import analyze_model
 from embodied_ai_architect.agents.analysis.request import AnalysisRequest
@@ -14,7 +15,6 @@ from embodied_ai_architect.agents.optimization.base import TechniqueContext, app
 from embodied_ai_architect.data.calibration import random_provider
 from embodied_ai_architect.modelio.loader import load_model
 from embodied_ai_architect.settings import Settings
-from tests.api.live import tiny_onnx_bytes
 
 
 def test_a_ranked_unnamed_layer_is_kept_in_fp32(tmp_path: Path) -> None:
