@@ -344,3 +344,32 @@ def test_availability_says_exactly_why_on_this_host() -> None:
     assert "CUDA device" in reason
     caps = JetsonTarget().get_capabilities()
     assert caps.needs_cuda and caps.extra == "jetson" and "not run on a GPU" in caps.verified
+
+
+@pytest.mark.parametrize("technique", ["tensorrt_engine", "tensorrt_int8"])
+def test_tensorrt_conversions_are_refused_before_any_work_here(
+    technique: str, tmp_path: Path
+) -> None:
+    """The jetson target's conversions are registered techniques; on a host without TensorRT
+    and CUDA they stop before touching the model, naming both."""
+    from embodied_ai_architect.agents.optimization.base import (
+        TechniqueContext,
+        apply_technique,
+        get_technique,
+    )
+    from embodied_ai_architect.errors import DependencyError
+    from embodied_ai_architect.modelio.formats import ModelFormat
+    from embodied_ai_architect.modelio.handle import OnnxModelHandle
+
+    manifest = get_technique(technique).manifest
+    assert manifest.runtime == "tensorrt" and manifest.needs_cuda
+    onnx_path = tmp_path / "net.onnx"
+    onnx_path.write_bytes(b"graph")
+    model = OnnxModelHandle(
+        onnx_path, name="net", source_format=ModelFormat.ONNX, inputs=[SPEC], outputs=[]
+    )
+    workdir = tmp_path / "work"
+    with pytest.raises(DependencyError) as info:
+        apply_technique(technique, model, TechniqueContext(workdir=workdir))
+    assert "tensorrt" in info.value.message and "CUDA device" in info.value.message
+    assert not workdir.exists()

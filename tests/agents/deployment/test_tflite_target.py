@@ -170,3 +170,16 @@ def test_a_tflite_file_deploys_at_fp32_without_tensorflow(tmp_path: Path) -> Non
             ),
             AgentContext(settings=get_settings()),
         )
+
+
+def test_torch_to_tflite_is_the_tflite_from_torch_technique() -> None:
+    from embodied_ai_architect.agents.optimization.base import get_technique
+    from embodied_ai_architect.modelio.handle import Framework
+    from embodied_ai_architect.schemas.deployment import DeploymentPrecision
+
+    conversion = TfliteTarget().conversion(DeploymentPrecision.FP32, "static", Framework.TORCH)
+    assert conversion.technique == "tflite_from_torch"
+    spec = get_technique("tflite_from_torch")
+    assert spec.manifest.runtime == "litert" and "litert_torch" in spec.manifest.requires
+    with pytest.raises(ConfigError, match="fp32 only"):
+        TfliteTarget().conversion(DeploymentPrecision.FP16, "static", Framework.TORCH)
