@@ -146,6 +146,17 @@ def _history_rank(item: Applicable) -> tuple[float, float]:
     return (_failed_before(item), item.effect.latency * item.effect.size)
 
 
+def _objective_rank(item: Applicable, objective: str) -> tuple[float, float, float]:
+    # The run's objective orders the candidates: with the latency objective INT4 (small, rarely
+    # fast on CPUs) must not use the budget before INT8 does.
+    effect = item.effect
+    if objective == "latency":
+        return (_failed_before(item), effect.latency, effect.size)
+    if objective == "size":
+        return (_failed_before(item), effect.size, effect.latency)
+    return (_failed_before(item), effect.latency * effect.size, effect.latency)
+
+
 def _structural_rank(item: Applicable) -> tuple[float, float, float]:
     # The structure step keeps the first method that helps, so cheaper methods go first.
     return (_failed_before(item), relative_cost(item.spec), item.effect.latency * item.effect.size)
@@ -183,7 +194,10 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     runtime = [
         u for u in quant if [p.lower() for p in u.spec.manifest.precisions] in ([], ["fp32"])
     ]
-    precision = sorted((u for u in quant if u not in runtime), key=_history_rank)
+    precision = sorted(
+        (u for u in quant if u not in runtime),
+        key=lambda u: _objective_rank(u, inp.constraints.objective.value),
+    )
     compression = sorted(
         (u for u in usable if u.spec.manifest.family is TechniqueFamily.COMPRESSION),
         key=_history_rank,
