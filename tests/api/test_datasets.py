@@ -147,3 +147,28 @@ def test_rollout_job_renders_an_episode(server: LiveServer) -> None:
         other = client.get("/api/v1/jobs", params={"limit": 1, "kind": "analyze"}).json()["data"]
         if other:
             assert client.get(f"/api/v1/sim/episodes/{other[0]['id']}").status_code == 404
+
+
+def test_optimize_takes_training_data_by_id(server: LiveServer) -> None:
+    """Training data over HTTP: the dashboard's way to the structural steps (and their live
+    loss curves). Unlabelled data is refused at submit, naming the field."""
+    with server.client() as client:
+        model_id = upload(client, tiny_onnx_bytes(seed=43), name="train.onnx")["id"]
+        labelled = post_data(client, npz_bytes(x=X, y=Y), "train.npz").json()
+        inputs_only = post_data(client, npy_bytes(X), "inputs.npy").json()
+        body = {
+            "kind": "optimize",
+            "model_id": model_id,
+            "constraints": {"max_size_mb": 1, "budget": {"max_attempts": 1}},
+            "latency_runs": 5,
+            "max_eval_samples": 16,
+        }
+        refused = client.post("/api/v1/jobs", json={**body, "train_data_id": inputs_only["id"]})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["details"]["field"] == "train_data_id"
+        accepted = client.post("/api/v1/jobs", json={**body, "train_data_id": labelled["id"]})
+        assert accepted.status_code == 202, accepted.text
+        job = wait_job(client, accepted.json()["job_id"], {"succeeded", "failed"}, timeout=300)
+        assert job["status"] == "succeeded", job
+        report = client.get(f"/api/v1/jobs/{job['id']}/result").json()["optimize"]
+        assert report["request"]["train_data"].endswith(".npz")

@@ -1,7 +1,7 @@
 """Job requests as a client submits them (REST, dashboard): the service's public contract.
 
 A client never sends server paths: it names an uploaded model (``model_id`` and optionally a
-``version``) and uploaded data files (``eval_data_id``, ``calibration_data_id``). The worker side
+``version``) and uploaded data files (``eval_data_id``, ``calibration_data_id``, ``train_data_id``). The worker side
 (:mod:`embodied_ai_architect.workers.requests`) resolves those and builds the library request
 (AnalysisRequest, OptimizeRequest, DeployRequest), which validates again.
 """
@@ -80,6 +80,12 @@ class OptimizeJobRequest(_JobRequest):
     )
     calibration_data_id: DataId = Field(
         default=None, description="Uploaded representative inputs for INT8 calibration."
+    )
+    train_data_id: DataId = Field(
+        default=None,
+        description="Uploaded training data: .npz with x and integer labels y. Enables the "
+        "structural steps that retrain (pruning fine-tune, distillation, NAS), whose loss curves "
+        "stream live.",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     max_eval_samples: int = Field(default=2000, ge=1, le=100_000)

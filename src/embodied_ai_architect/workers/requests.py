@@ -25,7 +25,7 @@ from embodied_ai_architect.schemas.job_requests import (
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.settings import Settings
 
-DATA_FIELDS = ("eval_data_id", "calibration_data_id")
+DATA_FIELDS = ("eval_data_id", "calibration_data_id", "train_data_id")
 
 
 def resolve_data_paths(
@@ -50,6 +50,14 @@ def resolve_data_paths(
                 hint="upload it with POST /api/v1/datasets; GET /api/v1/datasets lists them",
                 details={"field": field},
             ) from exc
+        names = {str(a.get("name")) for a in row.arrays}
+        if field == "train_data_id" and not (row.labelled and "x" in names):
+            raise InputError(
+                f"{field}: data file {data_id} ({row.name}) is not inputs 'x' with integer "
+                "labels 'y'",
+                hint="training data is an .npz with inputs x and integer labels y",
+                details={"field": field},
+            )
         paths[field] = ArtifactStore(settings.workspace).resolve(row.path)
     return paths
 
@@ -103,6 +111,7 @@ def build_library_request(
             eval_sim=request.eval_sim,
             eval_data=data_paths.get("eval_data_id"),
             calibration_data=data_paths.get("calibration_data_id"),
+            train_data=data_paths.get("train_data_id"),
             seed=request.seed,
             max_eval_samples=request.max_eval_samples,
             latency_runs=request.latency_runs,

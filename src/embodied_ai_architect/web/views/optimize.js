@@ -13,12 +13,13 @@ const FIELDS = [
   ["constraints.max_accuracy_drop", "Max accuracy or success drop", "number", { step: "any", min: "0", placeholder: "e.g. 1" }],
   ["constraints.drop_unit", "Drop unit", "select", { choices: ["points", "percent"] }],
   ["constraints.objective", "Objective", "select", { choices: ["latency", "size", "balanced"] }],
-  ["constraints.target", "Target", "select", { choices: ["cpu"] }],
+  ["constraints.target", "Target", "select", { choices: ["cpu", "onnxruntime", "openvino", "tflite", "jetson", "jetson:orin-nano", "jetson:orin-nx", "jetson:agx-orin", "tflite:rpi5", "openvino:intel-nuc"] }],
   ["constraints.budget.max_attempts", "Budget: max attempts", "number", { step: "1", min: "1", placeholder: "unlimited" }],
   ["constraints.budget.max_wall_seconds", "Budget: max seconds", "number", { step: "any", min: "0", placeholder: "unlimited" }],
   ["eval_sim", "Simulation suite (evaluate by success)", "select", { choices: [""] }],
   ["eval_data_id", "Evaluation data", "dataset", { empty: "none (random inputs)" }],
   ["calibration_data_id", "Calibration data (INT8)", "dataset", { empty: "none (evaluation inputs)" }],
+  ["train_data_id", "Training data (x + labels y: pruning, distillation, NAS)", "dataset", { empty: "none (no retraining)" }],
   ["max_eval_samples", "Evaluation samples", "number", { step: "1", min: "1", placeholder: "2000" }],
   ["latency_runs", "Latency runs", "number", { step: "1", min: "5", placeholder: "60" }],
   ["seed", "Seed", "number", { step: "1", min: "0", placeholder: "0" }],
@@ -27,7 +28,7 @@ const FIELDS = [
 const GROUPS = [
   ["Limits", ["constraints.max_size_mb", "constraints.max_latency_ms", "constraints.min_accuracy", "constraints.max_accuracy_drop", "constraints.drop_unit"]],
   ["Search", ["constraints.objective", "constraints.target", "constraints.budget.max_attempts", "constraints.budget.max_wall_seconds", "seed"]],
-  ["Evaluation", ["eval_sim", "eval_data_id", "calibration_data_id", "max_eval_samples", "latency_runs", "input_shapes"]],
+  ["Evaluation", ["eval_sim", "eval_data_id", "calibration_data_id", "train_data_id", "max_eval_samples", "latency_runs", "input_shapes"]],
 ];
 const fieldId = (key) => "f-" + key.replaceAll(".", "-").replaceAll("_", "-");
 
