@@ -61,6 +61,10 @@ def _optimize(run, model: Path, calib: Path, out: Path, target: str):  # type: i
         str(calib),
         "--max-attempts",
         "6",
+        "--max-eval-samples",
+        "64",
+        "--latency-runs",
+        "10",
         "--out",
         str(out),
     )

@@ -114,6 +114,12 @@ def optimize(
     arch_kwargs: ArchKwargsOption = None,
     trust_pickle: TrustPickleOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for plans, calibration, search.")] = 0,
+    max_eval_samples: Annotated[
+        int, typer.Option("--max-eval-samples", help="Cap on evaluation samples.", min=1)
+    ] = 2000,
+    latency_runs: Annotated[
+        int, typer.Option("--latency-runs", help="Timed runs per latency figure.", min=5)
+    ] = 60,
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
@@ -168,6 +174,8 @@ def optimize(
         metric=metric,
         out_dir=out,
         seed=seed,
+        max_eval_samples=max_eval_samples,
+        latency_runs=latency_runs,
     )
     report = execute(request, quiet=as_json)
     if as_json:
