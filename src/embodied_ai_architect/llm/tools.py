@@ -111,8 +111,8 @@ def _run_optimize(request: Any) -> ToolResult:
     """
     import threading
 
-    from embodied_ai_architect.errors import InputError
     from embodied_ai_architect.pipeline.deployment import check_target
+    from embodied_ai_architect.pipeline.orchestrator import check_paths
     from embodied_ai_architect.schemas.jobs import JobKind
     from embodied_ai_architect.schemas.results import OptimizeRequest
     from embodied_ai_architect.settings import get_settings
@@ -121,14 +121,7 @@ def _run_optimize(request: Any) -> ToolResult:
 
     assert isinstance(request, OptimizeRequest)
     check_target(request.constraints)  # an unavailable target is refused now, not in the run
-    for label, path in (
-        ("model", request.model_path),
-        ("evaluation data", request.eval_data),
-        ("calibration data", request.calibration_data),
-        ("training data", request.train_data),
-    ):
-        if path is not None and not Path(path).exists():
-            raise InputError(f"{label} {str(path)!r} does not exist", hint="check the path")
+    check_paths(request)
     settings = get_settings()
     db = Database.from_settings(settings)
     db.upgrade()

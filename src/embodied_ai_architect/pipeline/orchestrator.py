@@ -72,7 +72,7 @@ class Orchestrator:
         bus = EventBus(self.sink)
         state = RunState(self.request, self.settings, bus)  # validates the constraints first
         started_at = datetime.now(UTC)
-        _check_paths(self.request)
+        check_paths(self.request)
         from embodied_ai_architect.modelio.loader import load_model
 
         bus.emit(0, "intake", f"loading {self.request.model_path.name}")
@@ -296,7 +296,8 @@ class _Finisher:
         return report
 
 
-def _check_paths(request: OptimizeRequest) -> None:
+def check_paths(request: OptimizeRequest) -> None:
+    """Every file the request names exists (InputError naming the first missing one)."""
     for label, path in (
         ("model", request.model_path),
         ("evaluation data", request.eval_data),
