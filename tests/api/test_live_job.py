@@ -184,6 +184,19 @@ def test_optimize_job_over_http_and_websocket_matches_library(
         report["baseline"]["metrics"]["size_bytes"] == expected["baseline"]["metrics"]["size_bytes"]
     )
     assert [p["id"] for p in report["plans"]] == [p["id"] for p in expected["plans"]]
-    assert [(a["technique"], a["step_id"]) for a in report["attempts"]] == [
-        (a["technique"], a["step_id"]) for a in expected["attempts"]
+    # The same plan, and each step starts with the same candidate. What follows depends on
+    # measured latencies (a technique far slower than its parent is dropped, a close one is
+    # re-timed), which two runs on a shared CPU do not reproduce exactly.
+    assert [[c["technique"] for c in s["candidates"]] for s in report["chosen_plan"]["steps"]] == [
+        [c["technique"] for c in s["candidates"]] for s in expected["chosen_plan"]["steps"]
     ]
+
+    def first_per_step(attempts: list[dict]) -> dict[str, str]:  # type: ignore[type-arg]
+        firsts: dict[str, str] = {}
+        for a in attempts:
+            firsts.setdefault(a["step_id"], a["technique"])
+        return firsts
+
+    assert first_per_step(report["attempts"]) == first_per_step(expected["attempts"])
+    planned = {c["technique"] for s in report["chosen_plan"]["steps"] for c in s["candidates"]}
+    assert {a["technique"] for a in report["attempts"]} <= planned
