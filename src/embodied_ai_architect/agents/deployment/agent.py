@@ -296,14 +296,7 @@ def reference_handle(reference: ModelHandle, threads: int) -> ModelHandle:
 
     if not isinstance(reference, OnnxModelHandle):
         return reference
-    return OnnxModelHandle(
-        reference.onnx_path,
-        threads=threads,
-        name=reference.name,
-        source_format=reference.source_format,
-        inputs=reference.inputs,
-        outputs=reference.outputs,
-    )
+    return reference.with_threads(threads)
 
 
 def write_report(result: DeploymentResult, request: DeployRequest) -> None:

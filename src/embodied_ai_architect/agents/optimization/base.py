@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embodied_ai_architect.errors import ConfigError, DependencyError, EAAError, TechniqueError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.registry import Registry
 from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
 from embodied_ai_architect.utils.deps import requirements_status
@@ -180,6 +180,16 @@ def can_take(manifest: TechniqueManifest, framework: Framework) -> bool:
     ONNX export of a torch model). The one place this is decided."""
     accepts = manifest.input_frameworks
     return framework in accepts or (Framework.ONNX in accepts and framework is Framework.TORCH)
+
+
+def require_onnx(handle: ModelHandle, technique: str) -> OnnxModelHandle:
+    """``handle`` as an ONNX model, or a ConfigError for a technique that takes only ONNX."""
+    if not isinstance(handle, OnnxModelHandle):
+        raise ConfigError(
+            f"{technique} takes an ONNX model, got a {handle.framework.value} model",
+            hint="export it first with modelio.export_onnx",
+        )
+    return handle
 
 
 def load_techniques() -> Registry[TechniqueSpec]:

@@ -22,6 +22,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    require_onnx,
 )
 from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     OrtFp16Config,
@@ -30,8 +31,7 @@ from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     OrtInt8DynamicConfig,
     OrtInt8StaticConfig,
 )
-from embodied_ai_architect.errors import ConfigError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 
 __all__ = [
     "OrtFp16Config",
@@ -131,15 +131,11 @@ def _wrapper(name: str, target: str) -> ApplyFn:
     def apply(
         handle: ModelHandle, config: TechniqueConfig, ctx: TechniqueContext
     ) -> TechniqueResult:
-        if not isinstance(handle, OnnxModelHandle):
-            raise ConfigError(
-                f"{name} takes an ONNX model, got a {handle.framework.value} model",
-                hint="export it first with modelio.export_onnx",
-            )
+        source = require_onnx(handle, name)
         module = importlib.import_module(
             f"embodied_ai_architect.agents.optimization.quant.{module_name}"
         )
-        result: TechniqueResult = getattr(module, function)(handle, config, ctx, name)
+        result: TechniqueResult = getattr(module, function)(source, config, ctx, name)
         return result
 
     apply.__name__ = f"apply_{name}"

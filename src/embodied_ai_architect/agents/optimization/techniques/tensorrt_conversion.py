@@ -24,9 +24,10 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    require_onnx,
 )
-from embodied_ai_architect.errors import ConfigError, InputError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 
 
 class TensorRtEngineConfig(TechniqueConfig):
@@ -76,15 +77,6 @@ def _manifest(
     )
 
 
-def _onnx(handle: ModelHandle) -> OnnxModelHandle:
-    if not isinstance(handle, OnnxModelHandle):
-        raise ConfigError(
-            f"TensorRT builds from ONNX, got a {handle.framework.value} model",
-            hint="export it first with modelio.export_onnx",
-        )
-    return handle
-
-
 def build(
     handle: ModelHandle,
     precision: Literal["fp32", "fp16", "int8"],
@@ -99,7 +91,7 @@ def build(
     )
     from embodied_ai_architect.schemas.deployment import DeploymentPrecision
 
-    source = _onnx(handle)
+    source = require_onnx(handle, f"tensorrt ({precision})")
     calibration = ctx.calibration if precision == "int8" else None
     if precision == "int8" and calibration is None:
         raise InputError(
