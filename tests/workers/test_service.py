@@ -60,9 +60,13 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie still answers kill(0); check its state.
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().split()[2] != "Z"
+    # A zombie still answers kill(0); check its state. It may be reaped between the two
+    # calls, and reading a reaped process's stat raises ProcessLookupError.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def test_job_runs_in_another_process_and_events_are_stored_in_order(
