@@ -61,9 +61,9 @@ def test_short_optimize_of_a_large_model_ends_with_a_verdict(
     optimize` has no flag for either; the API has both). With the default 256 samples per
     evaluation, the first run of these tests on the shared 2 cores did not finish in the
     time it had; with 32, five of them took 2.5–9 minutes there."""
-    from embodied_ai_architect.modelio.options import LoadOptions
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Budget, Constraints
+    from embodied_ai_architect.schemas.loading import LoadOptions
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     out = tmp_path / "run"

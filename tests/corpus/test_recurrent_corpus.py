@@ -9,9 +9,9 @@ import pytest
 
 from corpus.helpers import MANIFEST, corpus_file
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.recurrent import RecurrentRunner
 from embodied_ai_architect.modelio.signature import parse_input_overrides
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 pytestmark = pytest.mark.corpus
 

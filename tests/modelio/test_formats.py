@@ -11,7 +11,7 @@ import pytest
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 
 def _error(path: Path, **kwargs: object) -> ModelFormatError:

@@ -15,12 +15,12 @@ from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
 from embodied_ai_architect.modelio.handle import TorchModelHandle
 from embodied_ai_architect.modelio.hf_io import build_from_config
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.models.vla import (
     BranesVLAForActionPrediction,
     build_tiny_vla,
     save_tiny_vla_checkpoint,
 )
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 SEED = 7
 

@@ -13,7 +13,7 @@ from embodied_ai_architect.modelio.export import export_onnx
 from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
 from embodied_ai_architect.modelio.handle import Framework, OnnxModelHandle
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 pytestmark = pytest.mark.tf
 

@@ -12,12 +12,12 @@ from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoad
 from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
 from embodied_ai_architect.modelio.handle import Framework, TorchModelHandle
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.torch_io import (
     handle_from_module,
     save_exported_program,
     save_torchscript,
 )
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.testing import models
 

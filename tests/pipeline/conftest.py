@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 ARCH = "embodied_ai_architect.testing.models:SmallCNN"
 KWARGS = {"in_channels": 1, "image_size": 8, "num_classes": 10, "width": 8}

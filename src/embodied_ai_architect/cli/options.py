@@ -48,3 +48,32 @@ def parse_arch_kwargs(text: str | None) -> dict[str, Any]:
         hint="write a JSON object, e.g. --arch-kwargs '{\"width\": 32}'",
         error=InputError,
     )
+
+
+def parse_input_shapes(values: list[str] | None) -> list[list[int]] | None:
+    """Parse CLI shapes such as ``["1,3,224,224", "1,16"]`` (one per input).
+
+    Example:
+        >>> parse_input_shapes(["1,3,32,32"])
+        [[1, 3, 32, 32]]
+    """
+    if not values:
+        return None
+    shapes: list[list[int]] = []
+    for value in values:
+        for text in value.split(";"):
+            parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+            try:
+                dims = [int(p) for p in parts]
+            except ValueError:
+                raise InputError(
+                    f"input shape {text!r} is not a list of integers",
+                    hint="write shapes as comma-separated integers, e.g. --input-shape 1,3,224,224",
+                ) from None
+            if not dims or any(d <= 0 for d in dims):
+                raise InputError(
+                    f"input shape {text!r} must have at least one dimension, all positive",
+                    hint="e.g. --input-shape 1,3,224,224",
+                )
+            shapes.append(dims)
+    return shapes

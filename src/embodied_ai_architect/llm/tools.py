@@ -228,7 +228,7 @@ TOOLS: list[ToolSpec] = [
         "analyze_model",
         "Profile a model: parameters, bytes by dtype, MACs, layer census, architecture family, "
         "input/output signature, measured latency p50/p95 and optimization opportunities.",
-        "embodied_ai_architect.agents.analysis.request:AnalysisRequest",
+        "embodied_ai_architect.schemas.analysis:AnalysisRequest",
         _run_analyze,
     ),
     ToolSpec(

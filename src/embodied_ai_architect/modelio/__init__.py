@@ -9,6 +9,5 @@ Heavy frameworks (torch, onnxruntime, tensorflow) are imported inside functions 
 """
 
 from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
-from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
 
-__all__ = ["LoadOptions", "ModelFormat", "detect_format", "parse_input_shapes"]
+__all__ = ["ModelFormat", "detect_format"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
 from embodied_ai_architect.modelio.formats import ModelFormat
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
 if TYPE_CHECKING:

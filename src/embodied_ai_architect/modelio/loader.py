@@ -7,7 +7,7 @@ from pathlib import Path
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import ModelFormat, detect_format
 from embodied_ai_architect.modelio.handle import ModelHandle
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 _TORCH = {
     ModelFormat.TORCHSCRIPT,

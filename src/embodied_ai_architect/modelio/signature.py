@@ -8,49 +8,12 @@ a shape cannot be derived, the error lists every input with what is known and a 
 
 from __future__ import annotations
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.schemas.loading import InputOverride
 from embodied_ai_architect.schemas.tensors import TensorSpec, is_batch_name
 
 _SPATIAL_GUESS = 224  # an image side that fits most vision backbones' strides
 _OTHER_GUESS = 16
-
-
-class InputOverride(BaseModel):
-    """One input the user names: its shape, and optionally its dtype and a fixed value.
-
-    Example:
-        >>> parse_input_override("sr=:int64=16000")
-        InputOverride(name='sr', shape=[], dtype='int64', value=16000.0)
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1, description="The input's name in the model's signature.")
-    shape: list[int] = Field(description="Concrete shape; [] is a scalar.")
-    dtype: str | None = Field(default=None, description="numpy dtype, e.g. float32, int64.")
-    value: float | None = Field(
-        default=None, description="Feed this constant instead of random data (a sample rate)."
-    )
-
-    @field_validator("shape")
-    @classmethod
-    def _positive(cls, shape: list[int]) -> list[int]:
-        if any(d <= 0 for d in shape):
-            raise ValueError(f"every dimension must be positive, got {shape}")
-        return shape
-
-    @field_validator("dtype")
-    @classmethod
-    def _numpy_dtype(cls, dtype: str | None) -> str | None:
-        if dtype is None:
-            return None
-        try:
-            return str(np.dtype(dtype))
-        except TypeError:
-            raise ValueError(f"unknown dtype {dtype!r}; use a numpy name such as int64") from None
 
 
 def parse_input_override(text: str) -> InputOverride:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embodied_ai_architect.errors import DependencyError, ExportError
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import Dim, TensorSpec
 from embodied_ai_architect.utils.deps import require_package
 

@@ -20,7 +20,6 @@ import numpy as np
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.tf_common import (
     SERVING_SIGNATURE,
     convert_to_onnx,
@@ -31,6 +30,7 @@ from embodied_ai_architect.modelio.tf_common import (
     with_shapes,
 )
 from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle, load_tflite
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import Dim, TensorSpec
 from embodied_ai_architect.utils.deps import require_package
 

@@ -13,7 +13,6 @@ import numpy as np
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.tf_common import (
     SERVING_SIGNATURE,
     convert_to_onnx,
@@ -21,6 +20,7 @@ from embodied_ai_architect.modelio.tf_common import (
     tf2onnx,
     with_shapes,
 )
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.deps import require_package
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
 from embodied_ai_architect.modelio.formats import ModelFormat
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.torch_save import (
     META_FILE,
     read_meta,
@@ -18,6 +17,7 @@ from embodied_ai_architect.modelio.torch_save import (
     save_torchscript,
     specs_from_meta,
 )
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.imports import import_attribute
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.results import OptimizeRequest
 
 DEMO_ARCH = "embodied_ai_architect.testing.models:SmallCNN"

@@ -323,7 +323,7 @@ def _analyze(handle: ModelHandle, state: RunState) -> ModelProfile | None:
     """The Analysis agent's profile; None (with a warning) while that agent is not installed."""
     try:
         from embodied_ai_architect.agents.analysis import analyze_model  # type: ignore[attr-defined]
-        from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+        from embodied_ai_architect.schemas.analysis import AnalysisRequest
     except ImportError:
         state.bus.emit(
             5,

@@ -210,7 +210,7 @@ def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> Mod
         return load_model(path)
     if name.endswith(".pt"):
         from embodied_ai_architect.modelio.loader import load_model
-        from embodied_ai_architect.modelio.options import LoadOptions
+        from embodied_ai_architect.schemas.loading import LoadOptions
 
         # Trusted: the registry wrote this file and its hash matches the record.
         return load_model(path, LoadOptions(trust_pickle=True))

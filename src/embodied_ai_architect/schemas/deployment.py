@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from embodied_ai_architect.data.calibration import Preprocessing
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.profile import LatencyStats
 
 SCHEMA_VERSION = 1

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 from embodied_ai_architect.schemas.deployment import DeploymentResult
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 
 class OptimizeRequest(BaseModel):

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from embodied_ai_architect.errors import ConfigError
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
 
 MEDIA_TYPES = {"gif": "image/gif", "mp4": "video/mp4"}

@@ -89,13 +89,13 @@ def build_library_request(
     """The JSON the worker validates into the library's own request type."""
     data_paths = data_paths or {}
     run_dir = settings.workspace / "runs" / job_id
-    from embodied_ai_architect.modelio.options import LoadOptions
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     # Only shapes cross the API: arch factories, config paths and trust_pickle would let a
     # client import code or unpickle files on the server.
     load = LoadOptions(input_shapes=request.input_shapes)
     if isinstance(request, AnalyzeJobRequest):
-        from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+        from embodied_ai_architect.schemas.analysis import AnalysisRequest
 
         fields = request.model_dump(exclude={"kind", "model_id", "version", "input_shapes"})
         library: BaseModel = AnalysisRequest(

@@ -15,8 +15,8 @@ from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.errors import InputError, ModelFormatError
 from embodied_ai_architect.modelio.export import export_onnx
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.profile import ArchitectureFamily, ModelProfile
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.settings import get_settings

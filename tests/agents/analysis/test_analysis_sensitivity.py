@@ -114,8 +114,8 @@ def test_keras_model_sensitivity_perturbs_its_onnx_export(tmp_path: Path) -> Non
     import keras
 
     from embodied_ai_architect.agents.analysis.agent import analyze_model
-    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
     from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
     from embodied_ai_architect.settings import get_settings
 
     keras.utils.set_random_seed(0)

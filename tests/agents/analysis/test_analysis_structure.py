@@ -13,8 +13,8 @@ from embodied_ai_architect.agents.analysis.structure import ModelStructure
 from embodied_ai_architect.agents.analysis.torch_stats import analyze_torch, collect_weights
 from embodied_ai_architect.modelio.export import export_onnx
 from embodied_ai_architect.modelio.loader import load_model
-from embodied_ai_architect.modelio.options import LoadOptions
 from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.testing.models import (
     SmallCNN,
     TinyViT,

@@ -139,7 +139,7 @@ def test_onnx_model_with_npz_data_and_random_free_validation(
     """An ONNX input, .npz calibration and .npy test data (no images anywhere)."""
     from embodied_ai_architect.modelio.export import export_onnx
     from embodied_ai_architect.modelio.loader import load_model
-    from embodied_ai_architect.modelio.options import LoadOptions
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     handle = load_model(deploy_assets["cnn"], LoadOptions(input_shapes=[[1, 3, 64, 64]]))
     onnx_model = export_onnx(handle, tmp_path / "cnn.onnx")
@@ -167,7 +167,7 @@ def test_fewer_calibration_samples_than_asked_is_announced(
 ) -> None:
     from embodied_ai_architect.agents.deployment.agent import build_calibration
     from embodied_ai_architect.modelio.loader import load_model
-    from embodied_ai_architect.modelio.options import LoadOptions
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     handle = load_model(deploy_assets["cnn"], LoadOptions(input_shapes=[[1, 3, 64, 64]]))
     provider = build_calibration(

@@ -63,7 +63,7 @@ def test_torch_source_without_litert_torch_names_the_extra(
 def test_onnx_source_is_refused_with_a_hint(deploy_assets: dict[str, Path], tmp_path: Path) -> None:
     from embodied_ai_architect.modelio.export import export_onnx
     from embodied_ai_architect.modelio.loader import load_model
-    from embodied_ai_architect.modelio.options import LoadOptions
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     handle = load_model(deploy_assets["cnn"], LoadOptions(input_shapes=[[1, 3, 64, 64]]))
     onnx_path = export_onnx(handle, tmp_path / "cnn.onnx").onnx_path

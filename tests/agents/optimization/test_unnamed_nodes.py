@@ -9,11 +9,11 @@ import numpy as np
 from tests.api.live import tiny_onnx_bytes
 
 from embodied_ai_architect.agents.analysis import analyze_model
-from embodied_ai_architect.agents.analysis.request import AnalysisRequest
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.optimization.base import TechniqueContext, apply_technique
 from embodied_ai_architect.data.calibration import random_provider
 from embodied_ai_architect.modelio.loader import load_model
+from embodied_ai_architect.schemas.analysis import AnalysisRequest
 from embodied_ai_architect.settings import Settings
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from embodied_ai_architect.agents.analysis.agent import AnalysisAgent, analyze_model
     from embodied_ai_architect.agents.analysis.host import capability_matrix, probe_host
-    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
 
 __all__ = ["AnalysisAgent", "AnalysisRequest", "analyze_model", "capability_matrix", "probe_host"]
 

@@ -18,7 +18,6 @@ from embodied_ai_architect.agents.analysis.opportunities import (
     WeightReader,
     find_opportunities,
 )
-from embodied_ai_architect.agents.analysis.request import EXAMPLES, AnalysisRequest
 from embodied_ai_architect.agents.analysis.runtime_probe import RuntimeReport, measure_runtimes
 from embodied_ai_architect.agents.analysis.sensitivity import layer_sensitivity
 from embodied_ai_architect.agents.analysis.structure import ModelStructure
@@ -32,6 +31,7 @@ from embodied_ai_architect.modelio.handle import (
     torch_threads,
 )
 from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
+from embodied_ai_architect.schemas.analysis import EXAMPLES, AnalysisRequest
 from embodied_ai_architect.schemas.profile import LayerSensitivity, ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.tensors import TensorSpec

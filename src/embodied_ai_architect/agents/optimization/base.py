@@ -3,7 +3,7 @@
 Example:
     >>> class MyConfig(TechniqueConfig):
     ...     technique: ClassVar[str] = "my_technique"
-    ...     ratio: float = Field(0.5, ge=0, lt=1, description="...", json_schema_extra={"search": [0.3, 0.5]})
+    ...     ratio: float = searched(0.5, ge=0, lt=1, description="...", search=[0.3, 0.5])
     >>> @register_technique(MyConfig, TechniqueManifest(...))
     ... def apply(handle: ModelHandle, config: MyConfig, ctx: TechniqueContext) -> TechniqueResult: ...
     >>> result = apply_technique("my_technique", handle, ctx, {"ratio": 0.3})
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from embodied_ai_architect.schemas.profile import ModelProfile
 
 ENTRY_POINT_GROUP = "embodied_ai_architect.techniques"
+SEARCH_KEY = "search"  # json_schema_extra key holding a field's candidate values
 
 
 class TechniqueFamily(StrEnum):
@@ -44,7 +45,7 @@ class TechniqueFamily(StrEnum):
 class TechniqueConfig(BaseModel):
     """Base of every technique config: frozen, strict, versioned.
 
-    Fields the planner or NAS may vary declare candidates as ``json_schema_extra={"search": [...]}``.
+    Fields the planner or NAS may vary declare their candidates with ``searched(...)``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,7 +58,7 @@ class TechniqueConfig(BaseModel):
         space: dict[str, list[Any]] = {}
         for name, info in cls.model_fields.items():
             extra = info.json_schema_extra
-            candidates = extra.get("search") if isinstance(extra, dict) else None
+            candidates = extra.get(SEARCH_KEY) if isinstance(extra, dict) else None
             if isinstance(candidates, list):
                 space[name] = list(candidates)
         return space
@@ -88,6 +89,55 @@ class TechniqueManifest(BaseModel):
         description="Rewrites or retrains torch layers, so a TorchScript / torch.export graph "
         "cannot be given to it (an eager module from a state dict + --arch can).",
     )
+
+    @classmethod
+    def torch_rewrite(
+        cls, family: TechniqueFamily, description: str, *, requires: list[str], **fields: Any
+    ) -> TechniqueManifest:
+        """A technique that edits or retrains an eager torch module and returns one."""
+        return cls(
+            family=family,
+            description=description,
+            input_frameworks=[Framework.TORCH],
+            output_framework=Framework.TORCH,
+            runtime="torch",
+            requires=requires,
+            needs_eager_module=True,
+            **fields,
+        )
+
+    @classmethod
+    def onnx_quantization(
+        cls,
+        description: str,
+        precision: str,
+        *,
+        output_framework: Framework,
+        runtime: str,
+        requires: list[str],
+        needs_data: Literal["none", "calibration"],
+        **fields: Any,
+    ) -> TechniqueManifest:
+        """A precision conversion that takes an ONNX graph (the ORT and TensorRT families)."""
+        return cls(
+            family=TechniqueFamily.QUANTIZATION,
+            description=description,
+            input_frameworks=[Framework.ONNX],
+            output_framework=output_framework,
+            runtime=runtime,
+            precisions=[precision],
+            needs_data=needs_data,
+            requires=requires,
+            **fields,
+        )
+
+
+def searched(default: Any, *, description: str, search: list[Any], **bounds: Any) -> Any:
+    """A config field the planner or NAS may vary: its default, description and candidates.
+
+    ``TechniqueConfig.search_space`` reads the candidates back from ``SEARCH_KEY``.
+    """
+    return Field(default, description=description, json_schema_extra={SEARCH_KEY: search}, **bounds)
 
 
 class TechniqueResult(BaseModel):

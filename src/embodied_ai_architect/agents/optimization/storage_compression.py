@@ -18,6 +18,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     clone_module,
@@ -37,12 +38,12 @@ class WeightSharingConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "weight_sharing"
 
-    bits: int = Field(
+    bits: int = searched(
         4,
         ge=1,
         le=8,
         description="Index width: every layer gets 2^bits centroids (its codebook).",
-        json_schema_extra={"search": [2, 3, 4, 5, 6, 8]},
+        search=[2, 3, 4, 5, 6, 8],
     )
     min_weights: int = Field(
         256, ge=1, description="Layers with fewer weights keep full precision."
@@ -53,14 +54,10 @@ class WeightSharingConfig(TechniqueConfig):
 
 @register_technique(
     WeightSharingConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.COMPRESSION,
-        description="k-means weight sharing with per-layer codebooks.",
-        input_frameworks=[Framework.TORCH],
-        output_framework=Framework.TORCH,
-        runtime="torch",
+    TechniqueManifest.torch_rewrite(
+        TechniqueFamily.COMPRESSION,
+        "k-means weight sharing with per-layer codebooks.",
         requires=["torch", "zstandard"],
-        needs_eager_module=True,
     ),
 )
 def weight_sharing(

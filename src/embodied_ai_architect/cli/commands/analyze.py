@@ -20,6 +20,7 @@ from embodied_ai_architect.cli.options import (
     ThreadsOption,
     TrustPickleOption,
     parse_arch_kwargs,
+    parse_input_shapes,
 )
 from embodied_ai_architect.errors import InputError
 
@@ -59,11 +60,11 @@ def analyze(
     from pydantic import ValidationError
 
     from embodied_ai_architect.agents.analysis.agent import analyze_model
-    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
     from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.cli.console import console, progress_bar
-    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
     from embodied_ai_architect.modelio.signature import parse_input_overrides
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
+    from embodied_ai_architect.schemas.loading import LoadOptions
     from embodied_ai_architect.settings import get_settings
 
     if model is None and example is None:

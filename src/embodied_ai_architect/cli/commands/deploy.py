@@ -22,6 +22,7 @@ from embodied_ai_architect.cli.options import (
     ThreadsOption,
     TrustPickleOption,
     parse_arch_kwargs,
+    parse_input_shapes,
 )
 
 if TYPE_CHECKING:
@@ -127,13 +128,13 @@ def run(
     from pydantic import ValidationError
 
     from embodied_ai_architect.data.calibration import Preprocessing
-    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
     from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.deployment import (
         CalibrationConfig,
         DeployRequest,
         ValidationConfig,
     )
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     try:
         if config is not None:

@@ -19,6 +19,7 @@ from embodied_ai_architect.cli.options import (
     JsonOption,
     TrustPickleOption,
     parse_arch_kwargs,
+    parse_input_shapes,
 )
 from embodied_ai_architect.errors import EAAError, InputError
 
@@ -123,9 +124,9 @@ def optimize(
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
-    from embodied_ai_architect.modelio.options import LoadOptions, parse_input_shapes
     from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.constraints import parse_constraints
+    from embodied_ai_architect.schemas.loading import LoadOptions
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     if max_success_drop is not None:

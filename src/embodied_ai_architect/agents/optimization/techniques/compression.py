@@ -24,6 +24,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     clone_module,
@@ -44,15 +45,9 @@ from embodied_ai_architect.modelio.handle import (
 )
 
 
-def _manifest(description: str, inputs: list[Framework], output: Framework) -> TechniqueManifest:
-    return TechniqueManifest(
-        family=TechniqueFamily.COMPRESSION,
-        description=description,
-        input_frameworks=inputs,
-        output_framework=output,
-        runtime="onnxruntime" if output is Framework.ONNX else "torch",
-        requires=["torch"] if output is Framework.TORCH else ["onnxruntime"],
-        needs_eager_module=output is Framework.TORCH,
+def _torch_manifest(description: str) -> TechniqueManifest:
+    return TechniqueManifest.torch_rewrite(
+        TechniqueFamily.COMPRESSION, description, requires=["torch"]
     )
 
 
@@ -69,9 +64,7 @@ class FoldBatchNormConfig(TechniqueConfig):
 
 @register_technique(
     FoldBatchNormConfig,
-    _manifest(
-        "Fold BatchNorm into preceding Conv/Linear (exact).", [Framework.TORCH], Framework.TORCH
-    ),
+    _torch_manifest("Fold BatchNorm into preceding Conv/Linear (exact)."),
 )
 def fold_batchnorm(
     handle: ModelHandle, config: FoldBatchNormConfig, ctx: TechniqueContext
@@ -128,10 +121,14 @@ class OnnxGraphOptimizeConfig(TechniqueConfig):
 
 @register_technique(
     OnnxGraphOptimizeConfig,
-    _manifest(
-        "ONNX Runtime offline graph optimization (portable: no hardware-specific layouts).",
-        [Framework.ONNX, Framework.TORCH],
-        Framework.ONNX,
+    TechniqueManifest(
+        family=TechniqueFamily.COMPRESSION,
+        description="ONNX Runtime offline graph optimization (portable: no hardware-specific "
+        "layouts).",
+        input_frameworks=[Framework.ONNX, Framework.TORCH],
+        output_framework=Framework.ONNX,
+        runtime="onnxruntime",
+        requires=["onnxruntime"],
     ),
 )
 def onnx_graph_optimize(
@@ -209,13 +206,13 @@ class LowRankSvdConfig(TechniqueConfig):
     rank: int | None = Field(
         None, ge=1, description="Fixed rank for every factorized layer (exclusive with energy)."
     )
-    energy: float | None = Field(
+    energy: float | None = searched(
         None,
         gt=0,
         le=1,
         description="Keep the smallest rank retaining this share of the squared singular "
         "values (default 0.9 when rank is not given).",
-        json_schema_extra={"search": [0.8, 0.9, 0.95, 0.99]},
+        search=[0.8, 0.9, 0.95, 0.99],
     )
     min_features: int = Field(
         32, ge=2, description="Layers whose smaller dimension is below this are left alone."
@@ -232,11 +229,7 @@ class LowRankSvdConfig(TechniqueConfig):
 
 @register_technique(
     LowRankSvdConfig,
-    _manifest(
-        "Low-rank SVD factorization where it reduces parameters.",
-        [Framework.TORCH],
-        Framework.TORCH,
-    ),
+    _torch_manifest("Low-rank SVD factorization where it reduces parameters."),
 )
 def lowrank_svd(
     handle: ModelHandle, config: LowRankSvdConfig, ctx: TechniqueContext

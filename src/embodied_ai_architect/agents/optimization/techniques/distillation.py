@@ -25,7 +25,9 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
+from embodied_ai_architect.agents.optimization.techniques.pruning import WidthRatio
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     clone_module,
     derived_handle,
@@ -35,7 +37,7 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     save_module,
 )
 from embodied_ai_architect.errors import ConfigError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,30 +50,22 @@ class DistillConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "distill"
 
-    student: Literal["pruned", "smaller"] = Field(
+    student: Literal["pruned", "smaller"] = searched(
         "pruned",
         description="pruned: structurally pruned copy of the teacher; smaller: a narrower "
         "configuration of the same family, trained from scratch.",
-        json_schema_extra={"search": ["pruned", "smaller"]},
+        search=["pruned", "smaller"],
     )
-    ratio: float = Field(
-        0.5,
-        gt=0,
-        lt=1,
-        description="Share of the width removed from the student (channels, neurons, heads).",
-        json_schema_extra={"search": [0.25, 0.5, 0.75]},
+    ratio: WidthRatio = Field(
+        0.5, description="Share of the width removed from the student (channels, neurons, heads)."
     )
     loss: Literal["auto", "kl", "mse"] = Field(
         "auto",
         description="kl: KL on temperature-softened logits; mse: variance-scaled MSE on every "
         "output (actions, boxes); auto: kl with integer labels, else mse.",
     )
-    temperature: float = Field(
-        4.0,
-        gt=0,
-        le=100,
-        description="Softmax temperature of the KL loss.",
-        json_schema_extra={"search": [2.0, 4.0, 8.0]},
+    temperature: float = searched(
+        4.0, gt=0, le=100, description="Softmax temperature of the KL loss.", search=[2.0, 4.0, 8.0]
     )
     alpha: float = Field(
         0.7, ge=0, le=1, description="Weight of the teacher term; 1 - alpha goes to the labels."
@@ -255,16 +249,12 @@ def distill_into(
 
 @register_technique(
     DistillConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.DISTILLATION,
-        description="Teacher → student distillation (pruned copy or smaller family member) "
-        "with KD loss, optional labels and feature matching, early stopping.",
-        input_frameworks=[Framework.TORCH],
-        output_framework=Framework.TORCH,
-        runtime="torch",
-        needs_data="training",
+    TechniqueManifest.torch_rewrite(
+        TechniqueFamily.DISTILLATION,
+        "Teacher → student distillation (pruned copy or smaller family member) with KD loss, "
+        "optional labels and feature matching, early stopping.",
         requires=["torch", "torch_pruning"],
-        needs_eager_module=True,
+        needs_data="training",
     ),
 )
 def distill(handle: ModelHandle, config: DistillConfig, ctx: TechniqueContext) -> TechniqueResult:

@@ -12,17 +12,19 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from embodied_ai_architect.agents.optimization.base import (
+    SEARCH_KEY,
     TechniqueConfig,
     TechniqueContext,
     TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     check_same_outputs,
@@ -38,7 +40,22 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     state_bytes,
 )
 from embodied_ai_architect.errors import ConfigError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle
+
+# The ratio ``prune_channels`` takes; distillation's pruned student is cut with it too.
+WidthRatio = Annotated[float, Field(gt=0, lt=1, json_schema_extra={SEARCH_KEY: [0.25, 0.5, 0.75]})]
+# The optional fine-tuning both pruning techniques run when ctx.training_data is given.
+FinetuneEpochs = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=100,
+        description="Fine-tuning epochs when ctx.training_data is given (magnitude pruning "
+        "keeps its masks while training).",
+    ),
+]
+FinetuneLr = Annotated[float, Field(gt=0, le=1, description="Adam learning rate for fine-tuning.")]
+FinetuneBatch = Annotated[int, Field(ge=1, description="Fine-tuning batch size.")]
 
 
 class PruneMagnitudeConfig(TechniqueConfig):
@@ -46,31 +63,26 @@ class PruneMagnitudeConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "prune_magnitude"
 
-    sparsity: float = Field(
+    sparsity: float = searched(
         0.5,
         gt=0,
         lt=1,
         description="Fraction of the selected weights set to zero (0 < sparsity < 1).",
-        json_schema_extra={"search": [0.3, 0.5, 0.7, 0.9]},
+        search=[0.3, 0.5, 0.7, 0.9],
     )
-    scope: Literal["global", "layer"] = Field(
+    scope: Literal["global", "layer"] = searched(
         "global",
         description="global: one threshold over all selected weights; layer: the same sparsity "
         "in every layer.",
-        json_schema_extra={"search": ["global", "layer"]},
+        search=["global", "layer"],
     )
     ignore: tuple[str, ...] = Field(
         (), description="Module names (named_modules) whose weights are left dense."
     )
     zstd_level: int = Field(19, ge=1, le=22, description="zstd level of the compact artifact.")
-    finetune_epochs: int = Field(
-        1,
-        ge=0,
-        le=100,
-        description="Fine-tuning epochs (masks kept) when ctx.training_data is given.",
-    )
-    finetune_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate for fine-tuning.")
-    batch_size: int = Field(64, ge=1, description="Fine-tuning batch size.")
+    finetune_epochs: FinetuneEpochs = 1
+    finetune_lr: FinetuneLr = 1e-3
+    batch_size: FinetuneBatch = 64
 
 
 class PruneStructuredConfig(TechniqueConfig):
@@ -78,12 +90,8 @@ class PruneStructuredConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "prune_structured"
 
-    ratio: float = Field(
-        0.5,
-        gt=0,
-        lt=1,
-        description="Fraction of channels / neurons / heads removed from every prunable group.",
-        json_schema_extra={"search": [0.25, 0.5, 0.75]},
+    ratio: WidthRatio = Field(
+        0.5, description="Fraction of channels / neurons / heads removed from every prunable group."
     )
     importance: Literal["l1", "l2"] = Field(
         "l2", description="Norm ranking the channels (smallest are removed)."
@@ -98,29 +106,20 @@ class PruneStructuredConfig(TechniqueConfig):
     ignore: tuple[str, ...] = Field(
         (), description="Module names (named_modules) never pruned on their output side."
     )
-    finetune_epochs: int = Field(
-        1, ge=0, le=100, description="Fine-tuning epochs when ctx.training_data is given."
-    )
-    finetune_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate for fine-tuning.")
-    batch_size: int = Field(64, ge=1, description="Fine-tuning batch size.")
+    finetune_epochs: FinetuneEpochs = 1
+    finetune_lr: FinetuneLr = 1e-3
+    batch_size: FinetuneBatch = 64
     holdout: float = Field(
         0.1, gt=0, lt=0.5, description="Share of the training data held out to report accuracy."
     )
 
 
-_TORCH = [Framework.TORCH]
-
-
 @register_technique(
     PruneMagnitudeConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.PRUNING,
-        description="Unstructured magnitude pruning; smaller compressed artifact, same latency.",
-        input_frameworks=_TORCH,
-        output_framework=Framework.TORCH,
-        runtime="torch",
+    TechniqueManifest.torch_rewrite(
+        TechniqueFamily.PRUNING,
+        "Unstructured magnitude pruning; smaller compressed artifact, same latency.",
         requires=["torch", "zstandard"],
-        needs_eager_module=True,
     ),
 )
 def prune_magnitude(
@@ -236,17 +235,12 @@ def prune_magnitude(
 
 @register_technique(
     PruneStructuredConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.PRUNING,
-        description="Structured channel / neuron / head pruning (torch_pruning dependency "
-        "graph); fewer parameters, smaller file, lower latency; optional fine-tune.",
-        input_frameworks=_TORCH,
-        output_framework=Framework.TORCH,
-        runtime="torch",
-        model_families=["cnn", "resnet", "vit", "detector", "mlp_policy", "transformer_policy"],
-        needs_data="none",
+    TechniqueManifest.torch_rewrite(
+        TechniqueFamily.PRUNING,
+        "Structured channel / neuron / head pruning (torch_pruning dependency graph); fewer "
+        "parameters, smaller file, lower latency; optional fine-tune.",
         requires=["torch", "torch_pruning"],
-        needs_eager_module=True,
+        model_families=["cnn", "resnet", "vit", "detector", "mlp_policy", "transformer_policy"],
     ),
 )
 def prune_structured(

@@ -19,16 +19,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from embodied_ai_architect.agents.optimization.base import (
+    SEARCH_KEY,
     TechniqueConfig,
     TechniqueContext,
     TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
 from embodied_ai_architect.agents.optimization.torch_helpers import require_torch_handle
 from embodied_ai_architect.errors import ConfigError, DependencyError
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle, TorchModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +56,7 @@ class TorchInt8DynamicConfig(TechniqueConfig):
         default_factory=_all_kinds,
         min_length=1,
         description="Module classes to quantize.",
-        json_schema_extra={"search": [["Linear", "LSTM", "GRU"], ["Linear"]]},
+        json_schema_extra={SEARCH_KEY: [["Linear", "LSTM", "GRU"], ["Linear"]]},
     )
     skip_modules: list[str] = Field(
         default_factory=list,
@@ -77,11 +79,11 @@ class BnbInt8Config(BnbConfig):
 
     technique: ClassVar[str] = "bnb_int8"
 
-    threshold: float = Field(
-        default=6.0,
+    threshold: float = searched(
+        6.0,
         ge=0,
         description="Activation magnitude above which a column is computed in FP16 (outliers).",
-        json_schema_extra={"search": [0.0, 6.0]},
+        search=[0.0, 6.0],
     )
 
 
@@ -90,13 +92,13 @@ class BnbNf4Config(BnbConfig):
 
     technique: ClassVar[str] = "bnb_nf4"
 
-    quant_type: Literal["nf4", "fp4"] = Field(
-        default="nf4", description="4-bit data type.", json_schema_extra={"search": ["nf4", "fp4"]}
+    quant_type: Literal["nf4", "fp4"] = searched(
+        "nf4", description="4-bit data type.", search=["nf4", "fp4"]
     )
-    double_quant: bool = Field(
-        default=True,
+    double_quant: bool = searched(
+        True,
         description="Quantize the block scales too (~0.4 bit/weight saved).",
-        json_schema_extra={"search": [True, False]},
+        search=[True, False],
     )
     compute_dtype: Literal["float16", "bfloat16"] = Field(
         default="float16", description="Dtype matrix products run in after dequantization."
@@ -129,17 +131,12 @@ def _skipped(name: str, paths: list[str]) -> bool:
 
 @register_technique(
     TorchInt8DynamicConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.QUANTIZATION,
-        description="PyTorch dynamic INT8 of Linear/LSTM/GRU layers; the model stays a torch "
-        "module (CPU, fbgemm/x86 kernels).",
-        input_frameworks=[Framework.TORCH],
-        output_framework=Framework.TORCH,
-        runtime="torch",
-        precisions=["int8"],
-        needs_data="none",
+    TechniqueManifest.torch_rewrite(
+        TechniqueFamily.QUANTIZATION,
+        "PyTorch dynamic INT8 of Linear/LSTM/GRU layers; the model stays a torch module (CPU, "
+        "fbgemm/x86 kernels).",
         requires=["torch"],
-        needs_eager_module=True,
+        precisions=["int8"],
     ),
 )
 def apply_torch_int8_dynamic(
@@ -206,31 +203,16 @@ def apply_torch_int8_dynamic(
     )
 
 
-def _bnb_manifest(description: str, precision: str) -> TechniqueManifest:
-    return TechniqueManifest(
-        family=TechniqueFamily.QUANTIZATION,
-        description=description,
-        input_frameworks=[Framework.TORCH],
-        output_framework=Framework.TORCH,
-        runtime="torch",
-        precisions=[precision],
-        model_families=["decoder_llm", "vla", "transformer_encoder", "vit"],
-        needs_data="none",
-        requires=["bitsandbytes"],
-        extra="bnb",
-        needs_cuda=True,
-        needs_eager_module=True,
-    )
-
-
-def _apply_bnb(
-    handle: ModelHandle, config: BnbInt8Config | BnbNf4Config, ctx: TechniqueContext, technique: str
+def apply_bnb(
+    handle: ModelHandle, config: BnbInt8Config | BnbNf4Config, ctx: TechniqueContext
 ) -> TechniqueResult:
+    """bnb_int8 / bnb_nf4: the config's type picks the bitsandbytes layer."""
     import torch
     from torch import nn
 
     from embodied_ai_architect.utils.deps import require_package
 
+    technique = config.technique
     source = require_torch_handle(handle, technique)
     bnb = require_package("bitsandbytes", extra="bnb", purpose=technique)
     if not torch.cuda.is_available():  # defensive: the manifest check normally stops earlier
@@ -327,21 +309,20 @@ def _CudaWrapper(inner: Any) -> Any:
     return _cuda_wrapper_class()(inner)
 
 
-@register_technique(
-    BnbInt8Config,
-    _bnb_manifest("bitsandbytes LLM.int8() Linear layers (CUDA): ~2× smaller than FP16.", "int8"),
-)
-def apply_bnb_int8(
-    handle: ModelHandle, config: BnbInt8Config, ctx: TechniqueContext
-) -> TechniqueResult:
-    return _apply_bnb(handle, config, ctx, "bnb_int8")
-
-
-@register_technique(
-    BnbNf4Config,
-    _bnb_manifest("bitsandbytes 4-bit NF4 Linear layers (CUDA): ~4× smaller than FP16.", "nf4"),
-)
-def apply_bnb_nf4(
-    handle: ModelHandle, config: BnbNf4Config, ctx: TechniqueContext
-) -> TechniqueResult:
-    return _apply_bnb(handle, config, ctx, "bnb_nf4")
+_BNB: list[tuple[type[BnbConfig], str, str]] = [
+    (BnbInt8Config, "bitsandbytes LLM.int8() Linear layers (CUDA): ~2× smaller than FP16.", "int8"),
+    (BnbNf4Config, "bitsandbytes 4-bit NF4 Linear layers (CUDA): ~4× smaller than FP16.", "nf4"),
+]
+for _config_type, _description, _precision in _BNB:
+    register_technique(
+        _config_type,
+        TechniqueManifest.torch_rewrite(
+            TechniqueFamily.QUANTIZATION,
+            _description,
+            requires=["bitsandbytes"],
+            precisions=[_precision],
+            model_families=["decoder_llm", "vla", "transformer_encoder", "vit"],
+            extra="bnb",
+            needs_cuda=True,
+        ),
+    )(apply_bnb)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from embodied_ai_architect.errors import InputError
-from embodied_ai_architect.modelio.options import LoadOptions
+from embodied_ai_architect.schemas.loading import LoadOptions
 
 # Models the project builds itself, so `branes analyze --example NAME` works with no files.
 EXAMPLES: dict[str, str] = {
