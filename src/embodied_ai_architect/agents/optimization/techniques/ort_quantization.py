@@ -18,7 +18,6 @@ from embodied_ai_architect.agents.optimization.base import (
     ApplyFn,
     TechniqueConfig,
     TechniqueContext,
-    TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
@@ -49,16 +48,14 @@ def _manifest(
     model_families: list[str] | None = None,
 ) -> TechniqueManifest:
     """ONNX in, ONNX out, for ONNX Runtime; needs only the core dependencies."""
-    return TechniqueManifest(
-        family=TechniqueFamily.QUANTIZATION,
-        description=description,
-        input_frameworks=[Framework.ONNX],
+    return TechniqueManifest.onnx_quantization(
+        description,
+        precision,
         output_framework=Framework.ONNX,
         runtime="onnxruntime",
-        precisions=[precision],
-        model_families=model_families,
-        needs_data=needs_data,
         requires=["onnxruntime", "onnx"],
+        needs_data=needs_data,
+        model_families=model_families,
     )
 
 

@@ -20,11 +20,11 @@ from pydantic import Field
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueConfig,
     TechniqueContext,
-    TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
     require_onnx,
+    searched,
 )
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
@@ -39,11 +39,11 @@ class TensorRtEngineConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "tensorrt_engine"
 
-    precision: Literal["fp32", "fp16"] = Field(
-        default="fp16",
+    precision: Literal["fp32", "fp16"] = searched(
+        "fp16",
         description="fp16 enables FP16 tactics (TensorRT keeps FP32 where it is faster or "
         "required); fp32 builds a plain FP32 engine.",
-        json_schema_extra={"search": ["fp16"]},
+        search=["fp16"],
     )
 
 
@@ -63,15 +63,13 @@ class TensorRtInt8Config(TechniqueConfig):
 def _manifest(
     description: str, precision: str, needs_data: Literal["none", "calibration"]
 ) -> TechniqueManifest:
-    return TechniqueManifest(
-        family=TechniqueFamily.QUANTIZATION,
-        description=description,
-        input_frameworks=[Framework.ONNX],
+    return TechniqueManifest.onnx_quantization(
+        description,
+        precision,
         output_framework=Framework.TENSORRT,
         runtime="tensorrt",
-        precisions=[precision],
-        needs_data=needs_data,
         requires=["tensorrt"],
+        needs_data=needs_data,
         extra="jetson",
         needs_cuda=True,
     )
@@ -96,7 +94,8 @@ def build(
     if precision == "int8" and calibration is None:
         raise InputError(
             "INT8 TensorRT engines need calibration data",
-            hint="pass --calibration-data DIR (images or .npy/.npz), or build fp16",
+            hint="give `calibration_data` (a folder of images or .npy/.npz), or build fp16",
+            field="calibration_data",
         )
     trt = load_tensorrt()
     spec = engine_spec(source, DeploymentPrecision(precision), ctx.workdir, calibration)

@@ -29,6 +29,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
+    searched,
 )
 from embodied_ai_architect.errors import ConfigError, InputError, TechniqueError
 from embodied_ai_architect.modelio.formats import ModelFormat
@@ -46,11 +47,11 @@ class TfliteConvertConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "tflite_convert"
 
-    precision: Literal["fp32", "fp16", "int8_dynamic"] = Field(
-        default="fp16",
+    precision: Literal["fp32", "fp16", "int8_dynamic"] = searched(
+        "fp16",
         description="fp32: plain conversion; fp16: FP16 weights (half the file, FP32 compute on "
         "most CPUs); int8_dynamic: INT8 weights, activations quantized at run time.",
-        json_schema_extra={"search": ["fp16", "int8_dynamic"]},
+        search=["fp16", "int8_dynamic"],
     )
 
 
@@ -185,8 +186,9 @@ def apply_tflite_int8(
     if ctx.calibration is None:
         raise InputError(
             "full INT8 TFLite needs calibration data",
-            hint="pass --calibration-data DIR or an .npy/.npz file, or use tflite_convert with "
-            "precision int8_dynamic",
+            hint="give `calibration_data` (a folder or an .npy/.npz file), or use tflite_convert "
+            "with precision int8_dynamic",
+            field="calibration_data",
         )
     calibration = ctx.calibration
     samples = [
