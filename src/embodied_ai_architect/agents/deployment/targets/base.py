@@ -166,6 +166,28 @@ class DeploymentTarget(ABC):
         """Whether this runtime executes ``handle`` as it is (no conversion)."""
         return handle.framework in self.frameworks
 
+    def package_path(
+        self,
+        handle: ModelHandle,
+        precision: DeploymentPrecision,
+        ctx: DeployContext,
+        *,
+        suffix: str,
+        what: str,
+        hint: str,
+    ) -> Path:
+        """Where :meth:`package` writes ``handle``: ``<out_dir>/<model>_<precision><suffix>``.
+
+        Raises a ConfigError naming ``what`` this target packages, with ``hint`` (how to
+        convert), for a model this runtime does not run as it is.
+        """
+        if not self.runs(handle):
+            raise ConfigError(
+                f"the {self.name} target packages {what}, got {handle.framework.value}", hint=hint
+            )
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        return ctx.out_dir / f"{handle.name}_{precision.value}{suffix}"
+
     @abstractmethod
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext

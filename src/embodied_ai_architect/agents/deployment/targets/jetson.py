@@ -34,7 +34,7 @@ from embodied_ai_architect.agents.deployment.tensorrt_calibrator import (
     calibration_fingerprint,
     make_entropy_calibrator,
 )
-from embodied_ai_architect.errors import ConfigError, DeploymentError, InputError
+from embodied_ai_architect.errors import DeploymentError, InputError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
@@ -303,13 +303,15 @@ class JetsonTarget(DeploymentTarget):
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        if not isinstance(handle, TensorRTEngineHandle):
-            raise ConfigError(
-                f"the jetson target packages TensorRT engines, got {handle.framework.value}",
-                hint="build the engine with the tensorrt_engine or tensorrt_int8 technique",
-            )
-        ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        engine = ctx.out_dir / f"{handle.name}_{precision.value}.engine"
+        engine = self.package_path(
+            handle,
+            precision,
+            ctx,
+            suffix=".engine",
+            what="TensorRT engines",
+            hint="build the engine with the tensorrt_engine or tensorrt_int8 technique",
+        )
+        assert isinstance(handle, TensorRTEngineHandle)  # the only handle of framework TENSORRT
         shutil.copyfile(handle.engine_path, engine)
         extra = []
         if handle.calibration_cache is not None and handle.calibration_cache.exists():

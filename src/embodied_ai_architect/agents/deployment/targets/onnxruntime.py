@@ -18,7 +18,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     DeploymentTarget,
     register_target,
 )
-from embodied_ai_architect.errors import ConfigError, DeploymentError
+from embodied_ai_architect.errors import DeploymentError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
 
@@ -82,13 +82,15 @@ class OnnxRuntimeTarget(DeploymentTarget):
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        if not isinstance(handle, OnnxModelHandle):
-            raise ConfigError(
-                f"the onnxruntime target packages ONNX models, got {handle.framework.value}",
-                hint="export the model to ONNX first",
-            )
-        ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        artifact_path = ctx.out_dir / f"{handle.name}_{precision.value}.onnx"
+        artifact_path = self.package_path(
+            handle,
+            precision,
+            ctx,
+            suffix=".onnx",
+            what="ONNX models",
+            hint="export it to ONNX first",
+        )
+        assert isinstance(handle, OnnxModelHandle)  # the only handle of framework ONNX
         ctx.emit(80, "applying ONNX Runtime graph optimizations")
         optimize_offline(handle.onnx_path, artifact_path, threads=ctx.threads)
         ctx.log(f"wrote {artifact_path.name} ({OPTIMIZATION_LEVEL} graph optimizations applied)")

@@ -18,7 +18,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     DeploymentTarget,
     register_target,
 )
-from embodied_ai_architect.errors import ConfigError, DeploymentError
+from embodied_ai_architect.errors import DeploymentError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
@@ -60,17 +60,18 @@ class OpenVinoTarget(DeploymentTarget):
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
         ov = require_package("openvino", extra="openvino", purpose="the openvino target")
-        xml = getattr(handle, "xml_path", None)
-        if xml is None:
-            raise ConfigError(
-                f"the openvino target packages OpenVINO IR, got {handle.framework.value}",
-                hint="convert the model with the openvino_ir or openvino_int8 technique",
-            )
-        ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        xml_path = ctx.out_dir / f"{handle.name}_{precision.value}.xml"
+        xml_path = self.package_path(
+            handle,
+            precision,
+            ctx,
+            suffix=".xml",
+            what="OpenVINO IR",
+            hint="convert the model with the openvino_ir or openvino_int8 technique",
+        )
+        assert isinstance(handle, OpenVinoModelHandle)  # the only handle of framework OPENVINO
         bin_path = xml_path.with_suffix(".bin")
-        shutil.copyfile(xml, xml_path)
-        shutil.copyfile(Path(xml).with_suffix(".bin"), bin_path)
+        shutil.copyfile(handle.xml_path, xml_path)
+        shutil.copyfile(handle.xml_path.with_suffix(".bin"), bin_path)
         ctx.log(f"wrote {xml_path.name} (+ .bin)")
         return self.artifact(
             handle,

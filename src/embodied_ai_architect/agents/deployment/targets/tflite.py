@@ -85,15 +85,18 @@ class TfliteTarget(DeploymentTarget):
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        source = getattr(handle, "tflite_path", None)
-        if source is None:
-            raise ConfigError(
-                f"the tflite target packages .tflite models, got {handle.framework.value}",
-                hint="convert the model with tflite_convert (TensorFlow / Keras) first",
-            )
-        ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        out = ctx.out_dir / f"{handle.name}_{precision.value}.tflite"
-        shutil.copyfile(source, out)
+        out = self.package_path(
+            handle,
+            precision,
+            ctx,
+            suffix=".tflite",
+            what=".tflite models",
+            hint="convert the model with tflite_convert (TensorFlow / Keras) first",
+        )
+        from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
+
+        assert isinstance(handle, TFLiteModelHandle)  # the only handle of framework TFLITE
+        shutil.copyfile(handle.tflite_path, out)
         ctx.log(f"wrote {out.name}")
         return self.artifact(handle, out, precision, runtime_version=_litert_version())
 
