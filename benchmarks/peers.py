@@ -416,6 +416,7 @@ class Candidate:
     wall_s: float | None = None
     error: str | None = None
     note: str = ""
+    attempts: list[str] = field(default_factory=list)  # branes: every attempt and its reason
     run: Callable[[Feeds], list[np.ndarray]] | None = None
     p50_ms: float | None = None
     size_mb: float | None = None
@@ -655,7 +656,7 @@ def tool_olive(model: Prepared, out: Path) -> Path:
     return found[0]
 
 
-def tool_branes(model: Prepared, out: Path, attempts: int) -> tuple[Path, str]:
+def tool_branes(model: Prepared, out: Path, attempts: int) -> tuple[Path, str, list[str]]:
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Budget, Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
@@ -677,7 +678,17 @@ def tool_branes(model: Prepared, out: Path, attempts: int) -> tuple[Path, str]:
     report = run_optimize(request)
     chosen = report.best or report.baseline
     decision = report.decision or report.summary
-    return Path(chosen.path), f"{chosen.technique or 'original'}: {decision}"[:400]
+    tried = [
+        f"{a.step_id}: {a.technique} {a.config or ''} {a.status.value}"
+        + (
+            f" (selection fidelity {a.metrics.accuracy:.4f})"
+            if a.metrics and a.metrics.accuracy is not None
+            else ""
+        )
+        + f": {a.reason}"
+        for a in report.attempts
+    ]
+    return Path(chosen.path), f"{chosen.technique or 'original'}: {decision}"[:400], tried
 
 
 DROP = 2.0  # points of task fidelity (set from --drop)
@@ -815,17 +826,19 @@ def interleaved_p50(
 
 def _head_and_macs(model: Prepared) -> tuple[Any, int | None, str | None]:
     from embodied_ai_architect.agents.analysis.agent import analyze_model
-    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
     from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.agents.evaluation.heads import classify_outputs
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
     from embodied_ai_architect.settings import get_settings
 
     profile = None
-    with contextlib.suppress(Exception):
+    try:
         profile = analyze_model(
             AnalysisRequest(model_path=model.onnx_path, measure_latency=False, sensitivity_top_k=0),
             AgentContext(settings=get_settings()),
         )
+    except Exception as exc:  # the head then comes from the output shapes; MACs stay unknown
+        print(f"  analysis failed ({type(exc).__name__}: {exc}); MACs unknown", flush=True)
     family = model.family
     head = None
     if profile is not None:
@@ -895,7 +908,9 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
                 elif tool == "olive":
                     candidate.path = tool_olive(model, out)
                 elif tool == "branes":
-                    candidate.path, candidate.note = tool_branes(model, out, args.attempts)
+                    candidate.path, candidate.note, candidate.attempts = tool_branes(
+                        model, out, args.attempts
+                    )
             candidate.wall_s = round(time.perf_counter() - started, 1)
             load_candidate(candidate)
         except Exception as exc:  # a benchmark records every failure and goes on
@@ -964,6 +979,8 @@ def _row(c: Candidate, macs: int | None, peaks: dict[str, float]) -> dict[str, A
         "error": c.error,
         "note": c.note,
     }
+    if c.attempts:
+        row["attempts"] = c.attempts
     if macs and c.p50_ms:
         gflops = 2 * macs / (c.p50_ms / 1000) / 1e9
         row["gflops"] = round(gflops, 2)

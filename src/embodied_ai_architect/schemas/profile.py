@@ -162,6 +162,12 @@ class ModelProfile(BaseModel):
     parameter_bytes: int = Field(ge=0)
     by_dtype: list[DtypeBytes]
     macs: int | None = Field(default=None, ge=0, description="Multiply-accumulates for batch 1.")
+    foldable_batchnorms: int | None = Field(
+        default=None,
+        ge=0,
+        description="BatchNorm layers that directly consume a Conv output (foldable into it); "
+        "None: not counted (profiles written before the field existed).",
+    )
     flops: int | None = Field(default=None, ge=0)
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]

@@ -221,7 +221,7 @@ def test_dense_map_embedding_and_action_figures() -> None:
     maps = rng.random((2, 1, 8, 8))
     assert dense_map_fidelity(maps, maps)["iou"] == 1.0
     assert dense_map_fidelity(maps, 1 - maps)["iou"] < 0.2
-    # A nearly empty map (a text detector on noise) is compared on its top 1 % of pixels.
+    # A nearly empty map (a text detector on noise) is compared on the upper half of its range.
     faint = maps * 0.01
     assert dense_map_fidelity(faint, faint)["iou"] == 1.0
     shuffled_map = dense_map_fidelity(faint, faint[:, :, ::-1].copy())
@@ -234,6 +234,30 @@ def test_dense_map_embedding_and_action_figures() -> None:
     actions = rng.normal(size=(10, 4))
     assert action_fidelity(actions, actions)["score"] == pytest.approx(1.0)
     assert action_fidelity(actions, actions * 0.5)["score"] == pytest.approx(0.5)
+
+
+def test_a_faint_map_passes_a_lossless_conversion_and_fails_a_destroyed_one() -> None:
+    # A text detector's probability map on random inputs: noise around 1e-8 with a few peaks
+    # at 1e-4; another runtime's FP32 moves every value by ~1e-7 (measured: ORT vs OpenVINO).
+    rng = np.random.default_rng(0)
+    want = rng.random((2, 1, 64, 64)) * 1e-8
+    want[:, 0, 10:14, 20:24] = 1e-4
+    lossless = np.clip(want + rng.normal(0, 1.2e-7, want.shape), 0, None)
+    # The old cut (the original's top 1 % of pixels) reads that lossless copy as a change.
+    top = np.quantile(want, 0.99)
+    a, b = want > top, lossless > top
+    assert np.logical_and(a, b).sum() / np.logical_or(a, b).sum() < 0.5
+    kept = dense_map_fidelity(want, lossless)
+    assert kept["score"] == 1.0 and kept["peak_pixels"] == 32
+    moved = dense_map_fidelity(want, want[:, :, ::-1, ::-1].copy())  # the peaks moved
+    assert moved["score"] == 0.0
+    lost = dense_map_fidelity(want, np.zeros_like(want))  # the text vanished
+    assert lost["score"] == 0.0
+    noisy = dense_map_fidelity(want, want + rng.random(want.shape) * 1e-4)  # peaks everywhere
+    assert noisy["score"] < 0.05
+    # Nothing above a millionth of a probability in either map: both empty, nothing lost.
+    empty = np.zeros_like(want)
+    assert dense_map_fidelity(empty, empty + 1e-9)["score"] == 1.0
 
 
 def test_a_fidelity_metric_the_outputs_lack_is_a_constraint_error() -> None:

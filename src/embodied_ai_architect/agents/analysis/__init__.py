@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 __all__ = ["AnalysisAgent", "AnalysisRequest", "analyze_model", "capability_matrix", "probe_host"]
 
 _LOCATIONS = {
-    "AnalysisAgent": "agent",
-    "analyze_model": "agent",
-    "AnalysisRequest": "request",
-    "probe_host": "host",
-    "capability_matrix": "host",
+    "AnalysisAgent": "embodied_ai_architect.agents.analysis.agent",
+    "analyze_model": "embodied_ai_architect.agents.analysis.agent",
+    # The request schema lives with the other schemas (every surface builds it).
+    "AnalysisRequest": "embodied_ai_architect.schemas.analysis",
+    "probe_host": "embodied_ai_architect.agents.analysis.host",
+    "capability_matrix": "embodied_ai_architect.agents.analysis.host",
 }
 
 
@@ -29,8 +30,5 @@ def __getattr__(name: str) -> Any:
     if name in _LOCATIONS:
         import importlib
 
-        module = importlib.import_module(
-            f"embodied_ai_architect.agents.analysis.{_LOCATIONS[name]}"
-        )
-        return getattr(module, name)
+        return getattr(importlib.import_module(_LOCATIONS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -146,6 +146,7 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
             parameter_bytes=structure.parameter_bytes,
             by_dtype=structure.by_dtype(),
             macs=structure.macs,
+            foldable_batchnorms=structure.foldable_batchnorms,
             flops=structure.flops,
             inputs=handle.inputs,
             outputs=outputs,

@@ -18,8 +18,11 @@ MATCH_IOU = 0.5
 MAX_DETECTIONS = 300
 MIN_CONFIDENT = 16  # fewer confident anchors than this: judge the top-scoring ones instead
 MAP_THRESHOLD = 0.5  # binary maps in [0, 1]; logit maps are thresholded at 0
-MIN_FOREGROUND = 0.001  # below this share of pixels over the threshold, use the top share
-TOP_SHARE = 0.01
+MIN_FOREGROUND = 0.001  # below this share of pixels over the threshold, use the map's own range
+# Nearly empty maps: a pixel disagrees only when the two maps sit on opposite sides of the
+# threshold by more than this share of the original map's range (FP32 rounding between two
+# runtimes moved a text detector's 1e-4-high map by 1.2e-7, 0.1 % of its range).
+RANGE_TOLERANCE = 0.01
 
 
 def _xyxy(boxes: np.ndarray, layout: str) -> np.ndarray:
@@ -244,9 +247,8 @@ def dense_map_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:
         threshold = MAP_THRESHOLD if want.min() >= 0 and want.max() <= 1 else 0.0
         if (want[:, 0] > threshold).mean() < MIN_FOREGROUND:
             # Almost nothing above the fixed threshold (a text detector on random inputs): an
-            # IoU of two empty masks says nothing, so compare where the original's map is
-            # highest instead — its top 1 % of pixels.
-            threshold = float(np.quantile(want[:, 0], 1 - TOP_SHARE))
+            # IoU of two empty masks says nothing, so compare the map's peaks instead.
+            return faint_map_fidelity(want[:, 0], got[:, 0])
         a, b = want[:, 0] > threshold, got[:, 0] > threshold
         union = np.logical_or(a, b).sum()
         iou = float(np.logical_and(a, b).sum() / union) if union else 1.0
@@ -258,6 +260,37 @@ def dense_map_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:
         ious.append(np.logical_and(a == cls, b == cls).sum() / union)
     iou = float(np.mean(ious))
     return {"iou": iou, "pixel_agreement": float((a == b).mean()), "score": iou}
+
+
+def faint_map_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:
+    """IoU of the upper half of the original map's own range, with a tolerance.
+
+    A ranked cut (the top 1 % of pixels) of a map whose values are all near zero is decided by
+    rounding: ORT and OpenVINO FP32 gave 0.57–0.67 IoU on the same text detector. Here the
+    threshold is the middle of the original's range, and a pixel counts against the version only
+    when one map is clearly above it (by ``RANGE_TOLERANCE`` of the range) and the other not even
+    near it: peaks that move, vanish or appear lower the score; noise-level wobble does not.
+    """
+    low, high = float(want.min()), float(want.max())
+    span = high - low
+    # A floor for (nearly) constant maps: a millionth of a probability, or of the map's scale.
+    scale = 1.0 if low >= 0 and high <= 1 else max(abs(low), abs(high))
+    tolerance = max(RANGE_TOLERANCE * span, 1e-6 * scale, 1e-30)
+    threshold = low + 0.5 * span
+    strong_a, strong_b = want > threshold + tolerance, got > threshold + tolerance
+    near_a, near_b = want > threshold - tolerance, got > threshold - tolerance
+    union = np.logical_or(strong_a, strong_b)
+    matched = (strong_a & near_b) | (strong_b & near_a)
+    count = int(union.sum())
+    iou = float(matched.sum() / count) if count else 1.0
+    return {
+        "iou": iou,
+        "threshold": threshold,
+        "tolerance": tolerance,
+        "foreground": float(strong_a.mean()),
+        "peak_pixels": float(count),
+        "score": iou,
+    }
 
 
 def embedding_fidelity(want: np.ndarray, got: np.ndarray) -> dict[str, float]:

@@ -18,7 +18,9 @@ from embodied_ai_architect.agents.optimization.base import (
     can_take,
     load_techniques,
 )
+from embodied_ai_architect.agents.planning.gentler import describe, next_gentler
 from embodied_ai_architect.agents.planning.priors import Effect, relative_cost, typical_effect
+from embodied_ai_architect.agents.planning.profile_rules import opportunity_scores, profile_veto
 from embodied_ai_architect.agents.planning.skills import SkillStats
 from embodied_ai_architect.modelio.handle import Framework
 from embodied_ai_architect.schemas.constraints import Constraints
@@ -59,6 +61,7 @@ class Applicable:
     spec: TechniqueSpec
     effect: Effect
     history: SkillStats | None
+    opportunity: float = 0.0  # the analysis' score for it on this model (0: not suggested)
 
 
 def family_matches(family: str, allowed: list[str]) -> bool:
@@ -70,6 +73,7 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
     """Techniques that can run here on this model, and a note for each one left out."""
     usable: list[Applicable] = []
     skipped: list[str] = []
+    suggested = opportunity_scores(inp.profile)
     for name, spec in load_techniques().items():
         ok, reason = spec.availability()
         manifest = spec.manifest
@@ -99,6 +103,9 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
         if (why := _off_target(inp, spec)) is not None:
             skipped.append(f"{name}: {why}")
             continue
+        if (why := profile_veto(spec, inp.profile, inp.target_runtime)) is not None:
+            skipped.append(f"{name}: {why}")
+            continue
         history = inp.skills.get(name)
         effect = typical_effect(spec)
         if history is not None and history.passes:
@@ -107,7 +114,7 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
                 history.size_factor if history.size_factor is not None else effect.size,
                 history.latency_factor if history.latency_factor is not None else effect.latency,
             )
-        usable.append(Applicable(spec, effect, history))
+        usable.append(Applicable(spec, effect, history, suggested.get(name, 0.0)))
     return usable, skipped
 
 
@@ -146,15 +153,17 @@ def _history_rank(item: Applicable) -> tuple[float, float]:
     return (_failed_before(item), item.effect.latency * item.effect.size)
 
 
-def _objective_rank(item: Applicable, objective: str) -> tuple[float, float, float]:
+def _objective_rank(item: Applicable, objective: str) -> tuple[float, float, float, float]:
     # The run's objective orders the candidates: with the latency objective INT4 (small, rarely
-    # fast on CPUs) must not use the budget before INT8 does.
+    # fast on CPUs) must not use the budget before INT8 does. Between equal priors (three INT8
+    # paths) the analysis' opportunity score for this model decides: ORT dynamic INT8 for a
+    # MatMul-heavy encoder, OpenVINO / static INT8 for a conv net.
     effect = item.effect
     if objective == "latency":
-        return (_failed_before(item), effect.latency, effect.size)
+        return (_failed_before(item), effect.latency, -item.opportunity, effect.size)
     if objective == "size":
-        return (_failed_before(item), effect.size, effect.latency)
-    return (_failed_before(item), effect.latency * effect.size, effect.latency)
+        return (_failed_before(item), effect.size, -item.opportunity, effect.latency)
+    return (_failed_before(item), effect.latency * effect.size, -item.opportunity, effect.latency)
 
 
 def _structural_rank(item: Applicable) -> tuple[float, float, float]:
@@ -363,11 +372,19 @@ def fallback(
 ) -> tuple[StepCandidate, str] | None:
     """The next, gentler configuration after ``candidate`` lost too much accuracy (or None).
 
-    Mixed precision first (keep the most sensitive layers in FP32, one more each time), then a
-    lower value of any aggressiveness knob in the config's declared search space.
+    First the gentler settings the config declares (per-channel scales, full-range weights: every
+    layer stays quantized), then mixed precision (keep the most sensitive layers in FP32, one
+    more each time), then a lower value of any aggressiveness knob in the declared search space.
     """
     fields = spec.config_type.model_fields
     config: dict[str, Any] = dict(candidate.config)
+    if (gentler := next_gentler(spec, config)) is not None:
+        name, before, after = gentler
+        config[name] = after
+        return (
+            candidate.model_copy(update={"config": config}),
+            f"set {name}={after!r} (was {before!r}: {describe(spec, name)})",
+        )
     if "exclude_top_sensitive" in fields:
         current = int(config.get("exclude_top_sensitive") or 0)
         limit = max(8, len(profile.sensitivity) if profile else 0)

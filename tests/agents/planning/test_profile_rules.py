@@ -1,0 +1,167 @@
+"""What the profile rules out or orders: per-call overhead on tiny models, BatchNorm folding
+with nothing to fold, the analysis' opportunities between equal priors, gentler retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from embodied_ai_architect.agents.optimization.base import get_technique
+from embodied_ai_architect.agents.planning.planner import (
+    PlanningInput,
+    applicable_techniques,
+    fallback,
+    make_plans,
+)
+from embodied_ai_architect.schemas.constraints import Constraints
+from embodied_ai_architect.schemas.profile import (
+    ArchitectureFamily,
+    FamilyDetection,
+    HostInfo,
+    LayerSensitivity,
+    ModelProfile,
+    Opportunity,
+)
+from embodied_ai_architect.schemas.results import StepCandidate, VersionMetrics
+from embodied_ai_architect.schemas.tensors import TensorSpec
+
+BASE = VersionMetrics(
+    size_bytes=90_000_000,
+    parameters=22_000_000,
+    runtime="onnxruntime",
+    p50_ms=100.0,
+    p95_ms=110.0,
+    throughput_per_s=10,
+    threads=2,
+)
+
+
+def _profile(**fields: Any) -> ModelProfile:
+    values: dict[str, Any] = {
+        "model_name": "m",
+        "source_format": "onnx",
+        "framework": "onnx",
+        "file_bytes": 1,
+        "parameters": 1,
+        "parameter_bytes": 4,
+        "by_dtype": [],
+        "inputs": [TensorSpec(name="x", shape=[1, 8])],
+        "outputs": [TensorSpec(name="y", shape=[1, 8])],
+        "op_census": [],
+        "layers": [],
+        "family": FamilyDetection(
+            family=ArchitectureFamily.TRANSFORMER_ENCODER, confidence=1, evidence=["test"]
+        ),
+        "host": HostInfo(
+            cpu_model="cpu",
+            architecture="x86_64",
+            cores_logical=2,
+            cpu_flags=["avx2"],
+            memory_gb=8,
+            runtimes={},
+            os="linux",
+            python="3.11",
+        ),
+    }
+    values.update(fields)
+    return ModelProfile(**values)
+
+
+def _input(profile: ModelProfile | None, **kwargs: Any) -> PlanningInput:
+    values: dict[str, Any] = {
+        "profile": profile,
+        "family": "transformer_encoder",
+        "constraints": Constraints(max_accuracy_drop=2),
+        "baseline": BASE,
+        "framework": "onnx",
+        "has_training_data": False,
+        "has_calibration_data": True,
+    }
+    values.update(kwargs)
+    return PlanningInput(**values)
+
+
+def _skipped(inp: PlanningInput) -> tuple[set[str], dict[str, str]]:
+    usable, skipped = applicable_techniques(inp)
+    notes = {s.split(":", 1)[0]: s.split(":", 1)[1] for s in skipped}
+    return {u.spec.name for u in usable}, notes
+
+
+def test_openvino_is_not_planned_for_a_tiny_model_and_the_reason_names_its_macs() -> None:
+    usable, notes = _skipped(_input(_profile(macs=16_000_000)))
+    for name in ("openvino_ir", "openvino_int8"):
+        assert name not in usable
+        assert "16 M MACs" in notes[name] and "per-call overhead" in notes[name], notes[name]
+    assert "ort_int8_dynamic" in usable  # ONNX Runtime stays
+    large, _ = _skipped(_input(_profile(macs=700_000_000)))
+    assert {"openvino_ir", "openvino_int8"} <= large
+    # Unknown MACs: no evidence, no veto.
+    assert {"openvino_ir", "openvino_int8"} <= _skipped(_input(_profile(macs=None)))[0]
+
+
+def test_a_tiny_model_on_an_openvino_target_still_gets_openvino() -> None:
+    inp = _input(_profile(macs=1_000_000), target="openvino", target_runtime="openvino")
+    usable, notes = _skipped(inp)
+    assert "openvino_int8" in usable, notes.get("openvino_int8")
+
+
+def test_fold_batchnorm_is_planned_only_when_the_profile_counts_foldable_batchnorms() -> None:
+    torch_input = {"framework": "torch", "family": "cnn_classifier"}
+    usable, notes = _skipped(_input(_profile(foldable_batchnorms=0), **torch_input))
+    assert "fold_batchnorm" not in usable
+    assert "foldable_batchnorms = 0" in notes["fold_batchnorm"]
+    plans, _ = make_plans(_input(_profile(foldable_batchnorms=0), **torch_input))
+    planned = {c.technique for p in plans for s in p.steps for c in s.candidates}
+    assert "fold_batchnorm" not in planned
+    assert "fold_batchnorm" in _skipped(_input(_profile(foldable_batchnorms=3), **torch_input))[0]
+    # A profile written before the count existed: the technique may still try.
+    assert "fold_batchnorm" in _skipped(_input(_profile(), **torch_input))[0]
+
+
+def _precision(profile: ModelProfile) -> list[str]:
+    plans, _ = make_plans(_input(profile))
+    step = next(s for p in plans for s in p.steps if s.id == "precision")
+    return [c.technique for c in step.candidates]
+
+
+def _offer(technique: str, score: float) -> Opportunity:
+    return Opportunity(
+        technique=technique, title=technique, rationale="test", expected_gain="", score=score
+    )
+
+
+def test_the_analysis_opportunities_order_equal_priors() -> None:
+    big = {"macs": 700_000_000}
+    matmul_heavy = _precision(_profile(opportunities=[_offer("ort_int8_dynamic", 4.9)], **big))
+    int8 = [
+        t for t in matmul_heavy if t in ("ort_int8_dynamic", "ort_int8_static", "openvino_int8")
+    ]
+    assert int8[0] == "ort_int8_dynamic", matmul_heavy
+    conv_heavy = _precision(
+        _profile(
+            opportunities=[_offer("openvino_int8", 8.4), _offer("ort_int8_static", 7.9)], **big
+        )
+    )
+    int8 = [t for t in conv_heavy if t in ("ort_int8_dynamic", "ort_int8_static", "openvino_int8")]
+    assert int8 == ["openvino_int8", "ort_int8_static", "ort_int8_dynamic"], conv_heavy
+
+
+def test_dynamic_int8_retries_gentler_settings_before_mixed_precision() -> None:
+    spec = get_technique("ort_int8_dynamic")
+    profile = _profile(
+        sensitivity=[LayerSensitivity(layer="a", op_type="MatMul", metric="m", score=0.3)]
+    )
+    candidate = StepCandidate(technique="ort_int8_dynamic")
+    configs, reasons = [], []
+    for _ in range(3):
+        nxt = fallback(candidate, spec, profile)
+        assert nxt is not None
+        candidate, why = nxt
+        configs.append(dict(candidate.config))
+        reasons.append(why)
+    assert configs == [
+        {"per_channel": True},
+        {"per_channel": True, "reduce_range": False},
+        {"per_channel": True, "reduce_range": False, "exclude_top_sensitive": 1},
+    ]
+    assert "per output channel" in reasons[0] and "8-bit" in reasons[1]
+    assert "most sensitive" in reasons[2]
