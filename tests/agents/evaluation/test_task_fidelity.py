@@ -236,6 +236,20 @@ def test_dense_map_embedding_and_action_figures() -> None:
     assert action_fidelity(actions, actions * 0.5)["score"] == pytest.approx(0.5)
 
 
+def test_an_accuracy_verdict_names_what_was_scored() -> None:
+    base = _metrics(1.0)
+    cases = {
+        "fidelity": "fidelity to the original 90.00 % < 98.00 %",
+        "fidelity_cosine": "cosine fidelity to the original 90.00 % <",
+        "top1_accuracy": "top-1 accuracy 90.00 % <",
+        None: "accuracy 90.00 % <",
+    }
+    for metric, start in cases.items():
+        low = _metrics(0.9).model_copy(update={"accuracy_metric": metric})
+        verdict = judge(Constraints(max_accuracy_drop=2), base, low)[0]
+        assert not verdict.passed and verdict.reason.startswith(start), verdict.reason
+
+
 def test_a_faint_map_passes_a_lossless_conversion_and_fails_a_destroyed_one() -> None:
     # A text detector's probability map on random inputs: noise around 1e-8 with a few peaks
     # at 1e-4; another runtime's FP32 moves every value by ~1e-7 (measured: ORT vs OpenVINO).

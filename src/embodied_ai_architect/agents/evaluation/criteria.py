@@ -52,7 +52,7 @@ def accuracy_verdict(
     # A tolerance of one part in a million keeps float noise from failing an equal score.
     ok = actual >= floor - 1e-6
     drop = (base - actual) * 100
-    name = "success" if candidate.accuracy_metric == "success_rate" else "accuracy"
+    name = metric_name(candidate.accuracy_metric)
     return ConstraintVerdict(
         constraint="accuracy",
         passed=ok,
@@ -61,6 +61,25 @@ def accuracy_verdict(
         reason=f"{name} {actual * 100:.2f} % {'≥' if ok else '<'} {floor * 100:.2f} % "
         f"(drop {drop:.2f} points vs {base * 100:.2f} %)",
     )
+
+
+# The user's words for what was scored (the metric names the Evaluation agent records).
+_METRIC_NAMES = {
+    "success_rate": "success",
+    "fidelity": "fidelity to the original",
+    "top1_accuracy": "top-1 accuracy",
+}
+
+
+def metric_name(metric: str | None) -> str:
+    """``fidelity_cosine`` → "cosine fidelity to the original"; unknown or None → "accuracy"."""
+    if metric is None:
+        return "accuracy"
+    if metric in _METRIC_NAMES:
+        return _METRIC_NAMES[metric]
+    if metric.startswith("fidelity_"):
+        return f"{metric.removeprefix('fidelity_')} fidelity to the original"
+    return metric.replace("_", " ")
 
 
 def all_passed(verdicts: list[ConstraintVerdict]) -> bool:
