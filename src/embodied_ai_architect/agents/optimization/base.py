@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY
 from embodied_ai_architect.errors import ConfigError, DependencyError, EAAError, TechniqueError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.registry import Registry
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from embodied_ai_architect.schemas.profile import ModelProfile
 
 ENTRY_POINT_GROUP = "embodied_ai_architect.techniques"
-SEARCH_KEY = "search"  # json_schema_extra key holding a field's candidate values
 
 
 class TechniqueFamily(StrEnum):
@@ -107,8 +107,9 @@ class TechniqueManifest(BaseModel):
         )
 
     @classmethod
-    def onnx_quantization(
+    def onnx_conversion(
         cls,
+        family: TechniqueFamily,
         description: str,
         precision: str,
         *,
@@ -118,9 +119,9 @@ class TechniqueManifest(BaseModel):
         needs_data: Literal["none", "calibration"],
         **fields: Any,
     ) -> TechniqueManifest:
-        """A precision conversion that takes an ONNX graph (the ORT and TensorRT families)."""
+        """A precision conversion that takes an ONNX graph (ONNX Runtime and TensorRT)."""
         return cls(
-            family=TechniqueFamily.QUANTIZATION,
+            family=family,
             description=description,
             input_frameworks=[Framework.ONNX],
             output_framework=output_framework,
@@ -130,14 +131,6 @@ class TechniqueManifest(BaseModel):
             requires=requires,
             **fields,
         )
-
-
-def searched(default: Any, *, description: str, search: list[Any], **bounds: Any) -> Any:
-    """A config field the planner or NAS may vary: its default, description and candidates.
-
-    ``TechniqueConfig.search_space`` reads the candidates back from ``SEARCH_KEY``.
-    """
-    return Field(default, description=description, json_schema_extra={SEARCH_KEY: search}, **bounds)
 
 
 class TechniqueResult(BaseModel):

@@ -18,8 +18,8 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
-    searched,
 )
+from embodied_ai_architect.agents.optimization.fields import searched
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     clone_module,
     derived_handle,

@@ -18,6 +18,7 @@ from embodied_ai_architect.agents.optimization.base import (
     ApplyFn,
     TechniqueConfig,
     TechniqueContext,
+    TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
@@ -39,24 +40,6 @@ __all__ = [
     "OrtInt8DynamicConfig",
     "OrtInt8StaticConfig",
 ]
-
-
-def _manifest(
-    description: str,
-    precision: str,
-    needs_data: Literal["none", "calibration"],
-    model_families: list[str] | None = None,
-) -> TechniqueManifest:
-    """ONNX in, ONNX out, for ONNX Runtime; needs only the core dependencies."""
-    return TechniqueManifest.onnx_quantization(
-        description,
-        precision,
-        output_framework=Framework.ONNX,
-        runtime="onnxruntime",
-        requires=["onnxruntime", "onnx"],
-        needs_data=needs_data,
-        model_families=model_families,
-    )
 
 
 _INT4_FAMILIES = [
@@ -139,7 +122,16 @@ def _wrapper(name: str, target: str) -> ApplyFn:
     return apply
 
 
+# ONNX in, ONNX out, for ONNX Runtime; every one needs only the core dependencies.
 for _config, _target, _description, _precision, _data, _families in _TABLE:
-    register_technique(_config, _manifest(_description, _precision, _data, _families))(
-        _wrapper(_config.technique, _target)
+    _manifest = TechniqueManifest.onnx_conversion(
+        TechniqueFamily.QUANTIZATION,
+        _description,
+        _precision,
+        output_framework=Framework.ONNX,
+        runtime="onnxruntime",
+        requires=["onnxruntime", "onnx"],
+        needs_data=_data,
+        model_families=_families,
     )
+    register_technique(_config, _manifest)(_wrapper(_config.technique, _target))

@@ -12,20 +12,19 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from embodied_ai_architect.agents.optimization.base import (
-    SEARCH_KEY,
     TechniqueConfig,
     TechniqueContext,
     TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
-    searched,
 )
+from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY, searched
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     check_same_outputs,
     clone_module,
@@ -41,6 +40,11 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
 )
 from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.modelio.handle import ModelHandle
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from embodied_ai_architect.agents.optimization.training_utils import TrainingArrays
 
 # The ratio ``prune_channels`` takes; distillation's pruned student is cut with it too.
 WidthRatio = Annotated[float, Field(gt=0, lt=1, json_schema_extra={SEARCH_KEY: [0.25, 0.5, 0.75]})]
@@ -114,6 +118,36 @@ class PruneStructuredConfig(TechniqueConfig):
     )
 
 
+def _finetune(
+    module: nn.Module,
+    data: TrainingArrays,
+    config: PruneMagnitudeConfig | PruneStructuredConfig,
+    ctx: TechniqueContext,
+    *,
+    span: tuple[float, float],
+) -> list[float]:
+    """Fine-tune ``module`` in place on (x, y), seeded, reporting each epoch within ``span``."""
+    import torch
+
+    from embodied_ai_architect.agents.optimization.training_utils import fit_supervised
+
+    low, high = span
+    torch.manual_seed(ctx.seed)
+    return fit_supervised(
+        module,
+        data,
+        epochs=config.finetune_epochs,
+        lr=config.finetune_lr,
+        batch_size=config.batch_size,
+        seed=ctx.seed,
+        on_epoch=lambda epoch, loss: ctx.emit(
+            low + (high - low) * (epoch + 1) / config.finetune_epochs,
+            f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: loss {loss:.4f}",
+            {"epoch": epoch + 1, "loss": loss},
+        ),
+    )
+
+
 @register_technique(
     PruneMagnitudeConfig,
     TechniqueManifest.torch_rewrite(
@@ -125,7 +159,6 @@ class PruneStructuredConfig(TechniqueConfig):
 def prune_magnitude(
     handle: ModelHandle, config: PruneMagnitudeConfig, ctx: TechniqueContext
 ) -> TechniqueResult:
-    import torch
     from torch import nn
     from torch.nn.utils import prune
 
@@ -166,28 +199,12 @@ def prune_magnitude(
             prune.l1_unstructured(layer, attribute, amount=config.sparsity)
     changes: list[str] = []
     if ctx.training_data is not None and config.finetune_epochs > 0:
-        from embodied_ai_architect.agents.optimization.training_utils import (
-            fit_supervised,
-            training_arrays,
-        )
+        from embodied_ai_architect.agents.optimization.training_utils import training_arrays
 
         data = training_arrays(ctx.training_data, what="prune_magnitude fine-tuning")
         # The masks are still attached here, so pruned weights stay exactly zero while the
         # surviving ones recover the accuracy.
-        torch.manual_seed(ctx.seed)
-        losses = fit_supervised(
-            module,
-            data,
-            epochs=config.finetune_epochs,
-            lr=config.finetune_lr,
-            batch_size=config.batch_size,
-            seed=ctx.seed,
-            on_epoch=lambda epoch, loss: ctx.emit(
-                30 + 25 * (epoch + 1) / config.finetune_epochs,
-                f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: loss {loss:.4f}",
-                {"epoch": epoch + 1, "loss": loss},
-            ),
-        )
+        losses = _finetune(module, data, config, ctx, span=(30, 55))
         changes.append(f"fine-tuned {config.finetune_epochs} epoch(s), final loss {losses[-1]:.4f}")
     for layer, attribute in targets:
         prune.remove(layer, attribute)  # bakes the mask into the weight: pruning is permanent
@@ -248,7 +265,6 @@ def prune_structured(
 ) -> TechniqueResult:
     from embodied_ai_architect.agents.optimization.pruning_utils import prune_channels
     from embodied_ai_architect.agents.optimization.training_utils import (
-        fit_supervised,
         task_score,
         training_arrays,
     )
@@ -309,25 +325,7 @@ def prune_structured(
         metrics["holdout_score_original"] = task_score(source.module, held)
         metrics["holdout_score_pruned"] = task_score(module, held)
 
-        def report(epoch: int, loss: float) -> None:
-            ctx.emit(
-                40 + 40 * (epoch + 1) / config.finetune_epochs,
-                f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: loss {loss:.4f}",
-                {"epoch": epoch + 1, "loss": loss},
-            )
-
-        import torch
-
-        torch.manual_seed(ctx.seed)
-        losses = fit_supervised(
-            module,
-            train,
-            epochs=config.finetune_epochs,
-            lr=config.finetune_lr,
-            batch_size=config.batch_size,
-            seed=ctx.seed,
-            on_epoch=report,
-        )
+        losses = _finetune(module, train, config, ctx, span=(40, 80))
         metrics["finetune_loss"] = losses[-1]
         metrics["holdout_score_finetuned"] = task_score(module, held)
         changes.append(f"fine-tuned {config.finetune_epochs} epoch(s) ({data.task})")

@@ -20,12 +20,13 @@ from pydantic import Field
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueConfig,
     TechniqueContext,
+    TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
     require_onnx,
-    searched,
 )
+from embodied_ai_architect.agents.optimization.fields import searched
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 
@@ -63,7 +64,8 @@ class TensorRtInt8Config(TechniqueConfig):
 def _manifest(
     description: str, precision: str, needs_data: Literal["none", "calibration"]
 ) -> TechniqueManifest:
-    return TechniqueManifest.onnx_quantization(
+    return TechniqueManifest.onnx_conversion(
+        TechniqueFamily.QUANTIZATION,
         description,
         precision,
         output_framework=Framework.TENSORRT,

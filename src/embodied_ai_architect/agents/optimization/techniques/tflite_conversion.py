@@ -29,8 +29,8 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueManifest,
     TechniqueResult,
     register_technique,
-    searched,
 )
+from embodied_ai_architect.agents.optimization.fields import searched
 from embodied_ai_architect.errors import ConfigError, InputError, TechniqueError
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle

@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from embodied_ai_architect.agents.optimization.base import (
-    SEARCH_KEY,
     TechniqueConfig,
     TechniqueContext,
     TechniqueFamily,
     TechniqueManifest,
     TechniqueResult,
     register_technique,
-    searched,
 )
+from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY, searched
 from embodied_ai_architect.agents.optimization.torch_helpers import require_torch_handle
 from embodied_ai_architect.errors import ConfigError, DependencyError
 from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle

@@ -1,0 +1,22 @@
+"""Config-field helpers shared by technique configs.
+
+A field the planner or NAS may vary declares its candidate values next to its default
+(``searched``); ``TechniqueConfig.search_space`` reads them back from ``SEARCH_KEY``.
+
+Example:
+    >>> class MyConfig(TechniqueConfig):
+    ...     ratio: float = searched(0.5, gt=0, lt=1, description="...", search=[0.3, 0.5])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+SEARCH_KEY = "search"  # json_schema_extra key holding a field's candidate values
+
+
+def searched(default: Any, *, description: str, search: list[Any], **bounds: Any) -> Any:
+    """A config field the planner or NAS may vary: its default, description and candidates."""
+    return Field(default, description=description, json_schema_extra={SEARCH_KEY: search}, **bounds)
