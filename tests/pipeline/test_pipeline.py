@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from embodied_ai_architect.agents.optimization.base import TECHNIQUES, load_techniques
+from embodied_ai_architect.application.runs import list_runs
 from embodied_ai_architect.errors import ConstraintError, PlanningError
 from embodied_ai_architect.pipeline import run_optimize
-from embodied_ai_architect.pipeline.history import list_runs, load_report, restore_version
+from embodied_ai_architect.pipeline.history import load_report, restore_version
 from embodied_ai_architect.schemas.constraints import Budget, Constraints
 from embodied_ai_architect.schemas.progress import EventKind, ProgressEvent
 from embodied_ai_architect.schemas.results import OptimizeReport, OptimizeRequest, StepStatus
@@ -108,7 +109,7 @@ def test_progress_milestones_and_ordered_events_in_store(finished) -> None:  # t
 
 def test_runs_history_and_restore(finished, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     report, _, settings = finished
-    assert report.run_id in [r.run_id for r in list_runs(settings)]
+    assert report.run_id in [r.run_id for r in list_runs(Database.from_settings(settings))]
     assert load_report(settings, report.run_id[:8]).run_id == report.run_id
     restored = restore_version(settings, report.run_id, "v0", out=tmp_path / "v0.pt")
     assert sha256_file(restored.path) == report.baseline.sha256

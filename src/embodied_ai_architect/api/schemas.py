@@ -14,6 +14,7 @@ from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import OptimizeReport
+from embodied_ai_architect.schemas.runs import RunView
 from embodied_ai_architect.sim.render import RenderedEpisode
 
 T = TypeVar("T")
@@ -26,6 +27,9 @@ class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable error code, e.g. not_found.")
     message: str = Field(description="What went wrong.")
     hint: str = Field(description="What to do about it.")
+    field: str | None = Field(
+        default=None, description="The request field the error is about, when it is one."
+    )
     details: Json = Field(default_factory=dict, description="Structured context.")
 
 
@@ -51,20 +55,6 @@ class ModelPublic(_Orm):
 class ModelDetail(ModelPublic):
     profile: ModelProfile | None = None
     latest_version: int | None = Field(default=None, ge=0)
-
-
-class VersionPublic(_Orm):
-    id: int
-    model_id: int
-    version: int = Field(ge=0, description="0 is the upload; each derived version counts up.")
-    parent_id: int | None
-    technique: str | None
-    config: Json
-    metrics: Json
-    artifact_sha256: str
-    job_id: str | None
-    note: str | None
-    created_at: datetime
 
 
 class JobPublic(BaseModel):
@@ -116,65 +106,13 @@ class EventPublic(_Orm):
     data: Json
 
 
-class AttemptPublic(_Orm):
-    id: int
-    step: int
-    technique: str
-    config: Json
-    parent_version_id: int | None
-    result_version_id: int | None
-    metrics: Json
-    verdicts: list[JsonValue]
-    passed: bool | None
-    error: str | None
-    environment: Json
-    created_at: datetime
+class RunPublic(RunView):
+    """One optimize run (the application layer's RunView) plus its job record."""
 
-
-class PlanStepPublic(_Orm):
-    position: int
-    technique: str
-    config: Json
-    rationale: str
-    predicted_effect: Json
-    status: str
-
-
-class PlanPublic(_Orm):
-    id: int
-    rationale: str
-    created_at: datetime
-    steps: list[PlanStepPublic]
-
-
-class RunPublic(BaseModel):
-    """One optimize run: the job, its plan, every attempt and the versions it produced."""
-
-    job: JobPublic
-    plans: list[PlanPublic]
-    attempts: list[AttemptPublic]
-    versions: list[VersionPublic]
-
-
-class MetricDelta(BaseModel):
-    metric: str
-    a: float | None
-    b: float | None
-    delta: float | None = Field(description="b − a, when both are numbers.")
-
-
-class RunSummary(BaseModel):
-    job_id: str
-    status: JobStatus
-    attempts: int = Field(ge=0)
-    passed_attempts: int = Field(ge=0)
-    best: VersionPublic | None = Field(description="Last version the run produced.")
-
-
-class RunComparison(BaseModel):
-    a: RunSummary
-    b: RunSummary
-    metrics: list[MetricDelta]
+    job: JobPublic | None = Field(
+        description="The REST job record; None for a run started from the CLI or a library "
+        "call in the same workspace (its request is the library's, not a REST job request)."
+    )
 
 
 class DeploymentPublic(BaseModel):

@@ -21,7 +21,6 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -178,40 +177,18 @@ def _run_list_targets(request: Any) -> ToolResult:
 
 
 def _run_get_run(request: Any) -> ToolResult:
+    from embodied_ai_architect.application.runs import get_run
     from embodied_ai_architect.settings import get_settings
     from embodied_ai_architect.store import Database
-    from embodied_ai_architect.store.repo import history, jobs
 
     assert isinstance(request, GetRunRequest)
     db = Database.from_settings(get_settings())
     db.upgrade()
     try:
-        with db.session() as session:
-            row = jobs.get_job(session, job_id=request.run_id)
-            attempts = history.list_attempts(session, job_id=request.run_id)
-            payload: ToolResult = {
-                "run_id": row.id,
-                "kind": str(row.kind.value),
-                "status": str(row.status.value),
-                "progress": row.progress,
-                "stage": row.stage,
-                "result": row.result,
-                "error": row.error,
-                "created_at": row.created_at.isoformat(),
-                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-                "attempts": len(attempts),
-            }
+        view = get_run(db, request.run_id)  # the same RunView the CLI renders and REST returns
     finally:
         db.dispose()
-    report = (payload["result"] or {}).get("report")
-    if report and Path(report).is_file():
-        # The stored row holds only the status; the report file has what an LLM asks next.
-        data = json.loads(Path(report).read_text())
-        payload["report"] = {
-            key: data.get(key)
-            for key in ("summary", "best", "best_verdicts", "deployment", "evidence")
-        }
-    return payload
+    return dict(json.loads(view.model_dump_json()))
 
 
 TOOLS: list[ToolSpec] = [
@@ -250,7 +227,9 @@ TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         "get_run",
-        "Get the status, progress, result or error of an optimize run by its id.",
+        "Get an optimize run by its id: status, progress, its summary, the chosen version "
+        "with its stored per-constraint verdicts, the deployment record, plans, attempts and "
+        "versions (or the error when it failed).",
         "embodied_ai_architect.llm.tools:GetRunRequest",
         _run_get_run,
     ),
@@ -284,6 +263,14 @@ def _validation_error(name: str, exc: ValidationError) -> ToolResult:
     )
 
 
+def _our_error(exc: EAAError) -> ToolResult:
+    """Our error as a tool result; ``field`` is the argument it is about (hints name it)."""
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message, "hint": exc.hint}
+    if exc.field is not None:
+        error["field"] = exc.field
+    return {"error": error}
+
+
 def make_executor(spec: ToolSpec) -> Executor:
     """Wrap ``spec`` so it takes keyword arguments and never raises for expected failures."""
 
@@ -301,11 +288,11 @@ def make_executor(spec: ToolSpec) -> Executor:
         except ValidationError as exc:
             return _validation_error(spec.name, exc)
         except EAAError as exc:  # model validators raise our own errors with hints
-            return {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
+            return _our_error(exc)
         try:
             return spec.run(request)
         except EAAError as exc:
-            return {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
+            return _our_error(exc)
         except ImportError as exc:
             return tool_error(
                 "not_available",

@@ -1,6 +1,6 @@
-"""Past runs and their versions, read from the store: list, show, compare, restore.
+"""A past run's report and restoring one of its versions (`branes versions`).
 
-Shared by `branes runs` / `branes versions` and any other surface.
+Listing, showing and comparing runs is :mod:`embodied_ai_architect.application.runs`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,6 @@ from embodied_ai_architect.store.repo import jobs
 from embodied_ai_architect.store.repo import versions as version_repo
 
 
-class RunSummary(BaseModel):
-    run_id: str
-    status: str
-    created_at: str
-    summary: str = ""
-
-
 class RestoredVersion(BaseModel):
     run_id: str
     version: str
@@ -39,30 +32,6 @@ def _db(settings: Settings) -> Database:
     db = Database.from_settings(settings)
     db.upgrade()
     return db
-
-
-def list_runs(settings: Settings, *, limit: int = 20) -> list[RunSummary]:
-    with _db(settings).session() as session:
-        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=limit)
-        return [
-            RunSummary(
-                run_id=row.id,
-                status=row.status.value,
-                created_at=row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                summary=_summary(row.result, row.error),
-            )
-            for row in rows
-        ]
-
-
-def _summary(result: dict | None, error: dict | None) -> str:  # type: ignore[type-arg]
-    if result:
-        if "summary" in result:
-            return str(result["summary"])
-        return str(result.get("status", ""))
-    if error:
-        return str(error.get("message", ""))
-    return ""
 
 
 def load_report(settings: Settings, run_id: str) -> OptimizeReport:

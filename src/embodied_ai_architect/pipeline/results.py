@@ -18,6 +18,7 @@ from embodied_ai_architect.pipeline.objective import deficit, explain_choice, pi
 from embodied_ai_architect.pipeline.pareto import mark_front
 from embodied_ai_architect.pipeline.retime import retime_versions
 from embodied_ai_architect.schemas.results import (
+    ConstraintVerdict,
     HeldOutFigure,
     ModelMemory,
     OptimizeReport,
@@ -64,8 +65,9 @@ def choose_best(state: RunState, versions: list[VersionRecord]) -> tuple[Version
     return min(accurate, key=lambda v: (deficit(c, v.metrics), v.metrics.p95_ms)), False
 
 
-def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]:
-    c, base = state.constraints, state.baseline.metrics
+def _points(
+    state: RunState, versions: list[VersionRecord], judged: dict[str, list[ConstraintVerdict]]
+) -> list[ParetoPoint]:
     points = [
         ParetoPoint(
             label=v.id,
@@ -75,7 +77,7 @@ def _points(state: RunState, versions: list[VersionRecord]) -> list[ParetoPoint]
             p95_ms=v.metrics.p95_ms,
             p50_ms=v.metrics.p50_ms,
             accuracy=v.metrics.accuracy,
-            feasible=all_passed(judge(c, base, v.metrics)),
+            feasible=all_passed(judged[v.id]),
             on_front=False,
         )
         for v in versions
@@ -169,7 +171,11 @@ def build_report(
     versions = state.registry.records()  # with the figures the choice was made on
     base = state.registry.get(state.baseline.id)
     status = forced or (RunStatus.SUCCEEDED if feasible else RunStatus.CONSTRAINTS_NOT_MET)
-    verdicts = judge(state.constraints, base.metrics, best.metrics)
+    # Judged once, on the final (re-timed) figures, and stored on the version rows: get-run and
+    # compare read these instead of judging again with whatever the code does later.
+    judged = {v.id: judge(state.constraints, base.metrics, v.metrics) for v in versions}
+    state.registry.record_verdicts(judged)
+    verdicts = judged[best.id]
     if status is RunStatus.UNREACHABLE:
         summary = "stopped early, constraints unreachable: " + "; ".join(evidence)
     else:
@@ -211,7 +217,7 @@ def build_report(
             c,
             best.id,
             best.metrics,
-            [(v.id, v.metrics) for v in versions if all_passed(judge(c, base.metrics, v.metrics))],
+            [(v.id, v.metrics) for v in versions if all_passed(judged[v.id])],
             technique=best.technique,
             met=feasible,
         )
@@ -236,7 +242,7 @@ def build_report(
         replans=state.replans,
         attempts=state.attempts,
         versions=versions,
-        points=_points(state, versions),
+        points=_points(state, versions, judged),
         evidence=evidence + [f"not planned: {s}" for s in skipped],
         timings=state.timings,
         started_at=started_at,

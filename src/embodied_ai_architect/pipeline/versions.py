@@ -21,7 +21,7 @@ from embodied_ai_architect.modelio.handle import (
     OnnxModelHandle,
     TorchModelHandle,
 )
-from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
+from embodied_ai_architect.schemas.results import ConstraintVerdict, VersionMetrics, VersionRecord
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
 from embodied_ai_architect.store.repo import versions as version_repo
@@ -112,6 +112,8 @@ class VersionRegistry:
         self._records: dict[str, VersionRecord] = {}
         self._row_ids: dict[str, int] = {}
         self._handles: dict[str, ModelHandle] = {}
+        # Versions this run created (an adopted upload's v0 belongs to no single run).
+        self._own: set[str] = set()
 
     def register(
         self,
@@ -140,6 +142,8 @@ class VersionRegistry:
                     job_id=self.job_id,
                 )
             vid, row_id, created = f"v{row.version}", row.id, row.created_at
+            if row.job_id == self.job_id:
+                self._own.add(vid)
         record = VersionRecord(
             id=vid,
             parent=parent,
@@ -180,6 +184,22 @@ class VersionRegistry:
 
     def records(self) -> list[VersionRecord]:
         return list(self._records.values())
+
+    def record_verdicts(self, verdicts: dict[str, list[ConstraintVerdict]]) -> None:
+        """Store each version's verdicts on its row, once, when the run ends.
+
+        Only versions this run created: an upload's v0 adopted by several runs (each with its
+        own constraints) keeps none, and reads back as "not recorded".
+        """
+        with self.db.session() as session:
+            for vid, judged in verdicts.items():
+                if vid in self._own:
+                    version_repo.record_verdicts(
+                        session,
+                        version_id=self._row_ids[vid],
+                        verdicts=[v.model_dump(mode="json") for v in judged],
+                        judged_metrics=self._records[vid].metrics.model_dump(mode="json"),
+                    )
 
     def replace_metrics(self, vid: str, metrics: VersionMetrics) -> VersionRecord:
         """The record of ``vid`` with re-taken metrics (interleaved timing for the final choice);

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    inspect,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -109,6 +110,12 @@ class ModelVersionRow(Base):
     technique: Mapped[str | None] = mapped_column(String(64), default=None)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Per-constraint verdicts (ConstraintVerdict dicts), judged once when the run that made the
+    # version ended, on the figures its final choice used. None: not recorded (older rows).
+    verdicts: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # The figures those verdicts judged (re-timed in alternation for the final choice, so they
+    # may differ from ``metrics``, taken when the version was registered).
+    judged_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_path: Mapped[str] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(
@@ -267,9 +274,20 @@ class DatasetRow(Base):
 @event.listens_for(Session, "before_flush")
 def _versions_are_immutable(session: Session, _ctx: Any, _instances: Any) -> None:
     # A version's artifact and metrics are evidence; rewriting them would falsify history.
+    # One write is allowed: the verdicts, recorded once when the run that made it ends.
     for obj in session.dirty:
         if isinstance(obj, ModelVersionRow) and session.is_modified(obj):
+            if _first_verdicts_only(obj):
+                continue
             raise StoreError(
                 f"model version {obj.id} is immutable",
                 hint="record a new version derived from it instead",
             )
+
+
+def _first_verdicts_only(row: ModelVersionRow) -> bool:
+    """True when the only change to ``row`` sets its verdicts, and they were not recorded."""
+    state = inspect(row)
+    changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+    before = [*state.attrs.verdicts.history.deleted, *state.attrs.judged_metrics.history.deleted]
+    return changed <= {"verdicts", "judged_metrics"} and all(value is None for value in before)

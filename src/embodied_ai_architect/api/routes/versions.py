@@ -10,44 +10,45 @@ from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, ReadAccess, Writ
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.params import Limit, ModelId, Offset, VersionNumber
 from embodied_ai_architect.api.routing import read_route
-from embodied_ai_architect.api.schemas import ListPublic, VersionPublic
+from embodied_ai_architect.api.schemas import ListPublic
+from embodied_ai_architect.schemas.runs import VersionView
 from embodied_ai_architect.store.artifacts import safe_suffix
 from embodied_ai_architect.store.repo import models, versions
 
 router = APIRouter(prefix="/api/v1/models/{model_id}/versions", tags=["versions"])
 
 
-@read_route(router, "", ListPublic[VersionPublic], 404, 422)
+@read_route(router, "", ListPublic[VersionView], 404, 422)
 def list_versions(
     model_id: ModelId,
     db: DbDep,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> ListPublic[VersionPublic]:
+) -> ListPublic[VersionView]:
     with db.session() as session:
         rows, count = versions.list_versions(session, model_id=model_id, offset=offset, limit=limit)
-        return page_of(VersionPublic, rows, count)
+        return page_of(VersionView, rows, count)
 
 
-@read_route(router, "/{version}", VersionPublic, 404, 422)
-def get_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionPublic:
+@read_route(router, "/{version}", VersionView, 404, 422)
+def get_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionView:
     with db.session() as session:
         row = versions.get_version_by_number(session, model_id=model_id, version=version)
-        return VersionPublic.model_validate(row)
+        return VersionView.model_validate(row)
 
 
 @router.post(
     "/{version}/restore",
-    response_model=VersionPublic,
+    response_model=VersionView,
     status_code=201,
     dependencies=[WriteAccess],
     responses=error_responses(401, 404, 422),
 )
-def restore_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionPublic:
+def restore_version(model_id: ModelId, version: VersionNumber, db: DbDep) -> VersionView:
     """Roll back: record a new latest version with this version's artifact and metrics."""
     with db.session() as session:
         source = versions.get_version_by_number(session, model_id=model_id, version=version)
-        return VersionPublic.model_validate(versions.restore_version(session, version_id=source.id))
+        return VersionView.model_validate(versions.restore_version(session, version_id=source.id))
 
 
 @router.get(

@@ -1,12 +1,50 @@
-"""`branes runs list/show/compare`: past optimize runs from the store."""
+"""`branes runs list/show/compare`: past optimize runs, through the application layer.
+
+The tables are rendered from the same typed results REST returns and the LLM ``get_run`` tool
+gives (:mod:`embodied_ai_architect.schemas.runs`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from embodied_ai_architect.schemas.runs import RunView, VersionView
+    from embodied_ai_architect.store import Database
+
 runs_app = typer.Typer(help="Past optimize runs: list, show, compare.", no_args_is_help=True)
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    from embodied_ai_architect.settings import get_settings
+    from embodied_ai_architect.store import Database
+
+    db = Database.from_settings(get_settings())
+    db.upgrade()
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def _figure(metrics: dict[str, Any], name: str, fmt: str) -> str:
+    value = metrics.get(name)
+    if name == "size_bytes" and isinstance(value, int | float):
+        value = value / 1e6
+    return fmt.format(value) if isinstance(value, int | float) else "–"
+
+
+_METRIC_ROWS = (
+    ("accuracy", "accuracy", "{:.2%}"),
+    ("size (MB)", "size_bytes", "{:.3f}"),
+    ("p50 (ms)", "p50_ms", "{:.3f}"),
+    ("p95 (ms)", "p95_ms", "{:.3f}"),
+)
 
 
 @runs_app.command("list")
@@ -19,11 +57,11 @@ def list_(
 
     from rich.table import Table
 
+    from embodied_ai_architect.application.runs import list_runs
     from embodied_ai_architect.cli.console import console
-    from embodied_ai_architect.pipeline.history import list_runs
-    from embodied_ai_architect.settings import get_settings
 
-    runs = list_runs(get_settings(), limit=limit)
+    with _database() as db:
+        runs = list_runs(db, limit=limit)
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in runs], indent=2))
         return
@@ -38,81 +76,123 @@ def list_(
 @runs_app.command("show")
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Show a run's before/after table, verdicts, attempts and artifacts."""
+    """Show a run's before/after table, stored verdicts, attempts and versions."""
+    from embodied_ai_architect.application.runs import get_run
+
+    with _database() as db:
+        view = get_run(db, run_id)
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        return
+    render_run(view)
+
+
+def render_run(view: RunView) -> None:
     from rich.table import Table
 
-    from embodied_ai_architect.cli.commands.optimize import render
     from embodied_ai_architect.cli.console import console
-    from embodied_ai_architect.pipeline.history import load_report
-    from embodied_ai_architect.settings import get_settings
 
-    report = load_report(get_settings(), run_id)
-    if as_json:
-        typer.echo(report.model_dump_json(indent=2))
-        return
-    render(report)
-    table = Table(title="attempts")
-    for column in ("#", "step", "technique", "status", "p95 ms", "MB", "accuracy", "reason"):
-        table.add_column(column)
-    for a in report.attempts:
-        m = a.metrics
+    out = console()
+    chosen = view.version(view.chosen)
+    base = view.baseline.final_metrics if view.baseline else {}
+    table = Table(title=f"before / after — {view.outcome or view.status.value}")
+    table.add_column("metric")
+    table.add_column("original (v0)", justify="right")
+    table.add_column(f"chosen ({view.chosen})" if view.chosen else "chosen", justify="right")
+    for label, name, fmt in _METRIC_ROWS:
         table.add_row(
-            str(a.index),
-            a.step_id,
-            a.technique,
-            a.status.value + (f" → {a.version}" if a.version else ""),
-            f"{m.p95_ms:.3f}" if m else "–",
-            f"{m.size_mb:.3f}" if m else "–",
-            f"{m.accuracy:.4f}" if m and m.accuracy is not None else "–",
-            a.reason[:80],
+            label,
+            _figure(base, name, fmt),
+            _figure(chosen.final_metrics, name, fmt) if chosen else "–",
         )
-    console().print(table)
+    out.print(table)
+    if view.verdicts is None:
+        out.print(f"  verdicts {view.verdicts_note}", highlight=False)
+    for verdict in view.verdicts or []:
+        mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
+        out.print(f"  {mark} {verdict.reason}", highlight=False)
+    if view.summary:
+        out.print(view.summary, highlight=False)
+    if view.error:
+        out.print(f"[red]error:[/red] {view.error.get('message', '')}", highlight=False)
+    attempts = Table(title="attempts")
+    for column in ("#", "technique", "passed", "p95 ms", "MB", "accuracy", "error"):
+        attempts.add_column(column)
+    for a in view.attempts:
+        attempts.add_row(
+            str(a.step),
+            a.technique,
+            "–" if a.passed is None else ("yes" if a.passed else "no"),
+            _figure(a.metrics, "p95_ms", "{:.3f}"),
+            _figure(a.metrics, "size_bytes", "{:.3f}"),
+            _figure(a.metrics, "accuracy", "{:.4f}"),
+            (a.error or "")[:80],
+        )
+    out.print(attempts)
+    out.print(_versions_table(view.versions))
+
+
+def _versions_table(versions: list[VersionView]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="versions (verdicts as stored when the run ended)")
+    for column in ("version", "technique", "p95 ms", "MB", "verdicts"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(
+            v.label,
+            v.technique or "original",
+            _figure(v.final_metrics, "p95_ms", "{:.3f}"),
+            _figure(v.final_metrics, "size_bytes", "{:.3f}"),
+            v.verdict_status,
+        )
+    return table
 
 
 @runs_app.command("compare")
 def compare(
     run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids (or prefixes).")],
 ) -> None:
-    """Compare the best versions of several runs side by side."""
+    """Compare the chosen versions of several runs side by side."""
     from rich.table import Table
 
+    from embodied_ai_architect.application.runs import summarize_runs
     from embodied_ai_architect.cli.console import console
-    from embodied_ai_architect.errors import InputError
-    from embodied_ai_architect.pipeline.history import load_report
-    from embodied_ai_architect.settings import get_settings
 
-    if len(run_ids) < 2:
-        raise InputError("compare needs at least two run ids", hint="branes runs compare A B")
-    settings = get_settings()
-    reports = [load_report(settings, run_id) for run_id in run_ids]
-    table = Table(title="runs compared (best version of each)")
+    with _database() as db:
+        summaries = summarize_runs(db, run_ids)
+    table = Table(title="runs compared (the version each run chose)")
     table.add_column("metric")
-    for report in reports:
-        table.add_column(f"{report.run_id[:8]} ({report.best.id if report.best else '–'})")
+    for s in summaries:
+        table.add_column(f"{s.job_id[:8]} ({s.chosen.label if s.chosen else '–'})")
     rows: list[tuple[str, list[str]]] = [
-        ("model", [r.request.model_path.name for r in reports]),
-        ("status", [r.status.value for r in reports]),
-        ("constraints", [r.request.constraints.describe() for r in reports]),
+        ("model", [s.model for s in summaries]),
+        ("status", [s.status.value for s in summaries]),
+        ("constraints", [_constraints(s.constraints) for s in summaries]),
     ]
-    for label, attr, fmt in (
-        ("accuracy", "accuracy", "{:.2%}"),
-        ("size (MB)", "size_mb", "{:.3f}"),
-        ("p50 (ms)", "p50_ms", "{:.3f}"),
-        ("p95 (ms)", "p95_ms", "{:.3f}"),
-    ):
-        values = []
-        for r in reports:
-            value = getattr(r.best.metrics, attr) if r.best else None
-            values.append(fmt.format(value) if value is not None else "–")
-        rows.append((label, values))
-    rows.append(
-        ("techniques", [" → ".join(v.technique or "original" for v in r.versions) for r in reports])
-    )
+    for label, name, fmt in _METRIC_ROWS:
+        rows.append(
+            (
+                label,
+                [
+                    _figure(s.chosen.final_metrics, name, fmt) if s.chosen else "–"
+                    for s in summaries
+                ],
+            )
+        )
+    rows.append(("verdicts", [s.chosen.verdict_status if s.chosen else "–" for s in summaries]))
+    rows.append(("techniques", [" → ".join(s.techniques) or "–" for s in summaries]))
     for label, values in rows:
         table.add_row(label, *values)
     console().print(table)
+
+
+def _constraints(constraints: dict[str, Any]) -> str:
+    from embodied_ai_architect.schemas.constraints import parse_constraints
+
+    return parse_constraints(constraints).describe() if constraints else "–"
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.errors import InputError, StoreError
 from embodied_ai_architect.store.models import ModelRow, ModelVersionRow
 from embodied_ai_architect.store.repo._common import insert, paginate, require
 
@@ -57,6 +57,29 @@ def create_version(
 
 def get_version(session: Session, *, version_id: int) -> ModelVersionRow:
     return require(session, ModelVersionRow, version_id, what="model version")
+
+
+def record_verdicts(
+    session: Session,
+    *,
+    version_id: int,
+    verdicts: list[dict[str, Any]],
+    judged_metrics: dict[str, Any],
+) -> ModelVersionRow:
+    """Store the per-constraint verdicts of a version, once: they are judged when its run ends.
+
+    A second write is refused: readers rely on the stored verdicts being the run's own.
+    """
+    row = get_version(session, version_id=version_id)
+    if row.verdicts is not None:
+        raise StoreError(
+            f"model version {version_id} already has verdicts recorded",
+            hint="verdicts are written once, when the run that made the version ends",
+        )
+    row.verdicts = list(verdicts)
+    row.judged_metrics = dict(judged_metrics)
+    session.flush()
+    return row
 
 
 def get_version_by_number(session: Session, *, model_id: int, version: int) -> ModelVersionRow:

@@ -1,0 +1,224 @@
+"""Get-run, run summaries, compare and the run list: one implementation for every face.
+
+The CLI (``branes runs``), REST (``/api/v1/runs``) and the LLM/MCP ``get_run`` tool call these
+and render or return the typed results of :mod:`embodied_ai_architect.schemas.runs`. Everything
+is read from the store; the run's report (written when it ended) adds its outcome line and
+deployment record. Verdicts are the ones stored on the versions, never judged again here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from embodied_ai_architect.errors import InputError, NotFoundError
+from embodied_ai_architect.schemas.jobs import JobKind
+from embodied_ai_architect.schemas.runs import (
+    AttemptView,
+    MetricDelta,
+    PlanView,
+    RunComparison,
+    RunListItem,
+    RunSummary,
+    RunView,
+    VersionView,
+    number,
+)
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.models import JobRow, ModelVersionRow
+from embodied_ai_architect.store.repo import history, jobs
+
+_UNRECORDED_OLD = "not recorded: the version was stored before verdicts were kept"
+_UNRECORDED_SHARED = (
+    "not recorded: the chosen version is the run's baseline, a stored upload shared by every "
+    "run on that model (its verdicts for this run are in the run's report)"
+)
+_UNRECORDED_NONE = "not recorded: the run chose no version"
+
+
+def resolve_run_id(session: Session, text: str) -> str:
+    """The id of the optimize run ``text`` names: its full id or a unique prefix of it."""
+    if session.get(JobRow, text) is not None:
+        return text
+    statement = select(JobRow.id).where(JobRow.kind == JobKind.OPTIMIZE)
+    matches = [
+        job_id
+        for job_id in session.scalars(statement.where(JobRow.id.startswith(text, autoescape=True)))
+    ]
+    if len(matches) != 1:
+        raise NotFoundError(
+            f"no single optimize run matches {text!r} ({len(matches)} found)",
+            hint="list runs with `branes runs list` or GET /api/v1/jobs?kind=optimize",
+            details={"matches": len(matches)},
+        )
+    return matches[0]
+
+
+def list_runs(db: Database, *, limit: int = 20) -> list[RunListItem]:
+    """Recent optimize runs, newest first."""
+    with db.session() as session:
+        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=limit)
+        return [
+            RunListItem(
+                run_id=row.id,
+                status=row.status.value,
+                created_at=row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                summary=_list_summary(row),
+            )
+            for row in rows
+        ]
+
+
+def get_run(db: Database, run_id: str) -> RunView:
+    """A run by id (or unique prefix) with its plans, attempts, versions and outcome."""
+    with db.session() as session:
+        return run_view(session, resolve_run_id(session, run_id))
+
+
+def run_view(session: Session, run_id: str) -> RunView:
+    """The :class:`RunView` of ``run_id`` inside an open session (exact id)."""
+    row = jobs.get_job(session, job_id=run_id)
+    versions = [VersionView.model_validate(v) for v in _versions(session, run_id)]
+    baseline = _baseline(session, row, versions)
+    report = _report(row)
+    request = row.request or {}
+    view = RunView(
+        run_id=row.id,
+        kind=row.kind,
+        status=row.status,
+        progress=row.progress,
+        stage=row.stage,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        model=Path(str(request.get("model_path", ""))).name,
+        constraints=dict(request.get("constraints") or {}),
+        baseline=baseline,
+        plans=[PlanView.model_validate(p) for p in history.list_plans(session, job_id=run_id)],
+        attempts=[
+            AttemptView.model_validate(a) for a in history.list_attempts(session, job_id=run_id)
+        ],
+        versions=versions,
+    )
+    if report is None:
+        return view.model_copy(update={"summary": _list_summary(row)})
+    chosen = (report.get("best") or {}).get("id")
+    version = view.version(chosen)
+    verdicts = version.verdicts if version is not None else None
+    if verdicts is not None:
+        note = ""
+    elif chosen is None:
+        note = _UNRECORDED_NONE
+    elif version is not None and version.job_id == run_id:
+        note = _UNRECORDED_OLD
+    else:
+        note = _UNRECORDED_SHARED
+    return view.model_copy(
+        update={
+            "outcome": report.get("status"),
+            "summary": str(report.get("summary", "")),
+            "chosen": chosen,
+            "verdicts": verdicts,
+            "verdicts_note": note,
+            "deployment": report.get("deployment"),
+            "evidence": list(report.get("evidence") or []),
+        }
+    )
+
+
+def summarize_run(session: Session, run_id: str) -> RunSummary:
+    """What a comparison shows of one run (exact id)."""
+    view = run_view(session, run_id)
+    return RunSummary(
+        job_id=view.run_id,
+        status=view.status,
+        attempts=len(view.attempts),
+        passed_attempts=sum(1 for a in view.attempts if a.passed),
+        best=view.versions[-1] if view.versions else None,
+        chosen=view.version(view.chosen),
+        model=view.model,
+        constraints=view.constraints,
+        techniques=[v.technique or "original" for v in view.versions],
+    )
+
+
+def compare_runs(db: Database, a: str, b: str) -> RunComparison:
+    """Two runs side by side: every metric of each run's final version and b − a."""
+    with db.session() as session:
+        first = summarize_run(session, resolve_run_id(session, a))
+        second = summarize_run(session, resolve_run_id(session, b))
+    return RunComparison(a=first, b=second, metrics=metric_deltas(first, second))
+
+
+def summarize_runs(db: Database, run_ids: list[str]) -> list[RunSummary]:
+    """Summaries of two or more runs (ids or unique prefixes), for an N-way comparison."""
+    if len(run_ids) < 2:
+        raise InputError(
+            "a comparison needs at least two run ids",
+            hint="name two or more runs",
+            field="run_ids",
+        )
+    with db.session() as session:
+        return [summarize_run(session, resolve_run_id(session, r)) for r in run_ids]
+
+
+def metric_deltas(first: RunSummary, second: RunSummary) -> list[MetricDelta]:
+    ma = first.best.final_metrics if first.best else {}
+    mb = second.best.final_metrics if second.best else {}
+    deltas = []
+    for name in sorted(set(ma) | set(mb)):
+        va, vb = number(ma.get(name)), number(mb.get(name))
+        if va is None and vb is None:
+            continue
+        delta = vb - va if va is not None and vb is not None else None
+        deltas.append(MetricDelta(metric=name, a=va, b=vb, delta=delta))
+    return deltas
+
+
+def _versions(session: Session, job_id: str) -> list[ModelVersionRow]:
+    statement = (
+        select(ModelVersionRow).where(ModelVersionRow.job_id == job_id).order_by(ModelVersionRow.id)
+    )
+    return list(session.scalars(statement))
+
+
+def _baseline(session: Session, row: JobRow, versions: list[VersionView]) -> VersionView | None:
+    """v0 of the run's model: its own first version, or the stored upload it adopted."""
+    if versions and versions[0].version == 0:
+        return versions[0]
+    model_id = versions[0].model_id if versions else row.model_id
+    if model_id is None:
+        return None
+    found = session.scalar(
+        select(ModelVersionRow).where(
+            ModelVersionRow.model_id == model_id, ModelVersionRow.version == 0
+        )
+    )
+    return VersionView.model_validate(found) if found is not None else None
+
+
+def _report(row: JobRow) -> dict[str, Any] | None:
+    """The run's report: the job result itself (service jobs) or the report.json it names."""
+    result = row.result or {}
+    if "run_id" in result:
+        return result
+    path = result.get("report") or ((row.error or {}).get("details") or {}).get("report")
+    if not path or not Path(path).is_file():
+        return None
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
+
+
+def _list_summary(row: JobRow) -> str:
+    result, error = row.result, row.error
+    if result:
+        if "summary" in result:
+            return str(result["summary"])
+        return str(result.get("status", ""))
+    if error:
+        return str(error.get("message", ""))
+    return ""
