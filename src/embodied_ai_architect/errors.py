@@ -2,6 +2,9 @@
 
 Every error carries a ``message`` (what went wrong) and a ``hint`` (what to do about it);
 surfaces (CLI, REST, LLM tools) render both and never show a traceback unless asked.
+An error about one request field names it in ``field`` (``input_shapes``, ``calibration_data``)
+and its hint speaks of that field in backticks, never of a CLI flag: each face renders its own
+name for it (the CLI its flag, REST and the LLM tools the field / argument name).
 Third-party exceptions are translated at the boundary with ``raise X(...) from exc``.
 
     EAAError
@@ -34,22 +37,33 @@ class EAAError(Exception):
 
     code: str = "error"
 
-    def __init__(self, message: str, hint: str = "", details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        details: dict[str, Any] | None = None,
+        *,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.details: dict[str, Any] = details or {}
+        self.field = field
 
     def __str__(self) -> str:
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
             "details": self.details,
         }
+        if self.field is not None:
+            body["field"] = self.field
+        return body
 
 
 class InputError(EAAError):

@@ -38,7 +38,7 @@ _INPUT_COPIES = 4
 
 
 def refuse(field: str, message: str, hint: str) -> InputError:
-    return InputError(f"{field}: {message}", hint=hint, details={"field": field})
+    return InputError(f"{field}: {message}", hint=hint, details={"field": field}, field=field)
 
 
 @functools.cache

@@ -65,9 +65,17 @@ def status_for(exc: EAAError) -> int:
 
 
 def _body(
-    code: str, message: str, hint: str, details: dict[str, Any] | None = None
+    code: str,
+    message: str,
+    hint: str,
+    details: dict[str, Any] | None = None,
+    field: str | None = None,
 ) -> dict[str, Any]:
-    return {"code": code, "message": message, "hint": hint, "details": details or {}}
+    body = {"code": code, "message": message, "hint": hint, "details": details or {}}
+    if field is not None:
+        # The request field the error is about, by its REST name (the hint names it too).
+        body["field"] = field
+    return body
 
 
 def _jsonable(value: Any) -> Any:
@@ -99,7 +107,7 @@ async def _eaa_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
         body = _body(exc.code, "the database could not complete the request", exc.hint)
     else:
-        body = _body(exc.code, exc.message, exc.hint, _jsonable(exc.details))
+        body = _body(exc.code, exc.message, exc.hint, _jsonable(exc.details), exc.field)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, DatabaseBusyError):
         headers = {"Retry-After": "1"}

@@ -105,7 +105,11 @@ def _click_exception_types() -> tuple[type[Exception], ...]:
 
 def render_error(exc: EAAError) -> None:
     # Escaped: hints such as pip install 'pkg[extra]' would otherwise lose "[extra]" to markup.
+    # Core errors name request fields; the CLI speaks of its flags (one table, cli/fields.py).
+    from embodied_ai_architect.cli.fields import in_cli_terms
+
     console = error_console()
-    console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
+    message = in_cli_terms(exc.message)
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
+        console.print(f"[yellow]hint:[/yellow] {escape(in_cli_terms(exc.hint))}", highlight=False)

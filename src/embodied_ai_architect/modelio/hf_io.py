@@ -352,7 +352,8 @@ def input_specs_from_config(config: dict[str, Any], module: Any) -> list[TensorS
         raise InputError(
             f"cannot derive the inputs of model_type {config.get('model_type')!r} from its config "
             "(no image_size or vocab_size)",
-            hint="pass --input-shape (one per input, in forward's order)",
+            hint="give `input_shapes` (one per input, in forward's order)",
+            field="input_shapes",
         )
     order = _forward_order(module)
     return sorted(specs, key=lambda s: order.get(s.name, len(order)))

@@ -115,7 +115,8 @@ def apply_shapes(specs: list[TensorSpec], shapes: list[list[int]] | None) -> lis
         raise InputError(
             f"{len(shapes)} input shape(s) given but the model has {len(specs)} input(s): "
             f"{[s.name for s in specs]}",
-            hint="give one --input-shape per model input, in order",
+            hint="give one `input_shapes` entry per model input, in order",
+            field="input_shapes",
         )
     out: list[TensorSpec] = []
     for spec, shape in zip(specs, shapes, strict=True):

@@ -190,11 +190,14 @@ def build_architecture(
     if options.config_path is not None:
         raise ModelFormatError(
             f"config {str(config)!r} does not exist",
-            hint="check the --config path",
+            hint="check the `config_path`",
+            field="config_path",
         )
     raise ModelFormatError(
         f"{path.name!r} is a state dict (weights only): the architecture is needed to load it",
-        hint="pass --arch package.module:factory (with --arch-kwargs) or --config config.json",
+        hint="give `arch` as package.module:factory (with `arch_kwargs`) or `config_path` "
+        "(a config.json)",
+        field="arch",
     )
 
 
@@ -204,7 +207,8 @@ def import_factory(spec: str) -> Any:
     if not module_name or not attribute:
         raise InputError(
             f"architecture spec {spec!r} is not of the form 'package.module:factory'",
-            hint="e.g. --arch embodied_ai_architect.testing.models:build_cnn",
+            hint="e.g. `arch` embodied_ai_architect.testing.models:build_cnn",
+            field="arch",
         )
     return import_attribute(
         module_name,
@@ -348,7 +352,8 @@ def build_torch_handle(
         if len(base) != count:
             raise InputError(
                 f"{count} input shape(s) given but the model takes {len(base)} input(s)",
-                hint="give one --input-shape per model input, in order",
+                hint="give one `input_shapes` entry per model input, in order",
+                field="input_shapes",
             )
         specs = [
             spec.model_copy(update={"shape": list(shape)})

@@ -77,7 +77,8 @@ class AnalysisRequest(BaseModel):
             raise InputError(
                 "give exactly one model source: a model path, an example name or a loaded handle"
                 + (f" (got {', '.join(given)})" if given else ""),
-                hint="e.g. `branes analyze model.onnx` or `branes analyze --example cnn`",
+                hint="give one of `model_path` (a model file) or `example` (e.g. cnn)",
+                field="model_path",
             )
         if self.example is not None and self.example not in EXAMPLES:
             raise InputError(

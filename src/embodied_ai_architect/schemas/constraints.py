@@ -264,6 +264,7 @@ def parse_constraints(data: dict[str, Any] | Constraints) -> Constraints:
             messages.append(f"{where}: {text}" if where else text)
         raise ConstraintError(
             "invalid constraints: " + "; ".join(messages),
-            hint="e.g. --max-size 10 --max-latency-ms 20 --max-accuracy-drop 1 --target cpu",
+            hint="e.g. `max_size_mb` 10, `max_latency_ms` 20, `max_accuracy_drop` 1, `target` cpu",
             details={"errors": messages},
+            field="constraints",
         ) from exc

@@ -87,8 +87,9 @@ class ValidationConfig(BaseModel):
 
             raise InputError(
                 "validation needs test data",
-                hint="pass --test-data DIR (images or .npy/.npz), or explicitly allow random "
-                "inputs for a smoke check",
+                hint="give `validation.test_data_path` (images or .npy/.npz), or explicitly allow "
+                "random inputs for a smoke check",
+                field="validation.test_data_path",
             )
         return self
 

@@ -292,7 +292,8 @@ def _run(handle: ModelHandle, feeds: Feeds) -> Feeds:
             f"running {handle.name!r} on example inputs "
             f"{ {k: list(v.shape) for k, v in feeds.items()} } failed: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}",
-            hint="check the input shapes (--input-shape) match what the model expects",
+            hint="check the input shapes (`input_shapes`) match what the model expects",
+            field="input_shapes",
         ) from exc
 
 

@@ -217,7 +217,8 @@ def analyze_torch(handle: TorchModelHandle, feeds: Feeds | None = None) -> Model
             f"the forward pass of {handle.name!r} on inputs "
             f"{[list(a.shape) for a in args] if 'args' in locals() else '?'} failed: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            hint="check the input shapes (--input-shape) and dtypes match what the model expects",
+            hint="check the input shapes (`input_shapes`) and dtypes match what the model expects",
+            field="input_shapes",
         ) from exc
     finally:
         for hook in hooks:

@@ -175,7 +175,8 @@ def check_request_against_target(request: DeployRequest, target: DeploymentTarge
     if request.precision is not DeploymentPrecision.INT8 and request.calibration is not None:
         raise InputError(
             f"calibration data is only used for INT8, not {request.precision.value}",
-            hint="drop --calibration-data or use --precision int8",
+            hint="drop `calibration.data_path` or use `precision` int8",
+            field="calibration.data_path",
         )
 
 
@@ -188,12 +189,13 @@ def check_conversion_for(
         check_conversion(target, conversion, has_calibration=request.calibration is not None)
     except InputError as exc:
         alternative = (
-            " or --int8-mode dynamic" if "dynamic" in target.get_capabilities().int8_modes else ""
+            " or `int8_mode` dynamic" if "dynamic" in target.get_capabilities().int8_modes else ""
         )
         raise InputError(
             f"INT8 on {target.name!r} needs calibration data",
-            hint=f"pass --calibration-data DIR with 100–500 representative images or an "
-            f".npy/.npz file{alternative}; --precision fp16 needs none",
+            hint=f"give `calibration.data_path`: a folder of 100–500 representative images or an "
+            f".npy/.npz file{alternative}; `precision` fp16 needs none",
+            field="calibration.data_path",
         ) from exc
     return conversion
 
@@ -217,7 +219,8 @@ def load_checked_model(request: DeployRequest, threads: int) -> ModelHandle:
         shapes = {spec.name: list(spec.shape) for spec in handle.inputs}
         raise InputError(
             f"the model does not run on input shape(s) {shapes}: {str(exc).splitlines()[0]}",
-            hint="pass the shape the model was trained for, e.g. --input-shape 1,3,224,224",
+            hint="give the shape the model was trained for in `input_shapes`, e.g. 1,3,224,224",
+            field="input_shapes",
         ) from exc
     return handle
 

@@ -40,7 +40,11 @@ def iter_test_samples(
 
     if config.test_data_path is None:
         if not config.allow_random_inputs:  # also enforced by ValidationConfig
-            raise InputError("validation needs test data", hint="pass --test-data DIR")
+            raise InputError(
+                "validation needs test data",
+                hint="give `validation.test_data_path`",
+                field="validation.test_data_path",
+            )
         from embodied_ai_architect.modelio.handle import make_feeds
 
         for index in range(config.num_samples):

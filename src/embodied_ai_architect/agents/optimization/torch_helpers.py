@@ -44,7 +44,8 @@ def require_torch_handle(handle: ModelHandle, technique: str) -> TorchModelHandl
         # Scripted / exported graphs cannot be restructured or retrained layer by layer.
         raise ConfigError(
             f"{technique} needs an eager nn.Module, got a {type(handle.module).__name__}",
-            hint="load the model from a state dict with --arch (or a trusted pickled module)",
+            hint="load the model from a state dict with `arch` (or a trusted pickled module)",
+            field="arch",
         )
     return handle
 

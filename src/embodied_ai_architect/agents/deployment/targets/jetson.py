@@ -122,7 +122,9 @@ def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None 
     else:
         if spec.calibration is None or spec.cache is None:
             raise InputError(
-                "INT8 engines need calibration data", hint="pass --calibration-data DIR"
+                "INT8 engines need calibration data",
+                hint="give `calibration.data_path`",
+                field="calibration.data_path",
             )
         if not getattr(builder, "platform_has_fast_int8", True):
             raise DeploymentError("this GPU has no fast INT8 path", hint="use --precision fp16")
@@ -170,7 +172,8 @@ def _optimization_profile(trt: Any, builder: Any, network: Any, spec: EngineBuil
         if tensor.name not in spec.input_shapes:
             raise InputError(
                 f"no shape given for engine input {tensor.name!r}",
-                hint=f"pass --input-shape for each of the inputs {list(spec.input_shapes)}",
+                hint=f"give `input_shapes` for each of the inputs {list(spec.input_shapes)}",
+                field="input_shapes",
             )
         opt = tuple(spec.input_shapes[tensor.name])
         if all(int(d) > 0 for d in tensor.shape):
@@ -367,7 +370,11 @@ def engine_spec(
     )
     if precision is DeploymentPrecision.INT8:
         if calibration is None:
-            raise InputError("INT8 engines need calibration data", hint="pass --calibration-data")
+            raise InputError(
+                "INT8 engines need calibration data",
+                hint="give `calibration.data_path`",
+                field="calibration.data_path",
+            )
         spec.calibration = CalibrationBatchStream(
             calibration, [s.name for s in model.inputs], calibration.batch_size
         )
