@@ -4,7 +4,7 @@ from a worker thread (never held in memory, never blocking the event loop)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import anyio
 import anyio.from_thread
@@ -50,13 +50,19 @@ def refuse_declared_size(request: Request, *, limit: int, setting: str) -> None:
         )
 
 
+class CountUsing(Protocol):
+    """A repository's ``count_using``: how many rows point at one artifact path."""
+
+    def __call__(self, session: Session, *, path: str) -> int: ...
+
+
 def remove_if_unreferenced(
-    db: Database, artifacts: ArtifactStore, relative: str, users: Callable[[Session, str], int]
+    db: Database, artifacts: ArtifactStore, relative: str, users: CountUsing
 ) -> None:
     """Identical uploads share one content-addressed file: delete it (locally and from the
     artifact bucket) only when ``users`` counts no row pointing at it."""
     with db.session() as session:
-        used = users(session, relative)
+        used = users(session, path=relative)
     if not used:
         artifacts.remove(relative)
 

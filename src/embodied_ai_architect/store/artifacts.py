@@ -14,14 +14,15 @@ nodes then need no shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from pydantic import BaseModel, Field
 
@@ -130,43 +131,43 @@ class ArtifactStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _commit(self, tmp: Path, digest: str, size: int, scope: str, suffix: str) -> ArtifactRef:
+    def _commit(self, staged: _StagedFile, scope: str, suffix: str) -> ArtifactRef:
         target_dir = self._scope_dir(scope)
+        digest = staged.digest.hexdigest()
         final = target_dir / f"{digest}{suffix}"
         if final.exists():  # same content already stored: dedupe
-            tmp.unlink(missing_ok=True)
+            staged.path.unlink(missing_ok=True)
         else:
-            os.replace(tmp, final)
-            _fsync_dir(target_dir)
+            os.replace(staged.path, final)
+            fsync_dir(target_dir)
         relative = str(final.relative_to(self.root))
         if self.remote is not None:  # before the reference exists, so the DB never outruns it
             self.remote.put(final, relative, sha256=digest)
-        return ArtifactRef(sha256=digest, path=relative, size_bytes=size)
+        return ArtifactRef(sha256=digest, path=relative, size_bytes=staged.size)
 
-    def _temp(self, scope: str) -> tuple[Path, int]:
+    @contextlib.contextmanager
+    def _staging(self, scope: str, max_bytes: int | None) -> Iterator[_StagedFile]:
+        """A temp file in the scope's folder, fsynced on success and removed on any error."""
         target_dir = self._scope_dir(scope)
         target_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=target_dir, prefix=".tmp-")
-        return Path(name), fd
+        staged = _StagedFile(Path(name), max_bytes)
+        try:
+            with os.fdopen(fd, "wb") as staged.handle:
+                yield staged
+                staged.handle.flush()
+                os.fsync(staged.handle.fileno())
+        except BaseException:
+            staged.path.unlink(missing_ok=True)
+            raise
 
     def put_chunks(
         self, chunks: Iterable[bytes], *, scope: str, suffix: str = "", max_bytes: int | None = None
     ) -> ArtifactRef:
-        tmp, fd = self._temp(scope)
-        digest, size = hashlib.sha256(), 0
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    size += len(chunk)
-                    _check_size(size, max_bytes)
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return self._commit(tmp, digest.hexdigest(), size, scope, suffix)
+        with self._staging(scope, max_bytes) as staged:
+            for chunk in chunks:
+                staged.write(chunk)
+        return self._commit(staged, scope, suffix)
 
     async def put_stream(
         self,
@@ -177,21 +178,10 @@ class ArtifactStore:
         max_bytes: int | None = None,
     ) -> ArtifactRef:
         """Async variant for uploads: streams to disk, stops as soon as ``max_bytes`` is passed."""
-        tmp, fd = self._temp(scope)
-        digest, size = hashlib.sha256(), 0
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    _check_size(size, max_bytes)
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return self._commit(tmp, digest.hexdigest(), size, scope, suffix)
+        with self._staging(scope, max_bytes) as staged:
+            async for chunk in chunks:
+                staged.write(chunk)
+        return self._commit(staged, scope, suffix)
 
     def put_file(self, source: Path, *, scope: str) -> ArtifactRef:
         """Copy a finished file (e.g. a technique's output) into the store."""
@@ -223,16 +213,30 @@ class ArtifactStore:
             self.remote.delete_prefix(str(directory.relative_to(self.root)) + "/")
 
 
-def _check_size(size: int, max_bytes: int | None) -> None:
-    if max_bytes is not None and size > max_bytes:
-        raise TooLargeError(
-            f"upload is larger than the limit of {max_bytes} bytes",
-            hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
-            details={"max_bytes": max_bytes},
-        )
+class _StagedFile:
+    """A temp file being written: hashed and counted chunk by chunk, size limit checked."""
+
+    def __init__(self, path: Path, max_bytes: int | None):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.handle: BinaryIO
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise TooLargeError(
+                f"upload is larger than the limit of {self.max_bytes} bytes",
+                hint="raise EAA_MAX_MODEL_BYTES if files this big are expected",
+                details={"max_bytes": self.max_bytes},
+            )
+        self.digest.update(chunk)
+        self.handle.write(chunk)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Flush a folder's entries (a rename is durable only once its folder is synced)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

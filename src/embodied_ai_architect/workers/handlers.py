@@ -6,11 +6,17 @@ and never in the API server.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.schemas.progress import ProgressSink
 from embodied_ai_architect.settings import Settings
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.agents.base import AgentContext
 
 DEFAULT_HANDLERS: dict[JobKind, str] = {
     JobKind.ANALYZE: "embodied_ai_architect.workers.handlers:run_analyze",
@@ -20,16 +26,28 @@ DEFAULT_HANDLERS: dict[JobKind, str] = {
 }
 
 
+def _agent_call(
+    call: Callable[[Any, AgentContext], BaseModel],
+    request_type: type[BaseModel],
+    request: dict[str, Any],
+    settings: Settings,
+    sink: ProgressSink,
+) -> dict[str, Any]:
+    """Validate the stored request and run one agent with the worker's context."""
+    from embodied_ai_architect.agents.base import AgentContext
+
+    result = call(request_type.model_validate(request), AgentContext.from_settings(settings, sink))
+    return result.model_dump(mode="json")
+
+
 def run_analyze(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
-    from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
-    from embodied_ai_architect.agents.base import AgentContext
+    from embodied_ai_architect.agents.analysis.agent import analyze_model
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
 
     del job_id
-    analysis_request = AnalysisRequest.model_validate(request)
-    profile = analyze_model(analysis_request, AgentContext.from_settings(settings, sink))
-    return profile.model_dump(mode="json")
+    return _agent_call(analyze_model, AnalysisRequest, request, settings, sink)
 
 
 def run_optimize(
@@ -48,14 +66,11 @@ def run_optimize(
 def run_deploy(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
-    from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.agents.deployment.agent import deploy_model
     from embodied_ai_architect.schemas.deployment import DeployRequest
 
     del job_id
-    deploy_request = DeployRequest.model_validate(request)
-    result = deploy_model(deploy_request, AgentContext.from_settings(settings, sink))
-    return result.model_dump(mode="json")
+    return _agent_call(deploy_model, DeployRequest, request, settings, sink)
 
 
 def run_rollout(

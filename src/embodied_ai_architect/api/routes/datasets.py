@@ -27,8 +27,6 @@ from embodied_ai_architect.api.uploads import (
 )
 from embodied_ai_architect.data.uploads import ArraySummary, check_data_file, sniff_format
 from embodied_ai_architect.errors import InputError
-from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.artifacts import ArtifactStore
 from embodied_ai_architect.store.repo import datasets
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
@@ -90,7 +88,7 @@ async def upload_dataset(
     try:
         summary = await run_in_threadpool(check_data_file, final, max_bytes=limit)
     except InputError:
-        _remove_if_unreferenced(db, artifacts, relative)
+        remove_if_unreferenced(db, artifacts, relative, datasets.count_using)
         raise
     with db.session() as session:
         row = datasets.create_dataset(
@@ -105,12 +103,6 @@ async def upload_dataset(
             arrays=[a.model_dump() for a in summary.arrays],
         )
         return DatasetPublic.model_validate(row)
-
-
-def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
-    remove_if_unreferenced(
-        db, artifacts, relative, lambda session, path: datasets.count_using(session, path=path)
-    )
 
 
 @read_route(router, "", ListPublic[DatasetPublic], 422)
@@ -138,5 +130,5 @@ def delete_dataset(dataset_id: DatasetId, db: DbDep, artifacts: ArtifactsDep) ->
     with db.session() as session:
         row = datasets.delete_dataset(session, dataset_id=dataset_id)
         public, relative = DatasetPublic.model_validate(row), row.path
-    _remove_if_unreferenced(db, artifacts, relative)
+    remove_if_unreferenced(db, artifacts, relative, datasets.count_using)
     return public

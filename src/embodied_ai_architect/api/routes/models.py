@@ -23,8 +23,7 @@ from embodied_ai_architect.api.uploads import (
 from embodied_ai_architect.errors import ModelFormatError
 from embodied_ai_architect.modelio.formats import check_upload
 from embodied_ai_architect.schemas.profile import ModelProfile
-from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.artifacts import ArtifactStore, safe_suffix
+from embodied_ai_architect.store.artifacts import safe_suffix
 from embodied_ai_architect.store.repo import models, versions
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -52,7 +51,7 @@ async def upload_model(
         # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).
         fmt = await run_in_threadpool(check_upload, artifacts.root / ref.path, max_bytes=limit)
     except ModelFormatError as exc:
-        _remove_if_unreferenced(db, artifacts, ref.path)
+        remove_if_unreferenced(db, artifacts, ref.path, versions.count_using)
         # The stored name is the content hash; name the file the way the client knows it.
         exc.message = exc.message.replace(Path(ref.path).name, filename)
         raise
@@ -73,12 +72,6 @@ async def upload_model(
             note="uploaded",
         )
         return model_public(row)
-
-
-def _remove_if_unreferenced(db: Database, artifacts: ArtifactStore, relative: str) -> None:
-    remove_if_unreferenced(
-        db, artifacts, relative, lambda session, path: versions.count_using(session, path=path)
-    )
 
 
 @read_route(router, "", ListPublic[ModelPublic], 422)
@@ -114,5 +107,5 @@ def delete_model(model_id: ModelId, db: DbDep, artifacts: ArtifactsDep) -> Model
         public = model_public(row)
         models.delete_model(session, model_id=model_id)
     for relative in paths:
-        _remove_if_unreferenced(db, artifacts, relative)
+        remove_if_unreferenced(db, artifacts, relative, versions.count_using)
     return public

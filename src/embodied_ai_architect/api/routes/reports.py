@@ -34,30 +34,26 @@ def _report(db: DbDep, settings: SettingsDep, job_id: str, kind: Literal["html",
     return path
 
 
-def _file_response(kind: Literal["html", "json"]) -> dict[int | str, dict[str, object]]:
-    return {
-        200: {"content": {_MEDIA[kind]: {"schema": {"type": "string"}}}},
-        **error_responses(404, 422),
-    }
+def _add_report_route(kind: Literal["html", "json"], doc: str) -> None:
+    """``GET /{job_id}/report.<kind>``: the file the worker wrote, downloaded under a short name."""
+
+    def report(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:
+        path = _report(db, settings, job_id, kind)
+        return FileResponse(path, media_type=_MEDIA[kind], filename=f"report-{job_id[:8]}.{kind}")
+
+    report.__name__ = f"report_{kind}"  # FastAPI derives the OpenAPI operation id from it
+    report.__doc__ = doc
+    router.get(
+        f"/{{job_id}}/report.{kind}",
+        response_class=FileResponse,
+        responses={
+            200: {"content": {_MEDIA[kind]: {"schema": {"type": "string"}}}},
+            **error_responses(404, 422),
+        },
+    )(report)
 
 
-@router.get(
-    "/{job_id}/report.html",
-    response_class=FileResponse,
-    responses=_file_response("html"),
+_add_report_route(
+    "html", "The run's self-contained HTML report (plots inline), as written by the worker."
 )
-def report_html(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:
-    """The run's self-contained HTML report (plots inline), as written by the worker."""
-    path = _report(db, settings, job_id, "html")
-    return FileResponse(path, media_type="text/html", filename=f"report-{job_id[:8]}.html")
-
-
-@router.get(
-    "/{job_id}/report.json",
-    response_class=FileResponse,
-    responses=_file_response("json"),
-)
-def report_json(job_id: JobId, db: DbDep, settings: SettingsDep) -> FileResponse:
-    """The run's OptimizeReport as the JSON file the worker wrote."""
-    path = _report(db, settings, job_id, "json")
-    return FileResponse(path, media_type="application/json", filename=f"report-{job_id[:8]}.json")
+_add_report_route("json", "The run's OptimizeReport as the JSON file the worker wrote.")

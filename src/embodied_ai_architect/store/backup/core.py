@@ -167,23 +167,17 @@ def create_backup(
     while the server writes. ``clock`` (default: the UTC wall clock) exists for tests of
     clock jumps.
     """
-    kind = database_kind(db)
     destination = destination_for(settings)
     created = (clock or (lambda: datetime.now(UTC)))()
-    name = backup_name(destination, created, kind)
     with tempfile.TemporaryDirectory(prefix="eaa-backup-") as tmp:
-        snapshot = Path(tmp) / "snapshot"
-        kind, revision, counts = take_snapshot(db, snapshot, settings=settings, key=name)
-        compressed, manifest = package_snapshot(
-            snapshot,
-            kind=kind,
-            revision=revision,
-            counts=counts,
-            name=name,
+        key, manifest = write_backup(
+            db,
+            destination,
+            Path(tmp) / "snapshot",
+            settings=settings,
             created=created,
             level=settings.backup_zstd_level,
         )
-        key = destination.put(compressed, manifest)
         pruned = prune(destination, keep=settings.backup_retention)
     return BackupResult(
         key=key,
@@ -195,6 +189,31 @@ def create_backup(
         pruned=pruned,
         manifest=manifest,
     )
+
+
+def write_backup(
+    db: Database,
+    destination: Destination,
+    snapshot: Path,
+    *,
+    settings: Settings,
+    created: datetime,
+    level: int,
+) -> tuple[str, BackupManifest]:
+    """Snapshot ``db`` into ``snapshot``, compress it and put it, with its manifest, into
+    ``destination`` under the next backup name: (key, manifest)."""
+    name = backup_name(destination, created, database_kind(db))
+    kind, revision, counts = take_snapshot(db, snapshot, settings=settings, key=name)
+    compressed, manifest = package_snapshot(
+        snapshot,
+        kind=kind,
+        revision=revision,
+        counts=counts,
+        name=name,
+        created=created,
+        level=level,
+    )
+    return destination.put(compressed, manifest), manifest
 
 
 def prune(destination: Destination, *, keep: int) -> list[str]:

@@ -28,14 +28,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.store.artifacts import fsync_dir
 from embodied_ai_architect.store.backup.core import (
-    backup_name,
     database_kind,
     open_verified,
-    package_snapshot,
     snapshot_sqlite,
     sqlite_path,
-    take_snapshot,
+    write_backup,
 )
 from embodied_ai_architect.store.backup.destinations import DirectoryDestination
 from embodied_ai_architect.store.backup.errors import BackupInvalidError, DatabaseInUseError
@@ -71,7 +70,7 @@ def restore_backup(*, db: Database, settings: Settings, key: str | None = None) 
         rollback = _keep_rollback_copy(target)
         _drop_wal(target)
         os.replace(snapshot, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         try:
             check_snapshot(target, manifest, key=key)
         except BackupInvalidError:
@@ -134,22 +133,17 @@ def _keep_postgres_rollback_copy(
     revision, _ = postgres.live_state(db)
     if revision is None:
         return None, None
-    created = datetime.now(UTC)
     destination = DirectoryDestination(settings.workspace / "before-restore")
-    name = backup_name(destination, created, "postgresql")
     dump = workdir / "rollback"
-    kind, revision, counts = take_snapshot(db, dump, settings=settings, key=name)
-    compressed, manifest = package_snapshot(
+    key, _ = write_backup(
+        db,
+        destination,
         dump,
-        kind=kind,
-        revision=revision,
-        counts=counts,
-        name=name,
-        created=created,
+        settings=settings,
+        created=datetime.now(UTC),
         level=3,  # speed over size: this copy is made while the restore waits
     )
-    destination.put(compressed, manifest)
-    return destination.directory / name, dump
+    return destination.directory / key, dump
 
 
 def _keep_rollback_copy(target: Path) -> Path | None:
@@ -185,11 +179,3 @@ def _checkpoint(target: Path) -> None:
 def _drop_wal(target: Path) -> None:
     for suffix in ("-wal", "-shm"):
         target.with_name(target.name + suffix).unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError, NotFoundError
@@ -56,3 +56,11 @@ def paginate(
     count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     rows = list(session.scalars(statement.offset(offset).limit(limit)))
     return rows, int(count or 0)
+
+
+def newest_first(
+    row_type: type[RowT], session: Session, *, offset: int = 0, limit: int = 100
+) -> tuple[list[RowT], int]:
+    """One page of ``row_type`` rows, newest (highest id) first, and the total count."""
+    (key,) = inspect(row_type).primary_key
+    return paginate(session, select(row_type).order_by(key.desc()), offset=offset, limit=limit)

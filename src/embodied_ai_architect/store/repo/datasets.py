@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import DatasetRow
-from embodied_ai_architect.store.repo._common import insert, paginate, remove, require
+from embodied_ai_architect.store.repo._common import insert, newest_first, remove, require
 
 
 def create_dataset(
@@ -40,11 +41,7 @@ def get_dataset(session: Session, *, dataset_id: int) -> DatasetRow:
     return require(session, DatasetRow, dataset_id, what="dataset")
 
 
-def list_datasets(
-    session: Session, *, offset: int = 0, limit: int = 100
-) -> tuple[list[DatasetRow], int]:
-    statement = select(DatasetRow).order_by(DatasetRow.id.desc())
-    return paginate(session, statement, offset=offset, limit=limit)
+list_datasets = partial(newest_first, DatasetRow)
 
 
 def delete_dataset(session: Session, *, dataset_id: int) -> DatasetRow:

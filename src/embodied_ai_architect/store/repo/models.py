@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import ModelRow
-from embodied_ai_architect.store.repo._common import insert, paginate, remove, require
+from embodied_ai_architect.store.repo._common import insert, newest_first, remove, require
 
 
 def create_model(
@@ -31,11 +31,7 @@ def get_model(session: Session, *, model_id: int) -> ModelRow:
     return require(session, ModelRow, model_id, what="model")
 
 
-def list_models(
-    session: Session, *, offset: int = 0, limit: int = 100
-) -> tuple[list[ModelRow], int]:
-    statement = select(ModelRow).order_by(ModelRow.id.desc())
-    return paginate(session, statement, offset=offset, limit=limit)
+list_models = partial(newest_first, ModelRow)
 
 
 def set_profile(session: Session, *, model_id: int, profile: dict[str, Any]) -> ModelRow:
