@@ -91,6 +91,9 @@ class DeploymentTarget(ABC):
     # (precision, INT8 mode; "static" for fp32/fp16) → the technique that produces it.
     conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {}
     artifact_format: ClassVar[str] = ""
+    artifact_suffix: ClassVar[str] = ""  # of the main packaged file, e.g. ".onnx"
+    packages: ClassVar[str] = ""  # what package() takes, in words: "ONNX models"
+    convert_hint: ClassVar[str] = ""  # how to get such a model from another one
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     input_frameworks: ClassVar[tuple[str, ...]] = ("onnx",)
     verified: ClassVar[str] = ""
@@ -127,14 +130,24 @@ class DeploymentTarget(ABC):
         int8_mode: Literal["static", "dynamic"],
         framework: Framework,
     ) -> Conversion:
-        """The technique that produces ``precision`` for this runtime from a ``framework`` model
-        (the declared table; targets whose conversion depends on the source override this)."""
-        del framework
+        """The technique that produces ``precision`` for this runtime from a ``framework`` model:
+        :meth:`source_conversion` where the source decides it, else the declared table."""
+        by_source = self.source_conversion(precision, framework)
+        if by_source is not None:
+            return by_source
         mode = int8_mode if precision is DeploymentPrecision.INT8 else "static"
         if (precision, mode) not in self.conversions:
             what = f"{mode} INT8" if precision is DeploymentPrecision.INT8 else precision.value
             raise self.unsupported(what)
         return self.conversions[(precision, mode)]
+
+    def source_conversion(
+        self, precision: DeploymentPrecision, framework: Framework
+    ) -> Conversion | None:
+        """Overridden by targets whose conversion depends on the source framework (None: the
+        declared ``conversions`` table decides)."""
+        del precision, framework
+        return None
 
     def artifact(
         self,
@@ -167,26 +180,20 @@ class DeploymentTarget(ABC):
         return handle.framework in self.frameworks
 
     def package_path(
-        self,
-        handle: ModelHandle,
-        precision: DeploymentPrecision,
-        ctx: DeployContext,
-        *,
-        suffix: str,
-        what: str,
-        hint: str,
+        self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> Path:
         """Where :meth:`package` writes ``handle``: ``<out_dir>/<model>_<precision><suffix>``.
 
-        Raises a ConfigError naming ``what`` this target packages, with ``hint`` (how to
-        convert), for a model this runtime does not run as it is.
+        Raises a ConfigError naming what this target packages, with ``convert_hint``, for a
+        model this runtime does not run as it is.
         """
         if not self.runs(handle):
             raise ConfigError(
-                f"the {self.name} target packages {what}, got {handle.framework.value}", hint=hint
+                f"the {self.name} target packages {self.packages}, got {handle.framework.value}",
+                hint=self.convert_hint,
             )
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        return ctx.out_dir / f"{handle.name}_{precision.value}{suffix}"
+        return ctx.out_dir / f"{handle.name}_{precision.value}{self.artifact_suffix}"
 
     @abstractmethod
     def package(

@@ -290,6 +290,9 @@ class JetsonTarget(DeploymentTarget):
             )
         return True, f"available (TensorRT {getattr(trt, '__version__', '?')})"
 
+    artifact_suffix = ".engine"
+    packages = "TensorRT engines"
+    convert_hint = "build the engine with the tensorrt_engine or tensorrt_int8 technique"
     artifact_format = "tensorrt_engine"
     devices = ("cuda",)
     verified = (
@@ -306,14 +309,7 @@ class JetsonTarget(DeploymentTarget):
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        engine = self.package_path(
-            handle,
-            precision,
-            ctx,
-            suffix=".engine",
-            what="TensorRT engines",
-            hint="build the engine with the tensorrt_engine or tensorrt_int8 technique",
-        )
+        engine = self.package_path(handle, precision, ctx)
         assert isinstance(handle, TensorRTEngineHandle)  # the only handle of framework TENSORRT
         shutil.copyfile(handle.engine_path, engine)
         extra = []

@@ -67,6 +67,9 @@ class OnnxRuntimeTarget(DeploymentTarget):
     def probe(self) -> tuple[bool, str]:
         return True, "available (CPUExecutionProvider)"
 
+    artifact_suffix = ".onnx"
+    packages = "ONNX models"
+    convert_hint = "export it to ONNX first"
     artifact_format = "onnx"
     verified = (
         "fp32/fp16/int8 static+dynamic built and validated on x86-64 CPU hosts "
@@ -82,14 +85,7 @@ class OnnxRuntimeTarget(DeploymentTarget):
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        artifact_path = self.package_path(
-            handle,
-            precision,
-            ctx,
-            suffix=".onnx",
-            what="ONNX models",
-            hint="export it to ONNX first",
-        )
+        artifact_path = self.package_path(handle, precision, ctx)
         assert isinstance(handle, OnnxModelHandle)  # the only handle of framework ONNX
         ctx.emit(80, "applying ONNX Runtime graph optimizations")
         optimize_offline(handle.onnx_path, artifact_path, threads=ctx.threads)

@@ -43,6 +43,9 @@ class OpenVinoTarget(DeploymentTarget):
             return False, f"OpenVINO sees no CPU device (devices: {devices})"
         return True, f"available (devices: {', '.join(devices)})"
 
+    artifact_suffix = ".xml"
+    packages = "OpenVINO IR"
+    convert_hint = "convert the model with the openvino_ir or openvino_int8 technique"
     artifact_format = "openvino_ir"
     devices = ("cpu", "gpu", "npu")
     verified = (
@@ -60,14 +63,7 @@ class OpenVinoTarget(DeploymentTarget):
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
         ov = require_package("openvino", extra="openvino", purpose="the openvino target")
-        xml_path = self.package_path(
-            handle,
-            precision,
-            ctx,
-            suffix=".xml",
-            what="OpenVINO IR",
-            hint="convert the model with the openvino_ir or openvino_int8 technique",
-        )
+        xml_path = self.package_path(handle, precision, ctx)
         assert isinstance(handle, OpenVinoModelHandle)  # the only handle of framework OPENVINO
         bin_path = xml_path.with_suffix(".bin")
         shutil.copyfile(handle.xml_path, xml_path)

@@ -8,7 +8,7 @@ already a ``.tflite`` file is packaged at FP32 as it is: that needs LiteRT only,
 from __future__ import annotations
 
 import shutil
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
@@ -40,6 +40,9 @@ class TfliteTarget(DeploymentTarget):
     requires = ("ai_edge_litert",)
     extra = "tflite"
 
+    artifact_suffix = ".tflite"
+    packages = ".tflite models"
+    convert_hint = "convert the model with tflite_convert (TensorFlow / Keras) first"
     artifact_format = "tflite"
     input_frameworks = ("tflite", "tensorflow", "keras", "torch (litert-torch, fp32)")
     verified = (
@@ -57,12 +60,9 @@ class TfliteTarget(DeploymentTarget):
         (DeploymentPrecision.INT8, "static"): Conversion("tflite_int8"),
     }
 
-    def conversion(
-        self,
-        precision: DeploymentPrecision,
-        int8_mode: Literal["static", "dynamic"],
-        framework: Framework,
-    ) -> Conversion:
+    def source_conversion(
+        self, precision: DeploymentPrecision, framework: Framework
+    ) -> Conversion | None:
         if framework is Framework.TORCH:
             if precision is not DeploymentPrecision.FP32:
                 raise ConfigError(
@@ -80,19 +80,12 @@ class TfliteTarget(DeploymentTarget):
                 hint="pass the TensorFlow SavedModel / Keras file or the PyTorch model; "
                 "ONNX → TFLite needs onnx2tf, which is not supported",
             )
-        return super().conversion(precision, int8_mode, framework)
+        return None  # TensorFlow / Keras: the declared table
 
     def package(
         self, handle: ModelHandle, precision: DeploymentPrecision, ctx: DeployContext
     ) -> DeploymentArtifact:
-        out = self.package_path(
-            handle,
-            precision,
-            ctx,
-            suffix=".tflite",
-            what=".tflite models",
-            hint="convert the model with tflite_convert (TensorFlow / Keras) first",
-        )
+        out = self.package_path(handle, precision, ctx)
         from embodied_ai_architect.modelio.tflite_io import TFLiteModelHandle
 
         assert isinstance(handle, TFLiteModelHandle)  # the only handle of framework TFLITE
