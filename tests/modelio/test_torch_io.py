@@ -106,7 +106,9 @@ def test_state_dict_without_arch_says_what_to_pass(tmp_path: Path) -> None:
     torch.save(models.build_mlp_policy(hidden=16).state_dict(), path)
     with pytest.raises(ModelFormatError) as info:
         load_model(path)
-    assert "--arch" in info.value.hint and "--config" in info.value.hint
+    # Field terms (each face renders its own names): `arch` / `config_path`.
+    assert "`arch`" in info.value.hint and "`config_path`" in info.value.hint
+    assert info.value.field == "arch"
 
 
 def test_state_dict_with_wrong_keys_lists_them(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ def test_int8_without_calibration_data(deploy_assets: dict[str, Path]) -> None:
     error = raises(
         InputError, request(deploy_assets["cnn"], precision="int8"), "needs calibration data"
     )
-    assert "--calibration-data" in error.hint and "fp16" in error.hint
+    assert "`calibration.data_path`" in error.hint and "fp16" in error.hint
+    assert error.field == "calibration.data_path"
 
 
 def test_calibration_data_with_fp16_is_refused(deploy_assets: dict[str, Path]) -> None:
@@ -105,7 +106,7 @@ def test_input_shape_that_does_not_fit_the_model(deploy_assets: dict[str, Path])
         request(deploy_assets["cnn"], input_shapes=[[1, 1, 64, 64]]),
         "does not run on input shape",
     )
-    assert "--input-shape" in error.hint
+    assert "`input_shapes`" in error.hint and error.field == "input_shapes"
 
 
 def test_calibration_array_with_wrong_shape(deploy_assets: dict[str, Path], tmp_path: Path) -> None:

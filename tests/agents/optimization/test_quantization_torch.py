@@ -80,7 +80,7 @@ def test_dynamic_int8_bad_configs(tmp_path: Path) -> None:
     assert isinstance(scripted, TorchModelHandle) and scripted.is_graph
     with pytest.raises(ConfigError, match="needs an eager nn") as info:
         apply_technique("torch_int8_dynamic", scripted, ctx, {})
-    assert "--arch" in info.value.hint
+    assert "`arch`" in info.value.hint
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the refusal on hosts without CUDA")
