@@ -95,10 +95,15 @@ def client_env(db: Database) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], *, env: dict[str, str], what: str) -> None:
+def _run_client(db: Database, tool: Path, *args: str, what: str) -> None:
+    """Run a PostgreSQL client tool against ``db`` (credentials from its URL, never argv)."""
     try:
         result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=_TOOL_TIMEOUT_S
+            [str(tool), *args],
+            env=client_env(db),
+            capture_output=True,
+            text=True,
+            timeout=_TOOL_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
         raise BackupWriteError(
@@ -117,17 +122,8 @@ def _run(command: list[str], *, env: dict[str, str], what: str) -> None:
 def dump(db: Database, target: Path, *, settings: Settings) -> None:
     """``pg_dump`` the database to a plain SQL file (one consistent snapshot, safe mid-write)."""
     pg_dump = find_tool("pg_dump", settings)
-    _run(
-        [
-            str(pg_dump),
-            "--format=plain",
-            "--no-owner",
-            "--no-privileges",
-            f"--file={target}",
-        ],
-        env=client_env(db),
-        what="pg_dump",
-    )
+    options = ("--format=plain", "--no-owner", "--no-privileges")
+    _run_client(db, pg_dump, *options, f"--file={target}", what="pg_dump")
 
 
 def _table_name(qualified: bytes) -> str:
@@ -237,18 +233,9 @@ def restore(db: Database, dump_file: Path, *, settings: Settings) -> None:
         f"\\i '{_psql_quoted(dump_file)}'\n"
     )
     db.dispose()
-    _run(
-        [
-            str(psql),
-            "--no-psqlrc",
-            "--quiet",
-            "--single-transaction",
-            "--set=ON_ERROR_STOP=1",
-            f"--file={script}",
-        ],
-        env=client_env(db),
-        what="psql (restore)",
-    )
+    # One transaction that stops at the first error: a failed restore changes nothing.
+    options = ("--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1")
+    _run_client(db, psql, *options, f"--file={script}", what="psql (restore)")
 
 
 def _psql_quoted(path: Path) -> str:
