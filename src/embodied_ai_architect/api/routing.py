@@ -3,13 +3,13 @@
 A read-only resource takes ``read_router`` (token only when ``EAA_PUBLIC_READS`` is off); the
 administration takes ``token_router`` (always the token, reads included). Both document the 401
 on every route, so a new route cannot forget either. On routers that also write, each read is a
-``read_route``.
+``read_route`` and each write a ``write_route``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.types import DecoratedCallable
@@ -38,5 +38,25 @@ def read_route(
         path,
         response_model=response_model,
         dependencies=[ReadAccess],
+        responses=error_responses(401, *errors),
+    )
+
+
+def write_route(
+    router: APIRouter,
+    method: Literal["post", "delete"],
+    path: str,
+    response_model: Any,
+    *errors: int,
+    status_code: int = 200,
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``POST`` / ``DELETE path``: a write, always behind the token, documenting 401 and
+    ``errors``."""
+    add = router.post if method == "post" else router.delete
+    return add(
+        path,
+        response_model=response_model,
+        status_code=status_code,
+        dependencies=[WriteAccess],
         responses=error_responses(401, *errors),
     )

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import page_of
-from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep, WriteAccess
-from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep
 from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
-from embodied_ai_architect.api.routing import read_route
+from embodied_ai_architect.api.routing import read_route, write_route
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
@@ -119,12 +118,7 @@ def get_dataset(dataset_id: DatasetId, db: DbDep) -> DatasetPublic:
         return DatasetPublic.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
 
 
-@router.delete(
-    "/{dataset_id}",
-    response_model=DatasetPublic,
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 404, 422),
-)
+@write_route(router, "delete", "/{dataset_id}", DatasetPublic, 404, 422)
 def delete_dataset(dataset_id: DatasetId, db: DbDep, artifacts: ArtifactsDep) -> DatasetPublic:
     """Delete a data file (jobs that already ran keep their results)."""
     with db.session() as session:

@@ -10,10 +10,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from embodied_ai_architect.api.admission import admit
 from embodied_ai_architect.api.convert import job_public, job_result, page_of
-from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
+from embodied_ai_architect.api.deps import DbDep, ReadAccess, ServiceDep, SettingsDep
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.job_pages import render_job, render_job_page
 from embodied_ai_architect.api.params import MAX_ID, JobId, Limit, Offset
+from embodied_ai_architect.api.routing import read_route, write_route
 from embodied_ai_architect.api.schemas import (
     EventPublic,
     JobPublic,
@@ -34,13 +35,7 @@ from embodied_ai_architect.workers.requests import (
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
-@router.post(
-    "",
-    response_model=JobSubmitted,
-    status_code=202,
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 404, 422),
-)
+@write_route(router, "post", "", JobSubmitted, 404, 422, status_code=202)
 def submit_job(
     request: Annotated[
         JobRequest, Body(description="analyze, optimize, deploy or rollout (by kind).")
@@ -83,12 +78,7 @@ def submit_job(
     return JobSubmitted(job_id=row.id, status=row.status)
 
 
-@router.get(
-    "",
-    response_model=ListPublic[JobPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 422),
-)
+@read_route(router, "", ListPublic[JobPublic], 422)
 def list_jobs(
     db: DbDep,
     status: JobStatus | None = None,
@@ -105,44 +95,24 @@ def list_jobs(
     return Response(body, media_type="application/json")
 
 
-@router.get(
-    "/{job_id}",
-    response_model=JobPublic,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "/{job_id}", JobPublic, 404, 422)
 def get_job(job_id: JobId, db: DbDep) -> Response:
     return Response(render_job(db, job_id=job_id), media_type="application/json")
 
 
-@router.post(
-    "/{job_id}/cancel",
-    response_model=JobPublic,
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 404, 409, 422),
-)
+@write_route(router, "post", "/{job_id}/cancel", JobPublic, 404, 409, 422)
 def cancel_job(job_id: JobId, service: ServiceDep) -> JobPublic:
     """Cancel a queued or running job (its worker process is terminated)."""
     return job_public(service.cancel(job_id=job_id))
 
 
-@router.get(
-    "/{job_id}/result",
-    response_model=JobResultPublic,
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 409, 422),
-)
+@read_route(router, "/{job_id}/result", JobResultPublic, 404, 409, 422)
 def get_result(job_id: JobId, db: DbDep) -> JobResultPublic:
     with db.session() as session:
         return job_result(jobs.get_job(session, job_id=job_id))
 
 
-@router.get(
-    "/{job_id}/events",
-    response_model=ListPublic[EventPublic],
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
+@read_route(router, "/{job_id}/events", ListPublic[EventPublic], 404, 422)
 def list_events(
     job_id: JobId,
     db: DbDep,

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import model_public
-from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep, WriteAccess
-from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep
 from embodied_ai_architect.api.params import Limit, ModelId, Offset
-from embodied_ai_architect.api.routing import read_route
+from embodied_ai_architect.api.routing import read_route, write_route
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.api.uploads import (
     Filename,
@@ -93,12 +92,7 @@ def get_model(model_id: ModelId, db: DbDep) -> ModelDetail:
         )
 
 
-@router.delete(
-    "/{model_id}",
-    response_model=ModelPublic,
-    dependencies=[WriteAccess],
-    responses=error_responses(401, 404, 422),
-)
+@write_route(router, "delete", "/{model_id}", ModelPublic, 404, 422)
 def delete_model(model_id: ModelId, db: DbDep, artifacts: ArtifactsDep) -> ModelPublic:
     """Delete a model, its versions, and artifact files no other version uses."""
     with db.session() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.routing import read_router
 from embodied_ai_architect.api.schemas import ListPublic
-from embodied_ai_architect.errors import NotFoundError
+from embodied_ai_architect.errors import ConfigError, NotFoundError
 from embodied_ai_architect.schemas.techniques import TechniqueInfo, TechniqueSummary
 
 router = read_router("/api/v1/techniques", "techniques")
@@ -29,10 +29,9 @@ def get_technique(name: str) -> TechniqueInfo:
     """One technique's manifest, its config fields (defaults, bounds, search candidates)."""
     from embodied_ai_architect.agents.optimization.base import load_techniques
 
-    registry = load_techniques()
-    if name not in registry:
-        raise NotFoundError(
-            f"unknown technique {name!r}; available: {', '.join(registry.names())}",
-            hint="GET /api/v1/techniques lists the registered techniques",
-        )
-    return TechniqueInfo.from_spec(registry.get(name))
+    try:
+        spec = load_techniques().get(name)
+    except ConfigError as exc:  # the registry's "unknown technique ...; available: ..."
+        hint = "GET /api/v1/techniques lists the registered techniques"
+        raise NotFoundError(exc.message, hint=hint) from exc
+    return TechniqueInfo.from_spec(spec)
