@@ -38,6 +38,8 @@ _UNRECORDED_SHARED = (
     "run on that model (its verdicts for this run are in the run's report)"
 )
 _UNRECORDED_NONE = "not recorded: the run chose no version"
+# What a RunView takes from the job row as it is.
+_JOB_FIELDS = ("kind", "status", "progress", "stage", "created_at", "finished_at", "error")
 
 
 def resolve_run_id(session: Session, text: str) -> str:
@@ -88,13 +90,7 @@ def run_view(session: Session, run_id: str) -> RunView:
     request = row.request or {}
     view = RunView(
         run_id=row.id,
-        kind=row.kind,
-        status=row.status,
-        progress=row.progress,
-        stage=row.stage,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        error=row.error,
+        **{name: getattr(row, name) for name in _JOB_FIELDS},
         model=Path(str(request.get("model_path", ""))).name,
         constraints=dict(request.get("constraints") or {}),
         baseline=baseline,
