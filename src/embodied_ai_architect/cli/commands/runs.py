@@ -117,6 +117,11 @@ def render_run(view: RunView) -> None:
         out.print(view.summary, highlight=False)
     if view.error:
         out.print(f"[red]error:[/red] {view.error.get('message', '')}", highlight=False)
+    if view.deployment is not None:
+        from embodied_ai_architect.cli.commands.optimize import render_deployment
+        from embodied_ai_architect.schemas.deployment import DeploymentResult
+
+        render_deployment(DeploymentResult.model_validate(view.deployment))
     attempts = Table(title="attempts")
     for column in ("#", "technique", "passed", "p95 ms", "MB", "accuracy", "error"):
         attempts.add_column(column)
