@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.utils.jsonobj import json_object
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
 # Loader options every model-taking command offers, declared once.
 InputOption = Annotated[
@@ -77,3 +81,26 @@ def parse_input_shapes(values: list[str] | None) -> list[list[int]] | None:
                 )
             shapes.append(dims)
     return shapes
+
+
+def loader_options(
+    input_shape: list[str] | None,
+    input_: list[str] | None,
+    arch: str | None,
+    arch_kwargs: str | None,
+    trust_pickle: bool,
+    config_path: Path | None = None,
+) -> LoadOptions:
+    """The request's ``LoadOptions`` from the loader flags above, parsed the same way for
+    every model-taking command (arguments in the order the commands declare the flags)."""
+    from embodied_ai_architect.modelio.signature import parse_input_overrides
+    from embodied_ai_architect.schemas.loading import LoadOptions
+
+    return LoadOptions(
+        input_shapes=parse_input_shapes(input_shape),
+        inputs=parse_input_overrides(input_),
+        arch=arch,
+        arch_kwargs=parse_arch_kwargs(arch_kwargs),
+        config_path=config_path,
+        trust_pickle=trust_pickle,
+    )

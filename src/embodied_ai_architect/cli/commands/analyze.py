@@ -19,8 +19,7 @@ from embodied_ai_architect.cli.options import (
     JsonOption,
     ThreadsOption,
     TrustPickleOption,
-    parse_arch_kwargs,
-    parse_input_shapes,
+    loader_options,
 )
 from embodied_ai_architect.errors import InputError
 
@@ -62,9 +61,7 @@ def analyze(
     from embodied_ai_architect.agents.analysis.agent import analyze_model
     from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.cli.console import console, progress_bar
-    from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.analysis import AnalysisRequest
-    from embodied_ai_architect.schemas.loading import LoadOptions
     from embodied_ai_architect.settings import get_settings
 
     if model is None and example is None:
@@ -76,14 +73,7 @@ def analyze(
         request = AnalysisRequest(
             model_path=model,
             example=example,
-            load=LoadOptions(
-                input_shapes=parse_input_shapes(input_shape),
-                inputs=parse_input_overrides(input_),
-                arch=arch,
-                arch_kwargs=parse_arch_kwargs(arch_kwargs),
-                config_path=config,
-                trust_pickle=trust_pickle,
-            ),
+            load=loader_options(input_shape, input_, arch, arch_kwargs, trust_pickle, config),
             measure_latency=not no_latency,
             sensitivity_top_k=sensitivity,
             threads=threads,

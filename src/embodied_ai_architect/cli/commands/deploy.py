@@ -21,7 +21,7 @@ from embodied_ai_architect.cli.options import (
     QuietOption,
     ThreadsOption,
     TrustPickleOption,
-    parse_arch_kwargs,
+    loader_options,
     parse_input_shapes,
 )
 
@@ -128,13 +128,11 @@ def run(
     from pydantic import ValidationError
 
     from embodied_ai_architect.data.calibration import Preprocessing
-    from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.deployment import (
         CalibrationConfig,
         DeployRequest,
         ValidationConfig,
     )
-    from embodied_ai_architect.schemas.loading import LoadOptions
 
     try:
         if config is not None:
@@ -172,12 +170,7 @@ def run(
                 precision=precision,  # type: ignore[arg-type]  # validated by pydantic
                 int8_mode=int8_mode,  # type: ignore[arg-type]
                 input_shapes=parse_input_shapes(input_shape),
-                load_options=LoadOptions(
-                    inputs=parse_input_overrides(input_),
-                    arch=arch,
-                    arch_kwargs=parse_arch_kwargs(arch_kwargs),
-                    trust_pickle=trust_pickle,
-                ),
+                load_options=loader_options(input_shape, input_, arch, arch_kwargs, trust_pickle),
                 calibration=calibration,
                 validation=validation,
                 out_dir=out,
