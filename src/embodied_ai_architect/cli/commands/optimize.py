@@ -18,8 +18,7 @@ from embodied_ai_architect.cli.options import (
     InputShapeOption,
     JsonOption,
     TrustPickleOption,
-    parse_arch_kwargs,
-    parse_input_shapes,
+    loader_options,
 )
 from embodied_ai_architect.errors import EAAError, InputError
 
@@ -124,9 +123,7 @@ def optimize(
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
-    from embodied_ai_architect.modelio.signature import parse_input_overrides
     from embodied_ai_architect.schemas.constraints import parse_constraints
-    from embodied_ai_architect.schemas.loading import LoadOptions
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     if max_success_drop is not None:
@@ -160,13 +157,7 @@ def optimize(
             sys.path.insert(0, str(Path.cwd()))
     request = OptimizeRequest(
         model_path=model,
-        load_options=LoadOptions(
-            input_shapes=parse_input_shapes(input_shape),
-            inputs=parse_input_overrides(input_),
-            arch=arch,
-            arch_kwargs=parse_arch_kwargs(arch_kwargs),
-            trust_pickle=trust_pickle,
-        ),
+        load_options=loader_options(input_shape, input_, arch, arch_kwargs, trust_pickle),
         constraints=constraints,
         eval_data=eval_data,
         calibration_data=calibration_data,
