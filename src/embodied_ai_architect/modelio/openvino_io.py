@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ExportError, InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import (
+    DeploymentError,
+    ExportError,
+    InputError,
+    ModelFormatError,
+    ModelLoadError,
+)
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
 from embodied_ai_architect.schemas.tensors import TensorSpec
@@ -40,6 +46,8 @@ class OpenVinoModelHandle(ModelHandle):
 
     The model is compiled lazily on the first ``run`` with ``INFERENCE_NUM_THREADS = threads``
     and the LATENCY performance hint (one stream), which is what batch-1 robotics inference wants.
+    ``inference_precision`` (``f32`` / ``f16``), when given, pins ``INFERENCE_PRECISION_HINT``:
+    a deployed artifact must run in the precision it was validated at.
     """
 
     framework = Framework.OPENVINO
@@ -50,6 +58,7 @@ class OpenVinoModelHandle(ModelHandle):
         *,
         threads: int | None = None,
         device: str = "CPU",
+        inference_precision: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("path", Path(xml_path))
@@ -57,6 +66,7 @@ class OpenVinoModelHandle(ModelHandle):
         self.xml_path = Path(xml_path)
         self.threads = threads
         self.device = device
+        self.inference_precision = inference_precision
         self._compiled: Any = None
         self._request: Any = None
 
@@ -67,9 +77,17 @@ class OpenVinoModelHandle(ModelHandle):
             config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
             if self.threads:
                 config["INFERENCE_NUM_THREADS"] = int(self.threads)
+            if self.inference_precision:
+                config["INFERENCE_PRECISION_HINT"] = self.inference_precision
             try:
                 self._compiled = core.compile_model(str(self.xml_path), self.device, config)
             except RuntimeError as exc:
+                if self.inference_precision:
+                    raise DeploymentError(
+                        f"OpenVINO cannot compile {self.xml_path.name!r} with "
+                        f"{self.inference_precision} precision: {_first_line(exc)}",
+                        hint="this device lacks that precision; deploy at fp32 instead",
+                    ) from exc
                 raise ModelLoadError(
                     f"OpenVINO cannot compile {self.xml_path.name!r} for {self.device}: "
                     f"{_first_line(exc)}",
@@ -110,6 +128,7 @@ def load_openvino(
     input_specs: list[TensorSpec] | None = None,
     output_names: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    inference_precision: str | None = None,
 ) -> OpenVinoModelHandle:
     """Open an IR ``.xml`` (its ``.bin`` next to it) and read its signature.
 
@@ -117,6 +136,7 @@ def load_openvino(
     itself). ``input_specs`` (e.g. the source handle's, with integer ranges) override the
     signature read from the IR when they name the same inputs. A port can carry several tensor
     names; ``output_names`` (e.g. the source ONNX graph's) says which to prefer.
+    ``inference_precision`` pins the compile precision (see :class:`OpenVinoModelHandle`).
     """
     xml_path = Path(xml_path)
     if xml_path.suffix != ".xml" or not xml_path.is_file():
@@ -149,6 +169,7 @@ def load_openvino(
         inputs=inputs,
         outputs=ports_to_specs(model.outputs, "output", preferred),
         metadata=metadata or {},
+        inference_precision=inference_precision,
     )
 
 

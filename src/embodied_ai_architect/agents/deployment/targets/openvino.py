@@ -9,8 +9,7 @@ Reading and running IR goes through :mod:`embodied_ai_architect.modelio.openvino
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from embodied_ai_architect.agents.deployment.targets.base import (
     Conversion,
@@ -18,7 +17,6 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     DeploymentTarget,
     register_target,
 )
-from embodied_ai_architect.errors import DeploymentError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
@@ -84,17 +82,9 @@ class OpenVinoTarget(DeploymentTarget):
     def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
         from embodied_ai_architect.modelio.openvino_io import load_openvino
 
-        read = load_openvino(artifact.path, threads=threads)
+        # Compiled in the precision it was packaged and validated at (see inference_precision).
         precision = str(artifact.details.get("inference_precision") or "f32")
-        return PinnedPrecisionHandle(
-            artifact.path,
-            inference_precision=precision,
-            threads=threads,
-            name=read.name,
-            source_format=read.source_format,
-            inputs=read.inputs,
-            outputs=read.outputs,
-        )
+        return load_openvino(artifact.path, threads=threads, inference_precision=precision)
 
 
 def inference_precision(precision: DeploymentPrecision) -> str:
@@ -110,34 +100,3 @@ def inference_precision(precision: DeploymentPrecision) -> str:
         capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         return "f16" if "FP16" in capabilities else "f32"
     return "f32"
-
-
-class PinnedPrecisionHandle(OpenVinoModelHandle):
-    """An OpenVINO IR handle compiled with an explicit inference precision (see above)."""
-
-    def __init__(self, xml_path: Path, *, inference_precision: str, **kwargs: Any):
-        super().__init__(xml_path, **kwargs)
-        self.inference_precision = inference_precision
-
-    def compiled_model(self) -> Any:
-        if self._compiled is None:
-            from embodied_ai_architect.modelio.openvino_io import openvino_core
-
-            config: dict[str, Any] = {
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": self.inference_precision,
-            }
-            if self.threads:
-                config["INFERENCE_NUM_THREADS"] = int(self.threads)
-            try:
-                self._compiled = openvino_core().compile_model(
-                    str(self.xml_path), self.device, config
-                )
-            except RuntimeError as exc:
-                raise DeploymentError(
-                    f"OpenVINO cannot compile {self.xml_path.name!r} with "
-                    f"{self.inference_precision} precision: {str(exc).splitlines()[0]}",
-                    hint="this device lacks that precision; deploy at fp32 instead",
-                ) from exc
-            self._request = self._compiled.create_infer_request()
-        return self._compiled
