@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="Intra-op threads used for latency measurements (recorded with every figure).",
     )
     seed: int = Field(default=0, description="Global seed for plans, calibration and search.")
+    search_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes (or Ray tasks) that apply and fidelity-check a search step's "
+        "candidates in parallel; 1 = one after another. Latency timing stays serialized.",
+    )
     backup_dir: Path | None = Field(default=None, description="Local directory for DB backups.")
     backup_s3_bucket: str | None = Field(default=None, description="S3 bucket for DB backups.")
     backup_s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL.")

@@ -30,6 +30,7 @@ from embodied_ai_architect.pipeline.deployment import (
     deployment_summary,
     planning_facts,
 )
+from embodied_ai_architect.pipeline.parallel import EvaluatorArgs
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.results import build_report, learned_skills, write_reports
 from embodied_ai_architect.pipeline.search import run_step
@@ -104,6 +105,8 @@ class Orchestrator:
         finally:
             import shutil
 
+            if state.pool is not None:
+                state.pool.close()
             shutil.rmtree(state.workdir, ignore_errors=True)
         state.recorder.finish(
             status=JobStatus.SUCCEEDED,
@@ -159,9 +162,8 @@ class Orchestrator:
         family = state.profile.family.family.value if state.profile else "other"
         bus.emit(25, "analysis", f"family: {family}", data={"family": family})
         if request.train_data is not None:
-            state.training_data = _load_training(request.train_data)
-        state.evaluator = build_evaluator(
-            reference=original,
+            state.training_data = load_training(request.train_data)
+        state.evaluator_args = EvaluatorArgs(
             constraints=state.constraints,
             eval_data=request.eval_data,
             eval_sim=request.eval_sim,
@@ -172,6 +174,8 @@ class Orchestrator:
             metric=request.metric,
             has_calibration_data=request.calibration_data is not None,
         )
+        # Search workers build theirs from the same arguments (pipeline/parallel.py).
+        state.evaluator = build_evaluator(reference=original, **dict(state.evaluator_args))
         bus.emit(26, "evaluation", "measuring the original (v0)")
         packed = pack_artifact(original, state.workdir / "v0")
         v0_metrics = measure_version(
@@ -308,7 +312,7 @@ def check_paths(request: OptimizeRequest) -> None:
             raise InputError(f"{label} {str(path)!r} does not exist", hint="check the path")
 
 
-def _load_training(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_training(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return data["x"], data["y"]

@@ -24,6 +24,8 @@ from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX, fallback
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
+from embodied_ai_architect.pipeline.parallel import PrepareOutcome
+from embodied_ai_architect.pipeline.prefetch import Prefetcher
 from embodied_ai_architect.pipeline.retime import confirm_kept
 from embodied_ai_architect.pipeline.versions import pack_artifact
 from embodied_ai_architect.schemas.constraints import Objective
@@ -124,13 +126,19 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
     search = _StepSearch(state.registry.get(parent).metrics)
     objective = step.objective
     first_only = step.id == "structure"  # each retrains: keep the first one that helps
+    # With search workers, candidates are applied and checked ahead in parallel batches and
+    # consumed here in planned order (pipeline/prefetch.py); without, each runs in turn below.
+    ahead = Prefetcher(state, step.id, parent, span, state.search_pool())
     tried = 0
     while queue:
         if stop := state.budget_exhausted():
             state.bus.emit(span[0], "optimization", stop, kind=EventKind.WARNING, step=step.id)
+            ahead.discard_all(stop)
             break
+        ahead.prepare_ahead(queue, search.dropped)
         candidate = queue.pop(0)
         if candidate.technique in search.dropped:
+            ahead.discard(candidate, f"{candidate.technique} was dropped for this model")
             continue
         tried += 1
         width = (span[1] - span[0]) / max(1, len(step.candidates) + 1)
@@ -142,7 +150,9 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
             step=step.id,
             data={"technique": candidate.technique, "config": candidate.config},
         )
-        measured = try_candidate(state, step, candidate, parent, (low, low + width))
+        measured = try_candidate(
+            state, step, candidate, parent, (low, low + width), ahead.take(candidate)
+        )
         if measured is None:
             continue
         accuracy_ok = all(v.passed for v in measured.verdicts if v.constraint == "accuracy")
@@ -188,6 +198,7 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         search.kept.append(measured)
         if first_only:
             break
+    ahead.discard_all(f"the {step.id} step ended before reaching them")
     if not step.required:
         # Alone-timed figures screened the candidates; the kept ones are re-timed in alternation
         # with the parent before one is shipped (sequential timing on a loaded CPU misranks them).
@@ -220,13 +231,18 @@ def try_candidate(
     candidate: StepCandidate,
     parent: str,
     span: tuple[float, float],
+    prepared: PrepareOutcome | None = None,
 ) -> Measured | None:
-    """Apply + measure one candidate; failures are recorded and return None."""
+    """Apply + measure one candidate; failures are recorded and return None. ``prepared``:
+    the candidate already applied and fidelity-checked by a search worker (only timing is
+    left; the same records as when it runs here)."""
     attempt = state.new_attempt(step.id, candidate, parent)
     if (why := inapplicable(state, candidate, parent)) is not None:
         state.skip(attempt, why)
         return None
     source = readable_source(state, candidate.technique, parent)
+    if prepared is not None:
+        return _consume(state, step, candidate, parent, span, attempt, prepared, source)
     workdir = state.workdir / f"a{attempt.index}"
     started = time.perf_counter()
     try:
@@ -260,6 +276,61 @@ def try_candidate(
     except Exception as exc:  # an output that cannot run or be timed is a failed attempt
         state.fail(attempt, exc, 0.0)
         return None
+    return _measured(state, step, candidate, span, attempt, handle, packed, metrics, source)
+
+
+def _consume(
+    state: RunState,
+    step: PlanStep,
+    candidate: StepCandidate,
+    parent: str,
+    span: tuple[float, float],
+    attempt: AttemptRecord,
+    prepared: PrepareOutcome,
+    source: str,
+) -> Measured | None:
+    """A worker's outcome recorded as the in-process path records it, then timed here."""
+    for event in prepared.events:  # the technique's progress, in planned order
+        state.bus(event)
+    attempt.technique_seconds = prepared.technique_seconds
+    if prepared.error is not None:
+        exc = prepared.exception()
+        if isinstance(exc, ConstraintError):
+            raise exc  # a user error stops the run, as it does in process
+        seconds = prepared.technique_seconds if prepared.error_stage == "apply" else 0.0
+        state.fail(attempt, exc, seconds, counted=True)
+        return None
+    assert prepared.output is not None and prepared.packed is not None
+    try:
+        handle = prepared.output.open(state.request, state.threads)
+        metrics = state.measure(
+            handle,
+            prepared.packed,
+            reference_ms=state.registry.get(parent).metrics.p50_ms,
+            score=prepared.screened,
+            evaluated=prepared.evaluated,
+        )
+    except ConstraintError:
+        raise
+    except Exception as exc:  # an output that cannot run or be timed is a failed attempt
+        state.fail(attempt, exc, 0.0)
+        return None
+    return _measured(
+        state, step, candidate, span, attempt, handle, prepared.packed, metrics, source
+    )
+
+
+def _measured(
+    state: RunState,
+    step: PlanStep,
+    candidate: StepCandidate,
+    span: tuple[float, float],
+    attempt: AttemptRecord,
+    handle: ModelHandle,
+    packed: Path,
+    metrics: VersionMetrics,
+    source: str,
+) -> Measured:
     attempt.metrics = metrics
     attempt.measure_seconds = metrics.measure_seconds
     verdicts = judge(state.constraints, state.baseline.metrics, metrics)
@@ -336,7 +407,8 @@ def apply_candidate(
         training_data=state.training_data,
         profile=state.profile,
         span=span,
-        extras={"reference": state.registry.handle("v0")},
+        # NAS runs that many trials at once (techniques/nas.py, parallel_trials).
+        extras={"reference": state.registry.handle("v0"), "search_workers": state.search_workers},
     )
     config: dict[str, Any] = dict(candidate.config)
     return apply_technique(candidate.technique, handle, ctx, config).handle

@@ -6,7 +6,7 @@ import hashlib
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.deployment import check_target
 from embodied_ai_architect.pipeline.environment import collect_environment
+from embodied_ai_architect.pipeline.parallel import EvaluatorArgs, RemoteFailure, ScreenBound
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.search import Measured
 from embodied_ai_architect.pipeline.versions import VersionRegistry
@@ -34,6 +35,9 @@ from embodied_ai_architect.schemas.results import (
     VersionRecord,
 )
 from embodied_ai_architect.settings import Settings
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.pipeline.prefetch import SearchPool
 
 SCREEN_SAMPLES = 32  # a candidate's fidelity is checked on this many samples before timing
 SCREENED_RUNS = 10  # a candidate that failed the screen is only timed this much
@@ -58,6 +62,10 @@ class RunState:
         self.profile: ModelProfile | None = None
         self.training_data: tuple[np.ndarray, np.ndarray] | None = None
         self.evaluator: TaskEvaluator | None = None
+        # How the evaluator was built, so that search workers can build the same one.
+        self.evaluator_args: EvaluatorArgs | None = None
+        self.search_workers = request.search_workers or settings.search_workers
+        self.pool: SearchPool | None = None  # started by the first step that uses it
         self.environment = collect_environment(threads=self.threads, seed=self.seed)
         self._onnx_cache: dict[str, OnnxModelHandle] = {}
         self._measured: dict[str, VersionMetrics] = {}  # by artifact sha256
@@ -70,6 +78,23 @@ class RunState:
         self.step_low = 30.0  # progress percent of the running step (for events it emits)
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def attempts_left(self) -> int | None:
+        """Attempts the budget still allows (None: no attempt limit)."""
+        limit = self.constraints.budget.max_attempts
+        if limit is None:
+            return None
+        return limit - sum(1 for a in self.attempts if a.status is not StepStatus.SKIPPED)
+
+    def search_pool(self) -> SearchPool | None:
+        """The run's parallel search workers (None: candidates run one by one, in process)."""
+        if self.search_workers <= 1:
+            return None
+        if self.pool is None:
+            from embodied_ai_architect.pipeline.prefetch import SearchPool
+
+            self.pool = SearchPool(self.search_workers, self.settings)
+        return self.pool
+
     def budget_exhausted(self) -> str | None:
         budget = self.constraints.budget
         tried = sum(1 for a in self.attempts if a.status is not StepStatus.SKIPPED)
@@ -100,15 +125,21 @@ class RunState:
             environment=self.environment.model_dump(mode="json"),
         )
 
-    def fail(self, attempt: AttemptRecord, exc: BaseException, seconds: float) -> None:
+    def fail(
+        self, attempt: AttemptRecord, exc: BaseException, seconds: float, *, counted: bool = False
+    ) -> None:
+        """Record a failed attempt. ``counted``: ``seconds`` ran in a search worker and are
+        already in the run's technique time (as the wall time of their batch)."""
         attempt.status = StepStatus.FAILED
         attempt.technique_seconds = seconds
-        self.timings.technique_s += seconds
-        attempt.error = (
-            exc.to_dict()
-            if isinstance(exc, EAAError)
-            else {"code": "internal", "message": f"{type(exc).__name__}: {exc}", "hint": ""}
-        )
+        if not counted:
+            self.timings.technique_s += seconds
+        if isinstance(exc, EAAError):
+            attempt.error = exc.to_dict()
+        else:
+            # A worker's exception arrives as text already in the ``Type: message`` form.
+            text = str(exc) if isinstance(exc, RemoteFailure) else f"{type(exc).__name__}: {exc}"
+            attempt.error = {"code": "internal", "message": text, "hint": ""}
         attempt.reason = (
             f"failed, rolled back to {attempt.parent_version}: {attempt.error['message']}"
         )
@@ -175,10 +206,12 @@ class RunState:
         *,
         reference_ms: float | None = None,
         score: TaskScore | None = None,
+        evaluated: TaskScore | None = None,
     ) -> VersionMetrics:
         """Time and score one version. A byte-identical artifact measured before (a fallback
         whose settings changed nothing) reuses that measurement. ``score``: a failed screen —
-        the version is then timed briefly, enough to decide whether a retry could pay off."""
+        the version is then timed briefly, enough to decide whether a retry could pay off.
+        ``evaluated``: the full score, already taken by a search worker (only timing is left)."""
         from embodied_ai_architect.store.artifacts import sha256_file
 
         key = sha256_file(packed) if packed.is_file() else None
@@ -193,16 +226,16 @@ class RunState:
             threads=self.threads,
             runs=SCREENED_RUNS if score is not None else self.request.latency_runs,
             reference_ms=reference_ms,
-            score=score,
+            score=score if score is not None else evaluated,
         )
         self.timings.measurement_s += time.perf_counter() - started
         if score is None and key is not None:
             self._measured[key] = metrics
         return metrics
 
-    def screen(self, handle: ModelHandle) -> TaskScore | None:
-        """The task score on a small subset when it already fails the accuracy bound clearly
-        (None: passes, no bound, or an evaluator that cannot screen)."""
+    def screen_bound(self) -> ScreenBound | None:
+        """The fidelity screen candidates get (None: no bound, or an evaluator that cannot
+        screen)."""
         evaluator = self.evaluator
         if (
             evaluator is None
@@ -210,22 +243,25 @@ class RunState:
             or not self.constraints.has_accuracy_bound()
         ):
             return None
-        started = time.perf_counter()
-        score = evaluator.screen(
-            handle, reference=self.registry.handle("v0"), samples=SCREEN_SAMPLES
-        )
-        self.timings.measurement_s += time.perf_counter() - started
-        if score is None:
-            return None
         base = self.baseline.metrics.accuracy
         floor = self.constraints.accuracy_floor(base if base is not None else 1.0)
         # Binomial spread of an agreement rate on this many samples: fail only clear misses.
         margin = max(0.005, 2 * math.sqrt(max(floor * (1 - floor), 0.0) / SCREEN_SAMPLES))
-        if score.value < floor - margin:
-            return score.model_copy(
-                update={"details": {**score.details, "screened_on": SCREEN_SAMPLES}}
-            )
-        return None
+        return ScreenBound(samples=SCREEN_SAMPLES, floor=floor, margin=margin)
+
+    def screen(self, handle: ModelHandle) -> TaskScore | None:
+        """The task score on a small subset when it already fails the accuracy bound clearly
+        (None: passes, no bound, or an evaluator that cannot screen)."""
+        bound = self.screen_bound()
+        if bound is None or self.evaluator is None:
+            return None
+        from embodied_ai_architect.pipeline.parallel import screen_score
+
+        started = time.perf_counter()
+        try:
+            return screen_score(self.evaluator, handle, self.registry.handle("v0"), bound)
+        finally:
+            self.timings.measurement_s += time.perf_counter() - started
 
     def as_onnx(self, vid: str, handle: ModelHandle) -> OnnxModelHandle:
         """The version as ONNX (exported once per version; the export counts as technique time)."""
@@ -244,8 +280,16 @@ class RunState:
     def calibration(self, handle: ModelHandle) -> Any:
         from embodied_ai_architect.data.calibration import provider_from_path, random_provider
 
+        path = self.calibration_path(handle)
+        if path is not None:
+            return provider_from_path(path, handle.inputs, num_samples=128)
+        return random_provider(handle.inputs, num_samples=64, seed=self.seed)
+
+    def calibration_path(self, handle: ModelHandle) -> Path | None:
+        """The file of calibration inputs for ``handle`` (None: random inputs, with a warning).
+        A file, so that search workers read the same inputs as this process."""
         if self.request.calibration_data is not None:
-            return provider_from_path(self.request.calibration_data, handle.inputs, num_samples=128)
+            return Path(self.request.calibration_data)
         # The evaluator's own calibration inputs: real observations of a simulation suite's
         # training scenes, or the calibration part of the evaluation data (disjoint from the
         # samples that select and report versions, agents.evaluation.splits).
@@ -266,11 +310,11 @@ class RunState:
                     f"{self.evaluator.name if self.evaluator else 'the task'} (never used to "
                     "select or report versions)",
                 )
-            return provider_from_path(path, handle.inputs, num_samples=128)
+            return path
         self.bus.emit(
             30,
             "optimization",
             "no calibration data: calibrating on random inputs (pass --calibration-data)",
             kind=EventKind.WARNING,
         )
-        return random_provider(handle.inputs, num_samples=64, seed=self.seed)
+        return None

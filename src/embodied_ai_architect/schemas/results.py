@@ -59,6 +59,12 @@ class OptimizeRequest(BaseModel):
     seed: int = Field(default=0, description="Seed for plans, calibration, search and data.")
     max_eval_samples: int = Field(default=2000, ge=1, description="Cap on evaluation samples.")
     latency_runs: int = Field(default=60, ge=5, description="Timed runs per latency figure.")
+    search_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Candidates applied and fidelity-checked in parallel per search step "
+        "(None: EAA_SEARCH_WORKERS). The result is the same for any value given the seed.",
+    )
     model_memory: bool = Field(
         default=True,
         description="Measure the original's and the result's own memory footprint in a fresh "

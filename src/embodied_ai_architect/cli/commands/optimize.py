@@ -120,6 +120,15 @@ def optimize(
     latency_runs: Annotated[
         int, typer.Option("--latency-runs", help="Timed runs per latency figure.", min=5)
     ] = 60,
+    search_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--search-workers",
+            help="Candidates applied and fidelity-checked in parallel (default: "
+            "EAA_SEARCH_WORKERS, else 1); timing stays one at a time; same result.",
+            min=1,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
@@ -168,6 +177,7 @@ def optimize(
         seed=seed,
         max_eval_samples=max_eval_samples,
         latency_runs=latency_runs,
+        search_workers=search_workers,
     )
     report = execute(request, quiet=as_json)
     if as_json:

@@ -7,6 +7,13 @@ recorded. Survivors are distilled briefly from the teacher and scored on a held-
 (accuracy with labels, teacher agreement for logits, else negative KD loss). The sampler is
 seeded, so the same seed gives the same trials (latency limits aside: timings are noisy).
 
+Parallel trials (``parallel_trials``, default: the run's search workers): the sampler is asked
+for that many trials at once; their limits are checked here, one at a time (the latency check
+times the student, and timings sharing cores corrupt each other), the survivors are distilled
+together in spawned processes (teacher, student and data go as files), and the results are
+told to the sampler in trial-number order. The trials then depend on the seed and on this
+number, not on which trial finished first.
+
 Example:
     >>> apply_technique("nas_search", handle, ctx, {"max_params": 50_000, "n_trials": 12})  # doctest: +SKIP
 """
@@ -14,9 +21,10 @@ Example:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueConfig,
@@ -40,6 +48,7 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, TorchModelHandle
+from embodied_ai_architect.schemas.progress import ProgressEvent
 
 if TYPE_CHECKING:
     import optuna
@@ -69,6 +78,14 @@ class NasSearchConfig(TechniqueConfig):
         None, description="Override the family's search space (constructor kwarg → choices)."
     )
     latency_runs: int = Field(20, ge=5, le=500, description="Timed runs per latency check.")
+    parallel_trials: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Trials asked together and distilled in parallel processes, told in "
+        "trial-number order (None: the run's search workers, ctx.extras['search_workers'], "
+        "else 1 = each trial informed by all before it). The trials depend on this number.",
+    )
     distill: DistillConfig = Field(
         default_factory=lambda: DistillConfig.model_validate({"epochs": 3, "patience": 2}),
         description="Distillation settings used to score every trial (keep epochs short).",
@@ -147,7 +164,11 @@ def nas_search(
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=ctx.seed)
     )
-    study.optimize(search.objective, n_trials=config.n_trials, timeout=config.timeout_s)
+    batch = config.parallel_trials or int(ctx.extras.get("search_workers", 1))
+    if batch <= 1:
+        study.optimize(search.objective, n_trials=config.n_trials, timeout=config.timeout_s)
+    else:
+        _optimize_in_batches(study, search, batch)
     ctx.path("trials.json").write_text(json.dumps(search.records, indent=2))
     if search.best is None:
         reasons = sorted({r.get("reason", r["status"]) for r in search.records})
@@ -221,6 +242,34 @@ class _Search:
         raise optuna.TrialPruned(reason)
 
     def objective(self, trial: optuna.Trial) -> float:
+        record, student = self.check(trial)
+        outcome = distill_into(
+            self.teacher,
+            student,
+            self.data,
+            self.config.distill,
+            self.ctx,
+            checkpoint_name=f"trials/trial_{trial.number}.pt",
+            span=(100 * len(self.records[:-1]) / self.config.n_trials,) * 2,
+        )
+        return self.complete(record, student, _score(outcome), len(outcome.val_losses))
+
+    def complete(
+        self, record: dict[str, Any], student: nn.Module, score: float, epochs: int
+    ) -> float:
+        record.update(status="complete", score=score, epochs=epochs)
+        if self.best is None or record["score"] > self.best[0]["score"]:
+            self.best = (record, student)
+        self.ctx.emit(
+            100 * len(self.records) / self.config.n_trials,
+            f"trial {record['number']}: {record['arch']} → score {record['score']:.4g}",
+            {"trial": record},
+        )
+        return float(record["score"])
+
+    def check(self, trial: optuna.Trial) -> tuple[dict[str, Any], nn.Module]:
+        """Sample and build the trial's student and check the limits (optuna.TrialPruned when
+        it violates one); returns its record and the untrained student."""
         import torch
 
         from embodied_ai_architect.agents.evaluation.latency import measure_latency
@@ -253,21 +302,116 @@ class _Search:
         record["latency_ms"] = stats.p50_ms
         if reason := self.limits.check("max_latency_ms", stats.p50_ms):
             self._reject(record, "rejected", reason)
+        return record, student
+
+
+def _optimize_in_batches(study: optuna.Study, search: _Search, batch: int) -> None:
+    """``study.optimize`` with ``batch`` trials asked at once and distilled in parallel."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+    import optuna
+    import torch
+
+    ctx, config = search.ctx, search.config
+    # Everything a worker needs goes as files: the teacher, the data, each trial's student.
+    teacher_path = ctx.path("nas_teacher.pt")
+    torch.save(search.teacher, teacher_path)
+    data = search.data
+    data_path = ctx.path("nas_data.npz")
+    arrays: dict[str, Any] = {"x": data.x} if data.y is None else {"x": data.x, "y": data.y}
+    np.savez(data_path, **arrays)
+    started, asked = time.monotonic(), 0
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=batch, mp_context=context) as pool:
+        while asked < config.n_trials and (
+            config.timeout_s is None or time.monotonic() - started < config.timeout_s
+        ):
+            trials = [study.ask() for _ in range(min(batch, config.n_trials - asked))]
+            asked += len(trials)
+            checked: list[tuple[optuna.Trial, dict[str, Any], Any]] = []
+            for trial in trials:  # limits, latency included, one at a time here
+                try:
+                    record, student = search.check(trial)
+                except optuna.TrialPruned:
+                    checked.append((trial, search.records[-1], None))
+                    continue
+                path = ctx.path(f"trials/trial_{trial.number}_init.pt")
+                torch.save(student, path)
+                job = _TrialJob(
+                    number=trial.number,
+                    teacher=teacher_path,
+                    student=path,
+                    data=data_path,
+                    data_source=data.source,
+                    distill=config.distill,
+                    workdir=ctx.workdir,
+                    seed=ctx.seed,
+                    threads=ctx.threads,
+                )
+                checked.append((trial, record, pool.submit(_distill_trial, job)))
+            for trial, record, future in checked:  # told in trial-number order
+                if future is None:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    continue
+                done: _TrialDone = future.result()
+                for event in done.events:
+                    ctx.sink(event)
+                student = torch.load(done.student, weights_only=False)  # written by our worker
+                study.tell(trial, search.complete(record, student, done.score, done.epochs))
+
+
+class _TrialJob(BaseModel):
+    number: int
+    teacher: Path
+    student: Path
+    data: Path
+    data_source: str
+    distill: DistillConfig
+    workdir: Path
+    seed: int
+    threads: int
+
+
+class _TrialDone(BaseModel):
+    score: float
+    epochs: int
+    student: Path
+    events: list[ProgressEvent]
+
+
+def _distill_trial(job: _TrialJob) -> _TrialDone:
+    """One trial's distillation, in a worker process (files in, a file and a score out)."""
+    import numpy as np
+    import torch
+
+    from embodied_ai_architect.agents.optimization.distill_utils import DistillData
+    from embodied_ai_architect.modelio.handle import torch_threads
+
+    events: list[ProgressEvent] = []
+
+    def collect(event: ProgressEvent) -> None:  # replayed by the parent, in trial order
+        events.append(event)
+
+    ctx = TechniqueContext(workdir=job.workdir, sink=collect, seed=job.seed, threads=job.threads)
+    # The parent wrote these files in this run: trusted pickles of our own modules.
+    teacher = torch.load(job.teacher, weights_only=False)
+    student = torch.load(job.student, weights_only=False)
+    with np.load(job.data, allow_pickle=False) as arrays:
+        data = DistillData(arrays["x"], arrays.get("y"), job.data_source)
+    with torch_threads(job.threads):
         outcome = distill_into(
-            self.teacher,
+            teacher,
             student,
-            self.data,
-            self.config.distill,
-            self.ctx,
-            checkpoint_name=f"trials/trial_{trial.number}.pt",
-            span=(100 * len(self.records[:-1]) / self.config.n_trials,) * 2,
+            data,
+            job.distill,
+            ctx,
+            checkpoint_name=f"trials/trial_{job.number}.pt",
         )
-        record.update(status="complete", score=_score(outcome), epochs=len(outcome.val_losses))
-        if self.best is None or record["score"] > self.best[0]["score"]:
-            self.best = (record, student)
-        self.ctx.emit(
-            100 * len(self.records) / self.config.n_trials,
-            f"trial {trial.number}: {arch} → score {record['score']:.4g}",
-            {"trial": record},
-        )
-        return float(record["score"])
+    path = job.workdir / "trials" / f"trial_{job.number}_trained.pt"
+    torch.save(outcome.student, path)
+    return _TrialDone(
+        score=_score(outcome), epochs=len(outcome.val_losses), student=path, events=events
+    )
