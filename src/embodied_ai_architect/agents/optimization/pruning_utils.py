@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -137,13 +138,16 @@ def prune_channels(
     args: tuple[torch.Tensor, ...],
     *,
     ratio: float,
-    importance: Literal["l1", "l2"],
-    global_pruning: bool,
-    round_to: int | None,
-    ignore: list[str],
-    prune_heads: bool,
+    importance: Literal["l1", "l2"] = "l2",
+    global_pruning: bool = False,
+    round_to: int | None = None,
+    ignore: Sequence[str] = (),
+    prune_heads: bool = True,
 ) -> StructuredOutcome:
-    """Prune ``module`` in place; attention heads first, then channels / neurons."""
+    """Prune ``module`` in place; attention heads first, then channels / neurons.
+
+    The defaults are ``PruneStructuredConfig``'s (distillation's pruned student uses them).
+    """
     import torch_pruning as tp
 
     named = dict(module.named_modules())

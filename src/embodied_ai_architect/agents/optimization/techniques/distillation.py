@@ -273,16 +273,7 @@ def distill(handle: ModelHandle, config: DistillConfig, ctx: TechniqueContext) -
     shapes = output_shapes(teacher, args)
     if config.student == "pruned":
         student = clone_module(source)
-        prune_channels(
-            student,
-            args,
-            ratio=config.ratio,
-            importance="l2",
-            global_pruning=False,
-            round_to=None,
-            ignore=[],
-            prune_heads=True,
-        )
+        prune_channels(student, args, ratio=config.ratio)  # prune_structured's defaults
     else:
         import torch
 
