@@ -294,7 +294,7 @@ def prune_structured(
         importance=config.importance,
         global_pruning=config.global_pruning,
         round_to=config.round_to,
-        ignore=config.ignore,
+        ignore=list(config.ignore),
         prune_heads=config.prune_heads,
     )
     check_same_outputs(shapes, module, args, "structured pruning")
