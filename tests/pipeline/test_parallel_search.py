@@ -192,3 +192,35 @@ def test_nas_parallel_trials_are_deterministic(tmp_path: Path) -> None:
     assert [(t["arch"], t["status"], t.get("score")) for t in first] == [
         (t["arch"], t["status"], t.get("score")) for t in second
     ]
+
+
+@pytest.mark.slow  # starts a local Ray instance (~15 s)
+def test_ray_tasks_search_exactly_as_one_process(runs, tiny_onnx: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ray = pytest.importorskip("ray")
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, address="local")
+    try:
+        request = OptimizeRequest(
+            model_path=tiny_onnx,
+            constraints=Constraints(
+                budget=Budget(max_attempts=BUDGET),
+                max_accuracy_drop=1.0,
+                objective="size",
+                target="onnxruntime",
+            ),
+            out_dir=tmp_path / "out",
+            latency_runs=5,
+            search_workers=2,
+            model_memory=False,
+            max_eval_samples=256,
+        )
+        events: list[ProgressEvent] = []
+        settings = Settings(workspace=tmp_path / "ws", num_threads=1, executor="ray")
+        report = run_optimize(request, settings=settings, sink=events.append)
+    finally:
+        if started_here:
+            ray.shutdown()
+    assert any("Ray tasks" in e.message for e in events)
+    assert _sequence(report) == _sequence(runs[1][0])
+    assert [v.sha256 for v in report.versions] == [v.sha256 for v in runs[1][0].versions]
