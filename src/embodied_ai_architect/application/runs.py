@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from embodied_ai_architect.errors import InputError, NotFoundError
+from embodied_ai_architect.errors import InputError, StoreError
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.schemas.runs import (
     AttemptView,
@@ -29,7 +29,7 @@ from embodied_ai_architect.schemas.runs import (
     number,
 )
 from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.models import JobRow, ModelVersionRow
+from embodied_ai_architect.store.models import JobRow, ModelRow, ModelVersionRow
 from embodied_ai_architect.store.repo import history, jobs
 
 _UNRECORDED_OLD = "not recorded: the version was stored before verdicts were kept"
@@ -40,24 +40,6 @@ _UNRECORDED_SHARED = (
 _UNRECORDED_NONE = "not recorded: the run chose no version"
 # What a RunView takes from the job row as it is.
 _JOB_FIELDS = ("kind", "status", "progress", "stage", "created_at", "finished_at", "error")
-
-
-def resolve_run_id(session: Session, text: str) -> str:
-    """The id of the optimize run ``text`` names: its full id or a unique prefix of it."""
-    if session.get(JobRow, text) is not None:
-        return text
-    statement = select(JobRow.id).where(JobRow.kind == JobKind.OPTIMIZE)
-    matches = [
-        job_id
-        for job_id in session.scalars(statement.where(JobRow.id.startswith(text, autoescape=True)))
-    ]
-    if len(matches) != 1:
-        raise NotFoundError(
-            f"no single optimize run matches {text!r} ({len(matches)} found)",
-            hint="list runs with `branes runs list` or GET /api/v1/jobs?kind=optimize",
-            details={"matches": len(matches)},
-        )
-    return matches[0]
 
 
 def list_runs(db: Database, *, limit: int = 20) -> list[RunListItem]:
@@ -78,7 +60,7 @@ def list_runs(db: Database, *, limit: int = 20) -> list[RunListItem]:
 def get_run(db: Database, run_id: str) -> RunView:
     """A run by id (or unique prefix) with its plans, attempts, versions and outcome."""
     with db.session() as session:
-        return run_view(session, resolve_run_id(session, run_id))
+        return run_view(session, history.resolve_run_id(session, text=run_id))
 
 
 def run_view(session: Session, run_id: str) -> RunView:
@@ -91,7 +73,7 @@ def run_view(session: Session, run_id: str) -> RunView:
     view = RunView(
         run_id=row.id,
         **{name: getattr(row, name) for name in _JOB_FIELDS},
-        model=Path(str(request.get("model_path", ""))).name,
+        model=_model_name(session, row),
         constraints=dict(request.get("constraints") or {}),
         baseline=baseline,
         plans=[PlanView.model_validate(p) for p in history.list_plans(session, job_id=run_id)],
@@ -145,8 +127,8 @@ def summarize_run(session: Session, run_id: str) -> RunSummary:
 def compare_runs(db: Database, a: str, b: str) -> RunComparison:
     """Two runs side by side: every metric of each run's final version and b − a."""
     with db.session() as session:
-        first = summarize_run(session, resolve_run_id(session, a))
-        second = summarize_run(session, resolve_run_id(session, b))
+        first = summarize_run(session, history.resolve_run_id(session, text=a))
+        second = summarize_run(session, history.resolve_run_id(session, text=b))
     return RunComparison(a=first, b=second, metrics=metric_deltas(first, second))
 
 
@@ -159,7 +141,7 @@ def summarize_runs(db: Database, run_ids: list[str]) -> list[RunSummary]:
             field="run_ids",
         )
     with db.session() as session:
-        return [summarize_run(session, resolve_run_id(session, r)) for r in run_ids]
+        return [summarize_run(session, history.resolve_run_id(session, text=r)) for r in run_ids]
 
 
 def metric_deltas(first: RunSummary, second: RunSummary) -> list[MetricDelta]:
@@ -173,6 +155,15 @@ def metric_deltas(first: RunSummary, second: RunSummary) -> list[MetricDelta]:
         delta = vb - va if va is not None and vb is not None else None
         deltas.append(MetricDelta(metric=name, a=va, b=vb, delta=delta))
     return deltas
+
+
+def _model_name(session: Session, row: JobRow) -> str:
+    """The model file's name: from a library request's path, else the uploaded model's name."""
+    path = (row.request or {}).get("model_path")
+    if path:
+        return Path(str(path)).name
+    model = session.get(ModelRow, row.model_id) if row.model_id is not None else None
+    return model.name if model is not None else ""
 
 
 def _versions(session: Session, job_id: str) -> list[ModelVersionRow]:
@@ -205,8 +196,19 @@ def _report(row: JobRow) -> dict[str, Any] | None:
     path = result.get("report") or ((row.error or {}).get("details") or {}).get("report")
     if not path or not Path(path).is_file():
         return None
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(
+            f"the report of run {row.id} cannot be read: {exc}",
+            hint="restore the workspace's runs/ folder from a backup",
+        ) from exc
+    if not isinstance(data, dict):
+        raise StoreError(
+            f"the report of run {row.id} is not a JSON object",
+            hint="restore the workspace's runs/ folder from a backup",
+        )
+    return data
 
 
 def _list_summary(row: JobRow) -> str:

@@ -11,12 +11,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from embodied_ai_architect.errors import NotFoundError, StoreError
-from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.schemas.results import OptimizeReport
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import sha256_file
-from embodied_ai_architect.store.repo import jobs
+from embodied_ai_architect.store.repo import history, jobs
 from embodied_ai_architect.store.repo import versions as version_repo
 
 
@@ -37,16 +36,7 @@ def _db(settings: Settings) -> Database:
 def load_report(settings: Settings, run_id: str) -> OptimizeReport:
     """The typed report of a run (by job id or a unique prefix of it)."""
     with _db(settings).session() as session:
-        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=1000)
-        matches = [r for r in rows if r.id == run_id] or [
-            r for r in rows if r.id.startswith(run_id)
-        ]
-        if len(matches) != 1:
-            raise NotFoundError(
-                f"no single optimize run matches {run_id!r} ({len(matches)} found)",
-                hint="list runs with `branes runs list`",
-            )
-        row = matches[0]
+        row = jobs.get_job(session, job_id=history.resolve_run_id(session, text=run_id))
         result, error = row.result, row.error
     if result and "run_id" in result:
         return OptimizeReport.model_validate(result)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from embodied_ai_architect.errors import NotFoundError
+from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.store.models import AttemptRow, JobRow, PlanRow, PlanStepRow, SkillRow
 from embodied_ai_architect.store.repo._common import insert, require
 
@@ -43,6 +45,22 @@ def record_attempt(
         environment=environment or {},
     )
     return insert(session, row)
+
+
+def resolve_run_id(session: Session, *, text: str) -> str:
+    """The id of the optimize run ``text`` names: its full id or a unique prefix of it."""
+    if session.get(JobRow, text) is not None:
+        return text
+    prefixed = JobRow.id.startswith(text, autoescape=True)
+    statement = select(JobRow.id).where(JobRow.kind == JobKind.OPTIMIZE, prefixed)
+    matches = list(session.scalars(statement))
+    if len(matches) != 1:
+        raise NotFoundError(
+            f"no single optimize run matches {text!r} ({len(matches)} found)",
+            hint="list runs with `branes runs list` or GET /api/v1/jobs?kind=optimize",
+            details={"matches": len(matches)},
+        )
+    return matches[0]
 
 
 def list_attempts(session: Session, *, job_id: str) -> list[AttemptRow]:
