@@ -61,7 +61,7 @@ def test_directory_with_safetensors_but_no_config(tmp_path: Path) -> None:
     assert detect_format(tmp_path / "model.safetensors") is ModelFormat.SAFETENSORS
     error = _error(tmp_path)
     assert "no config.json" in error.message
-    assert "--arch" in error.hint
+    assert "`arch`" in error.hint
 
 
 def test_safetensors_file_without_config(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_safetensors_file_without_config(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0\0\0\0")
     error = _error(path)
     assert "no config.json" in error.message
-    assert "--config" in error.hint
+    assert "`config_path`" in error.hint and error.field == "config_path"
 
 
 def test_safetensors_truncated_inside_its_header(tmp_path: Path) -> None:

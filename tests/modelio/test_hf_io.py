@@ -159,7 +159,7 @@ def test_unknown_model_type_and_missing_model_type(tmp_path: Path) -> None:
     path.write_text(json.dumps({"model_type": "no_such_architecture_xyz"}))
     with pytest.raises(ModelLoadError) as info:
         build_from_config(path)
-    assert "--arch" in info.value.hint
+    assert "`arch`" in info.value.hint
     path.write_text(json.dumps({"hidden_size": 3}))
     with pytest.raises(ModelFormatError):
         build_from_config(path)

@@ -178,8 +178,9 @@ def _detect_json(path: Path) -> ModelFormat:
         return ModelFormat.SAFETENSORS_INDEX
     raise ModelFormatError(
         f"{path.name!r} is a JSON file, not a model",
-        hint="a config.json goes with --config next to the weights; pass the weights file "
+        hint="a config.json goes in `config_path`, next to the weights; pass the weights file "
         "(or the directory holding both)",
+        field="model_path",
     )
 
 
@@ -198,7 +199,8 @@ def _detect_directory(path: Path) -> ModelFormat:
         raise ModelFormatError(
             f"directory {str(path)!r} has safetensors weights but no config.json",
             hint="put the model's config.json next to the weights, or pass the weights file with "
-            "--arch module:factory",
+            "`arch` (module:factory)",
+            field="arch",
         )
     raise ModelFormatError(
         f"{str(path)!r} is a directory that holds no recognised model",

@@ -55,9 +55,10 @@ def load_hf(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHan
     else:
         raise ModelFormatError(
             f"{path.name!r} holds SafeTensors weights but no architecture: no config.json "
-            f"({config_path}) and no --arch",
-            hint="put the model's config.json next to the weights (Hugging Face layout), pass "
-            "--config path/to/config.json, or --arch package.module:factory",
+            f"({config_path}) and no `arch`",
+            hint="put the model's config.json next to the weights (Hugging Face layout), give "
+            "`config_path` (path/to/config.json), or `arch` (package.module:factory)",
+            field="config_path",
         )
     evidence = "config.json" if specs is not None else "file metadata"
     handle = build_torch_handle(module, path, fmt, options, specs, None, evidence)
@@ -149,7 +150,7 @@ def _raise_on_loading_info(info: dict[str, Any], source: str) -> None:
             f"{len(missing)} missing key(s) {missing[:5]}, "
             f"{len(unexpected)} unexpected key(s) {unexpected[:5]}"
             + (f", {len(mismatched)} of the wrong shape {mismatched[:3]}" if mismatched else ""),
-            hint="check config.json (or --config) describes the model the weights came from; "
+            hint="check config.json (or `config_path`) describes the model the weights came from; "
             "random initialisation is never used silently",
             details={"missing": missing, "unexpected": unexpected, "mismatched": mismatched},
         )
@@ -262,8 +263,9 @@ def _config_object(config_path: Path) -> Any:
         raise ModelLoadError(
             f"model_type {model_type!r} in {Path(config_path).name!r} is not known to "
             f"transformers {transformers.__version__}: {str(exc).splitlines()[0][:200]}",
-            hint="upgrade transformers if the architecture is newer, or pass --arch "
-            "package.module:factory to build it from your own code",
+            hint="upgrade transformers if the architecture is newer, or give `arch` "
+            "(package.module:factory) to build it from your own code",
+            field="arch",
         ) from exc
     except TypeError as exc:
         raise ModelLoadError(
@@ -298,7 +300,8 @@ def build_from_config(config_path: Path) -> torch.nn.Module:
         raise ModelLoadError(
             f"transformers cannot build {config.model_type!r} from {Path(config_path).name!r}: "
             f"{str(exc).splitlines()[0][:200]}",
-            hint="check the config matches the installed transformers version, or pass --arch",
+            hint="check the config matches the installed transformers version, or give `arch`",
+            field="arch",
         ) from exc
     return module.eval()
 

@@ -62,7 +62,8 @@ def load_state_strict(
         raise ModelLoadError(
             f"the weights in {source!r} have {len(mismatched)} tensor(s) of the wrong shape: "
             f"{mismatched[:5]}",
-            hint="the config / --arch kwargs describe a different size than the checkpoint",
+            hint="the config / `arch_kwargs` describe a different size than the checkpoint",
+            field="arch_kwargs",
             details={"mismatched": mismatched},
         )
     result = module.load_state_dict(state, strict=False)
@@ -74,8 +75,9 @@ def load_state_strict(
             f"the weights in {source!r} do not match the architecture: "
             f"{len(missing)} missing key(s) {missing[:5]}, "
             f"{len(unexpected)} unexpected key(s) {unexpected[:5]}",
-            hint="check --arch / --config (and their kwargs) describe the model the weights "
-            "came from; random initialisation is never used silently",
+            hint="check `arch` / `config_path` (and `arch_kwargs`) describe the model the "
+            "weights came from; random initialisation is never used silently",
+            field="arch",
             details={"missing": missing, "unexpected": unexpected},
         )
     tie = getattr(module, "tie_weights", None)

@@ -233,8 +233,9 @@ def _load_keras(path: Path, fmt: ModelFormat, options: LoadOptions) -> TensorFlo
             raise ModelFormatError(
                 f"{path.name!r} contains Python code (a Lambda layer) that Keras only loads in "
                 f"unsafe mode: {message}",
-                hint="pass --trust-pickle if you trust the file, or replace the Lambda layer with "
+                hint="set `trust_pickle` if you trust the file, or replace the Lambda layer with "
                 "a registered custom layer",
+                field="trust_pickle",
             ) from exc
         raise ModelFormatError(
             f"{path.name!r} cannot be loaded as a Keras model: {message}",

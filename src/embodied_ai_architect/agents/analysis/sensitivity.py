@@ -148,7 +148,8 @@ def _scorer(
     else:
         raise AnalysisError(
             f"per-layer sensitivity is not implemented for {handle.framework} models",
-            hint="pass --sensitivity 0, or analyze the model's ONNX export",
+            hint="set `sensitivity_top_k` to 0, or analyze the model's ONNX export",
+            field="sensitivity_top_k",
         )
 
 

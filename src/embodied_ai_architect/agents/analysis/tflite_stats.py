@@ -155,7 +155,8 @@ def tflite_scorer(
         if offset < 0 or content.find(raw, offset + 1) >= 0:
             raise AnalysisError(
                 f"the weight of {layer.name!r} cannot be located uniquely in the flatbuffer",
-                hint="pass --sensitivity 0 for this model",
+                hint="set `sensitivity_top_k` to 0 for this model",
+                field="sensitivity_top_k",
             )
         axis = 3 if layer.attrs.get("tflite_op") == "DEPTHWISE_CONV_2D" else 0
         patched = fake_quantize(original, axis).astype(original.dtype).tobytes()

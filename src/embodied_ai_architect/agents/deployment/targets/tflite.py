@@ -67,8 +67,9 @@ class TfliteTarget(DeploymentTarget):
             if precision is not DeploymentPrecision.FP32:
                 raise ConfigError(
                     "PyTorch → TFLite supports fp32 only here",
-                    hint="use --target onnxruntime or openvino for reduced precision, or "
+                    hint="use `target` onnxruntime or openvino for reduced precision, or "
                     "convert from TensorFlow",
+                    field="target",
                 )
             return Conversion("tflite_from_torch")
         if framework is Framework.TFLITE and precision is DeploymentPrecision.FP32:
