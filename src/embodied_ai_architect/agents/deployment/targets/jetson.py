@@ -116,7 +116,9 @@ def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None 
         # Deprecated in 10.5 (still present in 10.x): query it where it exists.
         if not getattr(builder, "platform_has_fast_fp16", True):
             raise DeploymentError(
-                "this GPU has no fast FP16 path", hint="use --precision fp32 or int8"
+                "this GPU has no fast FP16 path",
+                hint="use `precision` fp32 or int8",
+                field="precision",
             )
         config.set_flag(trt.BuilderFlag.FP16)
     else:
@@ -127,7 +129,9 @@ def build_engine(trt: Any, spec: EngineBuildSpec, buffers: DeviceBuffers | None 
                 field="calibration.data_path",
             )
         if not getattr(builder, "platform_has_fast_int8", True):
-            raise DeploymentError("this GPU has no fast INT8 path", hint="use --precision fp16")
+            raise DeploymentError(
+                "this GPU has no fast INT8 path", hint="use `precision` fp16", field="precision"
+            )
         config.set_flag(trt.BuilderFlag.INT8)
         # FP16 as well: layers TensorRT cannot run in INT8 fall back to FP16, not FP32.
         config.set_flag(trt.BuilderFlag.FP16)
