@@ -40,6 +40,13 @@ ThreadsOption = Annotated[
     int | None,
     typer.Option("--threads", help="Intra-op threads for timing (default: settings)."),
 ]
+CalibrationDataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration-data",
+        help="Representative inputs for INT8 calibration: a folder of images or .npy/.npz.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the typed result as JSON.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 

@@ -15,6 +15,7 @@ import typer
 from embodied_ai_architect.cli.options import (
     ArchKwargsOption,
     ArchOption,
+    CalibrationDataOption,
     InputOption,
     InputShapeOption,
     JsonOption,
@@ -66,12 +67,7 @@ def run(
     int8_mode: Annotated[
         str, typer.Option("--int8-mode", help="static (calibrated) or dynamic (where supported).")
     ] = "static",
-    calibration_data: Annotated[
-        Path | None,
-        typer.Option(
-            "--calibration-data", help="Folder of images or .npy/.npz for INT8 calibration."
-        ),
-    ] = None,
+    calibration_data: CalibrationDataOption = None,
     num_calibration: Annotated[
         int, typer.Option("--num-calibration", help="Calibration samples.")
     ] = 128,

@@ -14,6 +14,7 @@ import typer
 from embodied_ai_architect.cli.options import (
     ArchKwargsOption,
     ArchOption,
+    CalibrationDataOption,
     InputOption,
     InputShapeOption,
     JsonOption,
@@ -86,9 +87,7 @@ def optimize(
         Path | None,
         typer.Option("--eval-data", help="Labelled data: .npz x/y, CSV, or image class folders."),
     ] = None,
-    calibration_data: Annotated[
-        Path | None, typer.Option("--calibration-data", help="Calibration inputs (.npz/images).")
-    ] = None,
+    calibration_data: CalibrationDataOption = None,
     train_data: Annotated[
         Path | None, typer.Option("--train-data", help="Training data (.npz x/y) for fine-tuning.")
     ] = None,
