@@ -48,10 +48,10 @@ def finished(tmp_path_factory):  # type: ignore[no-untyped-def]
     request = OptimizeRequest(
         model_path=model,
         load_options=options,
-        constraints=Constraints(max_accuracy_drop=1.0, budget=Budget(max_attempts=2)),
+        constraints=Constraints(max_accuracy_drop=1.0, budget=Budget(max_attempts=1)),
         out_dir=root / "out",
         latency_runs=5,
-        max_eval_samples=64,
+        max_eval_samples=32,
         model_memory=False,
     )
     report = run_optimize(request, settings=settings, sink=lambda event: None)
