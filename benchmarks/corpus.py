@@ -29,15 +29,15 @@ from embodied_ai_architect.testing.corpus import CorpusModel, load_manifest, mod
 
 
 def _load(entry: CorpusModel) -> Any:
-    from embodied_ai_architect.modelio.options import LoadOptions
     from embodied_ai_architect.modelio.signature import parse_input_overrides
+    from embodied_ai_architect.schemas.loading import LoadOptions
 
     return LoadOptions(inputs=parse_input_overrides(entry.inputs), arch=entry.arch)
 
 
 def _analyze(entry: CorpusModel, ctx: Any) -> dict[str, Any]:
     from embodied_ai_architect.agents.analysis.agent import analyze_model
-    from embodied_ai_architect.agents.analysis.request import AnalysisRequest
+    from embodied_ai_architect.schemas.analysis import AnalysisRequest
 
     started = time.perf_counter()
     profile = analyze_model(
