@@ -18,6 +18,11 @@ HEAVY = frozenset(
     {"yolov8s_fall", "layout_picodet", "ppocr_det", "ppocr_rec", "minilm", "minilm_sharded"}
 )
 
+# Another file of a format whose optimize already runs by default (MTCNN O-Net beside the R-
+# and P-Net state dicts, Silero VAD opset 15 beside opset 18): their short optimize adds over a
+# minute to the default run and no new path, so it runs in `make test-slow`.
+OPTIMIZED_ELSEWHERE = frozenset({"mtcnn_onet_state_dict", "silero_vad_onnx_op15"})
+
 
 def corpus_params(
     *,

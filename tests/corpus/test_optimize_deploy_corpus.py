@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import Run
-from corpus.helpers import HEAVY, corpus_file, corpus_params, load_flags
+from corpus.helpers import HEAVY, OPTIMIZED_ELSEWHERE, corpus_file, corpus_params, load_flags
 from embodied_ai_architect.testing.corpus import CorpusModel, entry_kwargs
 from embodied_ai_architect.utils.deps import has_package
 
@@ -27,7 +27,7 @@ def _check_verdict(report: dict, out: Path) -> None:  # type: ignore[type-arg]
     assert (out / "report.json").exists()
 
 
-@pytest.mark.parametrize("entry", corpus_params(exclude=HEAVY))
+@pytest.mark.parametrize("entry", corpus_params(exclude=HEAVY, slow=OPTIMIZED_ELSEWHERE))
 def test_short_optimize_ends_with_a_verdict(entry: CorpusModel, branes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = corpus_file(entry)
     out = tmp_path / "run"
