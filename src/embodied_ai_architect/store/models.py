@@ -76,19 +76,25 @@ class Base(DeclarativeBase):
     }
 
 
-class ModelRow(Base):
+class _UploadedFile:
+    """Columns every uploaded file's row has (models, datasets). ``format`` and ``size_bytes``
+    stay in each table: their column types differ (already-applied migrations fix them)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(Text, doc="Artifact path relative to the workspace.")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelRow(_UploadedFile, Base):
     """An uploaded model file (version 0 of a model lives in model_versions too)."""
 
     __tablename__ = "models"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(32))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(Integer)
-    path: Mapped[str] = mapped_column(Text, doc="Artifact path relative to the workspace.")
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     versions: Mapped[list[ModelVersionRow]] = relationship(
         back_populates="model", cascade="all, delete-orphan", order_by="ModelVersionRow.version"
@@ -254,21 +260,16 @@ class SkillRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DatasetRow(Base):
+class DatasetRow(_UploadedFile, Base):
     """An uploaded data file (.npz / .npy) that optimize and deploy jobs reference by id."""
 
     __tablename__ = "datasets"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(8), doc="npz or npy")
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    path: Mapped[str] = mapped_column(Text, doc="Artifact path relative to the workspace.")
     samples: Mapped[int] = mapped_column(BigInteger, doc="Length of the arrays' first axis.")
     labelled: Mapped[bool] = mapped_column(Boolean, doc="Has an integer array 'y'.")
     arrays: Mapped[list[Any]] = mapped_column(JSON, doc="[{name, shape, dtype}] per array.")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @event.listens_for(Session, "before_flush")
