@@ -55,6 +55,13 @@ def test_smaller_but_slower_is_not_kept_without_a_size_limit() -> None:
     assert improves(c, FP32, m(17.4, 3.0), "balanced")[0]
 
 
+def test_a_size_gain_under_the_threshold_says_so() -> None:
+    # 0.221 MB vs 0.231 MB once read "no size gain": it is a gain, under the 5 % worth a version.
+    ok, why = improves(Constraints(max_accuracy_drop=2), m(10.0, 0.231), m(10.0, 0.221), "size")
+    assert not ok
+    assert why.startswith("size gain under 5 %") and "0.221 MB vs 0.231 MB" in why
+
+
 def test_step_choice_prefers_the_fast_candidate_the_issue_lost() -> None:
     c = Constraints(max_accuracy_drop=2)
     items = [(DYNAMIC, "ort_int8_dynamic"), (OPENVINO, "openvino_int8")]

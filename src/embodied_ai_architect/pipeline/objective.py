@@ -99,7 +99,11 @@ def improves(
             return True, size
         if faster and not larger:
             return True, f"{speed} at equal size"
-        return False, f"no size gain ({new.size_mb:.3g} MB vs {current.size_mb:.3g} MB)"
+        # Name the threshold: "no gain" beside a smaller figure reads like a bug.
+        return False, (
+            f"size gain under {SIZE_GAIN * 100:.0f} % ({new.size_mb:.3g} MB vs {current.size_mb:.3g} MB) "
+            "and not faster"
+        )
     if slower:
         return False, f"slower than its parent ({speed}) and no limit needs it"
     if objective == Objective.BALANCED:
