@@ -155,25 +155,23 @@ class RunState:
         )
 
     def skip(self, attempt: AttemptRecord, reason: str) -> None:
-        attempt.status = StepStatus.SKIPPED
-        attempt.reason = f"skipped: {reason}"
-        self._persist(attempt)
-        self.bus.emit(
-            self.bus_percent(),
-            "optimization",
-            f"{attempt.technique} skipped: {reason}",
-            kind=EventKind.DECISION,
-            step=attempt.step_id,
-        )
+        self._decline(attempt, StepStatus.SKIPPED, f"skipped: {reason}", "skipped", reason)
 
     def reject(self, attempt: AttemptRecord, reason: str) -> None:
-        attempt.status = StepStatus.REJECTED
-        attempt.reason = reason
+        self._decline(attempt, StepStatus.REJECTED, reason, "rejected", reason)
+
+    def _decline(
+        self, attempt: AttemptRecord, status: StepStatus, recorded: str, verb: str, reason: str
+    ) -> None:
+        """Record a step that produced no version (``recorded`` is the stored reason) and tell
+        the bus, as a decision rather than an error: nothing failed."""
+        attempt.status = status
+        attempt.reason = recorded
         self._persist(attempt)
         self.bus.emit(
             self.bus_percent(),
             "optimization",
-            f"{attempt.technique} rejected: {reason}",
+            f"{attempt.technique} {verb}: {reason}",
             kind=EventKind.DECISION,
             step=attempt.step_id,
         )
