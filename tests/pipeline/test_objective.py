@@ -16,7 +16,7 @@ from embodied_ai_architect.pipeline.objective import (
     improves,
     pick_best,
 )
-from embodied_ai_architect.pipeline.search import Measured, _StepSearch, stop_reason
+from embodied_ai_architect.pipeline.search import Measured, _next_move, _StepSearch, stop_reason
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 from embodied_ai_architect.schemas.results import AttemptRecord, StepCandidate, StepStatus
 from embodied_ai_architect.schemas.results import VersionMetrics as VM
@@ -193,3 +193,15 @@ def test_fallback_stops_once_it_cannot_beat_the_incumbent() -> None:
     search.kept.append(_measured("openvino_int8", OPENVINO))
     why = stop_reason(state, search, _measured("ort_int8_static", m(12.0, 3.2, 0.5)), "latency")
     assert why is not None and "incumbent" in why
+
+
+def test_a_rejected_attempt_says_what_came_next() -> None:
+    retry = (
+        StepCandidate(technique="ort_int8_dynamic", config={"per_channel": True}),
+        "per-channel",
+    )
+    assert _next_move(None, retry) == "retry: per-channel"
+    assert _next_move("x dropped for this model: 2.3× slower", None) == (
+        "no gentler retry: x dropped for this model: 2.3× slower"
+    )
+    assert _next_move(None, None) == "no gentler setting left to try"

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
+from embodied_ai_architect.agents.evaluation.criteria import (
+    all_passed,
+    failures,
+    judge,
+    metric_name,
+)
 from embodied_ai_architect.agents.evaluation.splits import SplitEvaluator
 from embodied_ai_architect.agents.planning.skills import SkillRecord
 from embodied_ai_architect.errors import EAAError
@@ -187,8 +192,8 @@ def build_report(
             f"{m.p95_ms:.3g} ms)"
         )
         if m.accuracy is not None and b.accuracy is not None:
-            # Closed-loop evaluation (--eval-sim) scores success, shown before → after.
-            name = "success" if m.accuracy_metric == "success_rate" else "accuracy"
+            # Named as the verdicts name it: success, top-1 accuracy, fidelity to the original.
+            name = metric_name(m.accuracy_metric)
             summary += (
                 f", {name} {b.accuracy * 100:.2f} → {m.accuracy * 100:.2f} % "
                 f"({(m.accuracy - b.accuracy) * 100:+.2f} points)"

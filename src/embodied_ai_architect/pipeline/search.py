@@ -158,11 +158,13 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         accuracy_ok = all(v.passed for v in measured.verdicts if v.constraint == "accuracy")
         if not accuracy_ok:
             reason = failures([v for v in measured.verdicts if v.constraint == "accuracy"])
-            state.reject(measured.attempt, reason)
             if candidate.technique == EXPORT_ONNX:
+                state.reject(measured.attempt, reason)
                 continue
             why_stop = stop_reason(state, search, measured, objective)
             nxt = _fallback(state, candidate) if why_stop is None else None
+            # The attempt's own record says what happens next, not only the run's events.
+            state.reject(measured.attempt, f"{reason}; {_next_move(why_stop, nxt)}")
             if nxt is not None:
                 queue.insert(0, nxt[0])
                 state.replans.append(
@@ -219,6 +221,14 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
     step.status = StepStatus.ACCEPTED
     step.outcome = f"{best.candidate.technique} → {vid}: {'; '.join(best.notes)}"
     return vid
+
+
+def _next_move(why_stop: str | None, nxt: tuple[StepCandidate, str] | None) -> str:
+    if why_stop is not None:
+        return f"no gentler retry: {why_stop}"
+    if nxt is not None:
+        return f"retry: {nxt[1]}"
+    return "no gentler setting left to try"
 
 
 def _fallback(state: RunState, candidate: StepCandidate) -> tuple[StepCandidate, str] | None:
