@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session
@@ -13,6 +13,17 @@ from embodied_ai_architect.store.models import Base
 RowT = TypeVar("RowT", bound=Base)
 
 MAX_LIMIT = 1000
+
+
+class UploadedFileFields(TypedDict):
+    """What every uploaded file's row records (the columns of ``store.models._UploadedFile``
+    plus format and size): one declaration for the create functions of models and datasets."""
+
+    name: str
+    format: str
+    sha256: str
+    size_bytes: int
+    path: str
 
 
 def require(session: Session, row_type: type[RowT], key: object, *, what: str) -> RowT:

@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import DatasetRow
-from embodied_ai_architect.store.repo._common import insert, newest_first, remove, require
+from embodied_ai_architect.store.repo._common import (
+    UploadedFileFields,
+    insert,
+    newest_first,
+    remove,
+    require,
+)
 
 
 def create_dataset(
     session: Session,
     *,
-    name: str,
-    format: str,
-    sha256: str,
-    size_bytes: int,
-    path: str,
     samples: int,
     labelled: bool,
     arrays: list[dict[str, Any]],
+    **upload: Unpack[UploadedFileFields],
 ) -> DatasetRow:
-    row = DatasetRow(
-        name=name,
-        format=format,
-        sha256=sha256,
-        size_bytes=size_bytes,
-        path=path,
-        samples=samples,
-        labelled=labelled,
-        arrays=arrays,
-    )
-    return insert(session, row)
+    return insert(session, DatasetRow(**upload, samples=samples, labelled=labelled, arrays=arrays))
 
 
 def get_dataset(session: Session, *, dataset_id: int) -> DatasetRow:

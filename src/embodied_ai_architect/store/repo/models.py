@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.store.models import ModelRow
-from embodied_ai_architect.store.repo._common import insert, newest_first, remove, require
+from embodied_ai_architect.store.repo._common import (
+    UploadedFileFields,
+    insert,
+    newest_first,
+    remove,
+    require,
+)
 
 
 def create_model(
     session: Session,
     *,
-    name: str,
-    format: str,
-    sha256: str,
-    size_bytes: int,
-    path: str,
     profile: dict[str, Any] | None = None,
+    **upload: Unpack[UploadedFileFields],
 ) -> ModelRow:
-    row = ModelRow(
-        name=name, format=format, sha256=sha256, size_bytes=size_bytes, path=path, profile=profile
-    )
-    return insert(session, row)
+    return insert(session, ModelRow(**upload, profile=profile))
 
 
 def get_model(session: Session, *, model_id: int) -> ModelRow:
