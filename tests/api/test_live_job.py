@@ -4,9 +4,11 @@ library call made in this process."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.sync.client import connect
 
 from .live import ANALYZE_FAST, LiveServer, tiny_onnx_bytes, upload, wait_job
@@ -114,11 +116,22 @@ def test_websocket_unknown_job_gets_error_message(server: LiveServer) -> None:
     assert message["type"] == "error" and message["code"] == "not_found"
 
 
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server with an empty history: the planner ranks techniques by what failed in earlier
+    runs of its workspace (the skills table), and the shared server's other tests leave some
+    (a fresh-clone CI run planned ort_int8_dynamic last there and first in the library call)."""
+    live = LiveServer(tmp_path / "service", workers=1).start()
+    yield live
+    live.stop()
+
+
 def test_optimize_job_over_http_and_websocket_matches_library(
-    server: LiveServer, tmp_path: Path
+    own_server: LiveServer, tmp_path: Path
 ) -> None:
     """The pipeline's run_optimize as a service job: ordered live events, the typed report,
     the run's plan and attempts in the history, and the same decisions as a library call."""
+    server = own_server
     data = tiny_onnx_bytes(seed=41)
     request = {
         "kind": "optimize",
