@@ -80,6 +80,7 @@ class HandleRef(BaseModel):
         if self.kind == "onnx":
             return OnnxModelHandle(
                 self.path,
+                threads=threads,
                 name=self.name,
                 source_format=self.source_format,
                 inputs=self.inputs,
