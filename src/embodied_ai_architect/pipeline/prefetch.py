@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.agents.optimization.base import get_technique
 from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
+from embodied_ai_architect.pipeline.apply import inapplicable, readable_source
 from embodied_ai_architect.pipeline.parallel import (
     HandleRef,
     PrepareJob,
@@ -212,8 +213,6 @@ class Prefetcher:
         )
 
     def _eligible(self, candidate: StepCandidate, dropped: dict[str, str]) -> bool:
-        from embodied_ai_architect.pipeline.search import inapplicable
-
         # The ONNX export is the run's cached conversion: it is done here, never in a worker.
         return (
             candidate.technique != EXPORT_ONNX
@@ -222,8 +221,6 @@ class Prefetcher:
         )
 
     def _job(self, candidate: StepCandidate) -> PrepareJob:
-        from embodied_ai_architect.pipeline.search import readable_source
-
         state = self.state
         source = readable_source(state, candidate.technique, self.parent)
         handle = state.registry.handle(source)

@@ -11,18 +11,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from embodied_ai_architect.agents.evaluation.criteria import all_passed, failures, judge
 from embodied_ai_architect.agents.optimization.base import (
-    TechniqueContext,
-    apply_technique,
-    can_take,
     get_technique,
 )
-from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX, fallback
+from embodied_ai_architect.agents.planning.gentler import fallback
+from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.pipeline.apply import apply_candidate, inapplicable, readable_source
 from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
 from embodied_ai_architect.pipeline.parallel import PrepareOutcome
 from embodied_ai_architect.pipeline.prefetch import Prefetcher
@@ -356,69 +355,3 @@ def _measured(
         data={"metrics": metrics.model_dump(mode="json")},
     )
     return Measured(candidate, handle, packed, metrics, verdicts, attempt, source=source)
-
-
-def readable_source(state: RunState, technique: str, parent: str) -> str:
-    """The version a technique reads: the parent, or else its nearest ancestor the technique
-    can take (an INT8 conversion reads the ONNX model an OpenVINO FP32 version came from, and
-    the result is compared with that FP32 version)."""
-    if technique == EXPORT_ONNX:
-        return parent
-    manifest = get_technique(technique).manifest
-    vid: str | None = parent
-    while vid is not None:
-        if can_take(manifest, state.registry.handle(vid).framework):
-            return vid
-        vid = state.registry.get(vid).parent
-    return parent
-
-
-def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str | None:
-    """Why ``candidate`` cannot take the current version or any ancestor (a planning fact)."""
-    if candidate.technique == EXPORT_ONNX:
-        return None
-    manifest = get_technique(candidate.technique).manifest
-    source = readable_source(state, candidate.technique, parent)
-    framework = state.registry.handle(source).framework
-    if can_take(manifest, framework):
-        return None
-    return (
-        f"takes {[f.value for f in manifest.input_frameworks]} models; the current version "
-        f"{parent} and its ancestors are {framework.value}"
-    )
-
-
-def apply_candidate(
-    state: RunState,
-    candidate: StepCandidate,
-    parent: str,
-    workdir: Path,
-    span: tuple[float, float],
-) -> ModelHandle:
-    handle = state.registry.handle(parent)
-    if candidate.technique == EXPORT_ONNX:
-        return state.as_onnx(parent, handle)
-    spec = get_technique(candidate.technique)
-    accepts = spec.manifest.input_frameworks
-    if not can_take(spec.manifest, handle.framework):
-        raise InputError(
-            f"{candidate.technique} takes {[f.value for f in accepts]} models; the current "
-            f"version {parent} is {handle.framework.value}",
-            hint="the planner orders torch-only steps first; this step is skipped",
-        )
-    if handle.framework not in accepts:  # a torch model for an ONNX technique
-        handle = state.as_onnx(parent, handle)
-    ctx = TechniqueContext(
-        workdir=workdir,
-        sink=state.bus,
-        seed=state.seed,
-        threads=state.threads,
-        calibration=state.calibration(handle) if spec.manifest.needs_data != "none" else None,
-        training_data=state.training_data,
-        profile=state.profile,
-        span=span,
-        # NAS runs that many trials at once (techniques/nas.py, parallel_trials).
-        extras={"reference": state.registry.handle("v0"), "search_workers": state.search_workers},
-    )
-    config: dict[str, Any] = dict(candidate.config)
-    return apply_technique(candidate.technique, handle, ctx, config).handle

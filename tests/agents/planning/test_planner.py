@@ -6,11 +6,11 @@ import pytest
 
 from embodied_ai_architect.agents.optimization.base import get_technique, load_techniques
 from embodied_ai_architect.agents.planning.feasibility import unreachable_evidence
+from embodied_ai_architect.agents.planning.gentler import fallback
 from embodied_ai_architect.agents.planning.planner import (
     EXPORT_ONNX,
     PlanningInput,
     applicable_techniques,
-    fallback,
     make_plans,
 )
 from embodied_ai_architect.agents.planning.skills import SkillRecord, summarize

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from embodied_ai_architect.agents.optimization.base import get_technique
+from embodied_ai_architect.agents.planning.gentler import fallback
 from embodied_ai_architect.agents.planning.planner import (
     PlanningInput,
     applicable_techniques,
-    fallback,
     make_plans,
 )
 from embodied_ai_architect.schemas.constraints import Constraints

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueFamily,
@@ -18,7 +17,6 @@ from embodied_ai_architect.agents.optimization.base import (
     can_take,
     load_techniques,
 )
-from embodied_ai_architect.agents.planning.gentler import describe, next_gentler
 from embodied_ai_architect.agents.planning.priors import Effect, relative_cost, typical_effect
 from embodied_ai_architect.agents.planning.profile_rules import opportunity_scores, profile_veto
 from embodied_ai_architect.agents.planning.skills import SkillStats
@@ -28,7 +26,6 @@ from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.results import Plan, PlanStep, StepCandidate, VersionMetrics
 
 EXPORT_ONNX = "onnx_export"  # built-in: the original graph, run by ONNX Runtime (FP32)
-_AGGRESSIVE_FIELDS = ("ratio", "sparsity", "amount", "prune")
 # (latency, size) weights of the log gains that rank plans, per objective.
 _OBJECTIVE_WEIGHTS = {"latency": (1.0, 0.5), "size": (0.5, 1.0), "balanced": (1.0, 1.0)}
 
@@ -365,57 +362,3 @@ def _predict(baseline: VersionMetrics, steps: list[PlanStep]) -> tuple[float, fl
         size *= step.predicted.get("size_factor", 1.0)
         latency *= step.predicted.get("latency_factor", 1.0)
     return size, latency
-
-
-def fallback(
-    candidate: StepCandidate, spec: TechniqueSpec, profile: ModelProfile | None
-) -> tuple[StepCandidate, str] | None:
-    """The next, gentler configuration after ``candidate`` lost too much accuracy (or None).
-
-    First the gentler settings the config declares (per-channel scales, full-range weights: every
-    layer stays quantized), then mixed precision (keep the most sensitive layers in FP32, one
-    more each time), then a lower value of any aggressiveness knob in the declared search space.
-    """
-    fields = spec.config_type.model_fields
-    config: dict[str, Any] = dict(candidate.config)
-    if (gentler := next_gentler(spec, config)) is not None:
-        name, before, after = gentler
-        config[name] = after
-        return (
-            candidate.model_copy(update={"config": config}),
-            f"set {name}={after!r} (was {before!r}: {describe(spec, name)})",
-        )
-    if "exclude_top_sensitive" in fields:
-        current = int(config.get("exclude_top_sensitive") or 0)
-        limit = max(8, len(profile.sensitivity) if profile else 0)
-        if current < limit:
-            config["exclude_top_sensitive"] = current + 1
-            return (
-                candidate.model_copy(update={"config": config}),
-                f"keep the {current + 1} most sensitive layer(s) in FP32 (mixed precision)",
-            )
-        return None
-    if "nodes_to_exclude" in fields and profile is not None and profile.sensitivity:
-        ranked = [s.layer for s in sorted(profile.sensitivity, key=lambda s: -s.score)]
-        current_nodes = list(config.get("nodes_to_exclude") or [])
-        if len(current_nodes) < len(ranked):
-            config["nodes_to_exclude"] = ranked[: len(current_nodes) + 1]
-            return (
-                candidate.model_copy(update={"config": config}),
-                f"exclude the most sensitive layers {config['nodes_to_exclude']} from quantization",
-            )
-        return None
-    space = spec.config_type.search_space()
-    for name, values in space.items():
-        if not any(key in name for key in _AGGRESSIVE_FIELDS):
-            continue
-        numeric = sorted(v for v in values if isinstance(v, int | float))
-        current_value = config.get(name, fields[name].default)
-        lower = [v for v in numeric if v < current_value]
-        if lower:
-            config[name] = lower[-1]
-            return (
-                candidate.model_copy(update={"config": config}),
-                f"lower {name} from {current_value} to {lower[-1]}",
-            )
-    return None

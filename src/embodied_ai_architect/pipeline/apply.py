@@ -1,0 +1,91 @@
+"""Applying one candidate technique to a version: which version it reads, and whether it can.
+
+A technique reads the current version, or else its nearest ancestor in a framework the technique
+takes (an INT8 conversion reads the ONNX model an OpenVINO FP32 version came from); a torch model
+given to an ONNX technique is exported once per version (``RunState.as_onnx``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embodied_ai_architect.agents.optimization.base import (
+    TechniqueContext,
+    apply_technique,
+    can_take,
+    get_technique,
+)
+from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
+from embodied_ai_architect.errors import InputError
+from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.schemas.results import StepCandidate
+
+if TYPE_CHECKING:
+    from embodied_ai_architect.pipeline.state import RunState
+
+
+def readable_source(state: RunState, technique: str, parent: str) -> str:
+    """The version a technique reads: the parent, or else its nearest ancestor the technique
+    can take (an INT8 conversion reads the ONNX model an OpenVINO FP32 version came from, and
+    the result is compared with that FP32 version)."""
+    if technique == EXPORT_ONNX:
+        return parent
+    manifest = get_technique(technique).manifest
+    vid: str | None = parent
+    while vid is not None:
+        if can_take(manifest, state.registry.handle(vid).framework):
+            return vid
+        vid = state.registry.get(vid).parent
+    return parent
+
+
+def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str | None:
+    """Why ``candidate`` cannot take the current version or any ancestor (a planning fact)."""
+    if candidate.technique == EXPORT_ONNX:
+        return None
+    manifest = get_technique(candidate.technique).manifest
+    source = readable_source(state, candidate.technique, parent)
+    framework = state.registry.handle(source).framework
+    if can_take(manifest, framework):
+        return None
+    return (
+        f"takes {[f.value for f in manifest.input_frameworks]} models; the current version "
+        f"{parent} and its ancestors are {framework.value}"
+    )
+
+
+def apply_candidate(
+    state: RunState,
+    candidate: StepCandidate,
+    parent: str,
+    workdir: Path,
+    span: tuple[float, float],
+) -> ModelHandle:
+    handle = state.registry.handle(parent)
+    if candidate.technique == EXPORT_ONNX:
+        return state.as_onnx(parent, handle)
+    spec = get_technique(candidate.technique)
+    accepts = spec.manifest.input_frameworks
+    if not can_take(spec.manifest, handle.framework):
+        raise InputError(
+            f"{candidate.technique} takes {[f.value for f in accepts]} models; the current "
+            f"version {parent} is {handle.framework.value}",
+            hint="the planner orders torch-only steps first; this step is skipped",
+        )
+    if handle.framework not in accepts:  # a torch model for an ONNX technique
+        handle = state.as_onnx(parent, handle)
+    ctx = TechniqueContext(
+        workdir=workdir,
+        sink=state.bus,
+        seed=state.seed,
+        threads=state.threads,
+        calibration=state.calibration(handle) if spec.manifest.needs_data != "none" else None,
+        training_data=state.training_data,
+        profile=state.profile,
+        span=span,
+        # NAS runs that many trials at once (techniques/nas.py, parallel_trials).
+        extras={"reference": state.registry.handle("v0"), "search_workers": state.search_workers},
+    )
+    config: dict[str, Any] = dict(candidate.config)
+    return apply_technique(candidate.technique, handle, ctx, config).handle
