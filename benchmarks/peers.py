@@ -25,7 +25,12 @@ Runtime MatMul / MatMulInteger u8s8, 2 threads) and prints the share each candid
 
 Data: crops of the two photos that ship in scikit-learn (``load_sample_images``), sentences of
 scikit-learn's dataset descriptions tokenized with MiniLM's own tokenizer.json, observations of
-the MuJoCo reach expert for the MLP policy. Nothing is downloaded.
+the MuJoCo reach expert for the policies. Nothing is downloaded.
+
+Policies (``reach_mlp_policy``, ``reach_vla_policy``) are judged in closed loop: every artifact
+runs on the seeded scenes of ``reach-v0/smoke`` and the row reports success, Δ points against
+the original and speed-up (``peers_policies.py``); ``branes optimize`` gets the suite as
+``eval_sim`` and NNCF accuracy control the closed-loop success as its ``validation_fn``.
 
     .venv/bin/python benchmarks/peers.py --models ppocr_cls minilm --samples 24 --rounds 5
 
@@ -58,6 +63,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
+from peers_policies import POLICY_MODELS  # judged in closed loop
+from peers_policies import SUITE as SIM_SUITE
 
 THREADS = 2
 RESULTS = Path(__file__).parent / "results" / "peers.json"
@@ -290,19 +297,15 @@ def prepare(name: str, work: Path, n: int, seed: int) -> Prepared:
         return _prepare_minilm(work, n, seed)
     if name == "vit_small":
         return _prepare_vit(work, n, seed)
-    if name == "reach_mlp_policy":
-        from embodied_ai_architect.sim.evaluator import expert_observations
+    if name in POLICY_MODELS:
+        from peers_policies import policy_samples, vla_policy_path
 
-        observations = expert_observations("reach", count=total, image_size=None, every=2)
-        order = np.random.default_rng(seed).permutation(total)
-        samples = [{"state": observations[i].state[None].astype(np.float32)} for i in order]
-        path = _corpus_path(name).with_suffix(".onnx")
-        return Prepared(name, path, "mlp_policy", *_split(samples, n))
-    if name == "reach_vla_policy":
-        raise RuntimeError(
-            "no trained VLA policy in the corpus: `branes sim train-policy --task reach --kind vla` "
-            "trains one (not run here)"
-        )
+        mlp = name == "reach_mlp_policy"
+        path = _corpus_path(name).with_suffix(".onnx") if mlp else vla_policy_path()
+        samples = policy_samples(path, total, seed)
+        family = "mlp_policy" if mlp else "vla_policy"
+        note = f"judged in closed loop ({path.name})"
+        return Prepared(name, path, family, *_split(samples, n), note=note)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(ALL_MODELS)}")
 
 
@@ -544,14 +547,20 @@ def tool_nncf(model: Prepared, out: Path) -> Path:
 
 
 def tool_nncf_accuracy_control(
-    model: Prepared, out: Path, score: Callable[[list[int], list[list[np.ndarray]]], float]
+    model: Prepared,
+    out: Path,
+    score: Callable[[list[int], list[list[np.ndarray]]], float],
+    closed_loop: Callable[[Any, Any], float] | None = None,
 ) -> Path:
+    """``closed_loop``: a policy's validation_fn (success on the sim suite) instead of ``score``."""
     import nncf
     import openvino as ov
 
     items = list(enumerate(model.validation))
 
     def validate(compiled: Any, data: Any) -> float:
+        if closed_loop is not None:
+            return closed_loop(compiled, data)
         chosen, outputs = [], []
         for index, feeds in data:
             result = compiled(list(feeds.values()))
@@ -656,7 +665,10 @@ def tool_olive(model: Prepared, out: Path) -> Path:
     return found[0]
 
 
-def tool_branes(model: Prepared, out: Path, attempts: int) -> tuple[Path, str, list[str]]:
+def tool_branes(
+    model: Prepared, out: Path, attempts: int, eval_sim: str | None = None
+) -> tuple[Path, str, list[str]]:
+    """``eval_sim``: a policy's suite; its closed-loop success is then the bounded accuracy."""
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Budget, Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
@@ -671,7 +683,8 @@ def tool_branes(model: Prepared, out: Path, attempts: int) -> tuple[Path, str, l
         model_path=model.onnx_path,
         constraints=Constraints(max_accuracy_drop=DROP, budget=Budget(max_attempts=attempts)),
         calibration_data=calib,
-        eval_data=evaluation,
+        eval_data=None if eval_sim else evaluation,
+        eval_sim=eval_sim,
         out_dir=out / "branes_run",
         model_memory=False,
     )
@@ -884,6 +897,12 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
         samples = [model.validation[i] for i in chosen]
         return agent_fidelity(head, samples, [val_want[i] for i in chosen], outputs)[0]
 
+    policy = name in POLICY_MODELS
+    closed_loop_validation = None
+    if policy:
+        from peers_policies import nncf_closed_loop_validation, policy_inputs
+
+        closed_loop_validation = nncf_closed_loop_validation(policy_inputs(model.onnx_path))
     candidates = [original]
     for tool in args.tools:
         out = work / tool
@@ -904,12 +923,14 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
                 elif tool == "nncf":
                     candidate.path = tool_nncf(model, out)
                 elif tool == "nncf_accuracy_control":
-                    candidate.path = tool_nncf_accuracy_control(model, out, val_score)
+                    candidate.path = tool_nncf_accuracy_control(
+                        model, out, val_score, closed_loop_validation
+                    )
                 elif tool == "olive":
                     candidate.path = tool_olive(model, out)
                 elif tool == "branes":
                     candidate.path, candidate.note, candidate.attempts = tool_branes(
-                        model, out, args.attempts
+                        model, out, args.attempts, SIM_SUITE if policy else None
                     )
             candidate.wall_s = round(time.perf_counter() - started, 1)
             load_candidate(candidate)
@@ -937,6 +958,16 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
             c.fidelity = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     interleaved_p50(candidates, model.held_out[0], args.rounds, args.runs, args.warmup)
     rows = [_row(c, macs, peaks) for c in candidates]
+    comparison = _compare(rows)
+    if policy:  # judged by closed-loop success, every artifact on the same seeded scenes
+        from peers_policies import annotate, closed_loop, compare_success, policy_inputs
+
+        runs = {c.tool: c.run for c in candidates if c.run is not None}
+        loops = closed_loop(runs, policy_inputs(model.onnx_path))  # type: ignore[arg-type]
+        annotate(rows, loops)
+        comparison = {"action_fidelity": comparison, **compare_success(rows, DROP)}
+        for r in rows:
+            print(f"  {r['tool']}: success {r.get('success')}, p50 {r['p50_ms']} ms", flush=True)
     return {
         "model": name,
         "note": model.note,
@@ -949,7 +980,7 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
             "held_out": len(model.held_out),
         },
         "rows": rows,
-        "comparison": _compare(rows),
+        "comparison": comparison,
     }
 
 
@@ -1075,6 +1106,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"| {result['model']} | {_fmt(comp.get('branes_vs_original'))} | {cell('equal_or_better')} "
             f"| {cell('within_bound')} | {_fmt(comp.get('branes_meets_bound'))} |"
         )
+    if any(r.get("model") in POLICY_MODELS for r in results):
+        from peers_policies import policy_markdown
+
+        lines += ["", policy_markdown(results)]
     return "\n".join(lines)
 
 
