@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     job_timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit per job; the worker is killed after it."
     )
+    job_cpus: str | None = Field(
+        default=None,
+        pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$",
+        description="CPUs local job worker processes may run on, e.g. '1' or '2-7,9' (Linux "
+        "CPU list); None = all. Leaves the rest to the API on a small host.",
+    )
     job_max_input_mb: int = Field(
         default=1024,
         ge=1,
@@ -169,6 +175,17 @@ class Settings(BaseSettings):
         if value is not None and not value.strip():
             raise ValueError("EAA_API_TOKEN is set but empty; unset it or set a real token")
         return value
+
+    @property
+    def job_cpu_set(self) -> frozenset[int] | None:
+        """EAA_JOB_CPUS as CPU numbers ('2-4,7' -> {2, 3, 4, 7}); None when unset."""
+        if self.job_cpus is None:
+            return None
+        cpus: set[int] = set()
+        for part in self.job_cpus.split(","):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+        return frozenset(cpus)
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,12 +8,13 @@ import os
 import socket
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Protocol
 
 from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.schemas.progress import ProgressEvent
 from embodied_ai_architect.settings import Settings
-from embodied_ai_architect.workers.limits import apply_limits
+from embodied_ai_architect.workers.limits import apply_limits, pin_to_cpus
 from embodied_ai_architect.workers.protocol import JobSpec, WorkerMessage
 
 
@@ -93,6 +94,7 @@ def execute(
 # Job workers yield the CPU to the API process: on a small host a running job must not make
 # status reads wait (an idle machine runs the job at full speed all the same).
 JOB_NICENESS = 10
+_AUTOGROUP = Path("/proc/self/autogroup")
 
 
 def lower_priority() -> None:
@@ -101,11 +103,36 @@ def lower_priority() -> None:
         os.nice(JOB_NICENESS)
 
 
-def child_main(spec: JobSpec, conn: Connection) -> None:
-    """Entry point of a local worker process."""
-    # Own process group: cancelling kills the job's own children (e.g. compilers) too.
+def _autogroup_nice() -> int | None:
+    """This session's scheduling-group niceness ("/autogroup-3 nice 0"); None without one."""
+    try:
+        return int(_AUTOGROUP.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def start_own_session() -> None:
+    """``os.setsid()`` (cancelling then kills the job's own children, e.g. compilers, too)
+    while keeping the job below the server in CPU priority.
+
+    With the kernel's autogroup scheduling (``kernel.sched_autogroup_enabled=1``, the default
+    of most distributions) a new session is a new scheduling group, and groups share the CPU
+    equally whatever their processes' niceness: measured on a 2-core host, a nice +10 worker
+    in its own session took half of a contended core beside a nice 0 server, against a tenth
+    in the server's session. So the new group is niced as well, relative to the server's.
+    """
+    inherited = _autogroup_nice()
     os.setsid()
     lower_priority()
+    if inherited is not None:
+        with contextlib.suppress(OSError):  # raising a niceness needs no privilege
+            _AUTOGROUP.write_text(str(min(19, inherited + JOB_NICENESS)))
+
+
+def child_main(spec: JobSpec, conn: Connection) -> None:
+    """Entry point of a local worker process."""
+    start_own_session()
+    pin_to_cpus(spec.limits)
     apply_limits(spec.limits)
     try:
         execute(spec, conn.send)
