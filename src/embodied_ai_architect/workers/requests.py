@@ -66,16 +66,11 @@ def resolve_model_path(
     session: Session, *, settings: Settings, model_id: int, version: int | None
 ) -> Path:
     from embodied_ai_architect.store.artifacts import ArtifactStore
-    from embodied_ai_architect.store.repo import models, versions
+    from embodied_ai_architect.store.repo import versions
 
-    models.get_model(session, model_id=model_id)  # NotFoundError names the missing model
-    if version is None:
-        row = versions.latest_version(session, model_id=model_id)
-        if row is None:
-            raise InputError(f"model {model_id} has no stored version", hint="upload it again")
-    else:
-        row = versions.get_version_by_number(session, model_id=model_id, version=version)
-    return ArtifactStore(settings.workspace).resolve(row.artifact_path)
+    # NotFoundError names a missing model or version; InputError a model without versions.
+    stored = versions.artifact_path_of(session, model_id=model_id, version=version)
+    return ArtifactStore(settings.workspace).resolve(stored)
 
 
 def build_library_request(
@@ -115,6 +110,7 @@ def build_library_request(
             seed=request.seed,
             max_eval_samples=request.max_eval_samples,
             latency_runs=request.latency_runs,
+            search_workers=request.search_workers,
             metric=request.metric,
             out_dir=run_dir / "optimize",
         )

@@ -115,7 +115,7 @@ class JobService:
         self, *, kind: JobKind, request: dict[str, Any], model_id: int | None = None
     ) -> JobRow:
         with self.db.session() as session:
-            row = jobs.create_job(session, kind=kind, request=request, model_id=model_id)
+            row = jobs.queue_job(session, kind=kind, request=request, model_id=model_id)
         with self._lock:
             self._pending.append(row.id)
         self._wake.set()

@@ -26,14 +26,18 @@ class UploadedFileFields(TypedDict):
     path: str
 
 
+def not_found(what: str, key: object) -> NotFoundError:
+    return NotFoundError(
+        f"{what} {key!r} does not exist",
+        hint=f"list the existing {what}s first",
+        details={"resource": what, "id": str(key)},
+    )
+
+
 def require(session: Session, row_type: type[RowT], key: object, *, what: str) -> RowT:
     row = session.get(row_type, key)
     if row is None:
-        raise NotFoundError(
-            f"{what} {key!r} does not exist",
-            hint=f"list the existing {what}s first",
-            details={"resource": what, "id": str(key)},
-        )
+        raise not_found(what, key)
     return row
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError, StoreError
 from embodied_ai_architect.store.models import ModelRow, ModelVersionRow
-from embodied_ai_architect.store.repo._common import insert, paginate, require
+from embodied_ai_architect.store.repo._common import insert, not_found, paginate, require
 
 
 def create_version(
@@ -91,6 +91,41 @@ def get_version_by_number(session: Session, *, model_id: int, version: int) -> M
     if row is None:
         return require(session, ModelVersionRow, f"{model_id}/v{version}", what="model version")
     return row
+
+
+def _artifact_statement(numbered: bool) -> Any:
+    """The model (always one row when it exists) and its latest or numbered version's
+    artifact (NULL when there is none), in one indexed query."""
+    joined = ModelVersionRow.model_id == ModelRow.id
+    if numbered:
+        joined = and_(joined, ModelVersionRow.version == bindparam("version"))
+    return (
+        select(ModelRow.id, ModelVersionRow.artifact_path)
+        .outerjoin(ModelVersionRow, joined)
+        .where(ModelRow.id == bindparam("model_id"))
+        .order_by(ModelVersionRow.version.desc())
+        .limit(1)
+    )
+
+
+_ARTIFACT_OF = {numbered: _artifact_statement(numbered) for numbered in (False, True)}
+
+
+def artifact_path_of(session: Session, *, model_id: int, version: int | None) -> str:
+    """The stored artifact path of a model's ``version`` (None: its latest) in one query: a
+    job submit resolves this on every call. Errors as :func:`get_model` /
+    :func:`get_version_by_number` raise them."""
+    params: dict[str, int] = {"model_id": model_id}
+    if version is not None:
+        params["version"] = version
+    found = session.execute(_ARTIFACT_OF[version is not None], params).first()
+    if found is None:
+        raise not_found("model", model_id)
+    if found.artifact_path is not None:
+        return str(found.artifact_path)
+    if version is None:
+        raise InputError(f"model {model_id} has no stored version", hint="upload it again")
+    raise not_found("model version", f"{model_id}/v{version}")
 
 
 def latest_version(session: Session, *, model_id: int) -> ModelVersionRow | None:
