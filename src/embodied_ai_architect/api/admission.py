@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def admit(
         _check_target(request)
     if isinstance(request, OptimizeJobRequest):
         _check_optimize_target(request)
+        _check_search_workers(request, settings)
     if isinstance(request, OptimizeJobRequest) and request.eval_sim is not None:
         _check_suite("eval_sim", request.eval_sim)
     if isinstance(request, RolloutJobRequest):
@@ -118,6 +120,19 @@ def _check_optimize_target(request: OptimizeJobRequest) -> None:
         check_target(request.constraints)
     except TargetUnavailableError as exc:
         raise refuse("constraints.target", exc.message, exc.hint) from exc
+
+
+def _check_search_workers(request: OptimizeJobRequest, settings: Settings) -> None:
+    """Locally, each search worker is a process on this host: more than its CPUs only adds
+    memory and contention (Ray spreads them over the cluster; the schema caps those)."""
+    cpus = os.cpu_count() or 1
+    wanted = request.search_workers
+    if settings.executor == "local" and wanted is not None and wanted > cpus:
+        raise refuse(
+            "search_workers",
+            f"{wanted} search workers asked for, this server has {cpus} CPU(s)",
+            f"pass at most {cpus}, or omit it for the server's default",
+        )
 
 
 def _check_target(request: DeployJobRequest) -> None:

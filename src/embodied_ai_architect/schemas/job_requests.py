@@ -61,6 +61,10 @@ class AnalyzeJobRequest(_JobRequest):
     max_latency_seconds: float = Field(default=15.0, gt=0, le=3600)
 
 
+# Parallel search processes one optimize job may ask for (Ray tasks; locally the CPU count).
+MAX_SEARCH_WORKERS = 64
+
+
 class OptimizeJobRequest(_JobRequest):
     """Optimize an uploaded model under constraints (evaluated by fidelity unless a sim suite)."""
 
@@ -90,6 +94,14 @@ class OptimizeJobRequest(_JobRequest):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     max_eval_samples: int = Field(default=2000, ge=1, le=100_000)
     latency_runs: int = Field(default=60, ge=5, le=10_000)
+    search_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_SEARCH_WORKERS,
+        description="Candidates applied and fidelity-checked in parallel per search step "
+        "(default: the server's EAA_SEARCH_WORKERS); the same result for any value. With the "
+        f"local executor at most the server's CPU count, with Ray at most {MAX_SEARCH_WORKERS}.",
+    )
     metric: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][\w.]{0,127}:[A-Za-z_]\w{0,63}$",
