@@ -29,7 +29,10 @@ Third-party exceptions are translated at the boundary with ``raise X(...) from e
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class EAAError(Exception):
@@ -132,3 +135,27 @@ class NotFoundError(StoreError):
 
 class JobError(EAAError):
     code = "job_error"
+
+
+def first_line(exc: BaseException, limit: int = 400) -> str:
+    """The first line of a third-party exception's message (at most ``limit`` characters, without
+    the terminal colour codes torch adds), for our message; ``raise X(...) from exc`` keeps the
+    rest. Its type name when the message is empty.
+
+    Example:
+        >>> first_line(ValueError("bad shape\n  at node 3"))
+        'bad shape'
+    """
+    text = _ANSI_COLOUR.sub("", str(exc)).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line`` of a third-party exception, for messages that name what failed.
+
+    Example:
+        >>> describe(KeyError("w"))
+        "KeyError: 'w'"
+    """
+    line = first_line(exc)
+    return type(exc).__name__ if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"

@@ -140,7 +140,8 @@ def test_pickled_module_needs_trust(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError) as info:
         load_model(path)
     hint = info.value.hint
-    assert "arbitrary code" in hint and "--trust-pickle" in hint
+    assert "arbitrary code" in hint and "`trust_pickle`" in hint and "--" not in hint
+    assert info.value.field == "trust_pickle"
     assert "state dict" in hint and "TorchScript" in hint  # the two safe alternatives
     handle = load_model(path, LoadOptions(trust_pickle=True))
     assert handle.inputs[0].shape == [1, 16]

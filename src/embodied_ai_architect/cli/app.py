@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     except EAAError as exc:
         if debug:
             raise
-        render_error(exc)
+        render_error(exc, args)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -103,13 +103,17 @@ def _click_exception_types() -> tuple[type[Exception], ...]:
     return tuple(types)
 
 
-def render_error(exc: EAAError) -> None:
+def render_error(exc: EAAError, argv: list[str] | None = None) -> None:
     # Escaped: hints such as pip install 'pkg[extra]' would otherwise lose "[extra]" to markup.
-    # Core errors name request fields; the CLI speaks of its flags (one table, cli/fields.py).
-    from embodied_ai_architect.cli.fields import in_cli_terms
+    # Core errors name request fields; the CLI speaks of its flags (one table, cli/fields.py),
+    # those of the command ``argv`` runs.
+    from embodied_ai_architect.cli.fields import command_of, in_cli_terms
 
+    command = command_of(argv or [])
     console = error_console()
-    message = in_cli_terms(exc.message)
+    message = in_cli_terms(exc.message, command)
     console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
     if exc.hint:
-        console.print(f"[yellow]hint:[/yellow] {escape(in_cli_terms(exc.hint))}", highlight=False)
+        console.print(
+            f"[yellow]hint:[/yellow] {escape(in_cli_terms(exc.hint, command))}", highlight=False
+        )

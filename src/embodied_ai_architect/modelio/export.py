@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ExportError
+from embodied_ai_architect.errors import ExportError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import (
     ModelHandle,
@@ -146,7 +145,7 @@ def _export_torch(
         except Exception as exc:  # torch.onnx raises many error types
             raise ExportError(
                 f"ONNX export of {handle.name!r} failed: TorchScript exporter: "
-                f"{_first_line(first_error)}; dynamo exporter: {_first_line(exc)}",
+                f"{first_line(first_error)}; dynamo exporter: {first_line(exc)}",
                 hint="the model may use an operator without an ONNX mapping; try a different "
                 "opset (--opset) or export the model yourself and pass the .onnx file",
             ) from exc
@@ -165,12 +164,6 @@ def _silent_fd_stdout() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exporter's message, without the terminal colour codes torch adds."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    return text.splitlines()[0][:400] if text else type(exc).__name__
 
 
 def _export_dynamo(

@@ -178,8 +178,8 @@ def _detect_json(path: Path) -> ModelFormat:
         return ModelFormat.SAFETENSORS_INDEX
     raise ModelFormatError(
         f"{path.name!r} is a JSON file, not a model",
-        hint="a config.json goes in `config_path`, next to the weights; pass the weights file "
-        "(or the directory holding both)",
+        hint="give the weights file (or the directory holding both) as the model, and the "
+        "config as `config_path`",
         field="model_path",
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import TensorSpec
@@ -56,8 +56,8 @@ def load_hf(path: Path, fmt: ModelFormat, options: LoadOptions) -> TorchModelHan
         raise ModelFormatError(
             f"{path.name!r} holds SafeTensors weights but no architecture: no config.json "
             f"({config_path}) and no `arch`",
-            hint="put the model's config.json next to the weights (Hugging Face layout), give "
-            "`config_path` (path/to/config.json), or `arch` (package.module:factory)",
+            hint="give the model's Hugging Face config as `config_path`, or `arch` "
+            "(package.module:factory)",
             field="config_path",
         )
     evidence = "config.json" if specs is not None else "file metadata"
@@ -105,7 +105,7 @@ def load_pretrained_local(
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ModelLoadError(
                 f"transformers cannot load the weights of {source!r} into "
-                f"{getattr(model_class, '__name__', model_class)}: {str(exc).splitlines()[0][:300]}",
+                f"{getattr(model_class, '__name__', model_class)}: {first_line(exc)}",
                 hint="check config.json belongs to these weights (same architecture and sizes)",
             ) from exc
     _raise_on_loading_info(info, source)
@@ -177,7 +177,7 @@ def _validate_weight_files(files: list[Path]) -> None:
                     handle.get_slice(key)
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFormatError(
-                f"{file.name!r} cannot be read as SafeTensors: {str(exc).splitlines()[0]}",
+                f"{file.name!r} cannot be read as SafeTensors: {first_line(exc)}",
                 hint="the file is probably truncated or corrupt; save or download it again",
             ) from exc
 
@@ -262,7 +262,7 @@ def _config_object(config_path: Path) -> Any:
     except (ValueError, KeyError) as exc:
         raise ModelLoadError(
             f"model_type {model_type!r} in {Path(config_path).name!r} is not known to "
-            f"transformers {transformers.__version__}: {str(exc).splitlines()[0][:200]}",
+            f"transformers {transformers.__version__}: {first_line(exc)}",
             hint="upgrade transformers if the architecture is newer, or give `arch` "
             "(package.module:factory) to build it from your own code",
             field="arch",
@@ -299,7 +299,7 @@ def build_from_config(config_path: Path) -> torch.nn.Module:
     except (ValueError, TypeError, AttributeError, RuntimeError) as exc:
         raise ModelLoadError(
             f"transformers cannot build {config.model_type!r} from {Path(config_path).name!r}: "
-            f"{str(exc).splitlines()[0][:200]}",
+            f"{first_line(exc)}",
             hint="check the config matches the installed transformers version, or give `arch`",
             field="arch",
         ) from exc

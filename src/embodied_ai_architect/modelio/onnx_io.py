@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embodied_ai_architect.errors import ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import ModelFormatError, ModelLoadError, describe, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
@@ -52,14 +52,13 @@ def load_onnx_proto(
         # onnx.load validates external data locations while reading them.
         raise ModelFormatError(
             f"{path.name!r} refers to external data that is missing or unreadable: "
-            f"{str(exc).splitlines()[0]}",
+            f"{first_line(exc)}",
             hint="keep the external data files next to the .onnx file, as exported",
         ) from exc
     except (DecodeError, ValueError, RuntimeError, OSError, TypeError) as exc:
         # protobuf / onnx raise several types on garbage; all mean "not a readable ONNX file".
         raise ModelFormatError(
-            f"{path.name!r} is not a readable ONNX model: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{path.name!r} is not a readable ONNX model: {describe(exc)}",
             hint="the file is corrupt or truncated; export it again",
         ) from exc
     if not model.graph.node:
@@ -74,7 +73,7 @@ def load_onnx_proto(
         onnx.checker.check_model(str(path))
     except onnx.checker.ValidationError as exc:
         raise ModelFormatError(
-            f"{path.name!r} fails the ONNX checker: {str(exc).splitlines()[0]}",
+            f"{path.name!r} fails the ONNX checker: {first_line(exc)}",
             hint="re-export the model with a current exporter (torch.onnx.export, tf2onnx)",
         ) from exc
     return model
@@ -180,6 +179,6 @@ def create_session(
         )
     except Exception as exc:  # ORT raises its own pybind exception types
         raise ModelLoadError(
-            f"ONNX Runtime cannot load {path.name!r}: {str(exc).splitlines()[0]}",
+            f"ONNX Runtime cannot load {path.name!r}: {first_line(exc)}",
             hint="the graph may use ops or types ONNX Runtime's CPU provider lacks",
         ) from exc

@@ -21,6 +21,7 @@ from embodied_ai_architect.errors import (
     InputError,
     ModelFormatError,
     ModelLoadError,
+    first_line,
 )
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
@@ -85,12 +86,12 @@ class OpenVinoModelHandle(ModelHandle):
                 if self.inference_precision:
                     raise DeploymentError(
                         f"OpenVINO cannot compile {self.xml_path.name!r} with "
-                        f"{self.inference_precision} precision: {_first_line(exc)}",
+                        f"{self.inference_precision} precision: {first_line(exc)}",
                         hint="this device lacks that precision; deploy at fp32 instead",
                     ) from exc
                 raise ModelLoadError(
                     f"OpenVINO cannot compile {self.xml_path.name!r} for {self.device}: "
-                    f"{_first_line(exc)}",
+                    f"{first_line(exc)}",
                     hint="the IR may use ops or precisions this device lacks; "
                     "check `branes deploy list` for OpenVINO's capabilities on this host",
                 ) from exc
@@ -106,7 +107,7 @@ class OpenVinoModelHandle(ModelHandle):
             results = self._request.infer(inputs)
         except RuntimeError as exc:
             raise InputError(
-                f"OpenVINO inference failed: {_first_line(exc)}",
+                f"OpenVINO inference failed: {first_line(exc)}",
                 hint=f"feed arrays matching the inputs {[(s.name, s.shape, s.dtype) for s in self.inputs]}",
             ) from exc
         names = [spec.name for spec in self.outputs]
@@ -154,7 +155,7 @@ def load_openvino(
         model = core.read_model(str(xml_path))
     except RuntimeError as exc:
         raise ModelFormatError(
-            f"{xml_path.name!r} is not a readable OpenVINO IR: {_first_line(exc)}",
+            f"{xml_path.name!r} is not a readable OpenVINO IR: {first_line(exc)}",
             hint="the IR is corrupt or from a newer OpenVINO; convert the model again",
         ) from exc
     preferred = {spec.name for spec in input_specs or []} | set(output_names or [])
@@ -183,7 +184,7 @@ def save_openvino(model: openvino.Model, xml_path: Path, *, compress_to_fp16: bo
         ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
     except RuntimeError as exc:
         raise ExportError(
-            f"writing the OpenVINO IR {xml_path.name!r} failed: {_first_line(exc)}",
+            f"writing the OpenVINO IR {xml_path.name!r} failed: {first_line(exc)}",
             hint="check free disk space and write permissions of the work directory",
         ) from exc
     return xml_path
@@ -232,8 +233,3 @@ def _merge_specs(read: list[TensorSpec], given: list[TensorSpec]) -> list[Tensor
             hint="pass specs named like the model's inputs, or none",
         )
     return [by_name[spec.name].model_copy(update={"shape": spec.shape}) for spec in read]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -21,8 +21,9 @@ def parse_input_override(text: str) -> InputOverride:
     name, sep, rest = text.partition("=")
     if not sep or not name.strip():
         raise InputError(
-            f"--input {text!r} is not NAME=SHAPE[:DTYPE][=VALUE]",
-            hint="e.g. --input x=1,3,224,224 or --input sr=:int64=16000 (scalar)",
+            f"`inputs` entry {text!r} is not NAME=SHAPE[:DTYPE][=VALUE]",
+            hint="e.g. `inputs` x=1,3,224,224 or `inputs` sr=:int64=16000 (scalar)",
+            field="inputs",
         )
     spec, _, value_text = rest.partition("=")
     shape_text, _, dtype = spec.partition(":")
@@ -32,8 +33,9 @@ def parse_input_override(text: str) -> InputOverride:
         return InputOverride(name=name.strip(), shape=shape, dtype=dtype or None, value=value)
     except ValueError as exc:
         raise InputError(
-            f"--input {text!r}: {str(exc).splitlines()[-1] if str(exc) else exc}",
+            f"`inputs` entry {text!r}: {str(exc).splitlines()[-1] if str(exc) else exc}",
             hint="write NAME=1,3,224,224, NAME=2,1,128:float32 or NAME=:int64=16000",
+            field="inputs",
         ) from None
 
 
@@ -60,14 +62,16 @@ def apply_overrides(
             raise InputError(
                 f"input {spec.name!r} has rank {len(spec.shape)} ({spec.shape}) but "
                 f"{override.shape} has rank {len(override.shape)}",
-                hint=f"e.g. {example_flag(spec)}",
+                hint=f"e.g. {example_input(spec)}",
+                field="inputs",
             )
         for dim, given in zip(spec.shape, override.shape, strict=False):
             if isinstance(dim, int) and dim > 0 and dim != given:
                 raise InputError(
                     f"input {spec.name!r} has a fixed shape {spec.shape}; "
                     f"{override.shape} does not match",
-                    hint=f"keep the fixed dimensions: {example_flag(spec)}",
+                    hint=f"keep the fixed dimensions: {example_input(spec)}",
+                    field="inputs",
                 )
         update: dict[str, object] = {"shape": list(override.shape)}
         if override.dtype is not None:
@@ -91,7 +95,8 @@ def require_concrete(specs: list[TensorSpec], *, what: str = "this model") -> No
     raise InputError(
         f"{what} has {len(specs)} input(s) and the shape of {', '.join(map(repr, missing))} "
         f"cannot be derived: {describe_inputs(specs)}",
-        hint="give each input, e.g. " + " ".join(example_flag(spec) for spec in specs),
+        hint="give each input, e.g. " + " ".join(example_input(spec) for spec in specs),
+        field="inputs",
         details={"inputs": [spec.model_dump() for spec in specs]},
     )
 
@@ -105,8 +110,9 @@ def describe_inputs(specs: list[TensorSpec]) -> str:
     return "; ".join(parts)
 
 
-def example_flag(spec: TensorSpec) -> str:
-    """A ready-to-paste ``--input`` for ``spec``: known sizes kept, unknown ones guessed."""
+def example_input(spec: TensorSpec) -> str:
+    """A ready-to-paste `inputs` entry for ``spec`` (field-named, so the CLI shows its flag):
+    known sizes kept, unknown ones guessed."""
     dims: list[int] = []
     image_like = len(spec.shape) == 4 and spec.shape[1] in (1, 3, 4)
     for index, dim in enumerate(spec.shape):
@@ -118,4 +124,4 @@ def example_flag(spec: TensorSpec) -> str:
             dims.append(_SPATIAL_GUESS if image_like and index >= 2 else _OTHER_GUESS)
     dtype = "" if spec.dtype == "float32" else f":{spec.dtype}"
     value = "=VALUE" if not spec.shape and spec.value is None else ""
-    return f"--input {spec.name}={','.join(map(str, dims))}{dtype}{value}"
+    return f"`inputs` {spec.name}={','.join(map(str, dims))}{dtype}{value}"

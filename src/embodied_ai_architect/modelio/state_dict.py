@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embodied_ai_architect.errors import ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import ModelFormatError, ModelLoadError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +31,7 @@ def read_state_dict(files: list[Path]) -> dict[str, torch.Tensor]:
                 part = load_file(str(file), device="cpu")
         except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as exc:
             raise ModelFormatError(
-                f"{file.name!r} cannot be read as a weights file: {str(exc).splitlines()[0]}",
+                f"{file.name!r} cannot be read as a weights file: {first_line(exc)}",
                 hint="the file is probably truncated or corrupt; save or download it again",
             ) from exc
         duplicated = sorted(set(part) & set(state))

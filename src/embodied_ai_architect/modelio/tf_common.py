@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import DependencyError, ExportError
+from embodied_ai_architect.errors import DependencyError, ExportError, first_line
 from embodied_ai_architect.schemas.loading import LoadOptions
 from embodied_ai_architect.schemas.tensors import Dim, TensorSpec
 from embodied_ai_architect.utils.deps import require_package
@@ -90,7 +90,7 @@ def convert_to_onnx(
         raise
     except Exception as exc:
         raise ExportError(
-            f"tf2onnx could not convert {source.name!r}: {str(exc).splitlines()[0][:300]}",
+            f"tf2onnx could not convert {source.name!r}: {first_line(exc)}",
             hint=hint,
         ) from exc
     return _checked_onnx(source, out_path, opset)

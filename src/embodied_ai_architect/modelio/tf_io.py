@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ModelFormatError
+from embodied_ai_architect.errors import ModelFormatError, describe, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
 from embodied_ai_architect.modelio.tf_common import (
@@ -106,8 +106,9 @@ class TensorFlowModelHandle(ModelHandle):
             out_path,
             opset,
             convert,
-            hint="the model may use ops tf2onnx does not map; try another --opset, or convert "
-            "it yourself (python -m tf2onnx.convert) and pass the .onnx file",
+            hint="the model may use ops tf2onnx does not map at this opset: convert it yourself "
+            "(python -m tf2onnx.convert, choosing the opset) and give the .onnx file as "
+            "`model_path`",
         )
 
     def _keras_function(self, *, fixed_shapes: bool = True) -> tuple[Any, list[Any]]:
@@ -185,7 +186,7 @@ def _load_saved_model(path: Path, options: LoadOptions) -> TensorFlowModelHandle
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # TF raises many types on a broken SavedModel
         raise ModelFormatError(
-            f"{path.name!r} is not a loadable TF SavedModel: {str(exc).splitlines()[0][:300]}",
+            f"{path.name!r} is not a loadable TF SavedModel: {first_line(exc)}",
             hint="the directory may be incomplete (saved_model.pb + variables/); save it again",
         ) from exc
     signatures = dict(loaded.signatures)
@@ -228,7 +229,7 @@ def _load_keras(path: Path, fmt: ModelFormat, options: LoadOptions) -> TensorFlo
             str(path), compile=False, safe_mode=not options.trust_pickle
         )
     except ValueError as exc:
-        message = str(exc).splitlines()[0][:300]
+        message = first_line(exc)
         if "safe_mode" in str(exc) or "lambda" in str(exc).lower():
             raise ModelFormatError(
                 f"{path.name!r} contains Python code (a Lambda layer) that Keras only loads in "
@@ -244,8 +245,7 @@ def _load_keras(path: Path, fmt: ModelFormat, options: LoadOptions) -> TensorFlo
         ) from exc
     except Exception as exc:  # h5py / zip / deserialisation errors
         raise ModelFormatError(
-            f"{path.name!r} cannot be loaded as a Keras model: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            f"{path.name!r} cannot be loaded as a Keras model: {describe(exc)}",
             hint="the file may be truncated, weights-only, or need custom layers; save the whole "
             "model with model.save('model.keras') or export a SavedModel",
         ) from exc

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ModelFormatError
+from embodied_ai_architect.errors import ModelFormatError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
 from embodied_ai_architect.modelio.tf_common import (
@@ -103,7 +103,7 @@ def tflite_interpreter(path: Path) -> Any:
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelFormatError(
-            f"{path.name!r} is not a loadable TFLite model: {str(exc).splitlines()[0][:300]}",
+            f"{path.name!r} is not a loadable TFLite model: {first_line(exc)}",
             hint="the file may be truncated or use custom ops; convert the model again",
         ) from exc
     return interpreter

@@ -8,7 +8,7 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.torch_save import (
     META_FILE,
@@ -38,10 +38,10 @@ if TYPE_CHECKING:
 
 
 _PICKLE_HINT = (
-    "unpickling runs arbitrary code from the file. If you trust it, pass --trust-pickle. "
-    "Safer alternatives: (1) save a state dict (torch.save(model.state_dict(), path)) and pass "
-    "--arch module:factory, or (2) export a TorchScript (torch.jit.script/trace) or torch.export "
-    "(.pt2) program"
+    "unpickling runs arbitrary code from the file. If you trust it, set `trust_pickle`. "
+    "Safer alternatives: (1) save a state dict (torch.save(model.state_dict(), path)) and give "
+    "`arch` (module:factory), or (2) export a TorchScript (torch.jit.script/trace) or "
+    "torch.export (.pt2) program"
 )
 
 
@@ -61,8 +61,7 @@ def _load_torchscript(path: Path, options: LoadOptions) -> TorchModelHandle:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except RuntimeError as exc:
         raise ModelFormatError(
-            f"{path.name!r} is a TorchScript archive that cannot be loaded: "
-            f"{str(exc).splitlines()[0]}",
+            f"{path.name!r} is a TorchScript archive that cannot be loaded: {first_line(exc)}",
             hint="the archive may be truncated or from an incompatible torch; export it again",
         ) from exc
     module.eval()
@@ -82,8 +81,7 @@ def _load_exported(path: Path, options: LoadOptions) -> TorchModelHandle:
         program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # torch.export raises many unrelated types on a bad archive
         raise ModelFormatError(
-            f"{path.name!r} is a torch.export archive that cannot be loaded: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"{path.name!r} is a torch.export archive that cannot be loaded: {first_line(exc)}",
             hint="the archive may be truncated or from an incompatible torch; export it again",
         ) from exc
     names = [
@@ -116,11 +114,12 @@ def _load_checkpoint(path: Path, fmt: ModelFormat, options: LoadOptions) -> Torc
                 f"{path.name!r} is a pickled Python object (e.g. a whole nn.Module), not plain "
                 "weights; it was not loaded",
                 hint=_PICKLE_HINT,
+                field="trust_pickle",
             ) from exc
         obj = _load_trusted_pickle(path)
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ModelFormatError(
-            f"{path.name!r} is a PyTorch file that cannot be read: {str(exc).splitlines()[0]}",
+            f"{path.name!r} is a PyTorch file that cannot be read: {first_line(exc)}",
             hint="the file is probably truncated or corrupt; save it again",
         ) from exc
 
@@ -195,8 +194,8 @@ def build_architecture(
         )
     raise ModelFormatError(
         f"{path.name!r} is a state dict (weights only): the architecture is needed to load it",
-        hint="give `arch` as package.module:factory (with `arch_kwargs`) or `config_path` "
-        "(a config.json)",
+        hint="give `arch` as package.module:factory (with `arch_kwargs`), or `config_path` for a "
+        "Hugging Face model",
         field="arch",
     )
 
@@ -213,7 +212,7 @@ def import_factory(spec: str) -> Any:
     return import_attribute(
         module_name,
         attribute,
-        what=f"--arch {spec!r}",
+        what=f"`arch` {spec!r}",
         kind="factory",
         hint="make the module importable (install it or set PYTHONPATH)",
         error=InputError,
@@ -299,7 +298,7 @@ def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[T
             f"first layer is Linear(in_features={first.in_features})"
         )
     layer = type(first).__name__ if first is not None else "none"
-    from embodied_ai_architect.modelio.signature import describe_inputs, example_flag
+    from embodied_ai_architect.modelio.signature import describe_inputs, example_input
 
     specs = script_arguments(module) or [
         TensorSpec(name=name, shape=["batch", "?"]) for name in names or ["input"]
@@ -308,7 +307,8 @@ def infer_input_specs(module: torch.nn.Module, names: list[str]) -> tuple[list[T
         f"the input shapes of this model cannot be derived from its structure (first layer: "
         f"{layer}); it takes {len(specs)} input(s): {describe_inputs(specs)}",
         hint="give each input (the rank is a guess for tensors), e.g. "
-        + " ".join(example_flag(spec) for spec in specs),
+        + " ".join(example_input(spec) for spec in specs),
+        field="inputs",
         details={"inputs": [spec.model_dump() for spec in specs]},
     )
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError
+from embodied_ai_architect.errors import InputError, ModelFormatError, ModelLoadError, first_line
 from embodied_ai_architect.modelio.handle import set_eval
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.jsonobj import json_object
@@ -56,7 +56,7 @@ def _fails_as(message: str, *, hint: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        raise ModelLoadError(f"{message}: {str(exc).splitlines()[0]}", hint=hint) from exc
+        raise ModelLoadError(f"{message}: {first_line(exc)}", hint=hint) from exc
 
 
 def _prepare(

@@ -44,11 +44,12 @@ class TensorSpec(BaseModel):
                 dims.append(batch)
             else:
                 from embodied_ai_architect.errors import InputError
-                from embodied_ai_architect.modelio.signature import example_flag
+                from embodied_ai_architect.modelio.signature import example_input
 
                 raise InputError(
                     f"input {self.name!r} has a dynamic dimension {dim!r} at position {index}",
-                    hint=f"give the full shape, e.g. {example_flag(self)}",
+                    hint=f"give the full shape, e.g. {example_input(self)}",
+                    field="inputs",
                 )
         return tuple(dims)
 

@@ -134,7 +134,9 @@ def load_suite(suite_id: str, *, limit: int | None = None) -> Suite:
     chosen = spec.splits[split]
     count = chosen.count if limit is None else min(limit, chosen.count)
     if count < 1:
-        raise ConfigError(f"limit must be ≥ 1, got {limit}", hint="pass a positive --limit")
+        raise ConfigError(
+            f"limit must be ≥ 1, got {limit}", hint="give a positive `limit`", field="limit"
+        )
     seeds = list(range(chosen.seed_start, chosen.seed_start + count))
     return Suite(suite_id=f"{name}/{split}", spec=spec, split=split, seeds=seeds)
 

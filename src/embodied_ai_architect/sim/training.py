@@ -145,7 +145,9 @@ def train_policy(
     from embodied_ai_architect.sim.models import build_policy
 
     if kind not in ("mlp", "vla"):
-        raise ConfigError(f"unknown policy kind {kind!r}", hint="use --kind mlp or --kind vla")
+        raise ConfigError(
+            f"unknown policy kind {kind!r}", hint="set `kind` to mlp or vla", field="kind"
+        )
     started = time.perf_counter()
     torch.manual_seed(seed)
     episodes = episodes or (200 if kind == "mlp" else 150)

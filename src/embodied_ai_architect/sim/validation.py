@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from embodied_ai_architect.errors import SimulationError
+from embodied_ai_architect.errors import SimulationError, first_line
 
 if TYPE_CHECKING:
     import mujoco
@@ -126,7 +126,7 @@ def validate_mjcf(
     try:
         model = mujoco.MjModel.from_xml_string(xml)
     except ValueError as exc:
-        fail("compile", f"MuJoCo cannot compile the scene: {str(exc).strip().splitlines()[0]}")
+        fail("compile", f"MuJoCo cannot compile the scene: {first_line(exc)}")
         return report
     data = mujoco.MjData(model)
 

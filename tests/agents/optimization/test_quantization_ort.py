@@ -223,7 +223,7 @@ def test_int4_refuses_a_model_with_no_divisible_layer(tmp_path: Path) -> None:
 def test_int4_gptq_uses_calibration(vit: OnnxModelHandle, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs calibration data") as info:
         apply_technique("ort_int4_gptq", vit, TechniqueContext(workdir=tmp_path / "none"), {})
-    assert "--calibration" in info.value.hint
+    assert "`calibration_data`" in info.value.hint and info.value.field == "calibration_data"
     ctx = TechniqueContext(
         workdir=tmp_path, calibration=random_provider(vit.inputs, num_samples=8, seed=1)
     )

@@ -22,7 +22,14 @@ from embodied_ai_architect.agents.analysis.runtime_probe import RuntimeReport, m
 from embodied_ai_architect.agents.analysis.sensitivity import layer_sensitivity
 from embodied_ai_architect.agents.analysis.structure import ModelStructure
 from embodied_ai_architect.agents.base import Agent, AgentContext
-from embodied_ai_architect.errors import AnalysisError, DependencyError, EAAError, ExportError
+from embodied_ai_architect.errors import (
+    AnalysisError,
+    DependencyError,
+    EAAError,
+    ExportError,
+    describe,
+    first_line,
+)
 from embodied_ai_architect.modelio.handle import (
     Feeds,
     ModelHandle,
@@ -207,7 +214,7 @@ class AnalysisAgent(Agent[AnalysisRequest, ModelProfile]):
         try:
             return compute()
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             message = f"{section} skipped: {reason}"
             warnings.append(message)
             self.emit_progress(60, message, kind=EventKind.WARNING)
@@ -290,8 +297,7 @@ def _run(handle: ModelHandle, feeds: Feeds) -> Feeds:
     except Exception as exc:  # the model's own error, reported with the shapes that caused it
         raise AnalysisError(
             f"running {handle.name!r} on example inputs "
-            f"{ {k: list(v.shape) for k, v in feeds.items()} } failed: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{ {k: list(v.shape) for k, v in feeds.items()} } failed: {describe(exc)}",
             hint="check the input shapes (`input_shapes`) match what the model expects",
             field="input_shapes",
         ) from exc

@@ -21,7 +21,7 @@ from embodied_ai_architect.agents.analysis.structure import (
     WeightRecord,
 )
 from embodied_ai_architect.agents.optimization.quant.onnx_graph import unnamed_node_name
-from embodied_ai_architect.errors import AnalysisError
+from embodied_ai_architect.errors import AnalysisError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -101,7 +101,7 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
     try:
         inferred = onnx.shape_inference.infer_shapes(inferred, data_prop=True)
     except Exception as exc:  # onnx raises InferenceError and plain RuntimeErrors
-        warnings.append(f"ONNX shape inference failed ({str(exc).splitlines()[0]}); MACs unknown")
+        warnings.append(f"ONNX shape inference failed ({first_line(exc)}); MACs unknown")
     shapes = graph_shapes(inferred.graph)
 
     index = OnnxWeights(model)
@@ -139,7 +139,7 @@ def analyze_onnx(handle: OnnxModelHandle) -> ModelStructure:
         try:
             shapes.update(runtime_shapes(model, unresolved, handle.example_inputs()))
         except Exception as exc:  # ORT's own error types; the static figure then stands
-            warnings.append(f"run-time shape probe failed: {str(exc).splitlines()[0][:200]}")
+            warnings.append(f"run-time shape probe failed: {first_line(exc)}")
     sizes = {w.name: w.numel for w in weights}
     claimed: set[str] = set()
     layers: list[LayerRecord] = []

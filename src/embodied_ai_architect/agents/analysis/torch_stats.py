@@ -11,7 +11,7 @@ from embodied_ai_architect.agents.analysis.structure import (
     ModelStructure,
     WeightRecord,
 )
-from embodied_ai_architect.errors import AnalysisError
+from embodied_ai_architect.errors import AnalysisError, describe
 from embodied_ai_architect.modelio.handle import set_eval
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def analyze_torch(handle: TorchModelHandle, feeds: Feeds | None = None) -> Model
         raise AnalysisError(
             f"the forward pass of {handle.name!r} on inputs "
             f"{[list(a.shape) for a in args] if 'args' in locals() else '?'} failed: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{describe(exc)}",
             hint="check the input shapes (`input_shapes`) and dtypes match what the model expects",
             field="input_shapes",
         ) from exc

@@ -152,7 +152,9 @@ class FidelityEvaluator(TaskEvaluator):
         if metric is not None and metric not in FIDELITY_FIGURES:
             raise ConstraintError(
                 f"unknown fidelity metric {metric!r}",
-                hint=f"use one of {', '.join(FIDELITY_FIGURES)}, e.g. --fidelity cosine:0.995",
+                hint=f"set `fidelity` to one of {', '.join(FIDELITY_FIGURES)} with its bound, "
+                "e.g. cosine:0.995",
+                field="fidelity",
             )
         self.inputs = inputs
         self.detector = detector

@@ -41,8 +41,10 @@ def build_evaluator(
     if eval_sim:
         if metric is not None or constraints.fidelity is not None:
             raise ConstraintError(
-                "--eval-sim scores closed-loop success; --metric / --fidelity do not apply",
-                hint="bound the success loss with --max-success-drop",
+                "`eval_sim` scores closed-loop success; `metric` / `fidelity` do not apply",
+                hint="drop `metric` / `fidelity` and bound the success loss (points) with "
+                "`max_accuracy_drop`",
+                field="fidelity" if constraints.fidelity is not None else "metric",
             )
         from embodied_ai_architect.sim.evaluator import SimTaskEvaluator
 
@@ -70,9 +72,10 @@ def build_evaluator(
         raise ConstraintError(
             "min_accuracy needs labelled evaluation data"
             + (" (the data given has no labels)" if eval_data is not None else " or a sim suite"),
-            hint="add labels (y) to the evaluation data, pass --eval-data (labelled) or "
-            "--eval-sim, or use --max-accuracy-drop / --fidelity, measured as fidelity to the "
+            hint="add labels (y) to the evaluation data, give labelled `eval_data` or "
+            "`eval_sim`, or use `max_accuracy_drop` / `fidelity`, measured as fidelity to the "
             "original",
+            field="min_accuracy",
         )
     if dataset.labels is not None and fidelity_metric is None:
         return _split(dataset, LabelledEvaluator, calibrate=not has_calibration_data, seed=seed)

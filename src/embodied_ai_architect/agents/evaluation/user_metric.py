@@ -39,8 +39,9 @@ def check_metric_spec(spec: str) -> str:
     """``module:function`` syntax only (no import); raises ConfigError with a hint."""
     if not _SPEC.match(spec):
         raise ConfigError(
-            f"--metric {spec!r} is not 'module:function'",
+            f"`metric` {spec!r} is not 'module:function'",
             hint="name an importable function, e.g. mypkg.metrics:top1",
+            field="metric",
         )
     return spec
 
@@ -52,14 +53,15 @@ def resolve_metric(spec: str) -> UserMetric:
     if top in sys.stdlib_module_names or function.startswith("_"):
         # Importing runs module code: the REST API must not be a way to run os:system & co.
         raise ConfigError(
-            f"--metric {spec!r}: metrics come from an installed package, not the standard "
+            f"`metric` {spec!r}: metrics come from an installed package, not the standard "
             "library or a private function",
             hint="put def your_metric(model, data) -> float in your own package",
+            field="metric",
         )
     metric: UserMetric = import_attribute(
         module_name,
         function,
-        what=f"--metric {spec!r}",
+        what=f"`metric` {spec!r}",
         kind="function",
         hint="install the package that holds the metric (pip install -e your_package) "
         "in the environment that runs the job",
@@ -113,18 +115,18 @@ class UserMetricEvaluator(TaskEvaluator):
             value = self.fn(RunnableModel(handle), dataset)
         except Exception as exc:
             raise EvaluationError(
-                f"--metric {self.spec!r} raised {type(exc).__name__}: {exc}",
+                f"`metric` {self.spec!r} raised {type(exc).__name__}: {exc}",
                 hint="the metric must accept (model, data) and return a float in [0, 1]",
             ) from exc
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
             raise EvaluationError(
-                f"--metric {self.spec!r} returned {type(value).__name__}, not a number",
+                f"`metric` {self.spec!r} returned {type(value).__name__}, not a number",
                 hint="return a float in [0, 1], higher is better",
             )
         number = float(value)
         if not math.isfinite(number) or not 0 <= number <= 1:
             raise EvaluationError(
-                f"--metric {self.spec!r} returned {number!r}, outside [0, 1]",
+                f"`metric` {self.spec!r} returned {number!r}, outside [0, 1]",
                 hint="return a fraction, higher is better (e.g. accuracy 0.93, not 93)",
             )
         return TaskScore(

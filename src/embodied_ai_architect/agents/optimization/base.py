@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY
-from embodied_ai_architect.errors import ConfigError, DependencyError, EAAError, TechniqueError
+from embodied_ai_architect.errors import (
+    ConfigError,
+    DependencyError,
+    EAAError,
+    TechniqueError,
+    describe,
+)
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.registry import Registry
 from embodied_ai_architect.schemas.progress import ProgressEvent, ProgressSink, null_sink
@@ -303,7 +309,7 @@ def apply_technique(
         raise
     except Exception as exc:
         raise TechniqueError(
-            f"technique {name!r} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            f"technique {name!r} failed: {describe(exc)}",
             hint="the model may be unsupported by this technique; the planner will try others",
             details={"technique": name, "config": parsed.model_dump(mode="json")},
         ) from exc

@@ -8,7 +8,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from embodied_ai_architect.errors import TechniqueError
+from embodied_ai_architect.errors import TechniqueError, describe
 
 _BN = nn.BatchNorm1d | nn.BatchNorm2d
 _FOLDABLE = nn.Conv1d | nn.Conv2d | nn.Linear
@@ -31,8 +31,7 @@ def batchnorm_pairs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> list[t
         ShapeProp(traced).propagate(*args)
     except Exception as exc:  # FX raises many types on data-dependent Python control flow
         raise TechniqueError(
-            f"cannot trace the model to find Conv→BatchNorm pairs: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"cannot trace the model to find Conv→BatchNorm pairs: {describe(exc)}",
             hint="models with data-dependent control flow cannot be BN-folded automatically; "
             "export to ONNX and use onnx_graph_optimize, which folds BN in the graph",
         ) from exc

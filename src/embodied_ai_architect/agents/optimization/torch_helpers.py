@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.errors import ConfigError, TechniqueError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import (
     ModelHandle,
@@ -123,8 +123,7 @@ def save_module(module: nn.Module, handle: TorchModelHandle, path: Path) -> Path
             torch.export.save(program, str(path), extra_files={META_FILE: json.dumps(meta)})
     except Exception as exc:  # torch.export raises many unrelated error types
         raise TechniqueError(
-            f"cannot save the optimized model as a torch.export program: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"cannot save the optimized model as a torch.export program: {first_line(exc)}",
             hint="the model uses Python control flow torch.export cannot capture",
         ) from exc
     return path

@@ -18,7 +18,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     DeploymentTarget,
     register_target,
 )
-from embodied_ai_architect.errors import DeploymentError
+from embodied_ai_architect.errors import DeploymentError, first_line
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
 
@@ -44,7 +44,7 @@ def optimize_offline(src: Path, dst: Path, *, threads: int = 1) -> Path:
         ort.InferenceSession(str(src), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises pybind error types
         raise DeploymentError(
-            f"ONNX Runtime cannot optimize {src.name!r}: {str(exc).splitlines()[0]}",
+            f"ONNX Runtime cannot optimize {src.name!r}: {first_line(exc)}",
             hint="the graph uses an op or type the CPU provider lacks at this precision",
         ) from exc
     if not dst.exists():

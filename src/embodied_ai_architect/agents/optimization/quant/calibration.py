@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from embodied_ai_architect.agents.optimization.base import TechniqueContext
 
 _HINT = (
-    "give representative inputs: `branes optimize --calibration PATH` (a folder of images or an "
-    ".npy/.npz file), set `calibration_path` in the technique config, or put a CalibrationProvider "
-    "in TechniqueContext.calibration; random data would calibrate the ranges wrongly"
+    "give representative inputs as `calibration_data` (a folder of images or an .npy/.npz "
+    "file), set calibration_path in the technique config, or put a CalibrationProvider in "
+    "TechniqueContext.calibration; random data would calibrate the ranges wrongly"
 )
 
 
@@ -46,7 +46,11 @@ def collect_samples(
                 f"{technique}: calibration data unusable: {exc.message}", hint=exc.hint
             ) from exc
     if provider is None:
-        raise ConfigError(f"{technique} needs calibration data but none was given", hint=_HINT)
+        raise ConfigError(
+            f"{technique} needs calibration data but none was given",
+            hint=_HINT,
+            field="calibration_data",
+        )
 
     expected = {spec.name: spec for spec in handle.inputs}
     samples: list[Feeds] = []
@@ -67,7 +71,11 @@ def collect_samples(
             }
         )
     if not samples:
-        raise ConfigError(f"{technique}: the calibration provider yielded 0 samples", hint=_HINT)
+        raise ConfigError(
+            f"{technique}: the calibration provider yielded 0 samples",
+            hint=_HINT,
+            field="calibration_data",
+        )
     return samples
 
 

@@ -71,8 +71,9 @@ def resolve_exclusions(
             raise ConfigError(
                 f"{technique}: exclude_top_sensitive={exclude_top_sensitive} needs per-layer "
                 "sensitivity from the Analysis agent, but the context has none",
-                hint="run `branes analyze --sensitivity` first (or name the layers in "
-                "nodes_to_exclude), or set exclude_top_sensitive=0",
+                hint="analyse the model with `sensitivity_top_k` above 0 first (or name the "
+                "layers in nodes_to_exclude), or set exclude_top_sensitive=0",
+                field="sensitivity_top_k",
             )
         ranked = sorted(profile.sensitivity, key=lambda s: s.score, reverse=True)
         for taken, entry in enumerate(ranked[:exclude_top_sensitive]):

@@ -31,7 +31,7 @@ from embodied_ai_architect.agents.optimization.base import (
     register_technique,
 )
 from embodied_ai_architect.agents.optimization.fields import searched
-from embodied_ai_architect.errors import ConfigError, InputError, TechniqueError
+from embodied_ai_architect.errors import ConfigError, InputError, TechniqueError, first_line
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 
@@ -119,7 +119,7 @@ def _write(converter: Any, out: Path, ctx: TechniqueContext) -> ModelHandle:
         out.write_bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and others
         raise TechniqueError(
-            f"TFLite conversion failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            f"TFLite conversion failed: {first_line(exc)}",
             hint="the model may use ops without a TFLite builtin; try fp32",
         ) from exc
     return load_model(out, threads=ctx.threads)
