@@ -134,3 +134,24 @@ def test_truncated_and_corrupt_onnx(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError) as info:
         load_model(broken)
     assert "checker" in info.value.message
+
+
+def test_with_file_keeps_the_signature_and_copies_what_it_keeps(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    onnx_handle = export_onnx(
+        handle_from_module(models.build_mlp_policy(hidden=8)), tmp_path / "a.onnx"
+    )
+    onnx_handle.threads = 2
+    copy = tmp_path / "b.onnx"
+    copy.write_bytes(onnx_handle.onnx_path.read_bytes())
+    same = onnx_handle.with_file(copy, name="b")
+    assert (same.onnx_path, same.name, same.threads) == (copy, "b", 2)
+    assert same.inputs == onnx_handle.inputs and same.inputs is not onnx_handle.inputs
+    same.metadata["note"] = "mine"  # a copy: the source handle's metadata is untouched
+    assert "note" not in onnx_handle.metadata
+    fresh = onnx_handle.with_threads(1)
+    assert fresh.threads == 1 and fresh.onnx_path == onnx_handle.onnx_path
+    feeds = onnx_handle.example_inputs(seed=1)
+    np.testing.assert_array_equal(
+        next(iter(same.run(feeds).values())), next(iter(onnx_handle.run(feeds).values()))
+    )

@@ -237,14 +237,30 @@ class OnnxModelHandle(ModelHandle):
 
     def with_threads(self, threads: int) -> OnnxModelHandle:
         """A fresh handle on the same file whose ORT session uses ``threads`` intra-op threads."""
+        return self.with_file(self.onnx_path, threads=threads)
+
+    def with_file(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        threads: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> OnnxModelHandle:
+        """A handle on ``path``, an ONNX file with this handle's signature (a rewrite or copy that
+        keeps the inputs and outputs): this handle's name, threads and metadata unless given.
+
+        Example:
+            >>> smaller = handle.with_file(out, name=f"{handle.name}-int8")  # doctest: +SKIP
+        """
         return OnnxModelHandle(
-            self.onnx_path,
-            threads=threads,
-            name=self.name,
+            path,
+            threads=self.threads if threads is None else threads,
+            name=self.name if name is None else name,
             source_format=self.source_format,
-            inputs=self.inputs,
-            outputs=self.outputs,
-            metadata=self.metadata,
+            inputs=list(self.inputs),
+            outputs=list(self.outputs),
+            metadata=dict(self.metadata if metadata is None else metadata),
         )
 
     def session(self) -> onnxruntime.InferenceSession:

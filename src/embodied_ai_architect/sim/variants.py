@@ -32,14 +32,7 @@ def int8_dynamic(onnx_handle: OnnxModelHandle, out: Path) -> OnnxModelHandle:
             f"dynamic INT8 quantization failed: {exc}",
             hint="export with the TorchScript exporter (dynamo=False) or run quant_pre_process",
         ) from exc
-    return OnnxModelHandle(
-        out,
-        name=f"{onnx_handle.name}-int8",
-        source_format=onnx_handle.source_format,
-        inputs=onnx_handle.inputs,
-        outputs=onnx_handle.outputs,
-        threads=onnx_handle.threads,
-    )
+    return onnx_handle.with_file(out, name=f"{onnx_handle.name}-int8", metadata={})
 
 
 def magnitude_pruned(handle: ModelHandle, amount: float) -> TorchModelHandle:

@@ -105,7 +105,7 @@ def test_openvino_uses_the_given_shape_of_a_dynamic_graph(
 
 def test_openvino_keeps_a_symbolic_batch_dynamic(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
-    from embodied_ai_architect.agents.optimization.techniques.openvino_quantization import (
+    from embodied_ai_architect.agents.optimization.quant.openvino_convert import (
         input_shapes,
     )
     from embodied_ai_architect.modelio.openvino_io import openvino_core

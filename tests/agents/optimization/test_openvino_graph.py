@@ -62,7 +62,7 @@ def test_openvino_int8_keeps_tail_and_head_in_fp32_on_request(tmp_path: Path) ->
 def test_auto_preset_is_mixed_for_silu_and_performance_for_relu(tmp_path: Path) -> None:
     import openvino as ov
 
-    from embodied_ai_architect.agents.optimization.techniques.openvino_quantization import (
+    from embodied_ai_architect.agents.optimization.quant.openvino_graph import (
         signed_activations,
     )
     from embodied_ai_architect.testing.models import build_small_cnn

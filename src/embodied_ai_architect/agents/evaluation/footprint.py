@@ -15,11 +15,11 @@ Run as ``python -m embodied_ai_architect.agents.evaluation.footprint '<json>'`` 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from embodied_ai_architect.agents.child_process import exit_reason, run_python
 from embodied_ai_architect.errors import EvaluationError
 from embodied_ai_architect.schemas.tensors import TensorSpec
 
@@ -85,24 +85,18 @@ def measure_footprint(
             "inputs": [s.model_dump(mode="json") for s in inputs],
         }
     )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "embodied_ai_architect.agents.evaluation.footprint", payload],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise EvaluationError(
-            f"measuring the memory of {path.name} took over {TIMEOUT_S:g} s",
-            hint="the machine is overloaded; retry",
-        ) from exc
+    done = run_python(
+        ["-m", "embodied_ai_architect.agents.evaluation.footprint", payload],
+        timeout=TIMEOUT_S,
+        error=EvaluationError,
+        what=f"measuring the memory of {path.name}",
+        hint="the machine is overloaded; retry",
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        how = exit_reason(done) if done.returncode else "printed no result"
         raise EvaluationError(
-            f"the memory probe of {path.name} failed (exit {done.returncode}): {tail[0]}",
+            f"the memory probe of {path.name} {how}",
             hint="the artifact must load and run in a fresh process",
         )
     return float(json.loads(lines[-1])["footprint_mb"])

@@ -20,3 +20,13 @@ SEARCH_KEY = "search"  # json_schema_extra key holding a field's candidate value
 def searched(default: Any, *, description: str, search: list[Any], **bounds: Any) -> Any:
     """A config field the planner or NAS may vary: its default, description and candidates."""
     return Field(default, description=description, json_schema_extra={SEARCH_KEY: search}, **bounds)
+
+
+def calibration_path_field() -> Any:
+    """The ``calibration_path`` field of every technique that calibrates (``collect_samples``
+    reads it when the run gives the technique no calibration provider)."""
+    return Field(
+        default=None,
+        description="Folder of images or .npy/.npz with inputs, used when the run has no "
+        "calibration provider.",
+    )

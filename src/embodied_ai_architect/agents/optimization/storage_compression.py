@@ -178,13 +178,9 @@ def pack_zstd(
     if restored.read_bytes() != original.read_bytes():
         raise TechniqueError("the unpacked file differs from the original", hint="report this bug")
     if isinstance(handle, OnnxModelHandle):
-        result: ModelHandle = OnnxModelHandle(
+        result: ModelHandle = handle.with_file(
             restored,
             name=f"{handle.name}-unpacked",
-            source_format=handle.source_format,
-            inputs=list(handle.inputs),
-            outputs=list(handle.outputs),
-            threads=handle.threads,
             metadata={**handle.metadata, "packed_path": str(packed)},
         )
     else:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.errors import TechniqueError
-from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import OnnxModelHandle
 
 if TYPE_CHECKING:
@@ -72,6 +71,18 @@ def tensor_bytes(tensor: Any) -> int:
 def weight_bytes(model: onnx.ModelProto) -> int:
     """Bytes of every initializer (weights, biases, scales, zero points)."""
     return sum(tensor_bytes(t) for t in model.graph.initializer)
+
+
+def rewrite_metrics(
+    before: Path, after: Path, original: onnx.ModelProto, rewritten: onnx.ModelProto
+) -> dict[str, float]:
+    """The sizes every ONNX rewrite reports: the file and its initializers, before and after."""
+    return {
+        "size_before_bytes": float(before.stat().st_size),
+        "size_after_bytes": float(after.stat().st_size),
+        "weight_bytes_before": float(weight_bytes(original)),
+        "weight_bytes_after": float(weight_bytes(rewritten)),
+    }
 
 
 @dataclass(frozen=True)
@@ -226,30 +237,18 @@ def probe_in_subprocess(
     ORT has crashed (SIGSEGV) while optimizing some rewritten graphs (float16 graphs in its NCHWc
     layout pass, for one); a crash here must fail this technique, not kill the job's worker.
     """
-    import subprocess
-    import sys
+    from embodied_ai_architect.agents.child_process import exit_reason, run_python
 
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise TechniqueError(
-            f"{technique}: loading the result in ONNX Runtime took over {timeout:.0f}s",
-            hint=hint or "the rewritten graph may be pathological; try other settings",
-        ) from exc
+    done = run_python(
+        ["-c", _PROBE, str(path)],
+        timeout=timeout,
+        error=TechniqueError,
+        what=f"{technique}: loading the result in ONNX Runtime",
+        hint=hint or "the rewritten graph may be pathological; try other settings",
+    )
     if done.returncode != 0:
-        how = (
-            f"crashed (signal {-done.returncode})"
-            if done.returncode < 0
-            else f"failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
-        )
         raise TechniqueError(
-            f"{technique}: ONNX Runtime {how} when loading and running the result",
+            f"{technique}: ONNX Runtime {exit_reason(done)} when loading and running the result",
             hint=hint
             or "the rewritten graph is not runnable by ONNX Runtime on this host; "
             "try other settings or another technique",
@@ -270,12 +269,11 @@ def output_handle(
     Fails when the rewrite changed the graph's inputs (downstream code feeds by name) or when
     ONNX Runtime cannot load and run it (checked out of process).
     """
-    from embodied_ai_architect.modelio.onnx_io import load_onnx_proto, onnx_signature
+    from embodied_ai_architect.modelio.onnx_io import load_onnx
 
     probe_in_subprocess(path, technique=technique, hint=probe_hint)
-    proto = load_onnx_proto(path)
-    inputs, outputs = onnx_signature(proto)
-    by_name = {spec.name: spec for spec in inputs}
+    rewritten = load_onnx(path, input_shapes=None, threads=source.threads or threads)
+    by_name = {spec.name: spec for spec in rewritten.inputs}
     missing = [spec.name for spec in source.inputs if spec.name not in by_name]
     if missing:
         raise TechniqueError(
@@ -283,13 +281,9 @@ def output_handle(
             hint="report this as a bug with the model attached",
         )
     # Same names and ranges as the source; the dtype follows the graph (FP16 without I/O casts).
-    specs = [spec.model_copy(update={"dtype": by_name[spec.name].dtype}) for spec in source.inputs]
-    return OnnxModelHandle(
-        path,
-        name=source.name,
-        source_format=ModelFormat.ONNX,
-        inputs=specs,
-        outputs=outputs,
-        threads=source.threads or threads,
-        metadata={**source.metadata, "technique": technique},
-    )
+    rewritten.inputs = [
+        spec.model_copy(update={"dtype": by_name[spec.name].dtype}) for spec in source.inputs
+    ]
+    rewritten.name = source.name
+    rewritten.metadata = {**source.metadata, "technique": technique}
+    return rewritten

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from embodied_ai_architect.agents.optimization.base import TechniqueConfig
+from embodied_ai_architect.agents.optimization.fields import calibration_path_field, searched
 
 Preprocess = Literal["auto", "full", "no_symbolic_shape", "none"]
 
@@ -27,9 +28,7 @@ _TOP_SENSITIVE = (
 
 class _ExclusionMixin(TechniqueConfig):
     nodes_to_exclude: list[str] = Field(default_factory=list, description=_EXCLUDE)
-    exclude_top_sensitive: int = Field(
-        default=0, ge=0, description=_TOP_SENSITIVE, json_schema_extra={"search": [0, 1, 3]}
-    )
+    exclude_top_sensitive: int = searched(0, ge=0, description=_TOP_SENSITIVE, search=[0, 1, 3])
     preprocess: Preprocess = Field(default="auto", description=_PREPROCESS)
 
 
@@ -69,16 +68,16 @@ class OrtInt8DynamicConfig(_ExclusionMixin):
             "the weight resolution, at the risk of u8×s8 saturation, which fidelity then shows",
         },
     )
-    weight_type: Literal["int8", "uint8"] = Field(
-        default="int8",
+    weight_type: Literal["int8", "uint8"] = searched(
+        "int8",
         description="Weight integer type.",
-        json_schema_extra={"search": ["int8", "uint8"]},
+        search=["int8", "uint8"],
     )
-    op_types: list[str] | None = Field(
-        default=None,
+    op_types: list[str] | None = searched(
+        None,
         description="ONNX op types to quantize; None quantizes every type ORT supports "
         "(Conv, MatMul, Gemm, Attention, LSTM, GRU, ...).",
-        json_schema_extra={"search": [None, ["MatMul", "Gemm"]]},
+        search=[None, ["MatMul", "Gemm"]],
     )
 
 
@@ -94,31 +93,31 @@ class OrtInt8StaticConfig(_ExclusionMixin):
 
     technique: ClassVar[str] = "ort_int8_static"
 
-    quant_format: Literal["qdq", "qoperator"] = Field(
-        default="qdq",
+    quant_format: Literal["qdq", "qoperator"] = searched(
+        "qdq",
         description="QDQ inserts QuantizeLinear/DequantizeLinear pairs (fused by ORT); QOperator "
         "writes QLinearConv/QLinearMatMul directly.",
-        json_schema_extra={"search": ["qdq", "qoperator"]},
+        search=["qdq", "qoperator"],
     )
-    scheme: Literal["U8S8", "S8S8", "U8U8"] = Field(
-        default="U8S8",
+    scheme: Literal["U8S8", "S8S8", "U8U8"] = searched(
+        "U8S8",
         description="Activation/weight integer types: U8S8 = uint8 activations, int8 weights.",
-        json_schema_extra={"search": ["U8S8", "S8S8"]},
+        search=["U8S8", "S8S8"],
     )
-    per_channel: bool = Field(
-        default=True,
+    per_channel: bool = searched(
+        True,
         description="One weight scale per output channel (needed for conv nets' accuracy).",
-        json_schema_extra={"search": [True, False]},
+        search=[True, False],
     )
-    reduce_range: bool = Field(
-        default=True,
+    reduce_range: bool = searched(
+        True,
         description="7-bit weights: avoids saturation on AVX2 CPUs without VNNI (costs little).",
-        json_schema_extra={"search": [True, False]},
+        search=[True, False],
     )
-    calibration_method: Literal["minmax", "entropy", "percentile"] = Field(
-        default="minmax",
+    calibration_method: Literal["minmax", "entropy", "percentile"] = searched(
+        "minmax",
         description="How activation ranges are chosen from the calibration data.",
-        json_schema_extra={"search": ["minmax", "entropy", "percentile"]},
+        search=["minmax", "entropy", "percentile"],
     )
     percentile: float = Field(
         default=99.999,
@@ -126,21 +125,17 @@ class OrtInt8StaticConfig(_ExclusionMixin):
         le=100,
         description="Percentile of |activation| kept by the 'percentile' calibration method.",
     )
-    num_samples: int = Field(
-        default=128,
+    num_samples: int = searched(
+        128,
         ge=1,
         description="Calibration samples to use (100–500 representative inputs are typical).",
-        json_schema_extra={"search": [64, 128, 256]},
+        search=[64, 128, 256],
     )
-    calibration_path: str | None = Field(
-        default=None,
-        description="Folder of images or .npy/.npz with inputs, used when the run has no "
-        "calibration provider.",
-    )
-    op_types: list[str] | None = Field(
-        default=None,
+    calibration_path: str | None = calibration_path_field()
+    op_types: list[str] | None = searched(
+        None,
         description="ONNX op types to quantize; None quantizes every type ORT supports.",
-        json_schema_extra={"search": [None, ["Conv", "MatMul", "Gemm"]]},
+        search=[None, ["Conv", "MatMul", "Gemm"]],
     )
 
 
@@ -153,11 +148,11 @@ class OrtFp16Config(TechniqueConfig):
 
     technique: ClassVar[str] = "ort_fp16"
 
-    keep_io_types: bool = Field(
-        default=True,
+    keep_io_types: bool = searched(
+        True,
         description="Keep float32 inputs/outputs (casts at the edges) so callers feed the same "
         "arrays as before.",
-        json_schema_extra={"search": [True, False]},
+        search=[True, False],
     )
     op_block_list: list[str] = Field(
         default_factory=lambda: ["Transpose"],
@@ -172,31 +167,31 @@ class OrtFp16Config(TechniqueConfig):
 
 
 class _Int4Base(TechniqueConfig):
-    block_size: int = Field(
-        default=32,
+    block_size: int = searched(
+        32,
         description="Weights per quantization block along the input dimension; a power of two ≥ 16. "
         "Layers whose input size it does not divide are handled as `indivisible` says.",
-        json_schema_extra={"search": [32, 64, 128]},
+        search=[32, 64, 128],
     )
-    indivisible: Literal["fp32", "pad", "error"] = Field(
-        default="fp32",
+    indivisible: Literal["fp32", "pad", "error"] = searched(
+        "fp32",
         description="Layers whose input size is not a multiple of block_size (an 18-wide state "
         "input, a 64-wide layer at block 128): keep them in FP32 (listed in the result), `pad` "
         "their last block with zeros and quantize them anyway (what MatMulNBits does; it stores "
         "the padding), or refuse the model. Keeping them FP32 costs little: they are narrow, and "
         "an input layer over raw state features is the one INT4 hurts most.",
-        json_schema_extra={"search": ["fp32", "pad"]},
+        search=["fp32", "pad"],
     )
-    symmetric: bool = Field(
-        default=True,
+    symmetric: bool = searched(
+        True,
         description="Symmetric blocks (no zero point) instead of asymmetric (scale + zero point).",
-        json_schema_extra={"search": [True, False]},
+        search=[True, False],
     )
-    accuracy_level: Literal[0, 1, 2, 3, 4] = Field(
-        default=0,
+    accuracy_level: Literal[0, 1, 2, 3, 4] = searched(
+        0,
         description="MatMulNBits compute type: 0 unset (float32), 1 fp32, 2 fp16, 3 bf16, 4 int8 "
         "(int8 activations: fastest on x86 CPUs, slightly less accurate).",
-        json_schema_extra={"search": [0, 4]},
+        search=[0, 4],
     )
 
     @field_validator("block_size")
@@ -228,17 +223,13 @@ class OrtInt4GptqConfig(_Int4Base):
 
     technique: ClassVar[str] = "ort_int4_gptq"
 
-    num_samples: int = Field(
-        default=32,
+    num_samples: int = searched(
+        32,
         ge=1,
         description="Calibration samples for the Hessian estimate (GPTQ's cost grows with them).",
-        json_schema_extra={"search": [16, 32, 64]},
+        search=[16, 32, 64],
     )
-    calibration_path: str | None = Field(
-        default=None,
-        description="Folder of images or .npy/.npz with inputs, used when the run has no "
-        "calibration provider.",
-    )
+    calibration_path: str | None = calibration_path_field()
     percdamp: float = Field(
         default=0.01,
         gt=0,

@@ -22,8 +22,8 @@ from embodied_ai_architect.agents.optimization.quant.onnx_graph import (
     load_proto,
     looks_like_transformer,
     quantized_node_names,
+    rewrite_metrics,
     strip_initializer_value_info,
-    weight_bytes,
     weight_nodes,
 )
 from embodied_ai_architect.agents.optimization.quant.ort_configs import (
@@ -31,7 +31,7 @@ from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     OrtInt8StaticConfig,
     Preprocess,
 )
-from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.errors import ConfigError, TechniqueError, describe
 from embodied_ai_architect.utils.host import dynamic_reduce_range, needs_reduce_range
 
 if TYPE_CHECKING:
@@ -238,8 +238,7 @@ def quantize_int8(
         raise
     except Exception as exc:  # ORT raises plain Exceptions, asserts and ORT runtime errors
         raise TechniqueError(
-            f"{technique}: ONNX Runtime quantization failed: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{technique}: ONNX Runtime quantization failed: {describe(exc)}",
             hint="try preprocess='none' or exclude the failing layer with nodes_to_exclude",
         ) from exc
     ctx.emit(85, f"{technique}: checking the quantized graph")
@@ -280,10 +279,7 @@ def quantize_int8(
         changes=changes,
         warnings=warnings,
         metrics={
-            "size_before_bytes": float(handle.onnx_path.stat().st_size),
-            "size_after_bytes": float(out_path.stat().st_size),
-            "weight_bytes_before": float(weight_bytes(original)),
-            "weight_bytes_after": float(weight_bytes(result_proto)),
+            **rewrite_metrics(handle.onnx_path, out_path, original, result_proto),
             "quantized_nodes": float(len(quantized)),
             "excluded_nodes": float(len(excluded)),
             "fp32_weight_nodes": float(len(still_float)),

@@ -16,9 +16,9 @@ from embodied_ai_architect.agents.optimization.quant.onnx_graph import (
     load_proto,
     output_handle,
     quantized_node_names,
+    rewrite_metrics,
     strip_initializer_value_info,
     topological_sort,
-    weight_bytes,
     weight_nodes,
 )
 from embodied_ai_architect.agents.optimization.quant.ort_configs import (
@@ -27,7 +27,7 @@ from embodied_ai_architect.agents.optimization.quant.ort_configs import (
     OrtInt4RtnConfig,
 )
 from embodied_ai_architect.agents.optimization.quant.ort_int8 import _quiet
-from embodied_ai_architect.errors import ConfigError, TechniqueError
+from embodied_ai_architect.errors import ConfigError, TechniqueError, describe
 
 if TYPE_CHECKING:
     import onnx
@@ -236,8 +236,7 @@ def quantize_int4(
             quantizer.process()
     except Exception as exc:  # the quantizers raise asserts and plain Exceptions
         raise TechniqueError(
-            f"{technique}: MatMulNBits quantization failed: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{technique}: MatMulNBits quantization failed: {describe(exc)}",
             hint="try another block_size or exclude the failing layer",
         ) from exc
     out_path = ctx.path(f"{technique}.onnx")
@@ -273,10 +272,7 @@ def quantize_int4(
         changes=changes,
         warnings=[],
         metrics={
-            "size_before_bytes": float(handle.onnx_path.stat().st_size),
-            "size_after_bytes": float(out_path.stat().st_size),
-            "weight_bytes_before": float(weight_bytes(original)),
-            "weight_bytes_after": float(weight_bytes(quantized_model)),
+            **rewrite_metrics(handle.onnx_path, out_path, original, quantized_model),
             "matmul_weight_bytes_before": float(target_bytes),
             "matmul_weight_bytes_after": float(packed),
             "quantized_nodes": float(len(quantized)),
@@ -347,10 +343,7 @@ def convert_fp16(
         if config.keep_io_types
         else ["the model now takes float16 inputs: callers must cast their arrays"],
         metrics={
-            "size_before_bytes": float(handle.onnx_path.stat().st_size),
-            "size_after_bytes": float(out_path.stat().st_size),
-            "weight_bytes_before": float(weight_bytes(model)),
-            "weight_bytes_after": float(weight_bytes(converted)),
+            **rewrite_metrics(handle.onnx_path, out_path, model, converted),
             "fp16_initializers": float(halves),
             "excluded_nodes": float(len(config.nodes_to_exclude)),
         },

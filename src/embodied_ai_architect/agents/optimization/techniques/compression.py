@@ -37,11 +37,10 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     save_module,
     state_bytes,
 )
-from embodied_ai_architect.errors import ConfigError, EAAError, TechniqueError
+from embodied_ai_architect.errors import ConfigError, EAAError, TechniqueError, first_line
 from embodied_ai_architect.modelio.handle import (
     Framework,
     ModelHandle,
-    OnnxModelHandle,
 )
 
 
@@ -156,19 +155,16 @@ def onnx_graph_optimize(
         )
     except Exception as exc:  # ORT raises pybind error types
         raise TechniqueError(
-            f"ONNX Runtime could not optimize the graph: {str(exc).splitlines()[0]}",
+            f"ONNX Runtime could not optimize the graph: {first_line(exc)}",
             hint="the graph may use ops the CPU provider lacks",
         ) from exc
     nodes_before = len(onnx.load(str(source.onnx_path), load_external_data=False).graph.node)
     optimized_nodes = onnx.load(str(optimized_path), load_external_data=False).graph.node
     nodes_after = len(optimized_nodes)
     contrib = sorted({n.op_type for n in optimized_nodes if n.domain not in ("", "ai.onnx")})
-    result = OnnxModelHandle(
+    result = source.with_file(
         optimized_path,
         name=f"{source.name}-ortopt",
-        source_format=source.source_format,
-        inputs=list(source.inputs),
-        outputs=list(source.outputs),
         threads=ctx.threads,
         metadata={**source.metadata, "ort_optimization": config.level},
     )
