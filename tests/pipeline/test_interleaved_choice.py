@@ -17,9 +17,9 @@ from embodied_ai_architect.agents.deployment.targets.profiles import ResolvedTar
 from embodied_ai_architect.agents.evaluation.latency import measure_interleaved
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
+from embodied_ai_architect.pipeline.chains import Measured
 from embodied_ai_architect.pipeline.results import choose_best
 from embodied_ai_architect.pipeline.retime import confirm_kept
-from embodied_ai_architect.pipeline.search import Measured
 from embodied_ai_architect.schemas.constraints import Constraints
 from embodied_ai_architect.schemas.results import (
     AttemptRecord,

@@ -10,13 +10,14 @@ import pytest
 
 from embodied_ai_architect.agents.planning.planner import PlanningInput, make_plans
 from embodied_ai_architect.errors import ConstraintError
+from embodied_ai_architect.pipeline.chains import Measured, StepSearch, stop_reason
 from embodied_ai_architect.pipeline.objective import (
     dominates,
     explain_choice,
     improves,
     pick_best,
 )
-from embodied_ai_architect.pipeline.search import Measured, _next_move, _StepSearch, stop_reason
+from embodied_ai_architect.pipeline.search import _next_move
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 from embodied_ai_architect.schemas.results import AttemptRecord, StepCandidate, StepStatus
 from embodied_ai_architect.schemas.results import VersionMetrics as VM
@@ -158,16 +159,16 @@ def _measured(technique: str, metrics: VM) -> Measured:
 
 def test_a_fallback_chain_that_does_not_move_stops() -> None:
     state: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2))
-    search = _StepSearch(FP32)
+    search = StepSearch(FP32)
     scores = [0.35, 0.351, 0.3515]
     reasons = [
         stop_reason(state, search, _measured("ort_int8_static", m(9.0, 3.2, s)), "latency")
         for s in scores
     ]
     assert reasons[:2] == [None, None]
-    assert reasons[2] is not None and "less than 0.2 points" in reasons[2]
+    assert reasons[2] is not None and "did not raise the best score by 0.2 points" in reasons[2]
     # A chain that keeps moving goes on.
-    moving = _StepSearch(FP32)
+    moving = StepSearch(FP32)
     for score in (0.35, 0.6, 0.8):
         assert (
             stop_reason(state, moving, _measured("ort_int8_static", m(9.0, 3.2, score)), "latency")
@@ -177,19 +178,19 @@ def test_a_fallback_chain_that_does_not_move_stops() -> None:
 
 def test_slow_first_variant_drops_the_technique_unless_size_needs_it() -> None:
     state: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2))
-    search = _StepSearch(FP32)
+    search = StepSearch(FP32)
     why = stop_reason(state, search, _measured("ort_int8_dynamic", DYNAMIC), "latency")
     assert why is not None and "dropped" in why and "ort_int8_dynamic" in search.dropped
     sized: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2, max_size_mb=5))
     assert (
-        stop_reason(sized, _StepSearch(FP32), _measured("ort_int8_dynamic", DYNAMIC), "latency")
+        stop_reason(sized, StepSearch(FP32), _measured("ort_int8_dynamic", DYNAMIC), "latency")
         is None
     )
 
 
 def test_fallback_stops_once_it_cannot_beat_the_incumbent() -> None:
     state: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2))
-    search = _StepSearch(FP32)
+    search = StepSearch(FP32)
     search.kept.append(_measured("openvino_int8", OPENVINO))
     why = stop_reason(state, search, _measured("ort_int8_static", m(12.0, 3.2, 0.5)), "latency")
     assert why is not None and "incumbent" in why

@@ -22,7 +22,7 @@ from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
 
 if TYPE_CHECKING:
     from embodied_ai_architect.modelio.handle import ModelHandle
-    from embodied_ai_architect.pipeline.search import Measured
+    from embodied_ai_architect.pipeline.chains import Measured
     from embodied_ai_architect.pipeline.state import RunState
 
 

@@ -9,7 +9,6 @@ current version on speed or size; one that does not improve the step's objective
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,8 @@ from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.pipeline.apply import apply_candidate, inapplicable, readable_source
-from embodied_ai_architect.pipeline.objective import could_beat, improves, pick_best
+from embodied_ai_architect.pipeline.chains import Measured, StepSearch, slow_cut, stop_reason
+from embodied_ai_architect.pipeline.objective import improves, pick_best
 from embodied_ai_architect.pipeline.parallel import PrepareOutcome
 from embodied_ai_architect.pipeline.prefetch import Prefetcher
 from embodied_ai_architect.pipeline.retime import confirm_kept
@@ -31,7 +31,6 @@ from embodied_ai_architect.schemas.constraints import Objective
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import (
     AttemptRecord,
-    ConstraintVerdict,
     PlanStep,
     Replan,
     StepCandidate,
@@ -43,86 +42,14 @@ if TYPE_CHECKING:
     from embodied_ai_architect.pipeline.state import RunState
 
 
-@dataclass
-class Measured:
-    candidate: StepCandidate
-    handle: ModelHandle
-    packed: Path
-    metrics: VersionMetrics
-    verdicts: list[ConstraintVerdict]
-    attempt: AttemptRecord
-    notes: list[str] = field(default_factory=list)
-    source: str = (
-        ""  # the version the technique read (the parent, or its nearest readable ancestor)
-    )
-
-
-MIN_FIDELITY_MOVE = 0.002  # a retry that moves the score less than 0.2 points is not converging
-SLOW_DROP = 1.5  # a first variant this much slower than its parent drops the technique
 RETIME_WITHIN = 1.5  # alone-timed this close to the parent, the interleaved re-timing decides
-
-
-@dataclass
-class _StepSearch:
-    """What one step has learnt so far: kept versions, per-technique fallback chains, drops."""
-
-    parent_metrics: VersionMetrics
-    kept: list[Measured] = field(default_factory=list)
-    chains: dict[str, list[float]] = field(default_factory=dict)
-    dropped: dict[str, str] = field(default_factory=dict)
-
-    def incumbent(self, state: RunState, objective: str) -> VersionMetrics:
-        """The version a new candidate must beat: the best kept so far, else the parent."""
-        if not self.kept:
-            return self.parent_metrics
-        best = pick_best(state.constraints, [(m.metrics, m) for m in self.kept], objective)
-        return best.metrics
-
-
-def size_needed(state: RunState, parent: VersionMetrics, objective: str) -> bool:
-    """Whether a smaller-but-slower version can still be worth keeping in this run."""
-    c = state.constraints
-    return objective == Objective.SIZE or (
-        c.max_size_mb is not None and parent.size_mb > c.max_size_mb
-    )
-
-
-def stop_reason(
-    state: RunState, search: _StepSearch, measured: Measured, objective: str
-) -> str | None:
-    """Why a candidate that lost accuracy gets no gentler retry (None: retry)."""
-    technique = measured.candidate.technique
-    m = measured.metrics
-    chain = search.chains.setdefault(technique, [])
-    chain.append(m.accuracy if m.accuracy is not None else 0.0)
-    parent = search.parent_metrics
-    if (
-        len(chain) == 1
-        and m.p50_ms > parent.p50_ms * SLOW_DROP
-        and not size_needed(state, parent, objective)
-    ):
-        search.dropped[technique] = (
-            f"first variant p50 {m.p50_ms:.3g} ms is {m.p50_ms / max(parent.p50_ms, 1e-9):.1f}× "
-            f"its parent's {parent.p50_ms:.3g} ms and no size limit needs it"
-        )
-        return f"{technique} dropped for this model: {search.dropped[technique]}"
-    if len(chain) >= 3 and all(abs(chain[i] - chain[i - 1]) < MIN_FIDELITY_MOVE for i in (-1, -2)):
-        return (
-            f"{technique}: the last two retries moved the score by less than "
-            f"{MIN_FIDELITY_MOVE * 100:.1f} points ({', '.join(f'{v * 100:.2f}' for v in chain[-3:])} %), "
-            "fallback stops"
-        )
-    incumbent = search.incumbent(state, objective)
-    if not could_beat(state.constraints, incumbent, m, objective):
-        return f"{technique}: even at full accuracy it could not beat the incumbent, fallback stops"
-    return None
 
 
 def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str | None:
     """Run one step on the current version; returns the new version id, or None (rolled back)."""
     queue = list(step.candidates)
     parent = state.current
-    search = _StepSearch(state.registry.get(parent).metrics)
+    search = StepSearch(state.registry.get(parent).metrics)
     objective = step.objective
     first_only = step.id == "structure"  # each retrains: keep the first one that helps
     # With search workers, candidates are applied and checked ahead in parallel batches and
@@ -153,6 +80,12 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
             state, step, candidate, parent, (low, low + width), ahead.take(candidate)
         )
         if measured is None:
+            continue
+        if measured.slow is not None:
+            search.dropped[candidate.technique] = measured.slow
+            why = f"{candidate.technique} dropped for this model: {measured.slow}"
+            state.reject(measured.attempt, f"rolled back without evaluation: {why}")
+            state.bus.emit(low, "planning", why, kind=EventKind.DECISION, step=step.id)
             continue
         accuracy_ok = all(v.passed for v in measured.verdicts if v.constraint == "accuracy")
         if not accuracy_ok:
@@ -274,18 +207,23 @@ def try_candidate(
         # Fidelity on a small subset first: a clear miss is only timed briefly (enough to decide
         # on a retry), never run through the full timing and evaluation.
         screened = state.screen(handle)
+        parent_metrics = state.registry.get(parent).metrics
+        cut = slow_cut(state, step, parent_metrics)
         metrics = state.measure(
-            handle,
-            packed,
-            reference_ms=state.registry.get(parent).metrics.p50_ms,
-            score=screened,
+            handle, packed, reference_ms=parent_metrics.p50_ms, score=screened, slower_than=cut
         )
     except ConstraintError:  # a user error (e.g. a --fidelity metric the outputs lack) stops
         raise
     except Exception as exc:  # an output that cannot run or be timed is a failed attempt
         state.fail(attempt, exc, 0.0)
         return None
-    return _measured(state, step, candidate, span, attempt, handle, packed, metrics, source)
+    measured = _measured(state, step, candidate, span, attempt, handle, packed, metrics, source)
+    if cut is not None and metrics.p50_ms > cut and metrics.accuracy is None and state.evaluator:
+        measured.slow = (
+            f"p50 {metrics.p50_ms:.3g} ms is {metrics.p50_ms / max(parent_metrics.p50_ms, 1e-9):.1f}× "
+            f"its parent's {parent_metrics.p50_ms:.3g} ms and no size limit needs it"
+        )
+    return measured
 
 
 def _consume(

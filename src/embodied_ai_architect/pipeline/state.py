@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.evaluation.metrics import measure_version, pinned
 from embodied_ai_architect.errors import EAAError
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
 from embodied_ai_architect.pipeline.bus import EventBus
+from embodied_ai_architect.pipeline.chains import Measured
 from embodied_ai_architect.pipeline.deployment import check_target
 from embodied_ai_architect.pipeline.environment import collect_environment
 from embodied_ai_architect.pipeline.parallel import EvaluatorArgs, RemoteFailure, ScreenBound
 from embodied_ai_architect.pipeline.recorder import RunRecorder
-from embodied_ai_architect.pipeline.search import Measured
 from embodied_ai_architect.pipeline.versions import VersionRegistry
 from embodied_ai_architect.schemas.constraints import parse_constraints
 from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
@@ -205,27 +205,48 @@ class RunState:
         reference_ms: float | None = None,
         score: TaskScore | None = None,
         evaluated: TaskScore | None = None,
+        slower_than: float | None = None,
     ) -> VersionMetrics:
         """Time and score one version. A byte-identical artifact measured before (a fallback
         whose settings changed nothing) reuses that measurement. ``score``: a failed screen —
         the version is then timed briefly, enough to decide whether a retry could pay off.
-        ``evaluated``: the full score, already taken by a search worker (only timing is left)."""
+        ``evaluated``: the full score, already taken by a search worker (only timing is left).
+        ``slower_than``: a p50 (ms) past which the version loses whatever its accuracy — it is
+        then timed only, never evaluated (``accuracy`` stays None; the search rejects it)."""
         from embodied_ai_architect.store.artifacts import sha256_file
 
         key = sha256_file(packed) if packed.is_file() else None
         if score is None and key is not None and key in self._measured:
             return self._measured[key].model_copy(update={"measure_seconds": 0.0})
         started = time.perf_counter()
+        known = score if score is not None else evaluated
+        time_first = slower_than is not None and known is None and self.evaluator is not None
+        reference = self.registry.handle("v0") if hasattr(self, "registry") else handle
         metrics = measure_version(
             handle,
             packed,
-            evaluator=self.evaluator,
-            reference=self.registry.handle("v0") if hasattr(self, "registry") else handle,
+            evaluator=None if time_first else self.evaluator,
+            reference=reference,
             threads=self.threads,
             runs=SCREENED_RUNS if score is not None else self.request.latency_runs,
             reference_ms=reference_ms,
-            score=score if score is not None else evaluated,
+            score=known,
         )
+        if time_first and self.evaluator is not None:
+            if slower_than is not None and metrics.p50_ms > slower_than:
+                self.timings.measurement_s += time.perf_counter() - started
+                return metrics.model_copy(update={"measure_seconds": time.perf_counter() - started})
+            with torch_threads(self.threads):
+                full = self.evaluator.evaluate(pinned(handle, self.threads), reference=reference)
+            metrics = metrics.model_copy(
+                update={
+                    "accuracy": full.value,
+                    "accuracy_metric": full.metric,
+                    "accuracy_evaluator": full.evaluator,
+                    "accuracy_details": full.details,
+                    "measure_seconds": time.perf_counter() - started,
+                }
+            )
         self.timings.measurement_s += time.perf_counter() - started
         if score is None and key is not None:
             self._measured[key] = metrics

@@ -32,7 +32,9 @@ def measure_latency(
     Adaptive: from ``MIN_ADAPTIVE_RUNS`` on, timing stops once the median is pinned down
     (its 95 % confidence interval within ±``TIGHT`` of it) or, given ``reference_ms`` (the
     parent's p50), once the whole interval lies beyond the noise margin on one side of it —
-    the ranking is then clear and more runs would not change a decision.
+    the ranking is then clear and more runs would not change a decision. A candidate clearly
+    slower than the parent stops after ``MIN_SLOWER_RUNS``; warm-up stops after two runs once
+    it has taken ``WARMUP_SECONDS`` (``LatencyStats.warmup`` says how many ran).
 
     Torch handles run with ``torch.set_num_threads(threads)``; ONNX handles must have been
     created with the same thread count (``OnnxModelHandle(threads=...)``).
@@ -41,8 +43,15 @@ def measure_latency(
         raise EvaluationError(f"invalid runs={runs} / warmup={warmup}", hint="runs ≥ 1, warmup ≥ 0")
     feeds = feeds if feeds is not None else handle.example_inputs(batch=batch, seed=0)
     with torch_threads(threads, handle):
-        for _ in range(warmup):
+        warmed = 0
+        warm_end = time.perf_counter() + WARMUP_SECONDS
+        while warmed < warmup:
             handle.run(feeds)
+            warmed += 1
+            # A slow model is warm after two runs (session set-up, first allocations): its
+            # remaining warm-ups would cost seconds and change no figure.
+            if warmed >= 2 and time.perf_counter() > warm_end:
+                break
         gc.collect()
         sampler = _PeakRss()
         sampler.start()
@@ -54,8 +63,10 @@ def measure_latency(
             timings.append((time.perf_counter() - started) * 1000)
             if index >= 4 and time.perf_counter() > budget_end:
                 break
-            checkpoint = index + 1 >= MIN_ADAPTIVE_RUNS and (index + 1) % 5 == 0
-            if checkpoint and ranking_clear(timings, reference_ms):
+            if (index + 1) % 5 == 0 and (
+                clearly_slower(timings, reference_ms)
+                or (index + 1 >= MIN_ADAPTIVE_RUNS and ranking_clear(timings, reference_ms))
+            ):
                 break
         peak_mb = sampler.stop()
     values = np.asarray(timings)
@@ -65,7 +76,7 @@ def measure_latency(
         p95_ms=float(np.percentile(values, 95)),
         mean_ms=float(values.mean()),
         runs=len(timings),
-        warmup=warmup,
+        warmup=warmed,
         threads=threads,
         batch_size=batch,
         peak_memory_mb=peak_mb,
@@ -73,6 +84,11 @@ def measure_latency(
 
 
 MIN_ADAPTIVE_RUNS = 15
+# Five runs that all read slower than the parent beyond the noise margin decide a loser: it is
+# rolled back whatever its exact figure, so it gets no more runs (a winner needs its 15: its
+# figure ranks it against the other kept candidates).
+MIN_SLOWER_RUNS = 5
+WARMUP_SECONDS = 0.5  # past this, a model that has run twice is warm
 TIGHT = 0.02  # a median known to ±2 % needs no more runs
 MARGIN = 0.03  # the search's noise margin: a latency change under 3 % is not a gain
 
@@ -95,6 +111,15 @@ def ranking_clear(timings: list[float], reference_ms: float | None) -> bool:
     if reference_ms is None:
         return False
     return high < reference_ms * (1 - MARGIN) or low > reference_ms * (1 + MARGIN)
+
+
+def clearly_slower(timings: list[float], reference_ms: float | None) -> bool:
+    """Whether the median's interval lies wholly above the parent's p50 plus the noise margin
+    (from ``MIN_SLOWER_RUNS`` runs on: with five, every run was that much slower)."""
+    if reference_ms is None or len(timings) < MIN_SLOWER_RUNS:
+        return False
+    _, low, _ = median_interval(timings)
+    return low > reference_ms * (1 + MARGIN)
 
 
 def _runtime_name(handle: ModelHandle) -> str:

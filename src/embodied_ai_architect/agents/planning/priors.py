@@ -1,4 +1,5 @@
-"""Prior expectations per technique *family and precision* (never per model), used to rank plans.
+"""Prior expectations per technique *family and precision* (never per model), used to rank plans;
+a technique its family's prior misstates gets its own (``_TECHNIQUE_TYPICAL``).
 
 Measured effects always win: priors only order what is tried first and bound what is possible.
 Each entry: (size_factor, latency_factor) for a typical application; the ``optimistic`` ones are
@@ -49,12 +50,20 @@ _FAMILY_BEST = {
 }
 
 
+# Techniques whose effect their family's prior misstates. Lossless packing (zstd) shrinks the
+# stored file only: the model that runs is byte-identical, so its latency cannot change.
+_TECHNIQUE_TYPICAL = {"pack_zstd": Effect(0.8, 1.0)}
+_TECHNIQUE_BEST = {"pack_zstd": Effect(0.6, 1.0)}
+
+
 def _precision(spec: TechniqueSpec) -> str | None:
     precisions = spec.manifest.precisions
     return precisions[0].lower() if precisions else None
 
 
 def typical_effect(spec: TechniqueSpec) -> Effect:
+    if spec.name in _TECHNIQUE_TYPICAL:
+        return _TECHNIQUE_TYPICAL[spec.name]
     precision = _precision(spec)
     if spec.manifest.family is TechniqueFamily.QUANTIZATION:
         return _PRECISION_TYPICAL.get(precision or "int8", Effect(0.5, 1.0))
@@ -62,6 +71,8 @@ def typical_effect(spec: TechniqueSpec) -> Effect:
 
 
 def best_effect(spec: TechniqueSpec) -> Effect:
+    if spec.name in _TECHNIQUE_BEST:
+        return _TECHNIQUE_BEST[spec.name]
     precision = _precision(spec)
     if spec.manifest.family is TechniqueFamily.QUANTIZATION:
         return _PRECISION_BEST.get(precision or "int8", Effect(0.5, 0.9))
