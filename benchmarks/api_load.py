@@ -12,10 +12,16 @@ stores --jobs finished jobs (with results, like real history), then measures ove
    submits per second run beside them, for a job's status and for the job list ("submits
    never block reads").
 
-The client runs in this process on the same cores as the server: on a 2-core host its own
-CPU use is part of the figures. Submitted jobs are cancelled afterwards.
+The client (benchmarks/http_load.py) runs in this process on the same cores as the server: on
+a 2-core host its own CPU use is part of the figures. Each row also says where the CPU went
+(psutil: the server process, its job workers, this client; server CPU per request) and, in
+the open loop, the server's own p99 bucket from /metrics (time inside the app): a client p99
+far above it was spent outside the app, waiting for a core. Results print as Markdown tables
+with the load average before and after. Submitted jobs are cancelled afterwards.
 
     .venv/bin/python benchmarks/api_load.py                      # all rows, ~2 minutes
+    .venv/bin/python benchmarks/api_load.py --open-only --job-cpus 1   # jobs on CPU 1 only
+    .venv/bin/python benchmarks/api_load.py --hold-jobs          # submits queue, jobs never run
     .venv/bin/python benchmarks/api_load.py --clients 8 --seconds 3 --json out.json
 """
 
@@ -27,17 +33,15 @@ import contextlib
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from http_load import Call, closed_loop, open_loop  # benchmarks/: sys.path[0]
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -87,7 +91,23 @@ def seed_history(workspace: Path, count: int) -> None:
     db.dispose()
 
 
-def start_server(workspace: Path, port: int) -> subprocess.Popen[bytes]:
+# --hold-jobs: the same server as `branes serve`, but its job supervisor never starts, so submits
+# are validated and stored and their jobs stay queued. It separates the API's own cost of a
+# submit from the CPU its job then takes.
+HELD_SERVER = """
+import sys, uvicorn
+from embodied_ai_architect.api.app import create_app
+from embodied_ai_architect.api.limits import guarded_protocol
+from embodied_ai_architect.settings import get_settings
+s = get_settings()
+uvicorn.run(create_app(s, start_workers=False), host="127.0.0.1", port=int(sys.argv[1]),
+            log_level="warning", http=guarded_protocol(s), timeout_keep_alive=s.keep_alive_timeout_s)
+"""
+
+
+def start_server(
+    workspace: Path, port: int, *, hold_jobs: bool = False, job_cpus: str | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "EAA_WORKSPACE": str(workspace),
@@ -95,9 +115,14 @@ def start_server(workspace: Path, port: int) -> subprocess.Popen[bytes]:
         "EAA_WORKERS": "1",
     }
     env.pop("EAA_DATABASE_URL", None)
+    if job_cpus is not None:
+        env["EAA_JOB_CPUS"] = job_cpus
     branes = str(Path(sys.executable).parent / "branes")
+    command = [branes, "serve", "--port", str(port), "--log-level", "warning"]
+    if hold_jobs:
+        command = [sys.executable, "-c", HELD_SERVER, str(port)]
     process = subprocess.Popen(
-        [branes, "serve", "--port", str(port), "--log-level", "warning"],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -123,190 +148,77 @@ def rss_mb(pid: int | None) -> float | None:
         return None
 
 
-class Response:
-    """What the load client keeps of a response."""
+def cpu_seconds(pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by the server process itself, by its job workers (finished and
+    running) and by this client: the difference over a row says where the cores went."""
+    used = {"client": time.process_time()}
+    if pid is None:
+        return used
+    import psutil
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes):
-        self.status_code, self.headers, self.body = status, headers, body
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Connection:
-    """A minimal keep-alive HTTP/1.1 client on one socket: with hundreds of clients on a
-    2-core host, httpx's own per-request work (and its pool's queue scan) would dominate
-    what is measured. Reconnects when the server closes the connection."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body: bytes | None = None) -> Response:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        assert self._reader is not None
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{AUTH_LINE}"
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        try:
-            self._writer.write(head.encode() + b"\r\n" + (body or b""))
-            raw = await self._reader.readuntil(b"\r\n\r\n")
-            lines = raw.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            headers = {}
-            for line in lines[1:]:
-                if line:
-                    key, _, value = line.partition(":")
-                    headers[key.strip().lower()] = value.strip()
-            content = await self._reader.readexactly(int(headers.get("content-length", "0")))
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            await self.close()
-            raise
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return Response(status, headers, content)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
-        self._reader = self._writer = None
+    server = psutil.Process(pid)
+    own = server.cpu_times()
+    jobs = own.children_user + own.children_system
+    for child in server.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            jobs += times.user + times.system
+    return {**used, "server": own.user + own.system, "jobs": jobs}
 
 
-Call = Callable[[Connection], Awaitable[Response]]
+ROUTES = {"health": "/health", "list_jobs": "/api/v1/jobs", "get_job": "/api/v1/jobs/{job_id}"}
 
 
-class Tally:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.statuses: Counter[int] = Counter()
-        self.deliberate = 0  # 429 / 503 with Retry-After
-        self.errors = 0  # anything else >= 400, 429/503 without Retry-After, transport errors
-
-    def add(self, seconds: float, response: Response | None) -> None:
-        if response is None:
-            self.errors += 1
-            return
-        self.statuses[response.status_code] += 1
-        if response.status_code in (429, 503) and "retry-after" in response.headers:
-            self.deliberate += 1
-        elif response.status_code >= 400:
-            self.errors += 1
-        else:
-            self.latencies.append(seconds)
-
-    def summary(self, wall: float) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-
-        def pct(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else 0
-
-        return {
-            "ok": len(ordered),
-            "rejected_429_503": self.deliberate,
-            "errors": self.errors,
-            "p50_ms": statistics.median(ordered) * 1000 if ordered else 0.0,
-            "p99_ms": pct(0.99),
-            "max_ms": ordered[-1] * 1000 if ordered else 0.0,
-            "ok_rps": len(ordered) / wall,
-            "statuses": dict(self.statuses),
-        }
+async def server_latency(url: str, scenario: str) -> dict[float, int]:
+    """The server's own latency histogram of a read route (``/metrics``: from the request's
+    arrival in the app to its response, threadpool and GIL waits included), cumulative."""
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client:
+        text = (await client.get("/metrics")).text
+    prefix = (
+        f'eaa_http_request_duration_seconds_bucket{{method="GET",route="{ROUTES[scenario]}",le="'
+    )
+    buckets: dict[float, int] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            bound, _, count = line[len(prefix) :].partition('"} ')
+            buckets[float(bound)] = int(float(count))
+    return buckets
 
 
-async def _send(connection: Connection, call: Call) -> Response | None:
-    try:
-        return await call(connection)
-    except (OSError, asyncio.IncompleteReadError, ValueError):
-        return None
+def server_p99(before: dict[float, int], after: dict[float, int]) -> float | None:
+    """Upper bound (ms) of the bucket holding the row's 99th percentile, server side."""
+    counts = {le: after[le] - before.get(le, 0) for le in sorted(after)}
+    total = max(counts.values(), default=0)
+    found = next((le for le, n in counts.items() if total and n >= 0.99 * total), None)
+    return found * 1000 if found is not None else None
 
 
-async def _back_off(response: Response | None) -> None:
-    if response is None:
-        await asyncio.sleep(0.05)
-    elif response.status_code in (429, 503):  # a polite client waits as told
-        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-
-
-async def closed_loop(url: str, clients: int, seconds: float, call: Call) -> dict[str, Any]:
-    """``clients`` connections, each sending its next request when the last one answered."""
-    host, port = _host_port(url)
-    tally = Tally()
-    deadline = time.perf_counter() + seconds
-
-    async def client() -> None:
-        connection = Connection(host, port)
-        try:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await _send(connection, call)
-                tally.add(time.perf_counter() - started, response)
-                await _back_off(response)
-        finally:
-            await connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return {"clients": clients, **tally.summary(time.perf_counter() - started)}
-
-
-async def open_loop(
-    url: str, rate: float, seconds: float, call: Call, side: tuple[float, Call] | None = None
-) -> dict[str, Any]:
-    """``rate`` requests/s of ``call`` on a fixed schedule, latency counted from each slot's
-    scheduled time (a late server cannot hide its backlog); optionally ``side`` = (rate,
-    call) on its own schedule beside them. 32 connections per schedule take the slots."""
-    host, port = _host_port(url)
-    start = time.perf_counter() + 0.2
-
-    async def schedule(rate: float, fn: Call, tally: Tally) -> None:
-        slots = iter(range(int(rate * seconds)))
-
-        async def client() -> None:
-            connection = Connection(host, port)
-            try:
-                for slot in slots:
-                    due = start + slot / rate
-                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                    response = await _send(connection, fn)
-                    tally.add(time.perf_counter() - due, response)
-                    await _back_off(response)
-            finally:
-                await connection.close()
-
-        await asyncio.gather(*(client() for _ in range(32)))
-
-    tally, side_tally = Tally(), Tally()
-    runs = [schedule(rate, call, tally)]
-    if side is not None:
-        runs.append(schedule(side[0], side[1], side_tally))
-    await asyncio.gather(*runs)
-    wall = time.perf_counter() - start
-    result: dict[str, Any] = {"rate": rate, **tally.summary(wall)}
-    if side is not None:
-        result["side"] = {"rate": side[0], **side_tally.summary(wall)}
-    return result
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parsed = httpx.URL(url)
-    return parsed.host, parsed.port or 80
+def used_since(before: dict[str, float], pid: int | None) -> dict[str, float]:
+    after = cpu_seconds(pid)
+    return {part: after[part] - before[part] for part in after}
 
 
 def print_rows(title: str, rows: list[dict[str, Any]], key: str) -> None:
-    print(f"\n{title}")
-    print(
-        f"{'scenario':<16} {key:>8} {'ok':>7} {'429/503':>8} {'errors':>6} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8} {'ok req/s':>9}"
-    )
+    """One Markdown table, with where the CPU went during each row (server per request, and
+    server / job workers / client seconds) and the server's own p99 (open loop)."""
+    cpu = any("cpu_s" in row for row in rows)
+    header = ["scenario", key, "ok", "429/503", "errors", "p50 ms", "p99 ms", "max ms", "ok req/s"]
+    if cpu:
+        header += ["server-side p99 ≤ ms", "server CPU ms/req", "CPU s: server / jobs / client"]
+    print(f"\n{title}\n\n| " + " | ".join(header) + " |\n|" + " --- |" * len(header))
     for row in rows:
-        print(
-            f"{row['scenario']:<16} {row[key]:>8g} {row['ok']:>7} {row['rejected_429_503']:>8} "
-            f"{row['errors']:>6} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} "
-            f"{row['max_ms']:>8.1f} {row['ok_rps']:>9.1f}"
-        )
+        cells = [row["scenario"], f"{row[key]:g}", row["ok"], row["rejected_429_503"]]
+        cells += [row["errors"], f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}"]
+        cells += [f"{row['max_ms']:.1f}", f"{row['ok_rps']:.1f}"]
+        if cpu:
+            cells.append(f"{row['server_p99_ms']:g}" if row.get("server_p99_ms") else "–")
+            used = row.get("cpu_s", {})
+            served = row["ok"] + row.get("side", {}).get("ok", 0)
+            per_request = used["server"] * 1000 / served if "server" in used and served else None
+            cells.append(f"{per_request:.2f}" if per_request is not None else "–")
+            parts = ("server", "jobs", "client")
+            cells.append(" / ".join(f"{used[p]:.2f}" if p in used else "–" for p in parts))
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 def progress(name: str, row: dict[str, Any]) -> None:
@@ -359,25 +271,30 @@ async def run(url: str, args: argparse.Namespace, server_pid: int | None) -> dic
     # Reads first, then submits (whose queued jobs would otherwise run beside the reads).
     for name, call in scenarios.items() if not args.open_only else ():
         for clients in args.clients:
-            row = await closed_loop(url, clients, args.seconds, call)
+            before = cpu_seconds(server_pid)
+            row = await closed_loop(url, clients, args.seconds, call, AUTH_LINE)
+            row["cpu_s"] = used_since(before, server_pid)
             closed.append({"scenario": name, **row})
             progress(name, row)
     await cancel_queued(url)
     opened: list[dict[str, Any]] = []
-    for name in ("health", "list_jobs", "get_job"):
-        row = await open_loop(url, args.rate, args.seconds * 2, scenarios[name])
-        opened.append({"scenario": name, **row})
-        progress(name, row)
-    for name in ("get_job", "list_jobs"):
-        mixed = await open_loop(
-            url,
-            args.rate,
-            args.seconds * 2,
-            scenarios[name],
-            side=(args.submit_rate, scenarios["submit"]),
+    submits = (args.submit_rate, scenarios["submit"])
+    for name, side in [
+        ("health", None),
+        ("list_jobs", None),
+        ("get_job", None),
+        ("get_job", submits),
+        ("list_jobs", submits),
+    ]:
+        before, histogram = cpu_seconds(server_pid), await server_latency(url, name)
+        row = await open_loop(
+            url, args.rate, args.seconds * 2, scenarios[name], side=side, headers=AUTH_LINE
         )
-        opened.append({"scenario": f"{name}+submit", **mixed})
-        progress(f"{name}+submit", mixed)
+        row["cpu_s"] = used_since(before, server_pid)
+        row["server_p99_ms"] = server_p99(histogram, await server_latency(url, name))
+        scenario = f"{name}+submit" if side else name
+        opened.append({"scenario": scenario, **row})
+        progress(scenario, row)
         await cancel_queued(url)
     rss_after = rss_mb(server_pid)
     await cancel_queued(url)
@@ -400,6 +317,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="Finished jobs stored first.")
     parser.add_argument("--list-limit", type=int, default=20, help="Page size of the job list.")
     parser.add_argument("--open-only", action="store_true", help="Skip the closed-loop rows.")
+    parser.add_argument(
+        "--hold-jobs",
+        action="store_true",
+        help="Start the server without its job supervisor: submits queue jobs that never run "
+        "(the API's own cost of a submit, without the job's CPU).",
+    )
+    parser.add_argument("--job-cpus", help="EAA_JOB_CPUS for the server, e.g. '1'.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
     if not all(1 <= c <= 1024 for c in args.clients) or not 0.5 <= args.seconds <= 120:
@@ -412,6 +336,7 @@ def main() -> None:
         pass
 
     server = None
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="eaa-bench-") as tmp:
         url = args.url
         if url is None:
@@ -420,7 +345,7 @@ def main() -> None:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            server = start_server(workspace, port)
+            server = start_server(workspace, port, hold_jobs=args.hold_jobs, job_cpus=args.job_cpus)
             url = f"http://127.0.0.1:{port}"
         try:
             results = asyncio.run(run(url, args, server.pid if server else None))
@@ -428,14 +353,21 @@ def main() -> None:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=60)
-    print(f"host: {os.cpu_count()} CPUs; server and client share them; loopback; {url}")
+    loads = " → ".join(
+        ", ".join(f"{x:.2f}" for x in load) for load in (load_before, os.getloadavg())
+    )
+    print(
+        f"host: {os.cpu_count()} CPUs, server and client share them; loopback; load average "
+        f"{loads}; jobs {'held (never run)' if args.hold_jobs else 'run'}"
+        + (f"; EAA_JOB_CPUS={args.job_cpus}" if args.job_cpus else "")
+    )
     print_rows("closed loop (back-to-back clients)", results["closed_loop"], "clients")
     print_rows("open loop (fixed rate, latency from schedule)", results["open_loop"], "rate")
     for row in results["open_loop"]:
         if "side" in row:
             side = row["side"]
             print(
-                f"  beside {row['scenario']}: {side['ok']} submits ok, p50 {side['p50_ms']:.1f} "
+                f"- beside {row['scenario']}: {side['ok']} submits ok, p50 {side['p50_ms']:.1f} "
                 f"ms, p99 {side['p99_ms']:.1f} ms, errors {side['errors']}"
             )
     rss = results["server_rss_mb"]

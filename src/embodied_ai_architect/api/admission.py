@@ -9,7 +9,8 @@ Checked: the deployment target exists and runs on this host, supports the precis
 mode, and static INT8 has calibration data (``calibration_data_id``); the simulation suite
 exists, and for a rollout its scene exists and an MP4 can be written here; the input shapes match the model's inputs in count, rank and fixed dimensions
 (ONNX, read from the graph header), and dynamic dimensions are given; the input tensors and
-the model fit ``EAA_JOB_MAX_INPUT_MB`` and ``EAA_JOB_MEMORY_MB``.
+the model fit ``EAA_JOB_MAX_INPUT_MB`` and ``EAA_JOB_MEMORY_MB``; an optimize job's
+``search_workers`` fit the server's CPUs (local executor).
 """
 
 from __future__ import annotations
