@@ -217,6 +217,20 @@ def policy_markdown(results: list[dict[str, Any]]) -> str:
                 (r["error"] or (r["note"][:90] if r["note"] else "")).replace("|", "/"),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    for result in results:
+        comp = result.get("comparison", {})
+        if result.get("model") not in POLICY_MODELS or "success_floor" not in comp:
+            continue
+        peer = comp.get("within_bound")
+        int8 = comp.get("int8_within_bound", {})
+        lines.append(
+            f"\n{result['model']}: success floor {100 * comp['success_floor']:.0f} %; "
+            f"branes p50 / original {comp.get('branes_vs_original', '–')} "
+            f"(meets the bound: {comp.get('branes_meets_bound', '–')}); best peer within the "
+            + (f"bound {peer['peer']} (branes/peer {peer['ratio']})" if peer else "bound: none")
+            + "; INT8 within the bound, × vs FP32: "
+            + (", ".join(f"{k} {v}" for k, v in int8.items()) or "none")
+        )
     return "\n".join(lines)
 
 

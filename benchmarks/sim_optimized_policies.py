@@ -1,6 +1,8 @@
 """Closed-loop success before / after optimization, side by side on the same seeded scenes.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/sim_optimized_policies.py --suite reach-v0/smoke
+    MUJOCO_GL=egl .venv/bin/python benchmarks/sim_optimized_policies.py --kind vla \
+        --policy .cache/policies/reach-vla.pt
 
 Versions: the reference MLP (TorchScript), its ONNX export, ONNX Runtime dynamic INT8 and a
 50 % magnitude-pruned copy. The reference is trained first if it is not cached.
@@ -27,10 +29,17 @@ def main() -> None:
     parser.add_argument("--suite", default="reach-v0/smoke")
     parser.add_argument("--kind", default="mlp", choices=["mlp", "vla"])
     parser.add_argument("--prune", type=float, default=0.5)
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="a trained policy .pt (its .onnx beside it), e.g. .cache/policies/reach-vla.pt; "
+        "default: the workspace's reference policy, trained first if missing",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = load_suite(args.suite)
-    pt = reference_policy(suite.family, args.kind)
+    pt = args.policy or reference_policy(suite.family, args.kind)
     fp32 = load_model(pt)
     onnx = load_model(pt.with_suffix(".onnx"), threads=1)
     with tempfile.TemporaryDirectory() as tmp:
