@@ -7,6 +7,12 @@ winner converted at FP32 if the search left it on another framework (e.g. a prun
 through the same conversion techniques ``branes deploy run`` uses. Validation compares the
 packaged file with the version it came from, on the run's evaluation data where that is an
 input file, else on seeded random inputs (said in the record).
+
+``branes deploy run`` is a :class:`FixedPlan` through the same orchestrator: one required step
+(the conversion technique the target registers for the precision; none when the target runs the
+model as it is) and this stage with a :class:`DeploySpec`: the requested precision, the user's
+validation (against the FP32 original, the precision loss being the point), the report beside
+the artifact in ``--out``.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.agents.deployment.convert import takes_at_fp32, to_target
 from embodied_ai_architect.agents.deployment.targets.base import (
@@ -39,15 +46,46 @@ from embodied_ai_architect.schemas.deployment import (
     ValidationConfig,
 )
 from embodied_ai_architect.schemas.progress import EventKind
-from embodied_ai_architect.schemas.results import StepCandidate
+from embodied_ai_architect.schemas.results import Plan, StepCandidate, StepStatus
 
 if TYPE_CHECKING:
+    from embodied_ai_architect.agents.optimization.base import TechniqueContext
     from embodied_ai_architect.pipeline.state import RunState
     from embodied_ai_architect.schemas.results import VersionRecord
 
 DEPLOYMENT_DIR = "deployment"
+DEPLOYMENT_REPORT = "deployment.json"
+VALIDATION_REPORT = "validation.json"
 VALIDATION_SAMPLES = 16
 _PRECISIONS = {p.value: p for p in DeploymentPrecision}
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """How the Deployment stage treats a fixed deploy plan's output (``branes deploy run``).
+
+    ``validation`` None: no validation (the request asked for none). ``request``: the
+    DeployRequest as JSON, written into ``deployment.json``."""
+
+    precision: DeploymentPrecision
+    validation: ValidationConfig | None
+    request: dict[str, Any]
+    calibration_samples: int | None = None  # what the data really held (None: no calibration)
+
+
+@dataclass(frozen=True)
+class FixedPlan:
+    """A plan given to the orchestrator instead of one it makes: no analysis, no planning, no
+    choice (the plan's last output is the result), then the Deployment stage per ``deploy``.
+    ``original``: the model already loaded and checked by the face that built the plan."""
+
+    plan: Plan
+    original: ModelHandle
+    deploy: DeploySpec
+
+    def completed(self) -> bool:
+        """Whether every step made its version (else there is nothing to deploy)."""
+        return all(step.status is StepStatus.ACCEPTED for step in self.plan.steps)
 
 
 def check_target(constraints: Constraints) -> tuple[Constraints, ResolvedTarget]:
@@ -133,10 +171,17 @@ def _lower(a: DeploymentPrecision, b: DeploymentPrecision) -> DeploymentPrecisio
 
 
 def deploy_chosen(
-    state: RunState, version: VersionRecord, out_dir: Path, resolved: ResolvedTarget
+    state: RunState,
+    version: VersionRecord,
+    out_dir: Path,
+    resolved: ResolvedTarget,
+    spec: DeploySpec | None = None,
 ) -> DeploymentResult | None:
     """Package and validate ``version`` for the run's target; None when there is nothing to
-    package (``--target cpu`` with a torch winner). Failures are recorded, not raised."""
+    package (``--target cpu`` with a torch winner). Failures are recorded, not raised.
+
+    ``spec`` (a deploy run): the report goes into ``out_dir`` itself, at the requested
+    precision, validated as the request says against the FP32 original."""
     started = time.perf_counter()
     handle = state.registry.handle(version.id)
     if resolved.target == HOST_TARGET:
@@ -151,8 +196,8 @@ def deploy_chosen(
             return None
     else:
         target = get_target(resolved.target)
-    precision = version_precision(state, version)
-    where = out_dir / DEPLOYMENT_DIR
+    precision = spec.precision if spec is not None else version_precision(state, version)
+    where = out_dir if spec is not None else out_dir / DEPLOYMENT_DIR
     dctx = DeployContext(
         out_dir=where, threads=state.threads, seed=state.seed, sink=state.bus, span=(91, 97)
     )
@@ -163,7 +208,7 @@ def deploy_chosen(
         kind=EventKind.DECISION,
     )
     try:
-        result = _package(state, handle, target, precision, dctx, version.id)
+        result = _package(state, version, target, precision, dctx, spec)
     except EAAError as exc:
         result = DeploymentResult(
             success=False,
@@ -179,12 +224,17 @@ def deploy_chosen(
             kind=EventKind.WARNING,
         )
     result.seconds = time.perf_counter() - started
-    result.report_path = where / "deployment.json"
+    result.report_path = where / DEPLOYMENT_REPORT
     where.mkdir(parents=True, exist_ok=True)
+    request = spec.request if spec is not None else state.request.model_dump(mode="json")
+    # The same fields whichever command asked: the run (`branes runs show`), the version
+    # packaged, the target as named, the request that asked for it, then the result.
     payload = {
+        "run_id": state.recorder.job_id,
         "version": version.id,
         "target": resolved.name,
-        **json.loads(result.model_dump_json()),
+        "request": request,
+        **json.loads(result.model_dump_json(exclude={"target"})),
     }
     result.report_path.write_text(json.dumps(payload, indent=2))
     return result
@@ -192,14 +242,13 @@ def deploy_chosen(
 
 def _package(
     state: RunState,
-    handle: ModelHandle,
+    version: VersionRecord,
     target: DeploymentTarget,
     precision: DeploymentPrecision,
     dctx: DeployContext,
-    version_id: str,
+    spec: DeploySpec | None,
 ) -> DeploymentResult:
-    from embodied_ai_architect.agents.deployment.agent import reference_handle, technique_context
-
+    handle = state.registry.handle(version.id)
     conversion = (
         Conversion(None)
         if target.runs(handle)
@@ -210,12 +259,64 @@ def _package(
         target,
         DeploymentPrecision.FP32,
         conversion,
-        technique_context(dctx.out_dir / "work", dctx, None),
+        technique_context(dctx.out_dir / "work", dctx),
     )
     dctx.logs.extend(converted.changes)
     artifact = target.package(converted.handle, precision, dctx)
     artifact.details.update(converted.details)
-    artifact.details["version"] = version_id
+    artifact.details.update(conversion_details(version))
+    if spec is not None and spec.calibration_samples is not None:
+        artifact.details["calibration_samples"] = spec.calibration_samples
+    artifact.details["version"] = version.id
+    reference, config = _validation(state, target, converted.reference, spec)
+    validation = None
+    if config is not None:
+        validation = target.validate(
+            artifact, reference_handle(reference, state.threads), config, dctx
+        )
+        (dctx.out_dir / VALIDATION_REPORT).write_text(validation.model_dump_json(indent=2))
+    shutil.rmtree(dctx.out_dir / "work", ignore_errors=True)  # conversion scratch
+    verdict = (
+        "not asked for"
+        if validation is None
+        else "passed"
+        if validation.passed
+        else "FAILED: " + "; ".join(validation.reasons)
+    )
+    passed = validation is None or validation.passed
+    state.bus.emit(
+        97,
+        "deployment",
+        f"{artifact.path.name} ({artifact.size_bytes / 1e6:.3g} MB) on {artifact.runtime}: "
+        f"validation {verdict}"
+        + (f" (speedup {validation.speedup:.2f}x)" if validation is not None else ""),
+        kind=EventKind.METRIC if passed else EventKind.WARNING,
+        data={"deployment": {"path": str(artifact.path), "passed": passed}},
+    )
+    return DeploymentResult(
+        success=passed,
+        target=target.name,
+        precision=precision,
+        artifact=artifact,
+        validation=validation,
+        logs=dctx.logs,
+    )
+
+
+def _validation(
+    state: RunState, target: DeploymentTarget, packaged_from: ModelHandle, spec: DeploySpec | None
+) -> tuple[ModelHandle, ValidationConfig | None]:
+    """What the packaged file is compared with, and how.
+
+    optimize: the version it came from (the packaged file must compute what was measured), on
+    the run's evaluation data where that is an input file. deploy run: the FP32 original, on
+    the request's test data (the precision loss is what is checked); ONNX Runtime on the
+    original's ONNX export when the target runs ONNX, so the speedup is against ORT FP32."""
+    if spec is not None:
+        original = state.registry.handle("v0")
+        if Framework.ONNX in target.frameworks and original.framework is not Framework.ONNX:
+            original = state.as_onnx("v0", original)
+        return original, spec.validation
     data = state.request.eval_data
     usable = data is not None and (data.is_dir() or data.suffix in (".npy", ".npz"))
     config = ValidationConfig(
@@ -227,28 +328,44 @@ def _package(
         # optimizations and FP32 conversions move outputs by float rounding only.
         tolerance_percent=1.0,
     )
-    validation = target.validate(
-        artifact, reference_handle(converted.reference, state.threads), config, dctx
+    return packaged_from, config
+
+
+def conversion_details(version: VersionRecord) -> dict[str, str | int | float | bool | None]:
+    """The registered conversion that made ``version`` and its settings (none: the original or
+    the built-in ONNX export, packaged as it is)."""
+    from embodied_ai_architect.agents.optimization.base import load_techniques, parse_config
+
+    registry = load_techniques()
+    if version.technique is None or version.technique not in registry:
+        return {}
+    # The full settings, defaults included, as the technique read them.
+    config = parse_config(registry.get(version.technique), version.config).model_dump(mode="json")
+    details: dict[str, str | int | float | bool | None] = {"conversion": version.technique}
+    details.update(
+        (key, value)
+        for key, value in config.items()
+        if key != "version" and (value is None or isinstance(value, str | int | float | bool))
     )
-    (dctx.out_dir / "validation.json").write_text(validation.model_dump_json(indent=2))
-    shutil.rmtree(dctx.out_dir / "work", ignore_errors=True)  # conversion scratch
-    verdict = "passed" if validation.passed else "FAILED: " + "; ".join(validation.reasons)
-    state.bus.emit(
-        97,
-        "deployment",
-        f"{artifact.path.name} ({artifact.size_bytes / 1e6:.3g} MB) on {artifact.runtime}: "
-        f"validation {verdict}",
-        kind=EventKind.METRIC if validation.passed else EventKind.WARNING,
-        data={"deployment": {"path": str(artifact.path), "passed": validation.passed}},
+    return details
+
+
+def technique_context(workdir: Path, dctx: DeployContext) -> TechniqueContext:
+    """A conversion technique's context: the stage's progress span, threads and seed."""
+    from embodied_ai_architect.agents.optimization.base import TechniqueContext
+
+    return TechniqueContext(
+        workdir=workdir, sink=dctx.sink, seed=dctx.seed, threads=dctx.threads, span=dctx.span
     )
-    return DeploymentResult(
-        success=validation.passed,
-        target=target.name,
-        precision=precision,
-        artifact=artifact,
-        validation=validation,
-        logs=dctx.logs,
-    )
+
+
+def reference_handle(reference: ModelHandle, threads: int) -> ModelHandle:
+    """A fresh FP32 session of an ONNX reference with the measured thread count (the baseline)."""
+    from embodied_ai_architect.modelio.handle import OnnxModelHandle
+
+    if not isinstance(reference, OnnxModelHandle):
+        return reference
+    return reference.with_threads(threads)
 
 
 def deployment_summary(result: DeploymentResult) -> str:

@@ -26,6 +26,7 @@ from embodied_ai_architect.errors import EAAError, InputError, PlanningError
 from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.deployment import (
+    FixedPlan,
     deploy_chosen,
     deployment_summary,
     planning_facts,
@@ -62,12 +63,15 @@ class Orchestrator:
         sink: ProgressSink,
         job_id: str | None = None,
         owns_job: bool | None = None,
+        fixed: FixedPlan | None = None,
     ):
         self.request = request
         self.settings = settings
         self.sink = sink
         self.job_id = job_id
         self.owns_job = owns_job
+        # A plan given by the caller (``branes deploy run``): run as it is, no search.
+        self.fixed = fixed
 
     def run(self) -> OptimizeReport:
         bus = EventBus(self.sink)
@@ -77,8 +81,12 @@ class Orchestrator:
         from embodied_ai_architect.modelio.loader import load_model
 
         bus.emit(0, "intake", f"loading {self.request.model_path.name}")
-        original = load_model(
-            self.request.model_path, self.request.load_options, threads=state.threads
+        original = (
+            self.fixed.original
+            if self.fixed is not None
+            else load_model(
+                self.request.model_path, self.request.load_options, threads=state.threads
+            )
         )
         db = Database.from_settings(self.settings)
         db.upgrade()
@@ -155,10 +163,11 @@ class Orchestrator:
         state.registry = VersionRegistry(
             db, artifacts, model_id=model_id, job_id=run_id, baseline_row=baseline_row
         )
-        bus.emit(5, "analysis", "analyzing the model")
-        started = time.perf_counter()
-        state.profile = _analyze(original, state)
-        state.timings.analysis_s = time.perf_counter() - started
+        if self.fixed is None:  # a given plan needs no profile to plan from
+            bus.emit(5, "analysis", "analyzing the model")
+            started = time.perf_counter()
+            state.profile = _analyze(original, state)
+            state.timings.analysis_s = time.perf_counter() - started
         family = state.profile.family.family.value if state.profile else "other"
         bus.emit(25, "analysis", f"family: {family}", data={"family": family})
         if request.train_data is not None:
@@ -217,10 +226,13 @@ class Orchestrator:
             target_takes=target_takes,
             target_step=target_step,
         )
-        plans, skipped = make_plans(planning)
-        usable, _ = applicable_techniques(planning)
-        evidence = unreachable_evidence(planning, usable)
-        finish = _Finisher(state, run_id, model_id, out_dir, started_at, plans)
+        if self.fixed is not None:
+            plans, skipped, evidence = [self.fixed.plan], list[str](), list[str]()
+        else:
+            plans, skipped = make_plans(planning)
+            usable, _ = applicable_techniques(planning)
+            evidence = unreachable_evidence(planning, usable)
+        finish = _Finisher(state, run_id, model_id, out_dir, started_at, plans, self.fixed)
         if evidence:
             report = finish(RunStatus.UNREACHABLE, evidence=evidence, skipped=skipped)
             raise PlanningError(
@@ -263,9 +275,11 @@ class _Finisher:
         out_dir: Path,
         started_at: datetime,
         plans: list[Plan],
+        fixed: FixedPlan | None = None,
     ):
         self.state, self.run_id, self.model_id = state, run_id, model_id
         self.out_dir, self.started_at, self.plans = out_dir, started_at, plans
+        self.fixed = fixed
 
     def __call__(
         self, forced: RunStatus | None, *, evidence: list[str], skipped: list[str]
@@ -282,9 +296,18 @@ class _Finisher:
             evidence=evidence,
             skipped=skipped,
             started_at=self.started_at,
+            # A given plan's result is its last output, not a choice among versions.
+            chosen=state.current if self.fixed is not None else None,
         )
-        if report.best is not None and forced is None:
-            report.deployment = deploy_chosen(state, report.best, self.out_dir, state.target)
+        deployable = self.fixed is None or self.fixed.completed()
+        if report.best is not None and forced is None and deployable:
+            report.deployment = deploy_chosen(
+                state,
+                report.best,
+                self.out_dir,
+                state.target,
+                self.fixed.deploy if self.fixed is not None else None,
+            )
             if report.deployment is not None:
                 report.summary += "; " + deployment_summary(report.deployment)
         report = write_reports(report, self.out_dir)

@@ -170,9 +170,15 @@ def build_report(
     evidence: list[str],
     skipped: list[str],
     started_at: datetime,
+    chosen: str | None = None,
 ) -> OptimizeReport:
+    """``chosen``: the version that is the result (a given plan's output), instead of a choice."""
     versions = state.registry.records()
-    best, feasible = choose_best(state, versions)
+    if chosen is not None:
+        best = state.registry.get(chosen)
+        feasible = all_passed(judge(state.constraints, state.baseline.metrics, best.metrics))
+    else:
+        best, feasible = choose_best(state, versions)
     versions = state.registry.records()  # with the figures the choice was made on
     base = state.registry.get(state.baseline.id)
     status = forced or (RunStatus.SUCCEEDED if feasible else RunStatus.CONSTRAINTS_NOT_MET)

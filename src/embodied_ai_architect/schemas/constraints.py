@@ -222,7 +222,9 @@ def constraint_problems(c: Constraints) -> list[str]:
             "min_accuracy (labelled accuracy) and fidelity (agreement with the original) "
             "measure different things; give one"
         )
-    if all(
+    # A named target is a requirement by itself (the result must run there: `branes deploy
+    # run` asks nothing more); the host target `cpu` needs a bound to search for.
+    if c.target == "cpu" and all(
         getattr(c, name) is None
         for name in (
             "max_size_mb",
@@ -233,7 +235,8 @@ def constraint_problems(c: Constraints) -> list[str]:
         )
     ):
         problems.append(
-            "no constraint given: set at least one of size, latency, accuracy or fidelity"
+            "no constraint given: set at least one of size, latency, accuracy or fidelity "
+            "(or name a `target`)"
         )
     return problems
 

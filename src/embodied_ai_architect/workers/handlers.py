@@ -66,11 +66,18 @@ def run_optimize(
 def run_deploy(
     request: dict[str, Any], *, job_id: str, settings: Settings, sink: ProgressSink
 ) -> dict[str, Any]:
+    from embodied_ai_architect.agents.base import AgentContext
     from embodied_ai_architect.agents.deployment.agent import deploy_model
     from embodied_ai_architect.schemas.deployment import DeployRequest
 
-    del job_id
-    return _agent_call(deploy_model, DeployRequest, request, settings, sink)
+    # A one-step run through the pipeline, recorded under this job (the service stores the
+    # events and the job's status, as for optimize).
+    result = deploy_model(
+        DeployRequest.model_validate(request),
+        AgentContext.from_settings(settings, sink),
+        job_id=job_id,
+    )
+    return result.model_dump(mode="json")
 
 
 def run_rollout(

@@ -75,7 +75,19 @@ def test_int8_static_is_calibrated_and_validated(
     assert json.loads((tmp_path / "out" / "validation.json").read_text())["passed"] is True
     percents = [event.percent for event in events]
     assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
-    assert {12, 55, 70} <= {round(p) for p in percents}  # convert, package, validate
+    # One run through the pipeline: the one-step plan, its only step, then the Deployment stage.
+    planned = next(i for i, e in enumerate(events) if e.stage == "planning")
+    stepped = [i for i, e in enumerate(events) if e.stage == "optimization"]
+    packaged = next(i for i, e in enumerate(events) if "deployment" in e.data)
+    assert planned < min(stepped) and max(stepped) < packaged
+    assert {events[i].step for i in stepped} - {None} == {"deploy"}  # None: the technique's own
+    assert events[planned].data["plan"]["steps"][0]["candidates"] == [
+        {
+            "technique": "ort_int8_static",
+            "config": {"num_samples": 24},
+            "note": "int8 on onnxruntime",
+        }
+    ]
 
 
 def test_fp16_needs_no_calibration_and_keeps_float32_io(

@@ -248,6 +248,10 @@ def render_result(result: DeploymentResult, out: Console) -> None:
             out.print(f"  [red]•[/red] {escape(reason)}")
     if result.report_path is not None:
         out.print(f"[dim]report: {escape(str(result.report_path))}[/dim]")
+        if result.report_path.is_file():
+            run_id = json.loads(result.report_path.read_text()).get("run_id")
+            # The deploy ran as a one-step plan through the pipeline: its record is a run.
+            out.print(f"[dim]run: {run_id} (branes runs show {run_id})[/dim]")
 
 
 def list_command(
