@@ -52,7 +52,7 @@ def finished(tmp_path_factory):  # type: ignore[no-untyped-def]
         out_dir=root / "out",
         latency_runs=5,
         max_eval_samples=32,
-        model_memory=False,
+        model_memory=True,  # a fresh process per model: the footprint every face must show
     )
     report = run_optimize(request, settings=settings, sink=lambda event: None)
     return report, settings
@@ -98,6 +98,11 @@ def _same_story(payload: dict[str, Any], report: OptimizeReport) -> None:
     assert all(v["verdicts"] is not None for v in payload["versions"])
     assert [a["technique"] for a in payload["attempts"]] == [a.technique for a in report.attempts]
     assert payload["summary"] == report.summary
+    # The figures to trust: held-out score and own memory, for v0 and the chosen version.
+    assert report.held_out is not None and report.memory is not None
+    assert payload["held_out"] == report.held_out.model_dump(mode="json")
+    assert payload["memory"] == report.memory.model_dump(mode="json")
+    assert payload["held_out"]["samples"] > 0 and payload["memory"]["best_mb"] > 0
 
 
 def test_every_face_returns_the_same_run(  # type: ignore[no-untyped-def]
@@ -122,6 +127,11 @@ def test_every_face_returns_the_same_run(  # type: ignore[no-untyped-def]
     assert json.loads(shown.stdout) == library
     table = branes("runs", "show", report.run_id[:10])
     assert "before / after" in table.stdout and "verdicts" in table.stdout
+    held = report.held_out
+    assert f"held-out {held.metric} ({held.samples} samples)" in table.stdout
+    assert f"{held.baseline:.2%}" in table.stdout and f"{held.best:.2%}" in table.stdout
+    assert "own memory (MB)" in table.stdout
+    assert f"{report.memory.best_mb:.1f}" in table.stdout
 
     with TestClient(create_app(settings, start_workers=False)) as client:
         rest = client.get(f"/api/v1/runs/{report.run_id}").json()

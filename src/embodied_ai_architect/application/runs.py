@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError, StoreError
 from embodied_ai_architect.schemas.jobs import JobKind
+from embodied_ai_architect.schemas.results import HeldOutFigure, ModelMemory
 from embodied_ai_architect.schemas.runs import (
     AttemptView,
     MetricDelta,
@@ -38,6 +39,7 @@ _UNRECORDED_SHARED = (
     "run on that model (its verdicts for this run are in the run's report)"
 )
 _UNRECORDED_NONE = "not recorded: the run chose no version"
+_Figure = TypeVar("_Figure", HeldOutFigure, ModelMemory)
 # What a RunView takes from the job row as it is.
 _JOB_FIELDS = ("kind", "status", "progress", "stage", "created_at", "finished_at", "error")
 
@@ -103,6 +105,8 @@ def run_view(session: Session, run_id: str) -> RunView:
             "verdicts": verdicts,
             "verdicts_note": note,
             "deployment": report.get("deployment"),
+            "held_out": _figure(HeldOutFigure, report.get("held_out")),
+            "memory": _figure(ModelMemory, report.get("memory")),
             "evidence": list(report.get("evidence") or []),
         }
     )
@@ -209,6 +213,11 @@ def _report(row: JobRow) -> dict[str, Any] | None:
             hint="restore the workspace's runs/ folder from a backup",
         )
     return data
+
+
+def _figure(kind: type[_Figure], data: Any) -> _Figure | None:
+    """A figure the report holds (None when the run took none: older reports, no set)."""
+    return kind.model_validate(data) if isinstance(data, dict) else None
 
 
 def _list_summary(row: JobRow) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field
 
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
-from embodied_ai_architect.schemas.results import ConstraintVerdict
+from embodied_ai_architect.schemas.results import ConstraintVerdict, HeldOutFigure, ModelMemory
 
 Json = dict[str, JsonValue]
 
@@ -127,6 +127,16 @@ class RunView(BaseModel):
     )
     deployment: Json | None = Field(
         default=None, description="The deployment record of the chosen version, if packaged."
+    )
+    held_out: HeldOutFigure | None = Field(
+        default=None,
+        description="The task score of the original and the chosen version on samples no "
+        "calibration or selection used: the figure to trust (None: the run had no such set).",
+    )
+    memory: ModelMemory | None = Field(
+        default=None,
+        description="The model's own memory footprint, original and chosen version "
+        "(None: not measured).",
     )
     evidence: list[str] = Field(default_factory=list)
     baseline: VersionView | None = Field(

@@ -107,7 +107,11 @@ def render_run(view: RunView) -> None:
             _figure(base, name, fmt),
             _figure(chosen.final_metrics, name, fmt) if chosen else "–",
         )
+    for row in _held_out_and_memory(view):
+        table.add_row(*row)
     out.print(table)
+    for note in _missing_figures(view):
+        out.print(f"  [dim]{note}[/dim]", highlight=False)
     if view.verdicts is None:
         out.print(f"  verdicts {view.verdicts_note}", highlight=False)
     for verdict in view.verdicts or []:
@@ -137,6 +141,50 @@ def render_run(view: RunView) -> None:
         )
     out.print(attempts)
     out.print(_versions_table(view.versions))
+
+
+def _held_out_and_memory(view: RunView) -> list[tuple[str, str, str]]:
+    """The figures to trust beside the selection ones: the score on held-out samples and the
+    model's own memory, each for the original and the chosen version."""
+    rows = []
+    held = view.held_out
+    if held is not None:
+        rows.append(
+            (
+                f"held-out {held.metric} ({held.samples} samples)",
+                f"{held.baseline:.2%}",
+                f"{held.best:.2%}" + ("" if held.passed else " (below the bound)"),
+            )
+        )
+    memory = view.memory
+    if memory is not None and (memory.baseline_mb is not None or memory.best_mb is not None):
+        rows.append(
+            (
+                "own memory (MB)",
+                "–" if memory.baseline_mb is None else f"{memory.baseline_mb:.1f}",
+                "–" if memory.best_mb is None else f"{memory.best_mb:.1f}",
+            )
+        )
+    return rows
+
+
+def _missing_figures(view: RunView) -> list[str]:
+    """Why a held-out or memory figure is absent (said, not left blank)."""
+    if view.outcome is None:
+        return []  # the run has no report (still running, or failed before writing one)
+    notes = []
+    if view.held_out is None:
+        notes.append(
+            "held-out: none (the run's evaluator set no samples aside: too little evaluation "
+            "data, or a simulation suite)"
+        )
+    if view.memory is None:
+        notes.append("own memory: not measured (the run had model_memory off)")
+    elif view.memory.error:
+        notes.append(f"own memory: {view.memory.error}")
+    elif view.memory.baseline_mb is not None:
+        notes.append(f"own memory: {view.memory.method}")
+    return notes
 
 
 def _versions_table(versions: list[VersionView]) -> Any:
