@@ -162,7 +162,7 @@ def test_input_shape_option_overrides_and_is_validated(tmp_path: Path) -> None:
     options = LoadOptions(arch=CNN_ARCH, arch_kwargs={"width": 8}, input_shapes=[[2, 1, 16, 16]])
     handle = load_model(path, options)
     assert handle.inputs[0].shape == [2, 1, 16, 16]
-    assert handle.metadata["input_evidence"] == "--input-shape"
+    assert handle.metadata["input_evidence"] == "input_shapes"
     with pytest.raises(InputError):
         load_model(path, options.model_copy(update={"input_shapes": [[1, 1, 8, 8], [1, 2]]}))
 

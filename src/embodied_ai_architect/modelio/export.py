@@ -146,8 +146,8 @@ def _export_torch(
             raise ExportError(
                 f"ONNX export of {handle.name!r} failed: TorchScript exporter: "
                 f"{first_line(first_error)}; dynamo exporter: {first_line(exc)}",
-                hint="the model may use an operator without an ONNX mapping; try a different "
-                "opset (--opset) or export the model yourself and pass the .onnx file",
+                hint="the model may use an operator without an ONNX mapping; export it yourself "
+                "(torch.onnx.export, at the opset you need) and give the .onnx file as `model_path`",
             ) from exc
 
 

@@ -241,7 +241,7 @@ def read_config(config_path: Path) -> dict[str, Any]:
         raise ModelFormatError(
             f"config {str(config_path)!r} has no 'model_type'",
             hint="a Hugging Face config.json names its model_type (e.g. 'llama', 'vit'); "
-            "otherwise pass --arch package.module:factory",
+            "otherwise give `arch` (package.module:factory)",
         )
     return config
 

@@ -146,7 +146,7 @@ def _load_trusted_pickle(path: Path) -> Any:
         raise ModelLoadError(
             f"{path.name!r} refers to code that is not importable here: {exc}",
             hint="make the module defining the model class importable (PYTHONPATH), or save a "
-            "state dict and pass --arch module:factory",
+            "state dict and give `arch` (module:factory)",
         ) from exc
 
 
@@ -359,7 +359,7 @@ def build_torch_handle(
             spec.model_copy(update={"shape": list(shape)})
             for spec, shape in zip(base, options.input_shapes, strict=True)
         ]
-        evidence = "--input-shape"
+        evidence = "input_shapes"
     elif specs is None:
         try:
             specs, evidence = infer_input_specs(module, names)
@@ -373,7 +373,7 @@ def build_torch_handle(
             if any(spec.shape and spec.name not in given for spec in specs):
                 raise
             specs = [spec.model_copy(update={"shape": []}) for spec in specs]
-            evidence = "--input"
+            evidence = "inputs"
     else:
         specs = apply_shapes(specs, None)
     return TorchModelHandle(

@@ -51,7 +51,7 @@ class OptimizeRequest(BaseModel):
         default=None,
         description="Your own metric 'module:function' from an installed package: "
         "fn(model, data) -> float in [0, 1], higher is better; model.predict(inputs) runs the "
-        "version, data has inputs and labels (the --eval-data, else random inputs).",
+        "version, data has inputs and labels (eval_data, else random inputs).",
     )
     out_dir: Path | None = Field(
         default=None, description="Where artifacts and reports go (default: workspace/runs/<id>)."
@@ -310,7 +310,7 @@ class OptimizeReport(BaseModel):
     deployment: DeploymentResult | None = Field(
         default=None,
         description="The chosen version packaged and validated for the run's target (None: "
-        "nothing to package, e.g. a torch winner with --target cpu).",
+        "nothing to package, e.g. a torch winner with target cpu).",
     )
     plans: list[Plan] = Field(default_factory=list, description="Ranked candidates; first chosen.")
     chosen_plan: Plan | None = None

@@ -208,9 +208,8 @@ def _onnx_scorer(
                 raise AnalysisError(
                     f"ONNX node {layer.name!r}: weight {layer.weight_name!r} is not stored in "
                     "the graph (initializer or Constant, through Identity/Cast/DequantizeLinear)",
-                    hint="report this as a bug with the model attached; reproduce with "
-                    f"`branes analyze {handle.onnx_path.name} --no-latency --sensitivity "
-                    f"{count}`",
+                    hint="report this as a bug with the model attached; reproduce by analysing "
+                    f"{handle.onnx_path.name} with `sensitivity_top_k` {count}",
                 )
             original = weights.read(source)
             if source.quantized or not np.issubdtype(original.dtype, np.floating):

@@ -71,7 +71,7 @@ def _check(inputs: list[TensorSpec], arrays: Feeds, source: str) -> Feeds:
                 f"{source}: samples for input {spec.name!r} have shape {actual}, the model expects "
                 f"{tuple(spec.shape[1:])}",
                 hint="stack samples along the first axis in the model's input shape "
-                "(or pass --input-shape when the model's shape is dynamic)",
+                "(or give `input_shapes` when the model's shape is dynamic)",
             )
         checked[spec.name] = np.ascontiguousarray(array.astype(np.dtype(spec.dtype), copy=False))
     return checked

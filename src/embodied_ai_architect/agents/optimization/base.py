@@ -93,7 +93,7 @@ class TechniqueManifest(BaseModel):
     needs_eager_module: bool = Field(
         default=False,
         description="Rewrites or retrains torch layers, so a TorchScript / torch.export graph "
-        "cannot be given to it (an eager module from a state dict + --arch can).",
+        "cannot be given to it (an eager module from a state dict and an arch factory can).",
     )
 
     @classmethod

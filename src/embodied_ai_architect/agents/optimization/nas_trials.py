@@ -248,6 +248,15 @@ def optimize_in_batches(study: optuna.Study, search: TrialSearch, batch: int) ->
     data_path = ctx.path("nas_data.npz")
     arrays: dict[str, Any] = {"x": data.x} if data.y is None else {"x": data.x, "y": data.y}
     np.savez(data_path, **arrays)
+    shared = _SearchFiles(
+        teacher=teacher_path,
+        data=data_path,
+        data_source=data.source,
+        distill=config.distill,
+        workdir=ctx.workdir,
+        seed=ctx.seed,
+        threads=ctx.threads,
+    )
     started, asked = time.monotonic(), 0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=batch, mp_context=context) as pool:
@@ -265,17 +274,7 @@ def optimize_in_batches(study: optuna.Study, search: TrialSearch, batch: int) ->
                     continue
                 path = ctx.path(f"trials/trial_{trial.number}_init.pt")
                 torch.save(student, path)
-                job = _TrialJob(
-                    number=trial.number,
-                    teacher=teacher_path,
-                    student=path,
-                    data=data_path,
-                    data_source=data.source,
-                    distill=config.distill,
-                    workdir=ctx.workdir,
-                    seed=ctx.seed,
-                    threads=ctx.threads,
-                )
+                job = _TrialJob(number=trial.number, student=path, search=shared)
                 checked.append((trial, record, pool.submit(_distill_trial, job)))
             for trial, record, future in checked:  # told in trial-number order
                 if future is None:
@@ -288,16 +287,22 @@ def optimize_in_batches(study: optuna.Study, search: TrialSearch, batch: int) ->
                 study.tell(trial, search.complete(record, student, done.score, done.epochs))
 
 
-class _TrialJob(BaseModel):
-    number: int
+class _SearchFiles(BaseModel):
+    """What every trial's worker shares, written once per search."""
+
     teacher: Path
-    student: Path
     data: Path
     data_source: str
     distill: DistillConfig
     workdir: Path
     seed: int
     threads: int
+
+
+class _TrialJob(BaseModel):
+    number: int
+    student: Path
+    search: _SearchFiles
 
 
 class _TrialDone(BaseModel):
@@ -320,22 +325,25 @@ def _distill_trial(job: _TrialJob) -> _TrialDone:
     def collect(event: ProgressEvent) -> None:  # replayed by the parent, in trial order
         events.append(event)
 
-    ctx = TechniqueContext(workdir=job.workdir, sink=collect, seed=job.seed, threads=job.threads)
+    shared = job.search
+    ctx = TechniqueContext(
+        workdir=shared.workdir, sink=collect, seed=shared.seed, threads=shared.threads
+    )
     # The parent wrote these files in this run: trusted pickles of our own modules.
-    teacher = torch.load(job.teacher, weights_only=False)
+    teacher = torch.load(shared.teacher, weights_only=False)
     student = torch.load(job.student, weights_only=False)
-    with np.load(job.data, allow_pickle=False) as arrays:
-        data = DistillData(arrays["x"], arrays.get("y"), job.data_source)
-    with torch_threads(job.threads):
+    with np.load(shared.data, allow_pickle=False) as arrays:
+        data = DistillData(arrays["x"], arrays.get("y"), shared.data_source)
+    with torch_threads(shared.threads):
         outcome = distill_into(
             teacher,
             student,
             data,
-            job.distill,
+            shared.distill,
             ctx,
             checkpoint_name=f"trials/trial_{job.number}.pt",
         )
-    path = job.workdir / "trials" / f"trial_{job.number}_trained.pt"
+    path = shared.workdir / "trials" / f"trial_{job.number}_trained.pt"
     torch.save(outcome.student, path)
     return _TrialDone(
         score=score(outcome), epochs=len(outcome.val_losses), student=path, events=events

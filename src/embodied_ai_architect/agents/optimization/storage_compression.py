@@ -71,7 +71,7 @@ def weight_sharing(
 
     from embodied_ai_architect.agents.optimization.compression_utils import assign, kmeans_1d
 
-    source = require_torch_handle(handle, "weight_sharing")
+    source = require_torch_handle(handle, config.technique)
     module = clone_module(source)
     clusters = 2**config.bits
     layers = [
@@ -170,7 +170,7 @@ def pack_zstd(
                 hint="re-save the model with all tensors inside the .onnx file before packing",
             )
     else:
-        source = require_torch_handle(handle, "pack_zstd")
+        source = require_torch_handle(handle, config.technique)
         original = save_module(clone_module(source), source, ctx.path("model.pt2"))
     ctx.emit(30, f"compressing {original.name} with zstd level {config.level}")
     packed = pack_file(original, ctx.path(original.name + ".zst"), config.level)

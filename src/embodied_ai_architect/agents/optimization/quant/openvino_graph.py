@@ -141,7 +141,7 @@ def kept_in_fp32(
 
         onnx_names, reasons = resolve_exclusions(
             load_proto(source.onnx_path),
-            technique="openvino_int8",
+            technique=config.technique,
             nodes_to_exclude=[],
             exclude_top_sensitive=config.exclude_top_sensitive,
             profile=ctx.profile,

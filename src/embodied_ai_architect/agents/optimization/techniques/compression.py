@@ -73,7 +73,7 @@ def fold_batchnorm(
         fold_pair,
     )
 
-    source = require_torch_handle(handle, "fold_batchnorm")
+    source = require_torch_handle(handle, config.technique)
     module = clone_module(source)
     bytes_before = state_bytes(module)
     pairs = batchnorm_pairs(module, example_tensors(source, batch=2))
@@ -238,7 +238,7 @@ def lowrank_svd(
         set_submodule,
     )
 
-    source = require_torch_handle(handle, "lowrank_svd")
+    source = require_torch_handle(handle, config.technique)
     module = clone_module(source)
     candidates = [
         (name, layer)

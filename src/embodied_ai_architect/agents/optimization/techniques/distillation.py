@@ -266,7 +266,7 @@ def distill(handle: ModelHandle, config: DistillConfig, ctx: TechniqueContext) -
         output_shapes,
     )
 
-    source = require_torch_handle(handle, "distill")
+    source = require_torch_handle(handle, config.technique)
     teacher = clone_module(source)
     data = distill_data(source, ctx, config.num_samples)
     args = example_tensors(source, batch=2)

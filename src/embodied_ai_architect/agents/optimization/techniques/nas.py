@@ -96,7 +96,7 @@ def nas_search(
             "nas_search needs at least one limit: max_params, max_size_mb or max_latency_ms",
             hint="state what the student must fit, e.g. {'max_latency_ms': 5}",
         )
-    search = TrialSearch.prepare(require_torch_handle(handle, "nas_search"), config, ctx)
+    search = TrialSearch.prepare(require_torch_handle(handle, config.technique), config, ctx)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=ctx.seed)

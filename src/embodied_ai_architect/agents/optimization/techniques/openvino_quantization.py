@@ -199,7 +199,7 @@ def apply_openvino_int8(
     samples = collect_samples(
         handle,
         ctx,
-        technique="openvino_int8",
+        technique=config.technique,
         num_samples=config.subset_size,
         calibration_path=config.calibration_path,
     )

@@ -164,7 +164,7 @@ def prune_magnitude(
 
     from embodied_ai_architect.agents.optimization.sparse_store import save_sparse_state
 
-    source = require_torch_handle(handle, "prune_magnitude")
+    source = require_torch_handle(handle, config.technique)
     module = clone_module(source)
     named = dict(module.named_modules())
     unknown = [name for name in config.ignore if name not in named]
@@ -269,7 +269,7 @@ def prune_structured(
         training_arrays,
     )
 
-    source = require_torch_handle(handle, "prune_structured")
+    source = require_torch_handle(handle, config.technique)
     data = (
         training_arrays(ctx.training_data, what="prune_structured fine-tuning")
         if ctx.training_data is not None and config.finetune_epochs > 0

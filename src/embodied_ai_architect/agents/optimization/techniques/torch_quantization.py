@@ -144,7 +144,7 @@ def apply_torch_int8_dynamic(
     import torch
     from torch import nn
 
-    source = require_torch_handle(handle, "torch_int8_dynamic")
+    source = require_torch_handle(handle, config.technique)
     classes: dict[str, type[nn.Module]] = {"Linear": nn.Linear, "LSTM": nn.LSTM, "GRU": nn.GRU}
     wanted = tuple(classes[name] for name in config.module_types)
     _check_paths(source.module, config.skip_modules, "torch_int8_dynamic")
