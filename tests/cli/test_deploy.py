@@ -28,7 +28,7 @@ def branes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
     # Only this area's commands: the test must not depend on other command modules.
-    monkeypatch.setattr(cli_app, "COMMAND_MODULES", ["deploy", "mcp"])
+    monkeypatch.setattr(cli_app, "COMMAND_MODULES", ["deploy", "mcp", "runs"])
     monkeypatch.setattr(sys, "argv", ["branes", *args])
     code = 0
     try:
@@ -66,6 +66,14 @@ def test_int8_run_builds_validates_and_reports_a_speedup(
         latency["baseline_latency"]["p50_ms"] / latency["deployed_latency"]["p50_ms"]
     )
     assert (tmp_path / "out" / "validation.json").exists()
+    # The deploy was a recorded one-step run: `branes runs show` tells it.
+    assert f"branes runs show {report['run_id']}" in " ".join(out.split())  # rich wraps lines
+    code, shown, err = branes(monkeypatch, capsys, "runs", "show", report["run_id"], "--json")
+    assert code == 0, err
+    run = json.loads(shown)
+    assert run["kind"] == "deploy" and run["chosen"] == report["version"] == "v1"
+    assert [s["technique"] for p in run["plans"] for s in p["steps"]] == ["ort_int8_static"]
+    assert [a["technique"] for a in run["attempts"]] == ["ort_int8_static"]
 
 
 def test_fp16_without_calibration_json_output(
@@ -99,6 +107,26 @@ def test_user_errors_exit_2_with_a_hint(
     assert code == 2 and "precision" in err
     code, _, err = branes(monkeypatch, capsys, "deploy", "run", str(assets["cnn"]), "--validate")
     assert code == 2 and "needs test data" in err
+
+
+def test_unknown_and_unavailable_targets_exit_2_before_any_work(
+    assets: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = branes(
+        monkeypatch, capsys, "deploy", "run", str(assets["cnn"]), "--target", "jetson",
+        "--input-shape", "1,3,64,64", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and "tensorrt" in err.lower() and "hint:" in err
+    code, _, err = branes(
+        monkeypatch, capsys, "deploy", "run", str(assets["cnn"]), "--target", "jetsn",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and "unknown target" in err and "onnxruntime" in err
+    assert not out.exists(), "refused before anything is written"
 
 
 def test_failed_validation_exits_1(

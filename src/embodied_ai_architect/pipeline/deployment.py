@@ -257,7 +257,6 @@ def _package(
     converted = to_target(
         handle,
         target,
-        DeploymentPrecision.FP32,
         conversion,
         technique_context(dctx.out_dir / "work", dctx),
     )

@@ -171,3 +171,30 @@ def test_a_recorded_step_error_is_raised_as_the_class_it_was() -> None:
     assert type(_as_error({"code": "invalid_input", "message": "m", "hint": "h"})) is InputError
     unknown = _as_error({"code": "internal", "message": "KeyError: 'w'", "hint": ""})
     assert type(unknown) is DeploymentError and unknown.message == "KeyError: 'w'"
+
+
+def test_a_service_deploy_job_records_the_run_under_its_own_job(
+    small_onnx: Path, tmp_path: Path
+) -> None:
+    """REST: the worker's deploy handler runs the same plan, recorded under the queued job."""
+    from embodied_ai_architect.store.repo import jobs
+    from embodied_ai_architect.workers.handlers import run_deploy
+
+    settings = get_settings()
+    request = DeployRequest(
+        model_path=small_onnx, precision="fp16", validation=VALIDATION, out_dir=tmp_path
+    ).model_dump(mode="json")
+    db = Database.from_settings(settings)
+    db.upgrade()
+    with db.session() as session:
+        job_id = jobs.create_job(session, kind=JobKind.DEPLOY, request=request).id
+    events: list[ProgressEvent] = []
+    result = run_deploy(request, job_id=job_id, settings=settings, sink=events.append)
+    assert result["success"] and result["artifact"]["details"]["conversion"] == "ort_fp16"
+    assert json.loads((tmp_path / "deployment.json").read_text())["run_id"] == job_id
+    run = get_run(db, job_id)
+    assert [a.technique for a in run.attempts] == ["ort_fp16"]
+    assert [v.version for v in run.versions] == [0, 1]
+    # The service stores the events itself: the handler's sink got them all, in order.
+    assert [e.percent for e in events] == sorted(e.percent for e in events)
+    db.dispose()

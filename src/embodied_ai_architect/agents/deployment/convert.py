@@ -1,8 +1,9 @@
 """Bring a model onto a target's runtime with the registered conversion technique.
 
-The one place deployment converts anything: ``branes deploy run`` and the Deployment stage of
-``branes optimize`` both come here, and the conversion itself is a registered technique (the
-same code the optimizer measures), so the two can never drift apart.
+Every conversion is a registered technique (the code the optimizer measures). ``branes deploy
+run`` applies it as the one step of its plan (``agents/deployment/agent.py``); the Deployment
+stage comes here when the chosen version still needs its FP32 conversion onto the target.
+:func:`check_conversion` refuses, before any work, a conversion that cannot run here.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def check_conversion(
 def to_target(
     handle: ModelHandle,
     target: DeploymentTarget,
-    precision: DeploymentPrecision,
     conversion: Conversion,
     ctx: TechniqueContext,
 ) -> Converted:
-    """Convert ``handle`` for ``target``; ONNX-taking conversions get the checked ONNX export.
+    """Convert ``handle`` for ``target`` at FP32 (no conversion: it runs there as it is, or
+    its ONNX export does); ONNX-taking conversions get the checked ONNX export.
 
     The reference is the FP32 model the conversion started from: ONNX Runtime on the export
     where the path goes through ONNX, else the source model itself (a Keras file, a .tflite).
@@ -71,7 +72,7 @@ def to_target(
     from embodied_ai_architect.agents.optimization.base import apply_technique, parse_config
 
     spec = conversion_spec(conversion)
-    if spec is None or (precision is DeploymentPrecision.FP32 and target.runs(handle)):
+    if spec is None or target.runs(handle):
         if target.runs(handle):
             return Converted(handle, handle, None, [])
         if Framework.ONNX in target.frameworks:
