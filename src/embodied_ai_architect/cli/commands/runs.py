@@ -1,4 +1,5 @@
-"""`branes runs list/show/compare`: past optimize runs, through the application layer.
+"""`branes runs list/show/compare`: past runs (optimize, and deploy as one-step runs), through the
+application layer.
 
 The tables are rendered from the same typed results REST returns and the LLM ``get_run`` tool
 gives (:mod:`embodied_ai_architect.schemas.runs`).
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
     from embodied_ai_architect.schemas.runs import RunView, VersionView
     from embodied_ai_architect.store import Database
 
-runs_app = typer.Typer(help="Past optimize runs: list, show, compare.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Past runs: list (optimize runs), show (any run, `deploy run` too), compare.",
+    no_args_is_help=True,
+)
 
 
 @contextmanager
