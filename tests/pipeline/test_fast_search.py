@@ -20,11 +20,22 @@ from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.modelio.torch_io import handle_from_module
 from embodied_ai_architect.pipeline.bus import EventBus
-from embodied_ai_architect.pipeline.chains import SLOW_DROP, StepSearch, slow_cut, stop_reason
+from embodied_ai_architect.pipeline.chains import (
+    SLOW_DROP,
+    StepSearch,
+    beyond_reach,
+    slow_cut,
+    stop_reason,
+)
 from embodied_ai_architect.pipeline.state import RunState
 from embodied_ai_architect.schemas.constraints import Constraints
 from embodied_ai_architect.schemas.evaluation import TaskScore
-from embodied_ai_architect.schemas.results import ConstraintVerdict, OptimizeRequest, PlanStep
+from embodied_ai_architect.schemas.results import (
+    ConstraintVerdict,
+    OptimizeRequest,
+    PlanStep,
+    StepCandidate,
+)
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.testing.models import build_mlp_policy
 
@@ -136,3 +147,25 @@ def test_a_chain_far_below_the_floor_stops_when_its_first_retry_gains_nothing() 
     gaining = StepSearch(m(17.5, 12.0))
     assert stop_reason(state, gaining, attempt(0.40), "latency") is None
     assert stop_reason(state, gaining, attempt(0.55), "latency") is None
+
+
+def test_a_candidate_whose_best_case_cannot_beat_the_kept_one_is_not_applied() -> None:
+    state: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2))
+    parent = m(97.0, 90.0)  # MiniLM's OpenVINO FP32 parent, timed in alternation
+    search = StepSearch(parent)
+    int4 = StepCandidate(technique="ort_int4_rtn")
+    # Nothing kept yet: its best case (0.9× the parent) would win, so it is tried.
+    assert beyond_reach(state, search, int4, "latency") is None
+    search.kept.append(_measured("openvino_int8", m(35.0, 23.0)))
+    why = beyond_reach(state, search, int4, "latency")
+    assert why is not None and "best case on record" in why and "35 ms" in why
+    # INT8's best case (0.45× the parent, 43.7 ms) cannot beat 35 ms either; against a slower
+    # kept version it can.
+    assert beyond_reach(state, search, StepCandidate(technique="ort_int8_static"), "latency")
+    slower = StepSearch(parent)
+    slower.kept.append(_measured("ort_fp16", m(80.0, 45.0)))
+    assert (
+        beyond_reach(state, slower, StepCandidate(technique="ort_int8_static"), "latency") is None
+    )
+    # Under the size objective INT4's best case (0.13× the size) still beats a 23 MB INT8.
+    assert beyond_reach(state, search, int4, "size") is None

@@ -21,7 +21,13 @@ from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
 from embodied_ai_architect.errors import ConstraintError, EAAError, InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.pipeline.apply import apply_candidate, inapplicable, readable_source
-from embodied_ai_architect.pipeline.chains import Measured, StepSearch, slow_cut, stop_reason
+from embodied_ai_architect.pipeline.chains import (
+    Measured,
+    StepSearch,
+    beyond_reach,
+    slow_cut,
+    stop_reason,
+)
 from embodied_ai_architect.pipeline.objective import improves, pick_best
 from embodied_ai_architect.pipeline.parallel import PrepareOutcome
 from embodied_ai_architect.pipeline.prefetch import Prefetcher
@@ -65,6 +71,10 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         candidate = queue.pop(0)
         if candidate.technique in search.dropped:
             ahead.discard(candidate, f"{candidate.technique} was dropped for this model")
+            continue
+        if (out_of_reach := beyond_reach(state, search, candidate, objective)) is not None:
+            ahead.discard(candidate, out_of_reach)
+            state.skip(state.new_attempt(step.id, candidate, parent), out_of_reach)
             continue
         tried += 1
         width = (span[1] - span[0]) / max(1, len(step.candidates) + 1)
