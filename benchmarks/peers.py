@@ -303,7 +303,7 @@ def prepare(name: str, work: Path, n: int, seed: int) -> Prepared:
         mlp = name == "reach_mlp_policy"
         path = _corpus_path(name).with_suffix(".onnx") if mlp else vla_policy_path()
         samples = policy_samples(path, total, seed)
-        family = "mlp_policy" if mlp else "vla_policy"
+        family = "mlp_policy" if mlp else "transformer_policy"
         note = f"judged in closed loop ({path.name})"
         return Prepared(name, path, family, *_split(samples, n), note=note)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(ALL_MODELS)}")
@@ -857,7 +857,9 @@ def _head_and_macs(model: Prepared) -> tuple[Any, int | None, str | None]:
     if profile is not None:
         head = profile.family.head
         family = profile.family.family.value
-    if head is None or head.kind.value == "other":
+    # A policy is scored on its action: the analysis reads the VLA (image + tokens + proprio,
+    # tanh action) as a transformer_encoder with an embedding head.
+    if head is None or head.kind.value == "other" or model.name in POLICY_MODELS:
         run = _ort_runner(model.onnx_path)
         outs = run(model.held_out[0])
         head = classify_outputs(
