@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -20,19 +20,25 @@ _HINT = (
 )
 
 
+class CalibratedConfig(Protocol):
+    """A technique config that calibrates: it names its technique and may name its data."""
+
+    @property
+    def technique(self) -> str: ...
+
+    @property
+    def calibration_path(self) -> str | None: ...
+
+
 def collect_samples(
-    handle: ModelHandle,
-    ctx: TechniqueContext,
-    *,
-    technique: str,
-    num_samples: int,
-    calibration_path: str | None,
+    handle: ModelHandle, ctx: TechniqueContext, config: CalibratedConfig, num_samples: int
 ) -> list[Feeds]:
     """Up to ``num_samples`` single-sample feeds (batch 1), validated against the model inputs.
 
-    The context's provider wins over ``calibration_path``; with neither, a ConfigError says how to
-    supply data (static calibration without data is never faked).
+    The context's provider wins over ``config.calibration_path``; with neither, a ConfigError
+    says how to supply data (static calibration without data is never faked).
     """
+    technique, calibration_path = config.technique, config.calibration_path
     provider = ctx.calibration
     if provider is None and calibration_path:
         from embodied_ai_architect.data.calibration import provider_from_path

@@ -126,9 +126,9 @@ def quantize_int8(
     handle: OnnxModelHandle,
     config: OrtInt8DynamicConfig | OrtInt8StaticConfig,
     ctx: TechniqueContext,
-    technique: str,
 ) -> TechniqueResult:
     """Shared driver of ``ort_int8_dynamic`` and ``ort_int8_static``."""
+    technique = config.technique
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
 
     from embodied_ai_architect.agents.optimization.base import TechniqueResult
@@ -149,13 +149,7 @@ def quantize_int8(
         profile=ctx.profile,
     )
     samples = (
-        collect_samples(
-            handle,
-            ctx,
-            technique=technique,
-            num_samples=config.num_samples,
-            calibration_path=config.calibration_path,
-        )
+        collect_samples(handle, ctx, config, config.num_samples)
         if isinstance(config, OrtInt8StaticConfig)
         else []
     )

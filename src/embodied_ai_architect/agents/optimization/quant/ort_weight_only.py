@@ -154,10 +154,10 @@ def quantize_int4(
     handle: OnnxModelHandle,
     config: OrtInt4RtnConfig | OrtInt4GptqConfig,
     ctx: TechniqueContext,
-    technique: str,
 ) -> TechniqueResult:
     """INT4 on the graph as exported: quant_pre_process would fuse MatMul+Add into Gemm, which
     MatMulNBits cannot target (shared/ENVIRONMENT.md, pitfall 3)."""
+    technique = config.technique
     import onnx
     from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization.matmul_nbits_quantizer import (
@@ -205,13 +205,7 @@ def quantize_int4(
     }
     samples = 0
     if isinstance(config, OrtInt4GptqConfig):
-        feeds = collect_samples(
-            handle,
-            ctx,
-            technique=technique,
-            num_samples=config.num_samples,
-            calibration_path=config.calibration_path,
-        )
+        feeds = collect_samples(handle, ctx, config, config.num_samples)
         samples = len(feeds)
         algo: Any = GPTQWeightOnlyQuantConfig(
             calibration_data_reader=make_ort_reader(feeds),
@@ -292,8 +286,9 @@ def _bytes_of(model: onnx.ModelProto, node: Any) -> int:
 
 
 def convert_fp16(
-    handle: OnnxModelHandle, config: OrtFp16Config, ctx: TechniqueContext, technique: str
+    handle: OnnxModelHandle, config: OrtFp16Config, ctx: TechniqueContext
 ) -> TechniqueResult:
+    technique = config.technique
     import onnx
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 

@@ -196,13 +196,7 @@ def apply_openvino_int8(
 
     from embodied_ai_architect.agents.optimization.quant.calibration import collect_samples
 
-    samples = collect_samples(
-        handle,
-        ctx,
-        technique=config.technique,
-        num_samples=config.subset_size,
-        calibration_path=config.calibration_path,
-    )
+    samples = collect_samples(handle, ctx, config, config.subset_size)
     source: ModelHandle
     if isinstance(handle, OpenVinoModelHandle):
         # The runtime step's FP32 IR: NNCF quantizes the IR itself (same graph, same names).

@@ -115,7 +115,7 @@ def _wrapper(name: str, target: str) -> ApplyFn:
         module = importlib.import_module(
             f"embodied_ai_architect.agents.optimization.quant.{module_name}"
         )
-        result: TechniqueResult = getattr(module, function)(source, config, ctx, name)
+        result: TechniqueResult = getattr(module, function)(source, config, ctx)
         return result
 
     apply.__name__ = f"apply_{name}"
