@@ -802,7 +802,8 @@ def independent_check(
         "check_metric": "top-1 agreement",
         "cosine": float(
             (
-                (a2 * b2).sum(1) / np.maximum(np.linalg.norm(a2, 1) * np.linalg.norm(b2, 1), 1e-30)
+                (a2 * b2).sum(1)
+                / np.maximum(np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1), 1e-30)
             ).mean()
         ),
     }
