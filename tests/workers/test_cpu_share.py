@@ -58,3 +58,27 @@ def test_job_cpus_this_host_lacks_stop_the_server_at_start() -> None:
     assert "subset" in raised.value.hint
     with pytest.raises(ConfigError):  # an empty range names no CPU at all
         ResourceLimits.from_settings(Settings(job_cpus="1-0"))
+
+
+def test_a_spawned_worker_is_niced_before_its_imports_run(isolated_workspace: Path) -> None:
+    """The interpreter start-up and imports before child_main (~0.25 s of CPU) must not run at
+    the server's priority: the executor lowers it as soon as the process exists."""
+    from embodied_ai_architect.workers.executor import LocalProcessExecutor
+    from embodied_ai_architect.workers.protocol import JobSpec
+
+    settings = Settings(workspace=isolated_workspace)
+    spec = JobSpec(
+        job_id="0" * 32,
+        kind=JobKind.ANALYZE,
+        request={"seconds": 30},
+        settings=settings,
+        handler="tests.workers.job_bodies:sleeper",
+        limits=ResourceLimits.from_settings(settings),
+    )
+    handle = LocalProcessExecutor(capacity=1).launch(spec)
+    try:
+        assert handle.pid is not None
+        # Read at once: the child is still importing, far from child_main.
+        assert os.getpriority(os.PRIO_PROCESS, handle.pid) == min(19, os.nice(0) + JOB_NICENESS)
+    finally:
+        handle.terminate(grace_s=1)

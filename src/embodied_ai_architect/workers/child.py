@@ -97,10 +97,18 @@ JOB_NICENESS = 10
 _AUTOGROUP = Path("/proc/self/autogroup")
 
 
+def worker_niceness(server_pid: int) -> int:
+    """The niceness a worker of ``server_pid`` runs at: JOB_NICENESS above the server's."""
+    return min(19, os.getpriority(os.PRIO_PROCESS, server_pid) + JOB_NICENESS)
+
+
 def lower_priority() -> None:
-    """Raise this process's niceness by JOB_NICENESS (a worker, never the server)."""
+    """Run this worker (never the server) JOB_NICENESS above its parent. Idempotent: the local
+    executor already lowered it at spawn, and a reused Ray worker calls this for every task."""
     with contextlib.suppress(OSError):
-        os.nice(JOB_NICENESS)
+        target = worker_niceness(os.getppid())
+        if os.getpriority(os.PRIO_PROCESS, 0) < target:
+            os.setpriority(os.PRIO_PROCESS, 0, target)
 
 
 def _autogroup_nice() -> int | None:
