@@ -49,6 +49,28 @@ def test_ir_from_onnx_runs_and_matches_onnxruntime(tmp_path: Path) -> None:
     np.testing.assert_array_equal(first, actual[handle.outputs[0].name])
 
 
+def test_an_ir_runs_in_the_precision_of_its_weights_not_the_plugins_choice(tmp_path: Path) -> None:
+    """OpenVINO's CPU plugin computes FP32 IR in BF16 on CPUs with AVX512-BF16 / AMX (an AMD EPYC
+    Zen 4 here): the optimizer would then measure a faster, less exact model than the OpenVINO
+    target deploys (pinned f32). Every loaded IR is compiled with its precision pinned."""
+    import openvino as ov
+
+    from embodied_ai_architect.modelio.openvino_io import compute_precision
+
+    onnx_handle = export_onnx(
+        handle_from_module(TinyDetector().eval(), name="det"), tmp_path / "det.onnx"
+    )
+    model = ov.convert_model(str(onnx_handle.path))
+    fp32 = load_openvino(save_openvino(model, tmp_path / "fp32.xml"), threads=1)
+    fp16 = load_openvino(save_openvino(model, tmp_path / "fp16.xml", compress_to_fp16=True))
+    hint = fp32.compiled_model().get_property("INFERENCE_PRECISION_HINT")
+    assert hint == ov.Type.f32, hint
+    assert fp32.inference_precision == "f32"
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    assert fp16.inference_precision == ("f16" if "FP16" in capabilities else "f32")
+    assert compute_precision(fp16_weights=False) == "f32"
+
+
 def test_missing_bin_and_wrong_file_are_format_errors(tmp_path: Path) -> None:
     xml = tmp_path / "m.xml"
     xml.write_text("<net/>")

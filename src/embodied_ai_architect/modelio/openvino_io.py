@@ -47,8 +47,9 @@ class OpenVinoModelHandle(ModelHandle):
 
     The model is compiled lazily on the first ``run`` with ``INFERENCE_NUM_THREADS = threads``
     and the LATENCY performance hint (one stream), which is what batch-1 robotics inference wants.
-    ``inference_precision`` (``f32`` / ``f16``), when given, pins ``INFERENCE_PRECISION_HINT``:
-    a deployed artifact must run in the precision it was validated at.
+    ``inference_precision`` (``f32`` / ``f16``) pins ``INFERENCE_PRECISION_HINT``: a version must
+    run in the precision it was measured and validated at. Without it the plugin picks, and on CPUs
+    with AVX512-BF16 or AMX it runs FP32 IR in BF16 (``load_openvino`` therefore always pins one).
     """
 
     framework = Framework.OPENVINO
@@ -83,7 +84,7 @@ class OpenVinoModelHandle(ModelHandle):
             try:
                 self._compiled = core.compile_model(str(self.xml_path), self.device, config)
             except RuntimeError as exc:
-                if self.inference_precision:
+                if self.inference_precision and self.inference_precision != "f32":
                     raise DeploymentError(
                         f"OpenVINO cannot compile {self.xml_path.name!r} with "
                         f"{self.inference_precision} precision: {first_line(exc)}",
@@ -137,7 +138,9 @@ def load_openvino(
     itself). ``input_specs`` (e.g. the source handle's, with integer ranges) override the
     signature read from the IR when they name the same inputs. A port can carry several tensor
     names; ``output_names`` (e.g. the source ONNX graph's) says which to prefer.
-    ``inference_precision`` pins the compile precision (see :class:`OpenVinoModelHandle`).
+    ``inference_precision`` pins the compile precision (see :class:`OpenVinoModelHandle`); by
+    default it is :func:`compute_precision` of the IR, so the optimizer measures a version in the
+    precision its deployment will run, not in the BF16 the CPU plugin would pick on its own.
     """
     xml_path = Path(xml_path)
     if xml_path.suffix != ".xml" or not xml_path.is_file():
@@ -170,7 +173,24 @@ def load_openvino(
         inputs=inputs,
         outputs=ports_to_specs(model.outputs, "output", preferred),
         metadata=metadata or {},
-        inference_precision=inference_precision,
+        inference_precision=inference_precision or compute_precision(has_fp16_weights(model)),
+    )
+
+
+def compute_precision(fp16_weights: bool) -> str:
+    """The INFERENCE_PRECISION_HINT a model runs in: f16 only for FP16 weights on a CPU with FP16
+    units, f32 otherwise (INT8 layers run in INT8 whatever the hint)."""
+    if not fp16_weights:
+        return "f32"
+    capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "f16" if "FP16" in capabilities else "f32"
+
+
+def has_fp16_weights(model: Any) -> bool:
+    """Whether an IR stores its weights in FP16 (``save_model(compress_to_fp16=True)``)."""
+    return any(
+        op.get_type_name() == "Constant" and op.get_output_element_type(0).get_type_name() == "f16"
+        for op in model.get_ops()
     )
 
 

@@ -94,9 +94,6 @@ def inference_precision(precision: DeploymentPrecision) -> str:
     otherwise, which would silently change what "fp32" means; FP16 runs in f16 only where the
     CPU has FP16 units. INT8 layers run in INT8 whatever the hint; the rest stays f32.
     """
-    if precision is DeploymentPrecision.FP16:
-        from embodied_ai_architect.modelio.openvino_io import openvino_core
+    from embodied_ai_architect.modelio.openvino_io import compute_precision
 
-        capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-        return "f16" if "FP16" in capabilities else "f32"
-    return "f32"
+    return compute_precision(precision is DeploymentPrecision.FP16)
