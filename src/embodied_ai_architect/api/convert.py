@@ -38,16 +38,15 @@ def page_of(
     return ListPublic[public](data=data, count=len(data) if count is None else count)  # type: ignore[valid-type]
 
 
+def _from_row(public: type[PublicT], row: Any, **computed: Any) -> PublicT:
+    """``public`` with each field not in ``computed`` read from the row's attribute of that
+    name: the public schema is the one list of what a row shows."""
+    copied = {name: getattr(row, name) for name in public.model_fields if name not in computed}
+    return public(**copied, **computed)
+
+
 def model_public(row: ModelRow) -> ModelPublic:
-    return ModelPublic(
-        id=row.id,
-        name=row.name,
-        format=row.format,
-        sha256=row.sha256,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-        analyzed=row.profile is not None,
-    )
+    return _from_row(ModelPublic, row, analyzed=row.profile is not None)
 
 
 # A job's request never changes once stored, so each is validated once per process, not on
@@ -74,22 +73,11 @@ def _stored_request(row: JobSummary) -> JobRequestModel:
 def job_public(row: JobSummary) -> JobPublic:
     end = row.finished_at or (datetime.now(UTC) if row.started_at else None)
     duration = (end - row.started_at).total_seconds() if row.started_at and end else None
-    return JobPublic(
-        id=row.id,
-        kind=row.kind,
-        status=row.status,
-        progress=row.progress,
-        stage=row.stage,
-        model_id=row.model_id,
+    return _from_row(
+        JobPublic,
+        row,
         request=_stored_request(row),
         error=ErrorBody.model_validate(hide_server_paths(row.error)) if row.error else None,
-        worker_pid=row.worker_pid,
-        executor=row.executor,
-        worker_node=row.worker_node,
-        worker_id=row.worker_id,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
         duration_s=max(0.0, duration) if duration is not None else None,
     )
 
