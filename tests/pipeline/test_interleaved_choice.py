@@ -171,8 +171,10 @@ def test_a_slower_but_smaller_candidate_survives_only_when_size_is_the_objective
 
 
 def test_interleaved_timing_stops_once_the_ranking_is_clear() -> None:
-    handles = [Sleeper("a", 2.0), Sleeper("b", 1.0), Sleeper("c", 6.0)]
-    timing = measure_interleaved(handles, threads=1, warmup=1, block_ms=6, min_rounds=3)
+    # Sleeps of 10-60 ms: on a loaded host (load 15 on 2 cores) a 1-2 ms sleep overshoots by
+    # more than the gap between the models, and the ranking was not clear after three rounds.
+    handles = [Sleeper("a", 20.0), Sleeper("b", 10.0), Sleeper("c", 60.0)]
+    timing = measure_interleaved(handles, threads=1, warmup=1, block_ms=30, min_rounds=3)
     assert len(timing.rounds[0]) == 3  # clear after the minimum
     assert timing.ratio(1, 0) < 0.8 < 1.2 < timing.ratio(2, 0)
     p50 = timing.p50_ms
