@@ -50,6 +50,30 @@ def test_invalid_constraints_exit_2_with_hint(
     assert code == 2 and "--eval-sim" in err
 
 
+def test_save_config_then_config_replays_the_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, arch = _checkpoint(tmp_path)
+    saved = tmp_path / "optimize.json"
+    argv = ["optimize", str(model), *arch, "--max-size", "1.5", "--target", "onnxruntime"]
+    code, out, _ = _run([*argv, "--seed", "7", "--save-config", str(saved)], capsys)
+    assert code == 0 and f"wrote {saved}" in out
+    request = json.loads(saved.read_text())
+    assert request["constraints"]["max_size_mb"] == 1.5
+    assert request["constraints"]["target"] == "onnxruntime"
+    assert request["seed"] == 7 and request["load_options"]["arch_kwargs"] == {"width": 8}
+    assert not (tmp_path / "report.json").exists()  # saving runs nothing
+    # --config replays it whole (its flags win over the command line's) and can save it again.
+    again = tmp_path / "again.json"
+    code, _, _ = _run(
+        ["optimize", str(model), "--config", str(saved), "--save-config", str(again)], capsys
+    )
+    assert code == 0 and json.loads(again.read_text()) == request
+    saved.write_text(json.dumps({**request, "seed": "seven"}))
+    code, _, err = _run(["optimize", str(model), "--config", str(saved)], capsys)
+    assert code == 2 and "invalid request in --config" in err and "seed" in err
+
+
 def test_unreachable_prints_evidence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model, arch = _checkpoint(tmp_path)
     argv = ["optimize", str(model), *arch, "--max-latency-ms", "0.00001", "--out", str(tmp_path)]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.utils.jsonobj import json_object
 
 if TYPE_CHECKING:
     from embodied_ai_architect.schemas.loading import LoadOptions
+
+RequestT = TypeVar("RequestT", bound=BaseModel)
 
 # Loader options every model-taking command offers, declared once.
 InputOption = Annotated[
@@ -49,6 +52,50 @@ CalibrationDataOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the typed result as JSON.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+# A command's whole request as a file: --save-config writes it, --config replays it (the same
+# typed request the REST and MCP faces submit).
+RequestConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Read the whole request from this JSON file (other flags ignored)."
+    ),
+]
+SaveConfigOption = Annotated[
+    Path | None, typer.Option("--save-config", help="Write the request as JSON here and exit.")
+]
+
+
+def read_request(model: type[RequestT], path: Path) -> RequestT:
+    """The request a ``--save-config`` file holds (``--config``), or an InputError naming each
+    field pydantic refused."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read --config {path}: {exc.strerror or exc}",
+            hint="write one with --save-config",
+        ) from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InputError(
+            f"invalid request in --config {path}: {problems}",
+            hint="write one with --save-config and edit its values",
+        ) from None
+
+
+def save_request(request: BaseModel, path: Path | None) -> bool:
+    """Write ``request`` to ``path`` for ``--save-config``; True when written (the command then
+    stops without running: the file replays it with ``--config``)."""
+    if path is None:
+        return False
+    path.write_text(request.model_dump_json(indent=2))
+    typer.echo(f"wrote {path}")
+    return True
 
 
 def parse_arch_kwargs(text: str | None) -> dict[str, Any]:

@@ -18,8 +18,12 @@ from embodied_ai_architect.cli.options import (
     InputOption,
     InputShapeOption,
     JsonOption,
+    RequestConfigOption,
+    SaveConfigOption,
     TrustPickleOption,
     loader_options,
+    read_request,
+    save_request,
 )
 from embodied_ai_architect.errors import EAAError, InputError
 
@@ -128,56 +132,65 @@ def optimize(
             min=1,
         ),
     ] = None,
+    config: RequestConfigOption = None,
+    save_config: SaveConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
     from embodied_ai_architect.schemas.constraints import parse_constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
-    if max_success_drop is not None:
-        if eval_sim is None:
-            raise InputError("--max-success-drop needs --eval-sim", hint="name a simulation suite")
-        if max_accuracy_drop is not None:
-            raise InputError(
-                "give --max-success-drop or --max-accuracy-drop, not both",
-                hint="with --eval-sim, the task accuracy is the success rate",
-            )
-        max_accuracy_drop = max_success_drop
-    constraints = parse_constraints(
-        {
-            "max_size_mb": max_size,
-            "max_latency_ms": max_latency_ms,
-            "max_accuracy_drop": max_accuracy_drop,
-            "drop_unit": "percent" if relative_drop else "points",
-            "min_accuracy": min_accuracy,
-            "fidelity": fidelity,
-            "target": target,
-            "objective": objective,
-            "budget": {"max_wall_seconds": max_seconds, "max_attempts": max_attempts},
-        }
-    )
-    if metric is not None:
+    if config is not None:
+        request = read_request(OptimizeRequest, config)
+    else:
+        if max_success_drop is not None:
+            if eval_sim is None:
+                raise InputError(
+                    "--max-success-drop needs --eval-sim", hint="name a simulation suite"
+                )
+            if max_accuracy_drop is not None:
+                raise InputError(
+                    "give --max-success-drop or --max-accuracy-drop, not both",
+                    hint="with --eval-sim, the task accuracy is the success rate",
+                )
+            max_accuracy_drop = max_success_drop
+        constraints = parse_constraints(
+            {
+                "max_size_mb": max_size,
+                "max_latency_ms": max_latency_ms,
+                "max_accuracy_drop": max_accuracy_drop,
+                "drop_unit": "percent" if relative_drop else "points",
+                "min_accuracy": min_accuracy,
+                "fidelity": fidelity,
+                "target": target,
+                "objective": objective,
+                "budget": {"max_wall_seconds": max_seconds, "max_attempts": max_attempts},
+            }
+        )
+        request = OptimizeRequest(
+            model_path=model,
+            load_options=loader_options(input_shape, input_, arch, arch_kwargs, trust_pickle),
+            constraints=constraints,
+            eval_data=eval_data,
+            calibration_data=calibration_data,
+            train_data=train_data,
+            eval_sim=eval_sim,
+            metric=metric,
+            out_dir=out,
+            seed=seed,
+            max_eval_samples=max_eval_samples,
+            latency_runs=latency_runs,
+            search_workers=search_workers,
+        )
+    if save_request(request, save_config):
+        return
+    if request.metric is not None:
         import sys
 
         # A metric module beside the user's data is importable as on `python -c` (CLI only:
         # the API imports installed packages only).
         if "" not in sys.path and str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
-    request = OptimizeRequest(
-        model_path=model,
-        load_options=loader_options(input_shape, input_, arch, arch_kwargs, trust_pickle),
-        constraints=constraints,
-        eval_data=eval_data,
-        calibration_data=calibration_data,
-        train_data=train_data,
-        eval_sim=eval_sim,
-        metric=metric,
-        out_dir=out,
-        seed=seed,
-        max_eval_samples=max_eval_samples,
-        latency_runs=latency_runs,
-        search_workers=search_workers,
-    )
     report = execute(request, quiet=as_json)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
