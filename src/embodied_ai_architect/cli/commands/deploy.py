@@ -20,10 +20,14 @@ from embodied_ai_architect.cli.options import (
     InputShapeOption,
     JsonOption,
     QuietOption,
+    RequestConfigOption,
+    SaveConfigOption,
     ThreadsOption,
     TrustPickleOption,
     loader_options,
     parse_input_shapes,
+    read_request,
+    save_request,
 )
 
 if TYPE_CHECKING:
@@ -108,15 +112,8 @@ def run(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
     threads: ThreadsOption = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Read the whole request from this JSON file (other flags ignored)."
-        ),
-    ] = None,
-    save_config: Annotated[
-        Path | None, typer.Option("--save-config", help="Write the request as JSON here and exit.")
-    ] = None,
+    config: RequestConfigOption = None,
+    save_config: SaveConfigOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -132,7 +129,7 @@ def run(
 
     try:
         if config is not None:
-            request = DeployRequest.model_validate_json(config.read_text())
+            request = read_request(DeployRequest, config)
         else:
             pre: dict[str, Any] = {"layout": layout}
             if (parsed_mean := _floats(mean)) is not None:
@@ -174,9 +171,7 @@ def run(
             )
     except ValidationError as exc:
         raise invalid_request(exc) from exc
-    if save_config is not None:
-        save_config.write_text(request.model_dump_json(indent=2))
-        typer.echo(f"wrote {save_config}")
+    if save_request(request, save_config):
         return
     result = execute(request, quiet=quiet or as_json)
     if as_json:
