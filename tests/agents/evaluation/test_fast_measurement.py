@@ -51,3 +51,37 @@ def test_screen_scores_a_subset() -> None:
     screened = evaluator.screen(handle, reference=handle, samples=32)
     assert screened.samples == 32 and screened.value == pytest.approx(1.0)
     assert evaluator.evaluate(handle, reference=handle).samples == 100
+
+
+def test_the_original_scored_against_itself_runs_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """v0 against itself agrees by definition: one pass over the data, not two (the same file
+    opened with other threads counts as the same model; a different model is still run)."""
+    import torch
+
+    from embodied_ai_architect.agents.evaluation.accuracy import _same_model
+    from embodied_ai_architect.agents.evaluation.metrics import pinned
+    from embodied_ai_architect.modelio.export import export_onnx
+    from embodied_ai_architect.modelio.torch_io import handle_from_module
+
+    original = export_onnx(handle_from_module(build_mlp_policy(), name="mlp"), tmp_path / "a.onnx")
+    torch.manual_seed(1)
+    other = export_onnx(handle_from_module(build_mlp_policy(), name="mlp"), tmp_path / "b.onnx")
+    calls: list[str] = []
+    for handle in (original, other):
+        run = handle.run
+
+        def counted(feeds, run=run, name=handle.name + str(handle.path)):  # type: ignore[no-untyped-def]
+            calls.append(name)
+            return run(feeds)
+
+        handle.run = counted  # type: ignore[method-assign]
+    spec = original.inputs[0]
+    feeds = {spec.name: np.random.default_rng(0).normal(size=(16, *spec.shape[1:])).astype("f4")}
+    evaluator = FidelityEvaluator(feeds)
+    assert evaluator.evaluate(original, reference=original).value == pytest.approx(1.0)
+    one_pass = len(calls)
+    assert one_pass >= 1 and set(calls) == {"mlp" + str(original.path)}
+    assert evaluator.evaluate(other, reference=original).value < 1.0
+    assert len(calls) == 2 * one_pass  # the other model ran once; the reference stayed cached
+    assert _same_model(pinned(original, 1), original) or original.threads == 1
+    assert not _same_model(other, original)
