@@ -71,7 +71,7 @@ def test_save_config_then_config_replays_the_request(
     assert code == 0 and json.loads(again.read_text()) == request
     saved.write_text(json.dumps({**request, "seed": "seven"}))
     code, _, err = _run(["optimize", str(model), "--config", str(saved)], capsys)
-    assert code == 2 and "invalid request in --config" in err and "seed" in err
+    assert code == 2 and "invalid optimize request" in err and "seed" in err
 
 
 def test_unreachable_prints_evidence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

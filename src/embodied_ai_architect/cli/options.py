@@ -66,8 +66,8 @@ SaveConfigOption = Annotated[
 
 
 def read_request(model: type[RequestT], path: Path) -> RequestT:
-    """The request a ``--save-config`` file holds (``--config``), or an InputError naming each
-    field pydantic refused."""
+    """The request a ``--save-config`` file holds (``--config``); pydantic's ValidationError
+    goes to the command, which turns it into :func:`invalid_request` as for its flags."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -75,17 +75,17 @@ def read_request(model: type[RequestT], path: Path) -> RequestT:
             f"cannot read --config {path}: {exc.strerror or exc}",
             hint="write one with --save-config",
         ) from None
-    try:
-        return model.model_validate_json(text)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise InputError(
-            f"invalid request in --config {path}: {problems}",
-            hint="write one with --save-config and edit its values",
-        ) from None
+    return model.model_validate_json(text)
+
+
+def invalid_request(exc: ValidationError, command: str) -> InputError:
+    """The InputError for a request pydantic refused, naming each field (``command``: the
+    command whose ``--help`` lists the flags, e.g. ``deploy run``)."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in exc.errors()
+    )
+    what = command.split()[0]
+    return InputError(f"invalid {what} request: {problems}", hint=f"see `branes {command} --help`")
 
 
 def save_request(request: BaseModel, path: Path | None) -> bool:

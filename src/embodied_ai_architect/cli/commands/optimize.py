@@ -21,6 +21,7 @@ from embodied_ai_architect.cli.options import (
     RequestConfigOption,
     SaveConfigOption,
     TrustPickleOption,
+    invalid_request,
     loader_options,
     read_request,
     save_request,
@@ -137,11 +138,16 @@ def optimize(
     as_json: JsonOption = False,
 ) -> None:
     """Analyze, plan, optimize and evaluate MODEL under your limits; writes report.json/html."""
+    from pydantic import ValidationError
+
     from embodied_ai_architect.schemas.constraints import parse_constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
     if config is not None:
-        request = read_request(OptimizeRequest, config)
+        try:
+            request = read_request(OptimizeRequest, config)
+        except ValidationError as exc:
+            raise invalid_request(exc, "optimize") from exc
     else:
         if max_success_drop is not None:
             if eval_sim is None:
