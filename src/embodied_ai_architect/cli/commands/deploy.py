@@ -24,6 +24,7 @@ from embodied_ai_architect.cli.options import (
     SaveConfigOption,
     ThreadsOption,
     TrustPickleOption,
+    invalid_request,
     loader_options,
     parse_input_shapes,
     read_request,
@@ -170,7 +171,7 @@ def run(
                 threads=threads,
             )
     except ValidationError as exc:
-        raise invalid_request(exc) from exc
+        raise invalid_request(exc, "deploy run") from exc
     if save_request(request, save_config):
         return
     result = execute(request, quiet=quiet or as_json)
@@ -182,19 +183,6 @@ def run(
         render_result(result, console())
     if not result.success:
         raise typer.Exit(1)
-
-
-def invalid_request(exc: Exception) -> Exception:
-    """Turn a pydantic ValidationError on the request into an InputError naming each field."""
-    from pydantic import ValidationError
-
-    from embodied_ai_architect.errors import InputError
-
-    assert isinstance(exc, ValidationError)
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in exc.errors()
-    )
-    return InputError(f"invalid deploy request: {problems}", hint="see `branes deploy run --help`")
 
 
 def execute(request: DeployRequest, *, quiet: bool) -> DeploymentResult:
