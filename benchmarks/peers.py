@@ -63,7 +63,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
-from peers_policies import POLICY_MODELS  # judged in closed loop
+from peers_policies import POLICY_MODELS, best_peers  # policies: judged in closed loop
 from peers_policies import SUITE as SIM_SUITE
 
 THREADS = 2
@@ -1037,19 +1037,7 @@ def _compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
     original = next(r for r in rows if r["tool"] == "original FP32")
     if original["p50_ms"]:
         out["branes_vs_original"] = round(branes["p50_ms"] / original["p50_ms"], 3)
-    for key, ok in (
-        ("equal_or_better", lambda r: r["fidelity"] >= branes["fidelity"] - 1e-9),
-        ("within_bound", lambda r: r["fidelity"] >= floor),
-    ):
-        eligible = [r for r in peers if r["fidelity"] is not None and ok(r)]
-        if eligible:
-            best = min(eligible, key=lambda r: r["p50_ms"])
-            out[key] = {
-                "peer": best["tool"],
-                "peer_p50_ms": best["p50_ms"],
-                "ratio": round(branes["p50_ms"] / best["p50_ms"], 3),
-            }
-    return out
+    return out | best_peers(branes, peers, "fidelity", floor)
 
 
 # --------------------------------------------------------------------------- output

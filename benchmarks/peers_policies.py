@@ -171,11 +171,17 @@ def compare_success(rows: list[dict[str, Any]], drop: float) -> dict[str, Any]:
         and r["p50_ms"]
         and r.get("success") is not None
     ]
-    for key, ok in (
-        ("equal_or_better", lambda r: r["success"] >= branes["success"] - 1e-9),
-        ("within_bound", lambda r: r["success"] >= floor - 1e-9),
-    ):
-        eligible = [r for r in peers if ok(r)]
+    return out | best_peers(branes, peers, "success", floor)
+
+
+def best_peers(
+    branes: dict[str, Any], peers: list[dict[str, Any]], score: str, floor: float
+) -> dict[str, Any]:
+    """The fastest peer at ≥ branes' ``score`` and the fastest at ≥ ``floor``, with branes'
+    p50 over theirs (``score``: the row's "fidelity", or "success" for a policy)."""
+    out: dict[str, Any] = {}
+    for key, least in (("equal_or_better", branes[score]), ("within_bound", floor)):
+        eligible = [r for r in peers if r.get(score) is not None and r[score] >= least - 1e-9]
         if eligible:
             best = min(eligible, key=lambda r: r["p50_ms"])
             out[key] = {
