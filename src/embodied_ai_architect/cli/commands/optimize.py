@@ -143,6 +143,14 @@ def optimize(
     from embodied_ai_architect.schemas.constraints import parse_constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
 
+    if metric is not None or config is not None:
+        import sys
+
+        # A metric module beside the user's data is importable as on `python -c` (CLI only:
+        # the API imports installed packages only). Before the request is built: its
+        # validator imports the metric (a --config file may name one too).
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
     if config is not None:
         try:
             request = read_request(OptimizeRequest, config)
@@ -190,13 +198,6 @@ def optimize(
         )
     if save_request(request, save_config):
         return
-    if request.metric is not None:
-        import sys
-
-        # A metric module beside the user's data is importable as on `python -c` (CLI only:
-        # the API imports installed packages only).
-        if "" not in sys.path and str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
     report = execute(request, quiet=as_json)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
