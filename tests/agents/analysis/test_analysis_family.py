@@ -133,6 +133,26 @@ def test_vla_components_are_found_in_the_module_tree() -> None:
     assert any("patch embedding" in item for item in detection.evidence)
 
 
+@pytest.mark.parametrize("exported", [False, True])
+def test_a_small_vla_is_told_by_what_it_reads_and_writes(tmp_path: Path, exported: bool) -> None:
+    """The simulator's VLA (image + instruction tokens + state → 3 actions) has no separate
+    vision tower and language model, and its ONNX export keeps no module names: it was profiled
+    as a transformer encoder, and its actions were then judged as embeddings."""
+    from embodied_ai_architect.agents.evaluation.heads import HeadKind, classify_outputs
+    from embodied_ai_architect.sim.models import build_policy
+
+    torch.manual_seed(0)
+    module = build_policy("vla", state_dim=10, proprio_dim=6, act_dim=3).eval()
+    handle: ModelHandle = handle_from_module(module, name="vla")
+    if exported:
+        handle = export_onnx(handle, tmp_path / "vla.onnx")
+    detection = _family(handle)
+    assert detection.family is ArchitectureFamily.VLA, detection.evidence
+    assert any("an action vector" in item for item in detection.evidence)
+    head = classify_outputs([[1, 3]], [[1, 3, 64, 64], [1, 8], [1, 6]], family="vla")
+    assert head is not None and head.kind is HeadKind.ACTION
+
+
 def test_renamed_parts_are_still_found_but_a_model_without_an_action_head_is_no_vla() -> None:
     class Captioner(nn.Module):  # vision + language, no action head
         def __init__(self) -> None:

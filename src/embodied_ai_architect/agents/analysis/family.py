@@ -121,6 +121,22 @@ def _detect(
             evidence.append(f"token embedding {embedding_text(signals.embeddings[0])}")
         return found(ArchitectureFamily.VLA, 0.9, evidence)
 
+    small_output = bool(out_shapes) and all(
+        shape and shape[-1] <= _SMALL_ACTION for shape in out_shapes
+    )
+    if signals.token_inputs and signals.image_inputs and attention and small_output:
+        # An exported VLA keeps no module names, and a small one has no separate vision tower
+        # and language model to find: what it reads (an image and an instruction) and what it
+        # writes (an action vector) say it. Scored as an encoder, its actions were judged as
+        # embeddings.
+        evidence.append(
+            f"inputs: image {signals.image_inputs[0].shape} + tokens "
+            f"{signals.token_inputs[0].shape}"
+            + (f" + state {signals.vector_inputs[0].shape}" if signals.vector_inputs else "")
+        )
+        evidence.append(f"small output {out_shapes[0]} (an action vector)")
+        return found(ArchitectureFamily.VLA, 0.75, evidence)
+
     if signals.token_inputs and signals.embeddings and attention:
         embedding = signals.embeddings[0]
         evidence.append(f"integer token input {signals.token_inputs[0].name!r}")
@@ -164,9 +180,6 @@ def _detect(
     if detector:
         return found(ArchitectureFamily.DETECTOR, 0.85 if len(detector) >= 2 else 0.7, detector)
 
-    small_output = bool(out_shapes) and all(
-        shape and shape[-1] <= _SMALL_ACTION for shape in out_shapes
-    )
     if attention and signals.vector_inputs and not signals.image_inputs:
         spec = signals.vector_inputs[0]
         evidence.append(f"continuous input {spec.name!r} {spec.shape} (observations, not tokens)")
