@@ -29,6 +29,27 @@ _ONNX_TO_NUMPY = {
 }
 
 
+# Metadata key (and technique config field) by which a version declares the intra-op thread
+# count its ONNX Runtime session runs with (technique ``ort_threads``). Timing, the registry and
+# the onnxruntime deployment honour it instead of the run's --threads.
+DECLARED_THREADS = "intra_op_threads"
+
+
+def declared_threads(handle: Any) -> int | None:
+    """The intra-op thread count ``handle`` declares (None: it runs with the run's count)."""
+    value = getattr(handle, "metadata", {}).get(DECLARED_THREADS)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def declare_threads(handle: OnnxModelHandle, threads: int) -> OnnxModelHandle:
+    """The same ONNX file as a handle that declares, and runs with, ``threads`` intra-op threads."""
+    return handle.with_file(
+        handle.onnx_path,
+        threads=threads,
+        metadata={**handle.metadata, DECLARED_THREADS: threads},
+    )
+
+
 def load_onnx_proto(
     path: Path, *, load_external_data: bool = True, check: bool = True
 ) -> onnx.ModelProto:

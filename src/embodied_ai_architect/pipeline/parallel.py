@@ -78,9 +78,12 @@ class HandleRef(BaseModel):
 
             return load_model(request.model_path, request.load_options, threads=threads)
         if self.kind == "onnx":
+            from embodied_ai_architect.modelio.onnx_io import declared_threads
+
             return OnnxModelHandle(
                 self.path,
-                threads=threads,
+                # A version made by ort_threads runs with the count it declares.
+                threads=declared_threads(self) or threads,
                 name=self.name,
                 source_format=self.source_format,
                 inputs=self.inputs,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from embodied_ai_architect.agents.evaluation.criteria import judge
 from embodied_ai_architect.agents.evaluation.latency import measure_interleaved
-from embodied_ai_architect.agents.evaluation.metrics import pinned
+from embodied_ai_architect.agents.evaluation.metrics import effective_threads, pinned
 from embodied_ai_architect.pipeline.objective import improves
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import VersionMetrics, VersionRecord
@@ -54,6 +54,8 @@ def retimed(
     out: list[VersionMetrics] = []
     for index, (label, before) in enumerate(zip(labels, metrics, strict=True)):
         p50, p95 = timing.p50_ms[index], timing.p95_ms[index]
+        # Each model ran with its own session: the count it declares (ort_threads) or the run's.
+        threads = effective_threads(handles[index], state.threads)
         others = [other for other in labels if other != label]
         out.append(
             before.model_copy(
@@ -61,6 +63,7 @@ def retimed(
                     "p50_ms": p50,
                     "p95_ms": max(p95, p50),
                     "throughput_per_s": 1000.0 / p50 if p50 > 0 else 0.0,
+                    "threads": threads,
                     "timing": f"interleaved with {', '.join(others)} "
                     f"({len(timing.rounds[index])} rounds; alone it read p50 "
                     f"{before.p50_ms:.3g} ms)",

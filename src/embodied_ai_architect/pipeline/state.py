@@ -13,6 +13,7 @@ import numpy as np
 from embodied_ai_architect.agents.evaluation.metrics import measure_version, pinned
 from embodied_ai_architect.errors import EAAError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
+from embodied_ai_architect.modelio.onnx_io import declared_threads
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.chains import Measured
 from embodied_ai_architect.pipeline.deployment import check_target
@@ -216,6 +217,9 @@ class RunState:
         from embodied_ai_architect.store.artifacts import sha256_file
 
         key = sha256_file(packed) if packed.is_file() else None
+        if key is not None and (declared := declared_threads(handle)) is not None:
+            # ort_threads keeps the bytes and changes the session: not the parent's figures.
+            key = f"{key}:threads={declared}"
         if score is None and key is not None and key in self._measured:
             return self._measured[key].model_copy(update={"measure_seconds": 0.0})
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from embodied_ai_architect.modelio.handle import (
     OnnxModelHandle,
     TorchModelHandle,
 )
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS, declare_threads
 from embodied_ai_architect.schemas.results import ConstraintVerdict, VersionMetrics, VersionRecord
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore, sha256_file
@@ -174,7 +175,10 @@ class VersionRegistry:
 
     def handle(self, vid: str) -> ModelHandle:
         if vid not in self._handles:
-            self._handles[vid] = load_artifact(self.get(vid).path, self.get(vid).sha256)
+            record = self.get(vid)
+            self._handles[vid] = load_artifact(
+                record.path, record.sha256, declared=record.config.get(DECLARED_THREADS)
+            )
         return self._handles[vid]
 
     def verify(self, vid: str) -> bool:
@@ -209,8 +213,13 @@ class VersionRegistry:
         return record
 
 
-def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> ModelHandle:
-    """Load a stored version back, refusing an artifact whose bytes changed since it was stored."""
+def load_artifact(
+    path: Path, sha256: str, *, threads: int | None = None, declared: Any = None
+) -> ModelHandle:
+    """Load a stored version back, refusing an artifact whose bytes changed since it was stored.
+
+    ``declared``: the intra-op thread count the version declares (its technique config's
+    ``intra_op_threads``, from ``ort_threads``); the ONNX handle keeps and runs with it."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"artifact is missing: {path}", hint="restore the workspace backup")
@@ -223,7 +232,10 @@ def load_artifact(path: Path, sha256: str, *, threads: int | None = None) -> Mod
     if name.endswith(".onnx"):
         from embodied_ai_architect.modelio.onnx_io import load_onnx
 
-        return load_onnx(path, input_shapes=None, threads=threads)
+        handle = load_onnx(path, input_shapes=None, threads=threads)
+        if isinstance(declared, int) and declared > 0:
+            return declare_threads(handle, declared)
+        return handle
     if name.endswith(".pt2"):
         from embodied_ai_architect.modelio.loader import load_model
 

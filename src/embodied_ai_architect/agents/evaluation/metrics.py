@@ -8,6 +8,7 @@ from pathlib import Path
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
 from embodied_ai_architect.errors import EAAError, EvaluationError
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
+from embodied_ai_architect.modelio.onnx_io import declared_threads
 from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.results import VersionMetrics
 
@@ -43,8 +44,16 @@ def count_parameters(handle: ModelHandle) -> int:
     return int(handle.metadata.get("parameters", 0))
 
 
+def effective_threads(handle: ModelHandle, threads: int) -> int:
+    """The thread count ``handle`` is measured and shipped with: the count it declares
+    (technique ``ort_threads``), else the run's ``threads``."""
+    return declared_threads(handle) or threads
+
+
 def pinned(handle: ModelHandle, threads: int) -> ModelHandle:
-    """The same ONNX model with a session fixed to ``threads`` (every figure records it)."""
+    """The same ONNX model with a session fixed to ``threads``, or to the count the version
+    declares (every figure records the count it was measured with)."""
+    threads = effective_threads(handle, threads)
     if isinstance(handle, OnnxModelHandle) and handle.threads != threads:
         return handle.with_threads(threads)
     return handle
@@ -68,6 +77,7 @@ def measure_version(
     ``reference_ms``: the parent's p50, so timing can stop once the ranking is clear.
     ``score``: a task score already computed (a failed screen), so the evaluator is not run."""
     started = time.perf_counter()
+    threads = effective_threads(handle, threads)
     handle = pinned(handle, threads)
     try:
         stats = measure_latency(

@@ -46,6 +46,7 @@ class TechniqueFamily(StrEnum):
     DISTILLATION = "distillation"
     NAS = "nas"
     COMPRESSION = "compression"
+    RUNTIME = "runtime"  # session settings of the same model file (ort_threads)
 
 
 class TechniqueConfig(BaseModel):

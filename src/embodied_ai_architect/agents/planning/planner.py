@@ -20,10 +20,16 @@ from embodied_ai_architect.agents.optimization.base import (
 from embodied_ai_architect.agents.planning.priors import (
     Effect,
     best_effect,
+    predict,
     relative_cost,
     typical_effect,
 )
-from embodied_ai_architect.agents.planning.profile_rules import opportunity_scores, profile_veto
+from embodied_ai_architect.agents.planning.profile_rules import (
+    opportunity_scores,
+    profile_veto,
+    threads_step,
+    threads_veto,
+)
 from embodied_ai_architect.agents.planning.skills import SkillStats
 from embodied_ai_architect.modelio.handle import Framework
 from embodied_ai_architect.schemas.constraints import Constraints
@@ -105,7 +111,10 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
         if (why := _off_target(inp, spec)) is not None:
             skipped.append(f"{name}: {why}")
             continue
-        if (why := profile_veto(spec, inp.profile, inp.target_runtime)) is not None:
+        if (
+            why := profile_veto(spec, inp.profile, inp.target_runtime)
+            or threads_veto(spec, inp.baseline.threads, inp.framework)
+        ) is not None:
             skipped.append(f"{name}: {why}")
             continue
         if (why := _cannot_win(inp, spec)) is not None:
@@ -133,7 +142,7 @@ def _off_target(inp: PlanningInput, spec: TechniqueSpec) -> str | None:
     if inp.target_runtime is None:
         return None
     manifest = spec.manifest
-    if manifest.family is TechniqueFamily.QUANTIZATION:
+    if manifest.family in (TechniqueFamily.QUANTIZATION, TechniqueFamily.RUNTIME):
         if manifest.runtime != inp.target_runtime:
             return f"runs on {manifest.runtime}, not on target {inp.target} ({inp.target_runtime})"
         return None
@@ -320,23 +329,31 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             "kept only if they measurably help",
             predicted={"latency_factor": 0.95, "size_factor": 0.95},
         )
+    if sessions := [u for u in usable if u.spec.manifest.family is TechniqueFamily.RUNTIME]:
+        # Last in every plan: the thread count that suits the final model (ort_threads).
+        steps["threads"] = threads_step(
+            [u.spec.name for u in sessions],
+            inp.baseline.threads,
+            objective=objective,
+            latency_factor=min(u.effect.latency for u in sessions),
+        )
     # Risk: how likely a plan costs accuracy. Structural steps retrain (less risky with data).
     structure_risk = 0.3 if inp.has_training_data else 1.5
     # (title, step order, the step that defines the shape (None: any), accuracy risk)
     shapes: list[tuple[str, list[str], str | None, float]] = [
         (
             "structure-then-precision",
-            ["structure", "compress", "target", "runtime", "precision", "graph"],
+            ["structure", "compress", "target", "runtime", "precision", "graph", "threads"],
             "structure",
             structure_risk,
         ),
         (
             "precision-only",
-            ["compress", "target", "runtime", "precision", "graph"],
+            ["compress", "target", "runtime", "precision", "graph", "threads"],
             "precision",
             0.1,
         ),
-        ("runtime-only", ["compress", "target", "runtime", "graph"], None, 0.0),
+        ("runtime-only", ["compress", "target", "runtime", "graph", "threads"], None, 0.0),
     ]
     plans: list[Plan] = []
     for index, (title, order, defining, risk) in enumerate(shapes):
@@ -353,7 +370,7 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         chosen = [steps[s].model_copy(deep=True) for s in order if s in steps]
         if not chosen or any([s.id for s in p.steps] == [s.id for s in chosen] for p in plans):
             continue
-        size, latency = _predict(inp.baseline, chosen)
+        size, latency = predict(inp.baseline, chosen)
         deficit = c.deficit(size / 1e6, latency)
         # Meeting the limits dominates; then the objective's order (default: faster first, then
         # smaller — log gains, halving latency counts twice as much as halving size), minus risk.
@@ -378,12 +395,3 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         )
     plans.sort(key=lambda p: (-p.score, p.id))
     return plans, skipped
-
-
-def _predict(baseline: VersionMetrics, steps: list[PlanStep]) -> tuple[float, float]:
-    size = float(baseline.size_bytes)
-    latency = baseline.p95_ms
-    for step in steps:
-        size *= step.predicted.get("size_factor", 1.0)
-        latency *= step.predicted.get("latency_factor", 1.0)
-    return size, latency

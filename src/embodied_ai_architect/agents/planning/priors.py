@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embodied_ai_architect.agents.optimization.base import TechniqueFamily, TechniqueSpec
+from embodied_ai_architect.schemas.results import PlanStep, VersionMetrics
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ _FAMILY_TYPICAL = {
     TechniqueFamily.DISTILLATION: Effect(0.3, 0.4),
     TechniqueFamily.NAS: Effect(0.3, 0.4),
     TechniqueFamily.COMPRESSION: Effect(0.9, 0.95),
+    # Session settings (ort_threads) keep the file; 1 thread instead of 2 made the reach VLA
+    # 1.21× faster on the 2-core EPYC (docs/benchmarks.md run 4), bigger models lose.
+    TechniqueFamily.RUNTIME: Effect(1.0, 0.95),
 }
 # Structure-changing methods can shrink a model a lot, but a student that keeps the task has a
 # floor; 10× fewer MACs / bytes is the most aggressive setting our search spaces allow.
@@ -47,6 +51,7 @@ _FAMILY_BEST = {
     TechniqueFamily.DISTILLATION: Effect(0.1, 0.1),
     TechniqueFamily.NAS: Effect(0.1, 0.1),
     TechniqueFamily.COMPRESSION: Effect(0.8, 0.9),
+    TechniqueFamily.RUNTIME: Effect(1.0, 0.8),
 }
 
 
@@ -90,3 +95,13 @@ _FAMILY_COST = {
 
 def relative_cost(spec: TechniqueSpec) -> float:
     return _FAMILY_COST.get(spec.manifest.family, 1.0)
+
+
+def predict(baseline: VersionMetrics, steps: list[PlanStep]) -> tuple[float, float]:
+    """(size in bytes, p95 in ms) after ``steps``, each at its predicted factors."""
+    size = float(baseline.size_bytes)
+    latency = baseline.p95_ms
+    for step in steps:
+        size *= step.predicted.get("size_factor", 1.0)
+        latency *= step.predicted.get("latency_factor", 1.0)
+    return size, latency

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from embodied_ai_architect.agents.optimization.base import TechniqueSpec
+from embodied_ai_architect.agents.optimization.base import TechniqueFamily, TechniqueSpec
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS
 from embodied_ai_architect.schemas.profile import ModelProfile
+from embodied_ai_architect.schemas.results import PlanStep, StepCandidate
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,53 @@ def opportunity_scores(profile: ModelProfile | None) -> dict[str, float]:
     for item in profile.opportunities if profile is not None else []:
         scores[item.technique] = max(scores.get(item.technique, 0.0), item.score)
     return scores
+
+
+# -- the run's thread count: runtime-settings techniques (ort_threads) -------------------------
+def threads_veto(spec: TechniqueSpec, threads: int, framework: str) -> str | None:
+    """Why a runtime-settings technique has nothing to try in this run (None: it has)."""
+    if spec.manifest.family is not TechniqueFamily.RUNTIME:
+        return None
+    if threads <= 1:
+        return (
+            f"the run times every version with {threads} thread (--threads): there is no "
+            "smaller intra-op thread count to measure"
+        )
+    if framework not in ("torch", "onnx"):
+        return f"a {framework} model has no ONNX Runtime session to set"
+    return None
+
+
+def thread_counts(threads: int) -> list[int]:
+    """Intra-op thread counts below the run's to measure: 1, 2, 4, … (the run's own count is
+    the parent's)."""
+    counts: list[int] = []
+    count = 1
+    while count < threads:
+        counts.append(count)
+        count *= 2
+    return counts
+
+
+def threads_step(
+    techniques: list[str], threads: int, *, objective: str, latency_factor: float
+) -> PlanStep:
+    """The last step of every plan: the final model timed with fewer intra-op threads."""
+    return PlanStep(
+        id="threads",
+        objective=objective,
+        candidates=[
+            StepCandidate(
+                technique=name,
+                config={DECLARED_THREADS: count},
+                note=f"{count} intra-op thread(s)",
+            )
+            for name in techniques
+            for count in thread_counts(threads)
+        ],
+        rationale="at batch 1 a small model can lose time to synchronising ONNX Runtime's "
+        "thread pool (the reach VLA ran 1.21× faster on 1 thread than on 2): fewer intra-op "
+        f"threads than the run's {threads} are timed on the final model and kept only if "
+        "faster; the version then runs and ships with that count",
+        predicted={"latency_factor": latency_factor, "size_factor": 1.0},
+    )

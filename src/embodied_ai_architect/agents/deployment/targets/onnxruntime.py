@@ -20,6 +20,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
 )
 from embodied_ai_architect.errors import DeploymentError, first_line
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS, declared_threads
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
 
 OPTIMIZATION_LEVEL = "extended"
@@ -90,16 +91,25 @@ class OnnxRuntimeTarget(DeploymentTarget):
         ctx.emit(80, "applying ONNX Runtime graph optimizations")
         optimize_offline(handle.onnx_path, artifact_path, threads=ctx.threads)
         ctx.log(f"wrote {artifact_path.name} ({OPTIMIZATION_LEVEL} graph optimizations applied)")
+        details: dict[str, str | int | float | bool | None] = {
+            "graph_optimization_level": OPTIMIZATION_LEVEL
+        }
+        if (declared := declared_threads(handle)) is not None:
+            # The version was measured fastest with this many threads (ort_threads): ship it.
+            details[DECLARED_THREADS] = declared
         return self.artifact(
             handle,
             artifact_path,
             precision,
             runtime_version=_ort_version(),
-            details={"graph_optimization_level": OPTIMIZATION_LEVEL},
+            details=details,
         )
 
     def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
-        from embodied_ai_architect.modelio.onnx_io import load_onnx
+        from embodied_ai_architect.modelio.onnx_io import declare_threads, load_onnx
 
         # An ORT-optimized graph: the ORT session, not the ONNX checker, validates it.
-        return load_onnx(artifact.path, input_shapes=None, threads=threads, check=False)
+        handle = load_onnx(artifact.path, input_shapes=None, threads=threads, check=False)
+        declared = artifact.details.get(DECLARED_THREADS)
+        # The package's own thread count wins over the caller's default: it was measured.
+        return declare_threads(handle, declared) if isinstance(declared, int) else handle
