@@ -175,6 +175,9 @@ class RunState:
             f"{attempt.technique} {verb}: {reason}",
             kind=EventKind.DECISION,
             step=attempt.step_id,
+            # A candidate skipped before it was tried has no "trying" event: live views place
+            # the decision by the attempt's own number.
+            data={"technique": attempt.technique, "attempt": attempt.index},
         )
 
     def accept(self, measured: Measured, parent: str) -> str:

@@ -121,7 +121,14 @@ export function follow(jobId, ctxRef) {
         h("span", { class: "mark", "aria-hidden": "true" }, "…"), ` a${attempts} ${e.data.technique} `, h("span", { class: "outcome muted" })));
     } else if (/ (rejected|skipped): /.test(e.message) || e.kind === "error") {
       const kind = e.kind === "error" ? "failed" : e.message.includes(" skipped: ") ? "skipped" : "rejected";
-      setStatus(attemptLi(attempts), kind, e.message);
+      const index = e.data?.attempt ?? attempts;
+      if (!attemptLi(index) && e.data?.technique) {
+        // Skipped before it was tried (it could not beat what the step kept): no "trying" line.
+        attempts = Math.max(attempts, index);
+        li?.querySelector(".attempts").append(h("li", { class: "attempt", "data-attempt": index, "data-technique": e.data.technique },
+          h("span", { class: "mark", "aria-hidden": "true" }, "…"), ` a${index} ${e.data.technique} `, h("span", { class: "outcome muted" })));
+      }
+      setStatus(attemptLi(index), kind, e.message);
     } else if (e.kind === "warning") {
       li?.querySelector(".attempts").append(h("li", { class: "warning" }, e.message));
     }
