@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -302,6 +303,7 @@ def main() -> int:
         try:
             rows.append(bench(name, args))
         except Exception as exc:  # a benchmark records the failure and goes on
+            traceback.print_exc()
             rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
     table = markdown(rows)
     host["load_average_end"] = os.getloadavg()

@@ -85,3 +85,6 @@ def test_the_original_scored_against_itself_runs_once(tmp_path) -> None:  # type
     assert len(calls) == 2 * one_pass  # the other model ran once; the reference stayed cached
     assert _same_model(pinned(original, 1), original) or original.threads == 1
     assert not _same_model(other, original)
+    from types import SimpleNamespace  # a benchmark's wrapped runtime session: no path
+
+    assert not _same_model(SimpleNamespace(run=other.run), original)  # type: ignore[arg-type]

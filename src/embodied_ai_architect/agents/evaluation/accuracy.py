@@ -134,10 +134,12 @@ def _same_model(handle: ModelHandle, reference: ModelHandle | None) -> bool:
         return False
     if handle is reference:
         return True
+    # Duck-typed stand-ins (a runtime session wrapped by a benchmark) may carry no path.
+    path = getattr(handle, "path", None)
     return (
-        handle.path is not None
-        and handle.path == reference.path
-        and handle.framework is reference.framework
+        path is not None
+        and path == getattr(reference, "path", None)
+        and getattr(handle, "framework", None) is getattr(reference, "framework", None)
     )
 
 
