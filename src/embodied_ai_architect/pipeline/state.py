@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embodied_ai_architect.agents.evaluation.metrics import measure_version, pinned
+from embodied_ai_architect.agents.evaluation.metrics import (
+    measure_version,
+    score_fields,
+    task_score,
+)
 from embodied_ai_architect.errors import EAAError
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle, torch_threads
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.modelio.onnx_io import declared_threads
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.chains import Measured
@@ -241,18 +245,12 @@ class RunState:
         )
         if time_first and self.evaluator is not None:
             if slower_than is not None and metrics.p50_ms > slower_than:
-                self.timings.measurement_s += time.perf_counter() - started
-                return metrics.model_copy(update={"measure_seconds": time.perf_counter() - started})
-            with torch_threads(self.threads):
-                full = self.evaluator.evaluate(pinned(handle, self.threads), reference=reference)
+                elapsed = time.perf_counter() - started
+                self.timings.measurement_s += elapsed
+                return metrics.model_copy(update={"measure_seconds": elapsed})
+            full = task_score(self.evaluator, handle, reference=reference, threads=self.threads)
             metrics = metrics.model_copy(
-                update={
-                    "accuracy": full.value,
-                    "accuracy_metric": full.metric,
-                    "accuracy_evaluator": full.evaluator,
-                    "accuracy_details": full.details,
-                    "measure_seconds": time.perf_counter() - started,
-                }
+                update={**score_fields(full), "measure_seconds": time.perf_counter() - started}
             )
         self.timings.measurement_s += time.perf_counter() - started
         if score is None and key is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
 from embodied_ai_architect.errors import EAAError, EvaluationError
@@ -96,9 +97,7 @@ def measure_version(
             hint="the version cannot run on this host's runtime",
         ) from exc
     if score is None and evaluator is not None:
-        # Task evaluators may run torch themselves (references, simulators): pin it too.
-        with torch_threads(threads):
-            score = evaluator.evaluate(handle, reference=reference)
+        score = task_score(evaluator, handle, reference=reference, threads=threads)
     return VersionMetrics(
         size_bytes=artifact_bytes(artifact),
         parameters=count_parameters(handle),
@@ -108,9 +107,26 @@ def measure_version(
         throughput_per_s=1000.0 * stats.batch_size / stats.p50_ms if stats.p50_ms > 0 else 0.0,
         peak_memory_mb=stats.peak_memory_mb,
         threads=threads,
-        accuracy=score.value if score else None,
-        accuracy_metric=score.metric if score else None,
-        accuracy_evaluator=score.evaluator if score else None,
-        accuracy_details=score.details if score else {},
         measure_seconds=time.perf_counter() - started,
+        **score_fields(score),
     )
+
+
+def task_score(
+    evaluator: TaskEvaluator, handle: ModelHandle, *, reference: ModelHandle | None, threads: int
+) -> TaskScore:
+    """Score ``handle`` with the thread count it is measured with (its declared one, else
+    ``threads``). Task evaluators may run torch themselves (references, simulators): pin it too."""
+    threads = effective_threads(handle, threads)
+    with torch_threads(threads):
+        return evaluator.evaluate(pinned(handle, threads), reference=reference)
+
+
+def score_fields(score: TaskScore | None) -> dict[str, Any]:
+    """The VersionMetrics fields a task score fills (empty figures without one)."""
+    return {
+        "accuracy": score.value if score else None,
+        "accuracy_metric": score.metric if score else None,
+        "accuracy_evaluator": score.evaluator if score else None,
+        "accuracy_details": score.details if score else {},
+    }
