@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from tests.agents.planning.test_planner import BASE
+from tests.agents.planning.test_planner import _input
 
 from embodied_ai_architect.agents.optimization.base import get_technique
-from embodied_ai_architect.agents.planning.planner import PlanningInput, applicable_techniques
+from embodied_ai_architect.agents.planning.planner import applicable_techniques
 from embodied_ai_architect.agents.planning.priors import best_effect
 from embodied_ai_architect.schemas.constraints import Constraints
 
 
 def _usable(constraints: Constraints) -> tuple[set[str], list[str]]:
-    inp = PlanningInput(
-        profile=None,
-        family="cnn_classifier",
-        constraints=constraints,
-        baseline=BASE,
-        framework="onnx",
-        has_training_data=False,
-        has_calibration_data=True,
-    )
+    inp = _input(constraints, framework="onnx", has_training_data=False)
     usable, skipped = applicable_techniques(inp)
     return {u.spec.name for u in usable}, skipped
 

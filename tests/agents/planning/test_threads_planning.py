@@ -4,6 +4,7 @@ only when the run has more than one thread and the model can run on ONNX Runtime
 from __future__ import annotations
 
 import pytest
+from tests.agents.planning.test_planner import _input as planning_input
 
 from embodied_ai_architect.agents.planning.planner import PlanningInput, make_plans
 from embodied_ai_architect.agents.planning.profile_rules import thread_counts
@@ -14,25 +15,25 @@ from embodied_ai_architect.schemas.results import VersionMetrics
 
 
 def _input(threads: int, **kwargs: object) -> PlanningInput:
-    values: dict[str, object] = {
-        "profile": None,
-        "family": "policy",
-        "constraints": Constraints(max_accuracy_drop=1),
-        "baseline": VersionMetrics(
-            size_bytes=100_000,
-            parameters=25_000,
-            runtime="onnxruntime",
-            p50_ms=0.05,
-            p95_ms=0.06,
-            throughput_per_s=20_000,
-            threads=threads,
-        ),
-        "framework": "onnx",
-        "has_training_data": False,
-        "has_calibration_data": True,
-    }
-    values.update(kwargs)
-    return PlanningInput(**values)  # type: ignore[arg-type]
+    baseline = VersionMetrics(
+        size_bytes=100_000,
+        parameters=25_000,
+        runtime="onnxruntime",
+        p50_ms=0.05,
+        p95_ms=0.06,
+        throughput_per_s=20_000,
+        threads=threads,
+    )
+    return planning_input(
+        Constraints(max_accuracy_drop=1),
+        **{
+            "family": "policy",
+            "baseline": baseline,
+            "framework": "onnx",
+            "has_training_data": False,
+            **kwargs,
+        },
+    )
 
 
 @pytest.mark.parametrize("threads, counts", [(2, [1]), (4, [1, 2]), (8, [1, 2, 4])])
