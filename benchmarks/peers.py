@@ -362,6 +362,29 @@ def _prepare_minilm(work: Path, n: int, seed: int) -> Prepared:
     )
 
 
+def export_image_classifier(model: Any, sample: dict[str, np.ndarray], path: Path) -> None:
+    """A transformers image classifier as FP32 ONNX: ``pixel_values`` in, ``logits`` out."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, pixels: Any) -> Any:
+            return self.inner(pixel_values=pixels).logits
+
+    torch.onnx.export(
+        Logits(),
+        (torch.from_numpy(sample["pixel_values"]),),
+        str(path),
+        input_names=["pixel_values"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+    )
+
+
 def _prepare_vit(work: Path, n: int, seed: int) -> Prepared:
     import torch
     from transformers import ViTConfig, ViTForImageClassification
@@ -380,25 +403,7 @@ def _prepare_vit(work: Path, n: int, seed: int) -> Prepared:
             patch_size=16,
             num_labels=1000,
         )
-        model = ViTForImageClassification(config).eval()
-
-        class Logits(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.inner = model
-
-            def forward(self, pixels: Any) -> Any:
-                return self.inner(pixel_values=pixels).logits
-
-        torch.onnx.export(
-            Logits(),
-            (torch.from_numpy(samples[0]["pixel_values"]),),
-            str(path),
-            input_names=["pixel_values"],
-            output_names=["logits"],
-            opset_version=17,
-            dynamo=False,
-        )
+        export_image_classifier(ViTForImageClassification(config).eval(), samples[0], path)
     return Prepared(
         "vit_small",
         path,

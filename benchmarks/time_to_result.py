@@ -67,18 +67,9 @@ def prepare_resnet34(work: Path, n: int, seed: int) -> peers.Prepared:
             hidden_sizes=[64, 128, 256, 512],
             embedding_size=64,
             num_labels=1000,
-            return_dict=False,  # (logits,): the exporter takes the model as it is
         )
         model = ResNetForImageClassification(config).eval()
-        torch.onnx.export(
-            model,
-            (torch.from_numpy(samples[0]["pixel_values"]),),
-            str(path),
-            input_names=["pixel_values"],
-            output_names=["logits"],
-            opset_version=17,
-            dynamo=False,
-        )
+        peers.export_image_classifier(model, samples[0], path)
     return peers.Prepared(
         "resnet34",
         path,
