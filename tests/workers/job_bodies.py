@@ -58,15 +58,12 @@ def sleep_until_marked(
 
 def cpu_share(request: dict[str, Any], *, job_id: str, settings: Any, sink: Any) -> dict[str, Any]:
     """How the worker is scheduled: its session, niceness, CPU affinity and autogroup."""
-    try:
-        with open("/proc/self/autogroup") as handle:
-            autogroup_nice: int | None = int(handle.read().split()[-1])
-    except OSError:
-        autogroup_nice = None
+    from embodied_ai_architect.workers.child import autogroup_nice
+
     return {
         "pid": os.getpid(),
         "sid": os.getsid(0),
         "nice": os.nice(0),
         "cpus": sorted(os.sched_getaffinity(0)),
-        "autogroup_nice": autogroup_nice,
+        "autogroup_nice": autogroup_nice(),
     }

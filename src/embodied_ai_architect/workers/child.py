@@ -111,7 +111,7 @@ def lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, 0, target)
 
 
-def _autogroup_nice() -> int | None:
+def autogroup_nice() -> int | None:
     """This session's scheduling-group niceness ("/autogroup-3 nice 0"); None without one."""
     try:
         return int(_AUTOGROUP.read_text().split()[-1])
@@ -129,7 +129,7 @@ def start_own_session() -> None:
     in its own session took half of a contended core beside a nice 0 server, against a tenth
     in the server's session. So the new group is niced as well, relative to the server's.
     """
-    inherited = _autogroup_nice()
+    inherited = autogroup_nice()
     os.setsid()
     lower_priority()
     if inherited is not None:
