@@ -706,6 +706,8 @@ def tool_branes(
         + f": {a.reason}"
         for a in report.attempts
     ]
+    if report.headroom is not None:  # the report's own "why not faster", for the verdicts
+        tried.append(f"headroom: {report.headroom.explanation}")
     return Path(chosen.path), f"{chosen.technique or 'original'}: {decision}"[:400], tried
 
 

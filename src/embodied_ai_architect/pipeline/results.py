@@ -30,6 +30,7 @@ from embodied_ai_architect.schemas.results import (
     ParetoPoint,
     Plan,
     RunStatus,
+    SpeedHeadroom,
     StepStatus,
     VersionRecord,
 )
@@ -160,6 +161,32 @@ def model_memory(state: RunState, best: VersionRecord) -> ModelMemory:
     return ModelMemory(baseline_mb=figures.get("baseline_mb"), best_mb=figures.get("best_mb"))
 
 
+def speed_headroom(state: RunState, best: VersionRecord) -> SpeedHeadroom:
+    """How much of the chosen version's time is arithmetic, against this host's GEMM peaks."""
+    from embodied_ai_architect.agents.evaluation.headroom import measure_gemm_peaks
+    from embodied_ai_architect.agents.evaluation.headroom import speed_headroom as measure
+    from embodied_ai_architect.pipeline.deployment import version_precision
+
+    m, base = best.metrics, state.baseline.metrics
+    threads = m.threads or state.threads
+    # The analysis counted the original's MACs: they hold for versions that keep its weights'
+    # shapes (quantized or converted: a few scales more), not for pruned or distilled ones.
+    same_shapes = abs(m.parameters - base.parameters) <= 0.02 * max(base.parameters, 1)
+    macs = state.profile.macs if state.profile and same_shapes else None
+    started = time.perf_counter()
+    try:
+        return measure(
+            version=best.id,
+            handle=state.registry.handle(best.id),
+            precision=version_precision(state, best).value,
+            p50_ms=m.p50_ms,
+            macs=macs,
+            peaks=measure_gemm_peaks(threads),
+        )
+    finally:
+        state.timings.measurement_s += time.perf_counter() - started
+
+
 def build_report(
     state: RunState,
     *,
@@ -221,6 +248,9 @@ def build_report(
     memory = None
     if status is not RunStatus.UNREACHABLE and state.request.model_memory:
         memory = model_memory(state, best)
+    headroom = None
+    if status is not RunStatus.UNREACHABLE and state.request.speed_headroom:
+        headroom = speed_headroom(state, best)
     c = state.constraints
     decision = ""
     if status is not RunStatus.UNREACHABLE:
@@ -248,6 +278,7 @@ def build_report(
         best_verdicts=verdicts,
         held_out=held_out,
         memory=memory,
+        headroom=headroom,
         plans=plans,
         chosen_plan=plans[0] if plans and status is not RunStatus.UNREACHABLE else None,
         replans=state.replans,

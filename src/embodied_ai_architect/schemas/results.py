@@ -70,6 +70,11 @@ class OptimizeRequest(BaseModel):
         description="Measure the original's and the result's own memory footprint in a fresh "
         "process each (a few seconds).",
     )
+    speed_headroom: bool = Field(
+        default=True,
+        description="Profile the chosen version's kernels and measure this host's GEMM peaks, "
+        "to say how much faster any technique could still make it (about a second).",
+    )
 
     @field_validator("metric")
     @classmethod
@@ -278,6 +283,46 @@ class ModelMemory(BaseModel):
     error: str | None = Field(default=None, description="Why a figure is missing.")
 
 
+class SpeedHeadroom(BaseModel):
+    """Why the chosen version is not faster: how much of its time is arithmetic, measured.
+
+    ``compute_share`` is the share of the runtime's own kernel time spent in Conv / MatMul / Gemm
+    kernels (float or integer); by Amdahl, no technique that only speeds arithmetic up can make
+    the version more than ``1 / (1 - compute_share)`` faster (``bound_free_arithmetic``).
+    """
+
+    version: str
+    runtime: str
+    precision: str = Field(description="The version's arithmetic precision (fp32, fp16, int8).")
+    threads: int = Field(ge=1)
+    p50_ms: float
+    macs: int | None = Field(
+        default=None, description="MACs per inference (None: the lineage changed the graph)."
+    )
+    gflops: float | None = Field(default=None, description="2 × MACs / p50, in GFLOP/s.")
+    fp32_peak_gflops: float = Field(description="This host's ORT FP32 GEMM rate, measured.")
+    int8_peak_gops: float = Field(description="This host's ORT INT8 (u8 × s8) GEMM rate, measured.")
+    peak_share: float | None = Field(
+        default=None, description="gflops / the peak of the version's precision."
+    )
+    nodes: int | None = Field(default=None, description="Kernels run per inference.")
+    compute_share: float | None = Field(
+        default=None, description="Share of kernel time in Conv / MatMul / Gemm kernels."
+    )
+    op_shares: dict[str, float] = Field(
+        default_factory=dict, description="Kernel-time share of the largest op types."
+    )
+    bound_free_arithmetic: float | None = Field(
+        default=None, description="Speed-up if Conv / MatMul / Gemm took no time at all."
+    )
+    bound_int8: float | None = Field(
+        default=None,
+        description="Speed-up if a floating-point version's arithmetic ran at the INT8 GEMM rate.",
+    )
+    explanation: str = Field(default="", description="The figures above in one paragraph.")
+    error: str | None = Field(default=None, description="Why the kernel profile is missing.")
+
+
 class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"  # a version meets every constraint
     CONSTRAINTS_NOT_MET = "constraints_not_met"  # search done, nothing meets all constraints
@@ -306,6 +351,11 @@ class OptimizeReport(BaseModel):
     )
     memory: ModelMemory | None = Field(
         default=None, description="Own memory footprint of the original and the chosen version."
+    )
+    headroom: SpeedHeadroom | None = Field(
+        default=None,
+        description="How much of the chosen version's time is arithmetic, against this host's "
+        "measured GEMM peaks: why more speed is or is not within reach.",
     )
     deployment: DeploymentResult | None = Field(
         default=None,

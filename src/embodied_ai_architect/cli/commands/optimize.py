@@ -289,6 +289,8 @@ def render(report: OptimizeReport) -> None:
         )
     if report.decision:
         out.print(report.decision, highlight=False)
+    if report.headroom is not None and report.headroom.explanation:
+        out.print(f"  headroom: {report.headroom.explanation}", highlight=False)
     if report.deployment is not None:
         render_deployment(report.deployment)
     for name, path in report.artifacts.items():

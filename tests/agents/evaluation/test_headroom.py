@@ -1,0 +1,214 @@
+"""Speed headroom: the host's GEMM peaks and a version's kernel shares, measured with the real
+runtimes (ONNX Runtime's profiler, OpenVINO's performance counters), and what they bound."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from embodied_ai_architect.agents.evaluation.headroom import (
+    RUN_OVERHEAD,
+    GemmPeaks,
+    KernelProfile,
+    amdahl,
+    measure_gemm_peaks,
+    speed_headroom,
+)
+from embodied_ai_architect.agents.evaluation.latency import measure_latency
+from embodied_ai_architect.modelio.loader import load_model
+from embodied_ai_architect.pipeline import run_optimize
+from embodied_ai_architect.schemas.results import OptimizeRequest
+from embodied_ai_architect.settings import get_settings
+from embodied_ai_architect.utils.deps import has_package
+
+NOT_REACHABLE = "no technique that only speeds arithmetic up"
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def gemm_heavy(path: Path) -> Path:
+    """One 256 × 1024 × 1024 MatMul: nearly all of its time is arithmetic."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((1024, 1024)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "gemm_heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [256, 1024])],
+        [w],
+    )
+    return _save(graph, path)
+
+
+def elementwise_heavy(path: Path) -> Path:
+    """A 64 × 8 × 8 MatMul after 24 elementwise ops over 256 k values: arithmetic is a sliver."""
+    rng = np.random.default_rng(0)
+    nodes, prev = [], "x"
+    for i in range(8):
+        nodes += [
+            helper.make_node("Mul", [prev, "k"], [f"m{i}"]),
+            helper.make_node("Add", [f"m{i}", "k"], [f"a{i}"]),
+            helper.make_node("Tanh", [f"a{i}"], [f"t{i}"]),
+        ]
+        prev = f"t{i}"
+    nodes += [
+        helper.make_node("Slice", [prev, "starts", "ends", "axes"], ["s"]),
+        helper.make_node("Reshape", ["s", "shape"], ["r"]),
+        helper.make_node("MatMul", ["r", "w"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.float32(0.5).reshape(()), "k"),
+        numpy_helper.from_array(np.array([0], np.int64), "starts"),
+        numpy_helper.from_array(np.array([512], np.int64), "ends"),
+        numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        numpy_helper.from_array(np.array([64, 8], np.int64), "shape"),
+        numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "elementwise_heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 262144])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 8])],
+        inits,
+    )
+    return _save(graph, path)
+
+
+@pytest.fixture(scope="module")
+def peaks() -> GemmPeaks:
+    return measure_gemm_peaks(2)
+
+
+def _headroom(path: Path, peaks: GemmPeaks, macs: int, precision: str = "fp32"):  # type: ignore[no-untyped-def]
+    handle = load_model(path, threads=2)
+    p50 = measure_latency(handle, threads=2, warmup=3, runs=20).p50_ms
+    return speed_headroom(
+        version="v0", handle=handle, precision=precision, p50_ms=p50, macs=macs, peaks=peaks
+    )
+
+
+def test_gemm_peaks_are_measured_rates(peaks: GemmPeaks) -> None:
+    assert peaks.threads == 2 and peaks.size == 512
+    # Any CPU this runs on does more than 1 GFLOP/s on a 512³ GEMM, and less than 100 TFLOP/s.
+    assert 1 < peaks.fp32_gflops < 1e5 and 1 < peaks.int8_gops < 1e5
+
+
+def test_amdahl_bounds_the_whole_model_by_the_share_that_gets_faster() -> None:
+    assert amdahl(0.5, 2.0) == pytest.approx(1 / 0.75)
+    assert amdahl(0.0, 10.0) == pytest.approx(1.0)
+    assert amdahl(1.0, 4.0) == pytest.approx(4.0)
+
+
+def test_profile_shares_are_of_the_measured_latency() -> None:
+    # The profiler inflates kernels (sum 120 µs) past what a 100 µs p50 minus a 40 µs call floor
+    # leaves: they are scaled into the 60 µs, and the floor becomes its own entry.
+    profile = KernelProfile(
+        {"MatMul": 90.0, "Add": 30.0}, nodes=2, compute_ops=frozenset({"MatMul"})
+    )
+    scaled = profile.within(100.0, 40.0)
+    assert scaled.by_op["MatMul"] == pytest.approx(45.0)
+    assert scaled.by_op[RUN_OVERHEAD] == pytest.approx(40.0)
+    assert scaled.compute_share == pytest.approx(0.45)
+    # Kernels that fit: kept as measured, the rest of the latency is per-call overhead.
+    assert profile.within(200.0).by_op[RUN_OVERHEAD] == pytest.approx(80.0)
+
+
+def test_a_gemm_bound_model_has_room_and_an_elementwise_one_does_not(
+    tmp_path: Path, peaks: GemmPeaks
+) -> None:
+    heavy = _headroom(gemm_heavy(tmp_path / "gemm.onnx"), peaks, macs=256 * 1024 * 1024)
+    assert heavy.error is None and heavy.compute_share is not None
+    assert heavy.compute_share > 0.6, heavy.op_shares
+    assert heavy.bound_free_arithmetic is not None and heavy.bound_free_arithmetic > 2.5
+    assert heavy.bound_int8 is not None and 1.3 < heavy.bound_int8 <= heavy.bound_free_arithmetic
+    assert heavy.peak_share is not None and heavy.peak_share > 0.05
+    assert NOT_REACHABLE not in heavy.explanation
+
+    light = _headroom(elementwise_heavy(tmp_path / "ew.onnx"), peaks, macs=64 * 8 * 8)
+    assert light.compute_share is not None and light.compute_share < 0.15, light.op_shares
+    assert light.bound_int8 is not None and light.bound_int8 < 1.3
+    assert light.nodes is not None and light.nodes >= 20
+    assert {"Mul", "Tanh", "Add"} & set(light.op_shares)
+    assert NOT_REACHABLE in light.explanation
+    assert f"{light.macs / 1e6:.3g} M MACs" in light.explanation
+
+
+@pytest.mark.skipif(not has_package("openvino"), reason="openvino extra")
+def test_openvino_versions_are_profiled_with_its_performance_counters(
+    tmp_path: Path, peaks: GemmPeaks
+) -> None:
+    import openvino as ov
+
+    from embodied_ai_architect.modelio.openvino_io import load_openvino
+
+    src = gemm_heavy(tmp_path / "gemm.onnx")
+    xml = tmp_path / "gemm.xml"
+    ov.save_model(ov.convert_model(str(src)), str(xml))
+    handle = load_openvino(xml, threads=2)
+    p50 = measure_latency(handle, threads=2, warmup=3, runs=10).p50_ms
+    h = speed_headroom(
+        version="v1", handle=handle, precision="fp32", p50_ms=p50, macs=None, peaks=peaks
+    )
+    assert h.runtime == "openvino" and h.error is None
+    assert h.compute_share is not None and h.compute_share > 0.5, h.op_shares
+    assert h.gflops is None and h.peak_share is None  # MACs not known: no rate claimed
+
+
+def test_a_runtime_without_a_profiler_says_so(peaks: GemmPeaks) -> None:
+    import torch
+
+    from embodied_ai_architect.modelio.torch_io import handle_from_module
+
+    handle = handle_from_module(torch.nn.Linear(4, 2).eval(), input_shapes=[[1, 4]])
+    h = speed_headroom(
+        version="v0", handle=handle, precision="fp32", p50_ms=0.01, macs=8, peaks=peaks
+    )
+    assert h.compute_share is None and h.error is not None and "no kernel profile" in h.error
+    assert "no kernel profile" in h.explanation
+
+
+def test_the_optimize_report_explains_the_headroom(tmp_path: Path) -> None:
+    path = elementwise_heavy(tmp_path / "ew.onnx")
+    report = run_optimize(
+        OptimizeRequest(
+            model_path=path,
+            constraints={"max_accuracy_drop": 1, "budget": {"max_attempts": 1}},
+            latency_runs=10,
+            max_eval_samples=8,
+            model_memory=False,
+            out_dir=tmp_path / "out",
+        ),
+        settings=get_settings(),
+    )
+    h = report.headroom
+    assert h is not None and report.best is not None and h.version == report.best.id
+    assert h.p50_ms == pytest.approx(report.best.metrics.p50_ms)
+    assert h.macs == 64 * 8 * 8  # the analysis' count, the version keeps the weights' shapes
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["headroom"]["explanation"] == h.explanation
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Speed headroom" in html and h.explanation.split(";")[0] in html
+
+    off = run_optimize(
+        OptimizeRequest(
+            model_path=path,
+            constraints={"max_accuracy_drop": 1, "budget": {"max_attempts": 1}},
+            latency_runs=10,
+            max_eval_samples=8,
+            model_memory=False,
+            speed_headroom=False,
+            out_dir=tmp_path / "off",
+        ),
+        settings=get_settings(),
+    )
+    assert off.headroom is None
