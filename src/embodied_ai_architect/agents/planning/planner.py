@@ -9,6 +9,7 @@ runtime and precision are chosen by measurement, not assumed).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from embodied_ai_architect.agents.optimization.base import (
@@ -217,6 +218,28 @@ def _rationale(prefix: str, items: list[Applicable]) -> tuple[str, bool]:
     return text, used_history
 
 
+def _prior_step(
+    step_id: str,
+    objective: str,
+    items: list[Applicable],
+    prefix: str,
+    *,
+    best_by: Callable[[Applicable], float],
+) -> tuple[PlanStep, bool]:
+    """A step over ``items`` in their ranked order, predicted from its best item's prior; and
+    whether history decided that order."""
+    text, used_history = _rationale(prefix, items)
+    best = min(items, key=best_by)
+    step = PlanStep(
+        id=step_id,
+        objective=objective,
+        candidates=[_candidate(u) for u in items],
+        rationale=text,
+        predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
+    )
+    return step, used_history
+
+
 def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     """Ranked candidate plans (best first) and notes on techniques left out."""
     usable, skipped = applicable_techniques(inp)
@@ -255,21 +278,16 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
     steps: dict[str, PlanStep] = {}
     used_history = False
     if structural:
-        text, hist = _rationale(
+        steps["structure"], hist = _prior_step(
+            "structure",
+            objective,
+            structural,
             f"{inp.family}: weights and MACs sit in layers a structural method can shrink; "
             "tried in order until one helps (each retrains, so the first that passes is kept). "
             + accuracy_text,
-            structural,
+            best_by=lambda u: u.effect.latency,
         )
         used_history |= hist
-        best = min(structural, key=lambda u: u.effect.latency)
-        steps["structure"] = PlanStep(
-            id="structure",
-            objective=objective,
-            candidates=[_candidate(u) for u in structural],
-            rationale=text,
-            predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
-        )
     runtime_candidates = [_candidate(u) for u in runtime]
     if inp.framework == "torch" and inp.target_runtime in (None, "onnxruntime"):
         # An ONNX source already is its ONNX Runtime FP32 version: re-timing it is only noise.
@@ -296,39 +314,41 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             predicted={"latency_factor": 0.8, "size_factor": 1.0},
         )
     if precision:
-        text, hist = _rationale(
+        steps["precision"], hist = _prior_step(
+            "precision",
+            objective,
+            precision,
             "lower precision shrinks weights ~4× (INT8) but is not always faster on this CPU: "
             "each precision/runtime is measured and the best passing one kept; sensitive layers "
             "go back to FP32 if accuracy drops. " + accuracy_text,
-            precision,
+            best_by=lambda u: u.effect.latency * u.effect.size,
         )
         used_history |= hist
-        best = min(precision, key=lambda u: u.effect.latency * u.effect.size)
-        steps["precision"] = PlanStep(
-            id="precision",
-            objective=objective,
-            candidates=[_candidate(u) for u in precision],
-            rationale=text,
-            predicted={"latency_factor": best.effect.latency, "size_factor": best.effect.size},
-        )
-    if torch_graph:
-        steps["compress"] = PlanStep(
-            id="compress",
-            objective=objective,
-            candidates=[_candidate(u) for u in torch_graph],
-            rationale="module-level compression (BN folding, low-rank, weight sharing) works on "
+    clean_ups = (
+        (
+            "compress",
+            torch_graph,
+            "module-level compression (BN folding, low-rank, weight sharing) works on "
             "the torch model, so it runs before export; kept only if it measurably helps",
-            predicted={"latency_factor": 0.95, "size_factor": 0.9},
-        )
-    if graph:
-        steps["graph"] = PlanStep(
-            id="graph",
-            objective=objective,
-            candidates=[_candidate(u) for u in graph],
-            rationale="graph-level clean-ups (BN folding, fusion, compact weights) are cheap; "
+            0.9,
+        ),
+        (
+            "graph",
+            graph,
+            "graph-level clean-ups (BN folding, fusion, compact weights) are cheap; "
             "kept only if they measurably help",
-            predicted={"latency_factor": 0.95, "size_factor": 0.95},
-        )
+            0.95,
+        ),
+    )
+    for step_id, items, rationale, size_factor in clean_ups:
+        if items:
+            steps[step_id] = PlanStep(
+                id=step_id,
+                objective=objective,
+                candidates=[_candidate(u) for u in items],
+                rationale=rationale,
+                predicted={"latency_factor": 0.95, "size_factor": size_factor},
+            )
     if sessions := [u for u in usable if u.spec.manifest.family is TechniqueFamily.RUNTIME]:
         # Last in every plan: the thread count that suits the final model (ort_threads).
         steps["threads"] = threads_step(

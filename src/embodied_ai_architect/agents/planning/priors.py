@@ -66,22 +66,27 @@ def _precision(spec: TechniqueSpec) -> str | None:
     return precisions[0].lower() if precisions else None
 
 
-def typical_effect(spec: TechniqueSpec) -> Effect:
-    if spec.name in _TECHNIQUE_TYPICAL:
-        return _TECHNIQUE_TYPICAL[spec.name]
-    precision = _precision(spec)
+def _prior(
+    spec: TechniqueSpec,
+    by_technique: dict[str, Effect],
+    by_precision: dict[str, Effect],
+    by_family: dict[TechniqueFamily, Effect],
+    unknown_precision: Effect,
+) -> Effect:
+    """The technique's own entry, else its precision's (quantization), else its family's."""
+    if spec.name in by_technique:
+        return by_technique[spec.name]
     if spec.manifest.family is TechniqueFamily.QUANTIZATION:
-        return _PRECISION_TYPICAL.get(precision or "int8", Effect(0.5, 1.0))
-    return _FAMILY_TYPICAL.get(spec.manifest.family, Effect(1.0, 1.0))
+        return by_precision.get(_precision(spec) or "int8", unknown_precision)
+    return by_family.get(spec.manifest.family, Effect(1.0, 1.0))
+
+
+def typical_effect(spec: TechniqueSpec) -> Effect:
+    return _prior(spec, _TECHNIQUE_TYPICAL, _PRECISION_TYPICAL, _FAMILY_TYPICAL, Effect(0.5, 1.0))
 
 
 def best_effect(spec: TechniqueSpec) -> Effect:
-    if spec.name in _TECHNIQUE_BEST:
-        return _TECHNIQUE_BEST[spec.name]
-    precision = _precision(spec)
-    if spec.manifest.family is TechniqueFamily.QUANTIZATION:
-        return _PRECISION_BEST.get(precision or "int8", Effect(0.5, 0.9))
-    return _FAMILY_BEST.get(spec.manifest.family, Effect(1.0, 1.0))
+    return _prior(spec, _TECHNIQUE_BEST, _PRECISION_BEST, _FAMILY_BEST, Effect(0.5, 0.9))
 
 
 # Relative cost of trying a structural method (training epochs it needs): pruning keeps the
