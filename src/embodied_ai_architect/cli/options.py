@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -86,6 +87,16 @@ def invalid_request(exc: ValidationError, command: str) -> InputError:
     )
     what = command.split()[0]
     return InputError(f"invalid {what} request: {problems}", hint=f"see `branes {command} --help`")
+
+
+def add_command_group(
+    app: typer.Typer, name: str, help: str, commands: dict[str, Callable[..., Any]]
+) -> None:
+    """Add ``branes NAME <command>``: each entry of ``commands`` maps a CLI name to its function."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    for command_name, function in commands.items():
+        group.command(command_name)(function)
+    app.add_typer(group, name=name)
 
 
 def save_request(request: BaseModel, path: Path | None) -> bool:

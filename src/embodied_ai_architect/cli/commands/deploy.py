@@ -24,6 +24,7 @@ from embodied_ai_architect.cli.options import (
     SaveConfigOption,
     ThreadsOption,
     TrustPickleOption,
+    add_command_group,
     invalid_request,
     loader_options,
     parse_input_shapes,
@@ -39,13 +40,12 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(
-        help="Deploy a model to an edge runtime and validate it against ONNX Runtime FP32.",
-        no_args_is_help=True,
+    add_command_group(
+        app,
+        "deploy",
+        "Deploy a model to an edge runtime and validate it against ONNX Runtime FP32.",
+        {"run": run, "list": list_command},
     )
-    group.command("run")(run)
-    group.command("list")(list_command)
-    app.add_typer(group, name="deploy")
 
 
 def _floats(text: str | None) -> list[float] | None:

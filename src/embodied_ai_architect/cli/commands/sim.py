@@ -12,20 +12,23 @@ from typing import Annotated
 import typer
 
 from embodied_ai_architect.cli.console import console, progress_bar
+from embodied_ai_architect.cli.options import add_command_group
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(
-        help="Closed-loop simulation: MuJoCo scene suites, reference policies, success rates.",
-        no_args_is_help=True,
+    add_command_group(
+        app,
+        "sim",
+        "Closed-loop simulation: MuJoCo scene suites, reference policies, success rates.",
+        {
+            "suites": suites,
+            "generate": generate,
+            "validate": validate,
+            "train-policy": train_policy,
+            "rollout": rollout,
+            "eval": eval_command,
+        },
     )
-    group.command("suites")(suites)
-    group.command("generate")(generate)
-    group.command("validate")(validate)
-    group.command("train-policy")(train_policy)
-    group.command("rollout")(rollout)
-    group.command("eval")(eval_command)
-    app.add_typer(group, name="sim")
 
 
 def _sink_adapter(sink):  # type: ignore[no-untyped-def]
