@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embodied_ai_architect.errors import EAAError
-from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.handle import Feeds, ModelHandle, OnnxModelHandle
 from embodied_ai_architect.schemas.profile import LatencyStats
 
 
@@ -63,43 +63,36 @@ def measure_runtimes(
     from embodied_ai_architect.agents.evaluation.latency import measure_latency
 
     report = RuntimeReport()
+
+    def time_runtime(label: str, timed: ModelHandle, inputs: Feeds) -> None:
+        if on_step:
+            on_step(f"timing {label}")
+        report.latency.append(
+            measure_latency(
+                timed,
+                threads=threads,
+                warmup=warmup,
+                runs=runs,
+                max_seconds=max_seconds,
+                feeds=inputs,
+            )
+        )
+
     feeds = handle.example_inputs(batch=1, seed=0)
     if onnx_handle is not None:
-        if on_step:
-            on_step("timing onnxruntime")
         ort_handle = onnx_handle.with_threads(threads)
         renamed = {
             dst.name: feeds[src.name]
             for src, dst in zip(handle.inputs, ort_handle.inputs, strict=True)
         }
-        report.latency.append(
-            measure_latency(
-                ort_handle,
-                threads=threads,
-                warmup=warmup,
-                runs=runs,
-                max_seconds=max_seconds,
-                feeds=renamed,
-            )
-        )
+        time_runtime("onnxruntime", ort_handle, renamed)
         try:
             report.graph_optimization = ort_graph_optimization(ort_handle.onnx_path, threads)
         except Exception as exc:  # ORT errors are pybind types; recorded, the timing stands
             report.warnings.append(f"ORT graph optimization could not be measured: {exc}")
     if not isinstance(handle, OnnxModelHandle):
-        if on_step:
-            on_step(f"timing {handle.framework.value}")
         try:
-            report.latency.append(
-                measure_latency(
-                    handle,
-                    threads=threads,
-                    warmup=warmup,
-                    runs=runs,
-                    max_seconds=max_seconds,
-                    feeds=feeds,
-                )
-            )
+            time_runtime(handle.framework.value, handle, feeds)
         except EAAError as exc:
             report.warnings.append(f"{handle.framework.value} latency failed: {exc}")
     return report
