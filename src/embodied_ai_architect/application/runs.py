@@ -23,6 +23,7 @@ from embodied_ai_architect.schemas.runs import (
     MetricDelta,
     PlanView,
     RunComparison,
+    RunKind,
     RunListItem,
     RunSummary,
     RunView,
@@ -44,19 +45,61 @@ _Figure = TypeVar("_Figure", HeldOutFigure, ModelMemory)
 _JOB_FIELDS = ("kind", "status", "progress", "stage", "created_at", "finished_at", "error")
 
 
-def list_runs(db: Database, *, limit: int = 20) -> list[RunListItem]:
-    """Recent optimize runs, newest first."""
+def list_runs(
+    db: Database, *, limit: int = 20, kind: RunKind | str | None = None
+) -> list[RunListItem]:
+    """Recent runs (optimize and deploy, or only ``kind``), newest first.
+
+    Example:
+        >>> list_runs(db, kind="deploy", limit=5)  # doctest: +SKIP
+    """
+    return run_page(db, limit=limit, kind=kind)[0]
+
+
+def run_page(
+    db: Database, *, limit: int = 20, kind: RunKind | str | None = None
+) -> tuple[list[RunListItem], int]:
+    """The newest ``limit`` runs of ``kind`` (None: both kinds) and how many there are in all."""
+    kinds = [parse_run_kind(kind)] if kind is not None else list(RunKind)
     with db.session() as session:
-        rows, _ = jobs.list_jobs(session, kind=JobKind.OPTIMIZE, limit=limit)
-        return [
-            RunListItem(
-                run_id=row.id,
-                status=row.status.value,
-                created_at=row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                summary=_list_summary(row),
-            )
-            for row in rows
-        ]
+        rows: list[JobRow] = []
+        total = 0
+        for run_kind in kinds:
+            page, count = jobs.list_jobs(session, kind=JobKind(run_kind.value), limit=limit)
+            rows.extend(page)
+            total += count
+        # Each kind's page is its newest `limit`, so the newest `limit` of both are among them.
+        rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+        return [_list_item(row) for row in rows[:limit]], total
+
+
+def parse_run_kind(kind: RunKind | str) -> RunKind:
+    """``kind`` as a :class:`RunKind`; an InputError naming the field for any other value."""
+    try:
+        return RunKind(kind)
+    except ValueError:
+        known = ", ".join(k.value for k in RunKind)
+        raise InputError(
+            f"unknown run kind {str(kind)!r}; runs are: {known}",
+            hint=f"give `kind` as one of {known}, or leave it out to list both",
+            field="kind",
+        ) from None
+
+
+def _list_item(row: JobRow) -> RunListItem:
+    item = RunListItem(
+        run_id=row.id,
+        status=row.status.value,
+        created_at=row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        summary=_list_summary(row),
+        kind=RunKind(row.kind.value),
+    )
+    if item.kind is RunKind.DEPLOY:
+        request = row.request or {}  # a DeployRequest or a REST DeployJobRequest: both have them
+        target, precision = request.get("target"), request.get("precision")
+        item.target = str(target) if target is not None else None
+        item.precision = str(precision) if precision is not None else None
+    return item
 
 
 def get_run(db: Database, run_id: str) -> RunView:

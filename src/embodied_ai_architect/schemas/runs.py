@@ -9,6 +9,7 @@ here; ``None`` means "not recorded" (a version stored before verdicts were kept)
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field
@@ -158,11 +159,25 @@ class RunView(BaseModel):
         return None
 
 
+class RunKind(StrEnum):
+    """The kinds of job that are runs: an optimize search, or `deploy run`'s one-step plan."""
+
+    OPTIMIZE = "optimize"
+    DEPLOY = "deploy"
+
+
 class RunListItem(BaseModel):
     run_id: str
     status: str
     created_at: str
     summary: str = ""
+    kind: RunKind = Field(default=RunKind.OPTIMIZE, description="optimize or deploy.")
+    target: str | None = Field(
+        default=None, description="The deployment target of a deploy run (None: optimize)."
+    )
+    precision: str | None = Field(
+        default=None, description="The precision a deploy run asked for (None: optimize)."
+    )
 
 
 class RunSummary(BaseModel):

@@ -1,6 +1,7 @@
-"""Run history: an optimize run's plan, attempts and versions; comparing two runs.
+"""Run history: the run list (optimize and deploy runs), a run's plan, attempts and versions;
+comparing two runs.
 
-Both read through :mod:`embodied_ai_architect.application.runs`, the one implementation the
+All read through :mod:`embodied_ai_architect.application.runs`, the one implementation the
 CLI and the LLM tools use too; these routes add the job record and hide server paths.
 """
 
@@ -15,14 +16,33 @@ from embodied_ai_architect.api.convert import hide_server_paths, job_public
 from embodied_ai_architect.api.deps import DbDep
 from embodied_ai_architect.api.errors import error_responses
 from embodied_ai_architect.api.routing import read_router
-from embodied_ai_architect.api.schemas import RunPublic
+from embodied_ai_architect.api.schemas import ListPublic, RunPublic
 from embodied_ai_architect.application import runs
-from embodied_ai_architect.schemas.runs import RunComparison
+from embodied_ai_architect.schemas.runs import RunComparison, RunKind, RunListItem
 from embodied_ai_architect.store.repo import jobs
 
 router = read_router("/api/v1/runs", "runs")
 
 RunId = Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]
+
+
+@router.get(
+    "",
+    response_model=ListPublic[RunListItem],
+    responses=error_responses(422),
+)
+def list_runs(
+    db: DbDep,
+    kind: Annotated[
+        RunKind | None, Query(description="Only runs of this kind (default: both).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ListPublic[RunListItem]:
+    """Recent runs, newest first: optimize runs, and deploy runs with their target and
+    precision; ``count`` is how many runs of the kind there are in all."""
+    items, count = runs.run_page(db, kind=kind, limit=limit)
+    data = [RunListItem.model_validate(hide_server_paths(i.model_dump(mode="json"))) for i in items]
+    return ListPublic[RunListItem](data=data, count=count)
 
 
 @router.get(

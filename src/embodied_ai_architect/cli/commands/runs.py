@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from embodied_ai_architect.store import Database
 
 runs_app = typer.Typer(
-    help="Past runs: list (optimize runs), show (any run, `deploy run` too), compare.",
+    help="Past runs (optimize, and `deploy run`): list, show, compare.",
     no_args_is_help=True,
 )
 
@@ -53,10 +53,15 @@ _METRIC_ROWS = (
 
 @runs_app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option("--limit", help="How many runs to show.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs to show.")] = 20,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only runs of this kind: optimize or deploy (default: both)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List recent optimize runs, newest first."""
+    """List recent runs (optimize, and `deploy run` with its target and precision), newest
+    first."""
     import json
 
     from rich.table import Table
@@ -65,15 +70,23 @@ def list_(
     from embodied_ai_architect.cli.console import console
 
     with _database() as db:
-        runs = list_runs(db, limit=limit)
+        runs = list_runs(db, limit=limit, kind=kind)
     if as_json:
-        typer.echo(json.dumps([r.model_dump() for r in runs], indent=2))
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
         return
-    table = Table(title="optimize runs")
-    for column in ("run id", "status", "created (UTC)", "summary"):
+    table = Table(title=f"{kind} runs" if kind else "runs")
+    for column in ("run id", "kind", "target", "precision", "status", "created (UTC)", "summary"):
         table.add_column(column)
     for run in runs:
-        table.add_row(run.run_id[:12], run.status, run.created_at, run.summary[:90])
+        table.add_row(
+            run.run_id[:12],
+            run.kind.value,
+            run.target or "–",
+            run.precision or "–",
+            run.status,
+            run.created_at,
+            run.summary[:90],
+        )
     console().print(table)
 
 
