@@ -22,6 +22,11 @@ def searched(default: Any, *, description: str, search: list[Any], **bounds: Any
     return Field(default, description=description, json_schema_extra={SEARCH_KEY: search}, **bounds)
 
 
+def searched_flag(default: bool, *, description: str) -> Any:
+    """A boolean field the planner or NAS may flip: both values are candidates, the default first."""
+    return searched(default, description=description, search=[default, not default])
+
+
 def calibration_path_field() -> Any:
     """The ``calibration_path`` field of every technique that calibrates (``collect_samples``
     reads it when the run gives the technique no calibration provider)."""

@@ -7,7 +7,11 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from embodied_ai_architect.agents.optimization.base import TechniqueConfig
-from embodied_ai_architect.agents.optimization.fields import calibration_path_field, searched
+from embodied_ai_architect.agents.optimization.fields import (
+    calibration_path_field,
+    searched,
+    searched_flag,
+)
 
 Preprocess = Literal["auto", "full", "no_symbolic_shape", "none"]
 
@@ -104,15 +108,13 @@ class OrtInt8StaticConfig(_ExclusionMixin):
         description="Activation/weight integer types: U8S8 = uint8 activations, int8 weights.",
         search=["U8S8", "S8S8"],
     )
-    per_channel: bool = searched(
+    per_channel: bool = searched_flag(
         True,
         description="One weight scale per output channel (needed for conv nets' accuracy).",
-        search=[True, False],
     )
-    reduce_range: bool = searched(
+    reduce_range: bool = searched_flag(
         True,
         description="7-bit weights: avoids saturation on AVX2 CPUs without VNNI (costs little).",
-        search=[True, False],
     )
     calibration_method: Literal["minmax", "entropy", "percentile"] = searched(
         "minmax",
@@ -148,11 +150,10 @@ class OrtFp16Config(TechniqueConfig):
 
     technique: ClassVar[str] = "ort_fp16"
 
-    keep_io_types: bool = searched(
+    keep_io_types: bool = searched_flag(
         True,
         description="Keep float32 inputs/outputs (casts at the edges) so callers feed the same "
         "arrays as before.",
-        search=[True, False],
     )
     op_block_list: list[str] = Field(
         default_factory=lambda: ["Transpose"],
@@ -182,10 +183,9 @@ class _Int4Base(TechniqueConfig):
         "an input layer over raw state features is the one INT4 hurts most.",
         search=["fp32", "pad"],
     )
-    symmetric: bool = searched(
+    symmetric: bool = searched_flag(
         True,
         description="Symmetric blocks (no zero point) instead of asymmetric (scale + zero point).",
-        search=[True, False],
     )
     accuracy_level: Literal[0, 1, 2, 3, 4] = searched(
         0,

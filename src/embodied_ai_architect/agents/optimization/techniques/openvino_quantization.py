@@ -25,7 +25,11 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueResult,
     register_technique,
 )
-from embodied_ai_architect.agents.optimization.fields import calibration_path_field, searched
+from embodied_ai_architect.agents.optimization.fields import (
+    calibration_path_field,
+    searched,
+    searched_flag,
+)
 from embodied_ai_architect.agents.optimization.quant.openvino_convert import (
     convert_onnx,
     ir_bytes,
@@ -53,11 +57,10 @@ class OpenVinoIrConfig(TechniqueConfig):
 
     technique: ClassVar[str] = "openvino_ir"
 
-    compress_to_fp16: bool = searched(
+    compress_to_fp16: bool = searched_flag(
         False,
         description="Store weights as FP16 in the .bin (half the file); the CPU plugin still "
         "computes in FP32 on CPUs without FP16 arithmetic.",
-        search=[False, True],
     )
 
 
@@ -90,25 +93,22 @@ class OpenVinoInt8Config(TechniqueConfig):
         description="Calibration samples NNCF uses for the activation statistics.",
         search=[100, 300],
     )
-    fast_bias_correction: bool = searched(
+    fast_bias_correction: bool = searched_flag(
         True,
         description="Fast bias correction (False runs the slower, sometimes more accurate "
         "BiasCorrection).",
-        search=[True, False],
     )
-    keep_output_tail: bool = searched(
+    keep_output_tail: bool = searched_flag(
         False,
         description="Keep the ops between the last weighted layers and the outputs in FP32 (a "
         "detector's box decoding, a softmax). NNCF's own patterns already skip most of them on "
         "YOLOv8s (same held-out fidelity with and without, measured); this makes it explicit "
         "for graphs its patterns miss.",
-        search=[False, True],
     )
-    keep_head_layers: bool = searched(
+    keep_head_layers: bool = searched_flag(
         False,
         description="Also keep the weighted layers nearest the outputs in FP32 (a detector's "
         "final 1×1 convolutions and DFL, a classifier's last Linear).",
-        search=[False, True],
     )
     exclude_top_sensitive: int = searched(
         0,

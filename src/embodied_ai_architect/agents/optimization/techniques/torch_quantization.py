@@ -26,7 +26,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueResult,
     register_technique,
 )
-from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY, searched
+from embodied_ai_architect.agents.optimization.fields import SEARCH_KEY, searched, searched_flag
 from embodied_ai_architect.agents.optimization.torch_helpers import require_torch_handle
 from embodied_ai_architect.errors import ConfigError, DependencyError
 from embodied_ai_architect.modelio.handle import ModelHandle, TorchModelHandle
@@ -94,10 +94,9 @@ class BnbNf4Config(BnbConfig):
     quant_type: Literal["nf4", "fp4"] = searched(
         "nf4", description="4-bit data type.", search=["nf4", "fp4"]
     )
-    double_quant: bool = searched(
+    double_quant: bool = searched_flag(
         True,
         description="Quantize the block scales too (~0.4 bit/weight saved).",
-        search=[True, False],
     )
     compute_dtype: Literal["float16", "bfloat16"] = Field(
         default="float16", description="Dtype matrix products run in after dequantization."
