@@ -16,6 +16,8 @@ from embodied_ai_architect.agents.optimization.base import (
     load_techniques,
     register_technique,
 )
+from embodied_ai_architect.agents.optimization.fields import searched_flag
+from embodied_ai_architect.agents.optimization.torch_helpers import source_and_clone
 from embodied_ai_architect.errors import ConfigError, DependencyError, TechniqueError
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
 from embodied_ai_architect.modelio.torch_io import handle_from_module
@@ -127,3 +129,40 @@ def test_a_config_without_a_technique_name_cannot_register() -> None:
 def test_every_registered_name_is_written_on_its_config_type() -> None:
     for name, spec in load_techniques().items():
         assert spec.config_type.technique == name
+
+
+def test_a_flag_field_searches_both_values_default_first() -> None:
+    class FlagsConfig(TechniqueConfig):
+        fast: bool = searched_flag(True, description="Fast path.")
+        exact: bool = searched_flag(False, description="Exact path.")
+
+    assert FlagsConfig.search_space() == {"fast": [True, False], "exact": [False, True]}
+    assert (FlagsConfig().fast, FlagsConfig().exact) == (True, False)
+
+
+def test_an_onnxruntime_rewrite_takes_onnx_unless_told_otherwise() -> None:
+    threads = TechniqueManifest.onnxruntime_rewrite(TechniqueFamily.RUNTIME, "threads")
+    assert threads.input_frameworks == [Framework.ONNX]
+    assert (threads.output_framework, threads.runtime, threads.requires) == (
+        Framework.ONNX,
+        "onnxruntime",
+        ["onnxruntime"],
+    )
+    graph = TechniqueManifest.onnxruntime_rewrite(
+        TechniqueFamily.COMPRESSION, "graph", input_frameworks=[Framework.ONNX, Framework.TORCH]
+    )
+    assert graph.input_frameworks == [Framework.ONNX, Framework.TORCH]
+
+
+def test_source_and_clone_leaves_the_callers_model_alone() -> None:
+    import torch
+
+    handle = handle_from_module(MLPPolicy(obs_dim=4, act_dim=2, hidden=8, depth=1))
+    handle.module.train()
+    source, module = source_and_clone(handle, "test_technique")
+    assert source is handle and module is not handle.module
+    assert not module.training and handle.module.training  # the copy is in eval mode
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.zero_()
+    assert any(bool(p.abs().sum() > 0) for p in handle.module.parameters())

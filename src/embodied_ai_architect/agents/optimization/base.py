@@ -114,6 +114,27 @@ class TechniqueManifest(BaseModel):
         )
 
     @classmethod
+    def onnxruntime_rewrite(
+        cls,
+        family: TechniqueFamily,
+        description: str,
+        *,
+        input_frameworks: list[Framework] | None = None,
+        **fields: Any,
+    ) -> TechniqueManifest:
+        """A technique that needs ONNX Runtime and returns an ONNX model for it (takes ONNX unless
+        ``input_frameworks`` says otherwise)."""
+        return cls(
+            family=family,
+            description=description,
+            input_frameworks=[Framework.ONNX] if input_frameworks is None else input_frameworks,
+            output_framework=Framework.ONNX,
+            runtime="onnxruntime",
+            requires=["onnxruntime"],
+            **fields,
+        )
+
+    @classmethod
     def onnx_conversion(
         cls,
         family: TechniqueFamily,

@@ -12,7 +12,7 @@ distills the survivors together in spawned processes, told to the sampler in tri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -236,27 +236,12 @@ def optimize_in_batches(study: optuna.Study, search: TrialSearch, batch: int) ->
     import time
     from concurrent.futures import ProcessPoolExecutor
 
-    import numpy as np
     import optuna
     import torch
 
     ctx, config = search.ctx, search.config
     # Everything a worker needs goes as files: the teacher, the data, each trial's student.
-    teacher_path = ctx.path("nas_teacher.pt")
-    torch.save(search.teacher, teacher_path)
-    data = search.data
-    data_path = ctx.path("nas_data.npz")
-    arrays: dict[str, Any] = {"x": data.x} if data.y is None else {"x": data.x, "y": data.y}
-    np.savez(data_path, **arrays)
-    shared = _SearchFiles(
-        teacher=teacher_path,
-        data=data_path,
-        data_source=data.source,
-        distill=config.distill,
-        workdir=ctx.workdir,
-        seed=ctx.seed,
-        threads=ctx.threads,
-    )
+    shared = _SearchFiles.write(search)
     started, asked = time.monotonic(), 0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=batch, mp_context=context) as pool:
@@ -288,15 +273,45 @@ def optimize_in_batches(study: optuna.Study, search: TrialSearch, batch: int) ->
 
 
 class _SearchFiles(BaseModel):
-    """What every trial's worker shares, written once per search."""
+    """What every trial's worker shares: written once per search, read back in each worker."""
 
-    teacher: Path
-    data: Path
+    workdir: Path
     data_source: str
     distill: DistillConfig
-    workdir: Path
     seed: int
     threads: int
+
+    _TEACHER: ClassVar[str] = "nas_teacher.pt"
+    _DATA: ClassVar[str] = "nas_data.npz"
+
+    @classmethod
+    def write(cls, search: TrialSearch) -> _SearchFiles:
+        import numpy as np
+        import torch
+
+        ctx, data = search.ctx, search.data
+        torch.save(search.teacher, ctx.path(cls._TEACHER))
+        arrays: dict[str, Any] = {"x": data.x} if data.y is None else {"x": data.x, "y": data.y}
+        np.savez(ctx.path(cls._DATA), **arrays)
+        return cls(
+            workdir=ctx.workdir,
+            data_source=data.source,
+            distill=search.config.distill,
+            seed=ctx.seed,
+            threads=ctx.threads,
+        )
+
+    def read(self) -> tuple[nn.Module, DistillData]:
+        """The teacher and the data ``write`` saved (trusted pickles: this run wrote them)."""
+        import numpy as np
+        import torch
+
+        from embodied_ai_architect.agents.optimization.distill_utils import DistillData
+
+        teacher = torch.load(self.workdir / self._TEACHER, weights_only=False)
+        with np.load(self.workdir / self._DATA, allow_pickle=False) as arrays:
+            data = DistillData(arrays["x"], arrays.get("y"), self.data_source)
+        return teacher, data
 
 
 class _TrialJob(BaseModel):
@@ -314,10 +329,8 @@ class _TrialDone(BaseModel):
 
 def _distill_trial(job: _TrialJob) -> _TrialDone:
     """One trial's distillation, in a worker process (files in, a file and a score out)."""
-    import numpy as np
     import torch
 
-    from embodied_ai_architect.agents.optimization.distill_utils import DistillData
     from embodied_ai_architect.modelio.handle import torch_threads
 
     events: list[ProgressEvent] = []
@@ -329,11 +342,8 @@ def _distill_trial(job: _TrialJob) -> _TrialDone:
     ctx = TechniqueContext(
         workdir=shared.workdir, sink=collect, seed=shared.seed, threads=shared.threads
     )
-    # The parent wrote these files in this run: trusted pickles of our own modules.
-    teacher = torch.load(shared.teacher, weights_only=False)
-    student = torch.load(job.student, weights_only=False)
-    with np.load(shared.data, allow_pickle=False) as arrays:
-        data = DistillData(arrays["x"], arrays.get("y"), shared.data_source)
+    teacher, data = shared.read()
+    student = torch.load(job.student, weights_only=False)  # the parent wrote it in this run
     with torch_threads(shared.threads):
         outcome = distill_into(
             teacher,

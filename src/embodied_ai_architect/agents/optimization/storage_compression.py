@@ -21,12 +21,11 @@ from embodied_ai_architect.agents.optimization.base import (
 )
 from embodied_ai_architect.agents.optimization.fields import searched
 from embodied_ai_architect.agents.optimization.torch_helpers import (
-    clone_module,
     derived_handle,
     file_size,
     output_drift,
-    require_torch_handle,
     save_module,
+    source_and_clone,
     state_bytes,
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError
@@ -71,8 +70,7 @@ def weight_sharing(
 
     from embodied_ai_architect.agents.optimization.compression_utils import assign, kmeans_1d
 
-    source = require_torch_handle(handle, config.technique)
-    module = clone_module(source)
+    source, module = source_and_clone(handle, config.technique)
     clusters = 2**config.bits
     layers = [
         (name, layer)
@@ -170,8 +168,8 @@ def pack_zstd(
                 hint="re-save the model with all tensors inside the .onnx file before packing",
             )
     else:
-        source = require_torch_handle(handle, config.technique)
-        original = save_module(clone_module(source), source, ctx.path("model.pt2"))
+        source, module = source_and_clone(handle, config.technique)
+        original = save_module(module, source, ctx.path("model.pt2"))
     ctx.emit(30, f"compressing {original.name} with zstd level {config.level}")
     packed = pack_file(original, ctx.path(original.name + ".zst"), config.level)
     restored = unpack_file(packed, ctx.path("unpacked" + original.suffix))

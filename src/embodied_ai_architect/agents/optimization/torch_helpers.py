@@ -57,6 +57,12 @@ def clone_module(handle: TorchModelHandle) -> nn.Module:
     return module
 
 
+def source_and_clone(handle: ModelHandle, technique: str) -> tuple[TorchModelHandle, nn.Module]:
+    """``require_torch_handle`` and ``clone_module`` in one: the source and the copy to change."""
+    source = require_torch_handle(handle, technique)
+    return source, clone_module(source)
+
+
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -27,14 +27,13 @@ from embodied_ai_architect.agents.optimization.base import (
 )
 from embodied_ai_architect.agents.optimization.fields import searched
 from embodied_ai_architect.agents.optimization.torch_helpers import (
-    clone_module,
     derived_handle,
     example_tensors,
     file_size,
     output_drift,
     parameter_count,
-    require_torch_handle,
     save_module,
+    source_and_clone,
     state_bytes,
 )
 from embodied_ai_architect.errors import ConfigError, EAAError, TechniqueError, first_line
@@ -73,8 +72,7 @@ def fold_batchnorm(
         fold_pair,
     )
 
-    source = require_torch_handle(handle, config.technique)
-    module = clone_module(source)
+    source, module = source_and_clone(handle, config.technique)
     bytes_before = state_bytes(module)
     pairs = batchnorm_pairs(module, example_tensors(source, batch=2))
     ctx.emit(30, f"folding {len(pairs)} BatchNorm layers")
@@ -120,14 +118,10 @@ class OnnxGraphOptimizeConfig(TechniqueConfig):
 
 @register_technique(
     OnnxGraphOptimizeConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.COMPRESSION,
-        description="ONNX Runtime offline graph optimization (portable: no hardware-specific "
-        "layouts).",
+    TechniqueManifest.onnxruntime_rewrite(
+        TechniqueFamily.COMPRESSION,
+        "ONNX Runtime offline graph optimization (portable: no hardware-specific layouts).",
         input_frameworks=[Framework.ONNX, Framework.TORCH],
-        output_framework=Framework.ONNX,
-        runtime="onnxruntime",
-        requires=["onnxruntime"],
     ),
 )
 def onnx_graph_optimize(
@@ -238,8 +232,7 @@ def lowrank_svd(
         set_submodule,
     )
 
-    source = require_torch_handle(handle, config.technique)
-    module = clone_module(source)
+    source, module = source_and_clone(handle, config.technique)
     candidates = [
         (name, layer)
         for name, layer in module.named_modules()

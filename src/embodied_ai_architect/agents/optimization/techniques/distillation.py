@@ -33,8 +33,8 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     derived_handle,
     example_tensors,
     parameter_count,
-    require_torch_handle,
     save_module,
+    source_and_clone,
 )
 from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.modelio.handle import ModelHandle
@@ -266,8 +266,7 @@ def distill(handle: ModelHandle, config: DistillConfig, ctx: TechniqueContext) -
         output_shapes,
     )
 
-    source = require_torch_handle(handle, config.technique)
-    teacher = clone_module(source)
+    source, teacher = source_and_clone(handle, config.technique)
     data = distill_data(source, ctx, config.num_samples)
     args = example_tensors(source, batch=2)
     shapes = output_shapes(teacher, args)

@@ -22,7 +22,7 @@ from embodied_ai_architect.agents.optimization.base import (
     register_technique,
 )
 from embodied_ai_architect.agents.optimization.fields import searched
-from embodied_ai_architect.modelio.handle import Framework, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.modelio.onnx_io import declare_threads, declared_threads
 
 TECHNIQUE = "ort_threads"
@@ -46,14 +46,10 @@ class OrtThreadsConfig(TechniqueConfig):
 
 @register_technique(
     OrtThreadsConfig,
-    TechniqueManifest(
-        family=TechniqueFamily.RUNTIME,
-        description="ONNX Runtime intra-op thread count, chosen by measurement (the model file "
-        "is unchanged; the version and its deployment run with that many threads).",
-        input_frameworks=[Framework.ONNX],
-        output_framework=Framework.ONNX,
-        runtime="onnxruntime",
-        requires=["onnxruntime"],
+    TechniqueManifest.onnxruntime_rewrite(
+        TechniqueFamily.RUNTIME,
+        "ONNX Runtime intra-op thread count, chosen by measurement (the model file is "
+        "unchanged; the version and its deployment run with that many threads).",
     ),
 )
 def ort_threads(

@@ -36,6 +36,7 @@ from embodied_ai_architect.agents.optimization.torch_helpers import (
     parameter_count,
     require_torch_handle,
     save_module,
+    source_and_clone,
     state_bytes,
 )
 from embodied_ai_architect.errors import ConfigError
@@ -164,8 +165,7 @@ def prune_magnitude(
 
     from embodied_ai_architect.agents.optimization.sparse_store import save_sparse_state
 
-    source = require_torch_handle(handle, config.technique)
-    module = clone_module(source)
+    source, module = source_and_clone(handle, config.technique)
     named = dict(module.named_modules())
     unknown = [name for name in config.ignore if name not in named]
     if unknown:
