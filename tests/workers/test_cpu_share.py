@@ -13,12 +13,28 @@ from embodied_ai_architect.errors import ConfigError
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.settings import Settings
 from embodied_ai_architect.store import Database
+from embodied_ai_architect.workers import child
 from embodied_ai_architect.workers.child import JOB_NICENESS, autogroup_nice
 from embodied_ai_architect.workers.limits import ResourceLimits
 
 from .test_service import db, make_service, wait_for
 
 __all__ = ["db"]  # the fixture, shared with test_service
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("/autogroup-7 nice 3\n", 3), ("", 0), ("garbled", None)]
+)
+def test_autogroup_file_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: int | None
+) -> None:
+    # A session never moved out of the root group (a container's init session) reads empty.
+    fake = tmp_path / "autogroup"
+    fake.write_text(text)
+    monkeypatch.setattr(child, "_AUTOGROUP", fake)
+    assert autogroup_nice() == expected
+    monkeypatch.setattr(child, "_AUTOGROUP", tmp_path / "missing")
+    assert autogroup_nice() is None
 
 
 def test_worker_is_niced_in_its_own_session_and_pinned_to_job_cpus(
@@ -37,8 +53,8 @@ def test_worker_is_niced_in_its_own_session_and_pinned_to_job_cpus(
     assert facts["sid"] == facts["pid"]  # its own session: cancel kills its whole group
     assert facts["nice"] == min(19, os.nice(0) + JOB_NICENESS)
     assert facts["cpus"] == [last_cpu]
-    # A new session is a new scheduling group, niced relative to ours. Some kernels (and
-    # sandboxes) have no autogroup, or show an empty /proc/self/autogroup: nothing to nice.
+    # A new session is a new scheduling group, niced relative to ours (the root group, whose
+    # file reads empty, weighs as nice 0). Kernels without autogroup have nothing to nice.
     ours = autogroup_nice()
     if ours is None:
         assert facts["autogroup_nice"] is None

@@ -152,8 +152,7 @@ def version_precision(state: RunState, version: VersionRecord) -> DeploymentPrec
 
     registry = load_techniques()
     found = DeploymentPrecision.FP32
-    record: VersionRecord | None = version
-    while record is not None and record.technique is not None:
+    for record in state.registry.lineage(version.id):
         if record.technique in registry:  # the built-in ONNX export is not a technique
             spec = registry.get(record.technique)
             named = str(record.config.get("precision") or "").split("_")[0]
@@ -161,7 +160,6 @@ def version_precision(state: RunState, version: VersionRecord) -> DeploymentPrec
                 if value in _PRECISIONS:
                     found = _lower(found, _PRECISIONS[value])
                     break
-        record = state.registry.get(record.parent) if record.parent else None
     return found
 
 

@@ -167,12 +167,9 @@ def speed_headroom(state: RunState, best: VersionRecord) -> SpeedHeadroom:
     from embodied_ai_architect.agents.evaluation.headroom import speed_headroom as measure
     from embodied_ai_architect.pipeline.deployment import version_precision
 
-    m, base = best.metrics, state.baseline.metrics
+    m = best.metrics
     threads = m.threads or state.threads
-    # The analysis counted the original's MACs: they hold for versions that keep its weights'
-    # shapes (quantized or converted: a few scales more), not for pruned or distilled ones.
-    same_shapes = abs(m.parameters - base.parameters) <= 0.02 * max(base.parameters, 1)
-    macs = state.profile.macs if state.profile and same_shapes else None
+    macs = state.profile.macs if state.profile and _keeps_shapes(state, best) else None
     started = time.perf_counter()
     try:
         return measure(
@@ -185,6 +182,26 @@ def speed_headroom(state: RunState, best: VersionRecord) -> SpeedHeadroom:
         )
     finally:
         state.timings.measurement_s += time.perf_counter() - started
+
+
+def _keeps_shapes(state: RunState, version: VersionRecord) -> bool:
+    """Whether the analysis' MAC count of the original holds for ``version``.
+
+    Quantized or runtime-only versions keep the weights' shapes whatever their parameter count
+    (scales and zero points weigh a lot on a small model); other lineages (graph clean-ups,
+    pruning, distillation) are judged by a parameter count within 2 % of the original's.
+    """
+    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, load_techniques
+
+    registry = load_techniques()
+    keeping = {TechniqueFamily.QUANTIZATION, TechniqueFamily.RUNTIME}
+    if all(
+        r.technique not in registry or registry.get(r.technique).manifest.family in keeping
+        for r in state.registry.lineage(version.id)
+    ):
+        return True
+    base = state.baseline.metrics.parameters
+    return abs(version.metrics.parameters - base) <= 0.02 * max(base, 1)
 
 
 def build_report(

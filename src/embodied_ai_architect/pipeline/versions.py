@@ -189,6 +189,13 @@ class VersionRegistry:
     def records(self) -> list[VersionRecord]:
         return list(self._records.values())
 
+    def lineage(self, vid: str) -> list[VersionRecord]:
+        """The version and its ancestors, newest first (v0 last)."""
+        chain = [self.get(vid)]
+        while chain[-1].parent is not None:
+            chain.append(self.get(chain[-1].parent))
+        return chain
+
     def record_verdicts(self, verdicts: dict[str, list[ConstraintVerdict]]) -> None:
         """Store each version's verdicts on its row, once, when the run ends.
 

@@ -112,10 +112,20 @@ def lower_priority() -> None:
 
 
 def autogroup_nice() -> int | None:
-    """This session's scheduling-group niceness ("/autogroup-3 nice 0"); None without one."""
+    """This session's scheduling-group niceness ("/autogroup-3 nice 0"); None without autogroup.
+
+    A process still in the root group (its session never called setsid, e.g. a container's
+    init session) reads an empty file: that group weighs as nice 0, so 0 is returned.
+    """
     try:
-        return int(_AUTOGROUP.read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
+        fields = _AUTOGROUP.read_text().split()
+    except OSError:
+        return None
+    if not fields:
+        return 0
+    try:
+        return int(fields[-1])
+    except ValueError:
         return None
 
 
