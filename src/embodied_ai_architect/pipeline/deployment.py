@@ -153,7 +153,8 @@ def version_precision(state: RunState, version: VersionRecord) -> DeploymentPrec
     registry = load_techniques()
     found = DeploymentPrecision.FP32
     for record in state.registry.lineage(version.id):
-        if record.technique in registry:  # the built-in ONNX export is not a technique
+        # v0 has no technique, and the built-in ONNX export is not a registered one
+        if record.technique is not None and record.technique in registry:
             spec = registry.get(record.technique)
             named = str(record.config.get("precision") or "").split("_")[0]
             for value in [named, *spec.manifest.precisions]:

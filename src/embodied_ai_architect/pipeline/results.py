@@ -195,10 +195,12 @@ def _keeps_shapes(state: RunState, version: VersionRecord) -> bool:
 
     registry = load_techniques()
     keeping = {TechniqueFamily.QUANTIZATION, TechniqueFamily.RUNTIME}
-    if all(
-        r.technique not in registry or registry.get(r.technique).manifest.family in keeping
+    families = [
+        registry.get(r.technique).manifest.family
         for r in state.registry.lineage(version.id)
-    ):
+        if r.technique is not None and r.technique in registry
+    ]
+    if all(family in keeping for family in families):
         return True
     base = state.baseline.metrics.parameters
     return abs(version.metrics.parameters - base) <= 0.02 * max(base, 1)

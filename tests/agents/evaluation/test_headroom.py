@@ -214,4 +214,3 @@ def test_the_optimize_report_explains_the_headroom(tmp_path: Path) -> None:
         settings=get_settings(),
     )
     assert off.headroom is None
-
