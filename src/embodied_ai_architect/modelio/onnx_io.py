@@ -184,9 +184,14 @@ def load_onnx(
 
 
 def create_session(
-    path: Path, *, threads: int | None = None, providers: list[str] | None = None
+    model: Path | onnx.ModelProto,
+    *,
+    threads: int | None = None,
+    providers: list[str] | None = None,
+    profile_prefix: Path | None = None,
 ) -> onnxruntime.InferenceSession:
-    """An ORT session with a fixed thread count (latency figures record it)."""
+    """An ORT session with a fixed thread count (latency figures record it), from a file or an
+    in-memory graph; with ``profile_prefix``, ORT's per-kernel profiler writes there."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -194,12 +199,17 @@ def create_session(
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
     try:
         return ort.InferenceSession(
-            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+            source, sess_options=options, providers=providers or ["CPUExecutionProvider"]
         )
     except Exception as exc:  # ORT raises its own pybind exception types
+        name = model.name if isinstance(model, Path) else model.graph.name
         raise ModelLoadError(
-            f"ONNX Runtime cannot load {path.name!r}: {first_line(exc)}",
+            f"ONNX Runtime cannot load {name!r}: {first_line(exc)}",
             hint="the graph may use ops or types ONNX Runtime's CPU provider lacks",
         ) from exc

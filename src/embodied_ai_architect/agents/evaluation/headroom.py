@@ -18,13 +18,17 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embodied_ai_architect.errors import EvaluationError
 from embodied_ai_architect.modelio.handle import Feeds, ModelHandle, OnnxModelHandle
+from embodied_ai_architect.modelio.onnx_io import create_session
 from embodied_ai_architect.schemas.results import SpeedHeadroom
+
+if TYPE_CHECKING:
+    import onnx
 
 # Kernels that do the multiply-accumulates, as ONNX Runtime names its ops (after fusion and
 # quantization) and as OpenVINO's CPU plugin names its layer types.
@@ -118,7 +122,6 @@ class KernelProfile:
 
 def measure_gemm_peaks(threads: int, *, size: int = GEMM_SIZE, runs: int = 8) -> GemmPeaks:
     """Time a ``size``³ FP32 MatMul and a u8 × s8 MatMulInteger in ONNX Runtime; best run."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -141,15 +144,7 @@ def measure_gemm_peaks(threads: int, *, size: int = GEMM_SIZE, runs: int = 8) ->
             [helper.make_tensor_value_info("y", y_type, [size, size])],
             [numpy_helper.from_array(weight, "b")],
         )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-        model.ir_version = 8
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        session = create_session(_probe_model(graph), threads=threads)
         for _ in range(2):
             session.run(None, {"a": a})
         best = float("inf")
@@ -165,7 +160,6 @@ def measure_gemm_peaks(threads: int, *, size: int = GEMM_SIZE, runs: int = 8) ->
 def ort_call_floor_us(feeds: Feeds, *, threads: int, runs: int = 200) -> float:
     """Median time of an ORT session that returns its inputs unchanged (Identity per input):
     the per-call cost any model with these inputs pays before its first kernel."""
-    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
     names = sorted(feeds)
@@ -176,15 +170,7 @@ def ort_call_floor_us(feeds: Feeds, *, threads: int, runs: int = 200) -> float:
         [helper.make_tensor_value_info(n, types[n], feeds[n].shape) for n in names],
         [helper.make_tensor_value_info(f"{n}_out", types[n], feeds[n].shape) for n in names],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    session = create_session(_probe_model(graph), threads=threads)
     inputs = {n: feeds[n] for n in names}
     times = []
     for _ in range(runs + 10):
@@ -194,22 +180,23 @@ def ort_call_floor_us(feeds: Feeds, *, threads: int, runs: int = 200) -> float:
     return float(np.median(times[10:]) * 1e6)
 
 
+def _probe_model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    """A one-graph model at an opset and IR version every supported ORT reads."""
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
 def _runs_for(p50_ms: float) -> int:
     return int(max(3, min(50, PROFILE_SECONDS * 1000 / max(p50_ms, 1e-3))))
 
 
 def profile_onnx(path: Path, feeds: Feeds, *, threads: int, runs: int) -> KernelProfile:
     """ONNX Runtime's per-kernel timings (``enable_profiling``) summed by op type."""
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory(prefix="branes-profile-") as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "ort")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = create_session(path, threads=threads, profile_prefix=Path(tmp) / "ort")
         wanted = {i.name for i in session.get_inputs()}
         inputs = {k: v for k, v in feeds.items() if k in wanted}
         session.run(None, inputs)  # first run: allocations, not kernels
