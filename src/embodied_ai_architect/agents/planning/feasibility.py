@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embodied_ai_architect.agents.optimization.base import TechniqueFamily
-from embodied_ai_architect.agents.planning.planner import Applicable, PlanningInput
+from embodied_ai_architect.agents.planning.applicability import Applicable, PlanningInput
 from embodied_ai_architect.agents.planning.priors import _PRECISION_BEST, best_effect
 
 # A model whose accuracy the user requires above its own can only get there by luck.
