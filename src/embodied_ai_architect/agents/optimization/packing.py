@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+import numpy as np
 
 from embodied_ai_architect.errors import ModelFormatError
 
@@ -21,6 +24,17 @@ def pack_file(source: Path, target: Path, level: int) -> Path:
         zstandard.ZstdCompressor(compression_params=parameters).compress(source.read_bytes())
     )
     return target
+
+
+def write_npz_zst(arrays: dict[str, np.ndarray], path: Path, level: int) -> Path:
+    """Write ``arrays`` as one ``.npz`` compressed with zstd (the compact artifacts of
+    ``weight_sharing`` and ``prune_magnitude``)."""
+    import zstandard
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    path.write_bytes(zstandard.ZstdCompressor(level=level).compress(buffer.getvalue()))
+    return path
 
 
 def unpack_file(packed: Path, target: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embodied_ai_architect.agents.optimization.packing import write_npz_zst
 from embodied_ai_architect.errors import ModelFormatError
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ def save_sparse_state(
     state: dict[str, torch.Tensor], sparse_names: set[str], path: Path, level: int
 ) -> SparseStore:
     """Write ``state`` with the tensors in ``sparse_names`` as CSR matrices (rows = dim 0)."""
-    import zstandard
-
     arrays: dict[str, np.ndarray] = {}
     dense_bytes = csr_bytes = 0
     for name, tensor in state.items():
@@ -60,9 +59,7 @@ def save_sparse_state(
         for key, part in parts.items():
             arrays[f"csr::{name}::{key}"] = part
         csr_bytes += sum(part.nbytes for key, part in parts.items() if key != "shape")
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    path.write_bytes(zstandard.ZstdCompressor(level=level).compress(buffer.getvalue()))
+    write_npz_zst(arrays, path, level)
     return SparseStore(path, dense_bytes, csr_bytes, path.stat().st_size)
 
 

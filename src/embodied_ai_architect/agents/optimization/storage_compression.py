@@ -20,6 +20,7 @@ from embodied_ai_architect.agents.optimization.base import (
     register_technique,
 )
 from embodied_ai_architect.agents.optimization.fields import searched
+from embodied_ai_architect.agents.optimization.packing import pack_file, unpack_file, write_npz_zst
 from embodied_ai_architect.agents.optimization.torch_helpers import (
     derived_handle,
     file_size,
@@ -62,10 +63,7 @@ class WeightSharingConfig(TechniqueConfig):
 def weight_sharing(
     handle: ModelHandle, config: WeightSharingConfig, ctx: TechniqueContext
 ) -> TechniqueResult:
-    import io
-
     import torch
-    import zstandard
     from torch import nn
 
     from embodied_ai_architect.agents.optimization.compression_utils import assign, kmeans_1d
@@ -106,12 +104,7 @@ def weight_sharing(
     codebook_entries = clusters * len(layers)
     # Bit-packed indices + fp32 codebooks + everything else dense: the size a packed file needs.
     packed = (dense - shared_bytes) + (weights_count * config.bits + 7) // 8 + codebook_entries * 4
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    artifact = ctx.path("weight_shared.npz.zst")
-    artifact.write_bytes(
-        zstandard.ZstdCompressor(level=config.zstd_level).compress(buffer.getvalue())
-    )
+    artifact = write_npz_zst(arrays, ctx.path("weight_shared.npz.zst"), config.zstd_level)
     path = save_module(module, source, ctx.path("weight_shared.pt2"))
     result = derived_handle(
         source,
@@ -158,8 +151,6 @@ class PackZstdConfig(TechniqueConfig):
 def pack_zstd(
     handle: ModelHandle, config: PackZstdConfig, ctx: TechniqueContext
 ) -> TechniqueResult:
-    from embodied_ai_architect.agents.optimization.packing import pack_file, unpack_file
-
     if isinstance(handle, OnnxModelHandle):
         original = handle.onnx_path
         if any(p.suffix == ".data" for p in original.parent.glob(f"{original.stem}*")):
