@@ -1,14 +1,20 @@
-"""Rich consoles and the progress-bar sink shared by every long-running command."""
+"""Rich consoles, the progress-bar sink shared by every long-running command, and the way a
+command prints its typed result."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
+import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from embodied_ai_architect.schemas.progress import EventKind, ProgressEvent, ProgressSink
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
 def console() -> Console:
@@ -48,3 +54,17 @@ def progress_bar(description: str, *, quiet: bool = False) -> Iterator[ProgressS
                 progress.console.print(f"[{colour}]{event.kind.value}:[/{colour}] {event.message}")
 
         yield sink
+
+
+def print_result(
+    result: ResultT, *, as_json: bool, render: Callable[[ResultT], None], succeeded: bool
+) -> None:
+    """Show a command's typed result: as JSON on stdout with ``--json``, else through
+    ``render``. A result that did not succeed is shown in full first, then exits 1 (user
+    errors exit 2 from ``main``), so scripts can tell the two apart."""
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        render(result)
+    if not succeeded:
+        raise typer.Exit(1)

@@ -174,15 +174,15 @@ def run(
         raise invalid_request(exc, "deploy run") from exc
     if save_request(request, save_config):
         return
-    result = execute(request, quiet=quiet or as_json)
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        from embodied_ai_architect.cli.console import console
+    from embodied_ai_architect.cli.console import console, print_result
 
-        render_result(result, console())
-    if not result.success:
-        raise typer.Exit(1)
+    result = execute(request, quiet=quiet or as_json)
+    print_result(
+        result,
+        as_json=as_json,
+        render=lambda shown: render_result(shown, console()),
+        succeeded=result.success,
+    )
 
 
 def execute(request: DeployRequest, *, quiet: bool) -> DeploymentResult:

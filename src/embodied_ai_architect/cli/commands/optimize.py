@@ -198,13 +198,12 @@ def optimize(
         )
     if save_request(request, save_config):
         return
+    from embodied_ai_architect.cli.console import print_result
+
     report = execute(request, quiet=as_json)
-    if as_json:
-        typer.echo(report.model_dump_json(indent=2))
-    else:
-        render(report)
-    if report.status.value != "succeeded":
-        raise typer.Exit(1)
+    print_result(
+        report, as_json=as_json, render=render, succeeded=report.status.value == "succeeded"
+    )
 
 
 def execute(request: Any, *, quiet: bool) -> OptimizeReport:
