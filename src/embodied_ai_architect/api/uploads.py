@@ -4,32 +4,25 @@ from a worker thread (never held in memory, never blocking the event loop)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Protocol
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.api.deps import WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactRef, ArtifactStore, TooLargeError
+from embodied_ai_architect.store.repo._common import UploadedFileFields
 
 _WRITE_BATCH = 1 << 20
-
-Filename = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[^/\\\x00]+$",
-        description="Display name of the file; only its extension is kept on disk.",
-    ),
-]
 
 # The raw body of an upload route (``openapi_extra``): FastAPI cannot infer it from the handler.
 UPLOAD_BODY: dict[str, Any] = {
@@ -65,6 +58,37 @@ def remove_if_unreferenced(
         used = users(session, path=relative)
     if not used:
         artifacts.remove(relative)
+
+
+@contextmanager
+def removed_if_refused(
+    db: Database,
+    artifacts: ArtifactStore,
+    relative: str,
+    users: CountUsing,
+    refused: type[Exception] = InputError,
+) -> Iterator[None]:
+    """Around the check of a stored upload: a file the check refuses (raising ``refused``) is
+    not kept, unless ``users`` counts another row sharing it; the error goes on to the client."""
+    try:
+        yield
+    except refused:
+        remove_if_unreferenced(db, artifacts, relative, users)
+        raise
+
+
+def file_fields(
+    ref: ArtifactRef, *, name: str, format: str, path: str | None = None
+) -> UploadedFileFields:
+    """The columns every uploaded file's row records, from the stored body ``ref`` (``path``:
+    where the file ended up when it was renamed after storing, default ``ref.path``)."""
+    return UploadedFileFields(
+        name=name,
+        format=format,
+        sha256=ref.sha256,
+        size_bytes=ref.size_bytes,
+        path=ref.path if path is None else path,
+    )
 
 
 def upload_route(

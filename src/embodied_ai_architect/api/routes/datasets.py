@@ -15,12 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import page_of
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep
-from embodied_ai_architect.api.params import MAX_ID, Limit, Offset
+from embodied_ai_architect.api.params import MAX_ID, Filename, Limit, Offset
 from embodied_ai_architect.api.routing import read_route, write_route
 from embodied_ai_architect.api.schemas import ListPublic
 from embodied_ai_architect.api.uploads import (
-    Filename,
+    file_fields,
     remove_if_unreferenced,
+    removed_if_refused,
     store_body,
     upload_route,
 )
@@ -84,19 +85,12 @@ async def upload_dataset(
     else:
         stored.replace(final)
     relative = str(final.relative_to(artifacts.root))
-    try:
+    with removed_if_refused(db, artifacts, relative, datasets.count_using):
         summary = await run_in_threadpool(check_data_file, final, max_bytes=limit)
-    except InputError:
-        remove_if_unreferenced(db, artifacts, relative, datasets.count_using)
-        raise
     with db.session() as session:
         row = datasets.create_dataset(
             session,
-            name=filename,
-            format=summary.format,
-            sha256=ref.sha256,
-            size_bytes=ref.size_bytes,
-            path=relative,
+            **file_fields(ref, name=filename, format=summary.format, path=relative),
             samples=summary.samples,
             labelled=summary.labelled,
             arrays=[a.model_dump() for a in summary.arrays],

@@ -10,12 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from embodied_ai_architect.api.convert import model_public
 from embodied_ai_architect.api.deps import ArtifactsDep, DbDep, SettingsDep
-from embodied_ai_architect.api.params import Limit, ModelId, Offset
+from embodied_ai_architect.api.params import Filename, Limit, ModelId, Offset
 from embodied_ai_architect.api.routing import read_route, write_route
 from embodied_ai_architect.api.schemas import ListPublic, ModelDetail, ModelPublic
 from embodied_ai_architect.api.uploads import (
-    Filename,
+    file_fields,
     remove_if_unreferenced,
+    removed_if_refused,
     store_body,
     upload_route,
 )
@@ -47,22 +48,15 @@ async def upload_model(
         setting="EAA_MAX_MODEL_BYTES",
     )
     try:
-        # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).
-        fmt = await run_in_threadpool(check_upload, artifacts.root / ref.path, max_bytes=limit)
+        with removed_if_refused(db, artifacts, ref.path, versions.count_using, ModelFormatError):
+            # Parsed enough to be sure of the format (protobuf structure, zip directory, ...).
+            fmt = await run_in_threadpool(check_upload, artifacts.root / ref.path, max_bytes=limit)
     except ModelFormatError as exc:
-        remove_if_unreferenced(db, artifacts, ref.path, versions.count_using)
         # The stored name is the content hash; name the file the way the client knows it.
         exc.message = exc.message.replace(Path(ref.path).name, filename)
         raise
     with db.session() as session:
-        row = models.create_model(
-            session,
-            name=filename,
-            format=fmt.value,
-            sha256=ref.sha256,
-            size_bytes=ref.size_bytes,
-            path=ref.path,
-        )
+        row = models.create_model(session, **file_fields(ref, name=filename, format=fmt.value))
         versions.create_version(
             session,
             model_id=row.id,
