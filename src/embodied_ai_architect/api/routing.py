@@ -16,6 +16,7 @@ from fastapi.types import DecoratedCallable
 
 from embodied_ai_architect.api.deps import ReadAccess, WriteAccess
 from embodied_ai_architect.api.errors import error_responses
+from embodied_ai_architect.api.schemas import ListPublic
 
 
 def read_router(prefix: str, tag: str) -> APIRouter:
@@ -28,6 +29,15 @@ def token_router(prefix: str, tag: str) -> APIRouter:
     return APIRouter(
         prefix=prefix, tags=[tag], dependencies=[WriteAccess], responses=error_responses(401)
     )
+
+
+def list_route(
+    router: APIRouter, item: type[Any]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``GET ""`` of a ``read_router`` resource: a ``ListPublic`` page of ``item``, refused with
+    422 when a query parameter is out of bounds (the router documents the 401)."""
+    page = ListPublic[item]  # type: ignore[valid-type]  # a runtime parametrization
+    return router.get("", response_model=page, responses=error_responses(422))
 
 
 def read_route(

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import Query
 
 from embodied_ai_architect.api.deps import DbDep
-from embodied_ai_architect.api.errors import error_responses
-from embodied_ai_architect.api.routing import read_router
+from embodied_ai_architect.api.routing import list_route, read_router
 from embodied_ai_architect.api.schemas import DeploymentPublic, ListPublic, TargetPublic
 from embodied_ai_architect.schemas.jobs import JobKind, JobStatus
 from embodied_ai_architect.store.repo import jobs
@@ -25,11 +24,7 @@ def list_targets() -> ListPublic[TargetPublic]:
     return ListPublic[TargetPublic](data=statuses, count=len(statuses))
 
 
-@router.get(
-    "",
-    response_model=ListPublic[DeploymentPublic],
-    responses=error_responses(422),
-)
+@list_route(router, DeploymentPublic)
 def list_deployments(
     db: DbDep,
     status: JobStatus | None = None,

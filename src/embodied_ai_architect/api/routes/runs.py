@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from embodied_ai_architect.api.convert import hide_server_paths, job_public
 from embodied_ai_architect.api.deps import DbDep
 from embodied_ai_architect.api.errors import error_responses
-from embodied_ai_architect.api.routing import read_router
+from embodied_ai_architect.api.routing import list_route, read_router
 from embodied_ai_architect.api.schemas import ListPublic, RunPublic
 from embodied_ai_architect.application import runs
 from embodied_ai_architect.schemas.runs import RunComparison, RunKind, RunListItem
@@ -26,11 +26,7 @@ router = read_router("/api/v1/runs", "runs")
 RunId = Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]
 
 
-@router.get(
-    "",
-    response_model=ListPublic[RunListItem],
-    responses=error_responses(422),
-)
+@list_route(router, RunListItem)
 def list_runs(
     db: DbDep,
     kind: Annotated[
