@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session
@@ -46,6 +46,15 @@ def insert(session: Session, row: RowT) -> RowT:
     session.add(row)
     session.flush()
     return row
+
+
+def insert_new(session: Session, row_type: type[RowT], /, **columns: Any) -> RowT:
+    """Insert a ``row_type`` row built from ``columns``. A column given as None takes the
+    default its mapping declares (``{}`` or ``[]`` for the JSON columns, else NULL), so a
+    repository function passes its optional arguments through instead of restating those
+    defaults."""
+    given = {name: value for name, value in columns.items() if value is not None}
+    return insert(session, row_type(**given))
 
 
 def remove(session: Session, row: RowT) -> RowT:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,41 +10,32 @@ from sqlalchemy.orm import Session
 from embodied_ai_architect.errors import NotFoundError
 from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.store.models import AttemptRow, JobRow, PlanRow, PlanStepRow, SkillRow
-from embodied_ai_architect.store.repo._common import insert, require
+from embodied_ai_architect.store.repo._common import insert_new, require
 
 StepStatus = Literal["pending", "running", "passed", "failed", "skipped"]
 
 
+class AttemptFields(TypedDict):
+    """What an attempt records besides its job (``AttemptRow``'s columns); an optional one
+    left out or None takes the row's default."""
+
+    step: int
+    technique: str
+    config: NotRequired[dict[str, Any] | None]
+    parent_version_id: NotRequired[int | None]
+    result_version_id: NotRequired[int | None]
+    metrics: NotRequired[dict[str, Any] | None]
+    verdicts: NotRequired[list[Any] | None]
+    passed: NotRequired[bool | None]
+    error: NotRequired[str | None]
+    environment: NotRequired[dict[str, Any] | None]
+
+
 def record_attempt(
-    session: Session,
-    *,
-    job_id: str,
-    step: int,
-    technique: str,
-    config: dict[str, Any] | None = None,
-    parent_version_id: int | None = None,
-    result_version_id: int | None = None,
-    metrics: dict[str, Any] | None = None,
-    verdicts: list[Any] | None = None,
-    passed: bool | None = None,
-    error: str | None = None,
-    environment: dict[str, Any] | None = None,
+    session: Session, *, job_id: str, **attempt: Unpack[AttemptFields]
 ) -> AttemptRow:
     require(session, JobRow, job_id, what="job")
-    row = AttemptRow(
-        job_id=job_id,
-        step=step,
-        technique=technique,
-        config=config or {},
-        parent_version_id=parent_version_id,
-        result_version_id=result_version_id,
-        metrics=metrics or {},
-        verdicts=verdicts or [],
-        passed=passed,
-        error=error,
-        environment=environment or {},
-    )
-    return insert(session, row)
+    return insert_new(session, AttemptRow, job_id=job_id, **attempt)
 
 
 def resolve_run_id(session: Session, *, text: str) -> str:
@@ -115,27 +106,21 @@ def list_plans(session: Session, *, job_id: str) -> list[PlanRow]:
     )
 
 
-def record_skill(
-    session: Session,
-    *,
-    family: str,
-    target: str,
-    technique: str,
-    passed: bool,
-    config: dict[str, Any] | None = None,
-    effect: dict[str, Any] | None = None,
-    job_id: str | None = None,
-) -> SkillRow:
-    row = SkillRow(
-        family=family,
-        target=target,
-        technique=technique,
-        config=config or {},
-        effect=effect or {},
-        passed=passed,
-        job_id=job_id,
-    )
-    return insert(session, row)
+class SkillFields(TypedDict):
+    """A learned skill (``SkillRow``'s columns); an optional one left out or None takes the
+    row's default."""
+
+    family: str
+    target: str
+    technique: str
+    passed: bool
+    config: NotRequired[dict[str, Any] | None]
+    effect: NotRequired[dict[str, Any] | None]
+    job_id: NotRequired[str | None]
+
+
+def record_skill(session: Session, **skill: Unpack[SkillFields]) -> SkillRow:
+    return insert_new(session, SkillRow, **skill)
 
 
 def list_skills(

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from embodied_ai_architect.errors import InputError, StoreError
 from embodied_ai_architect.store.models import ModelRow, ModelVersionRow
-from embodied_ai_architect.store.repo._common import insert, not_found, paginate, require
+from embodied_ai_architect.store.repo._common import insert_new, not_found, paginate, require
+
+
+class VersionFields(TypedDict):
+    """What a version records besides its model, number and parent (``ModelVersionRow``'s
+    columns); an optional one left out or None takes the row's default."""
+
+    artifact_sha256: str
+    artifact_path: str
+    technique: NotRequired[str | None]
+    config: NotRequired[dict[str, Any] | None]
+    metrics: NotRequired[dict[str, Any] | None]
+    job_id: NotRequired[str | None]
+    note: NotRequired[str | None]
 
 
 def create_version(
     session: Session,
     *,
     model_id: int,
-    artifact_sha256: str,
-    artifact_path: str,
     parent_id: int | None = None,
-    technique: str | None = None,
-    config: dict[str, Any] | None = None,
-    metrics: dict[str, Any] | None = None,
-    job_id: str | None = None,
-    note: str | None = None,
+    **fields: Unpack[VersionFields],
 ) -> ModelVersionRow:
     """Record the next version (0 for the upload itself) of ``model_id``.
 
@@ -40,19 +47,10 @@ def create_version(
     latest = session.scalar(
         select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model_id)
     )
-    row = ModelVersionRow(
-        model_id=model_id,
-        version=0 if latest is None else latest + 1,
-        parent_id=parent_id,
-        technique=technique,
-        config=config or {},
-        metrics=metrics or {},
-        artifact_sha256=artifact_sha256,
-        artifact_path=artifact_path,
-        job_id=job_id,
-        note=note,
+    version = 0 if latest is None else latest + 1
+    return insert_new(
+        session, ModelVersionRow, model_id=model_id, version=version, parent_id=parent_id, **fields
     )
-    return insert(session, row)
 
 
 def get_version(session: Session, *, version_id: int) -> ModelVersionRow:
