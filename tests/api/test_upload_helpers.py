@@ -4,70 +4,54 @@ uses it, and a stored body becomes the same row columns for models and datasets.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from embodied_ai_architect.api.uploads import file_fields, removed_if_refused
 from embodied_ai_architect.errors import InputError, ModelFormatError
-from embodied_ai_architect.settings import Settings
-from embodied_ai_architect.store import Database
 from embodied_ai_architect.store.artifacts import ArtifactStore
-from embodied_ai_architect.store.repo import models, versions
 
 
-@pytest.fixture
-def db(isolated_workspace: Path) -> Iterator[Database]:
-    database = Database.from_settings(Settings(workspace=isolated_workspace))
-    database.upgrade()
-    yield database
-    database.dispose()
+class _Rows:
+    """Stands in for the database: ``users`` counts ``rows`` rows pointing at any path."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        yield None
+
+    def users(self, session: None, *, path: str) -> int:
+        return self.rows
 
 
-def test_a_refused_file_is_removed_and_the_error_goes_on(
-    db: Database, isolated_workspace: Path
+@pytest.mark.parametrize(
+    ("raised", "refused", "other_rows", "kept"),
+    [
+        (ModelFormatError, ModelFormatError, 0, False),  # refused: removed
+        (InputError, InputError, 1, True),  # refused, but another row shares the file
+        (InputError, ModelFormatError, 0, True),  # not a refusal this check makes
+    ],
+)
+def test_a_refused_file_is_removed_unless_shared_and_the_error_goes_on(
+    tmp_path: Path, raised: type[Exception], refused: type[Exception], other_rows: int, kept: bool
 ) -> None:
-    artifacts = ArtifactStore(isolated_workspace, remote=None)
+    artifacts = ArtifactStore(tmp_path, remote=None)
     ref = artifacts.put_bytes(b"not a model", scope="uploads", suffix=".onnx")
+    rows = _Rows(other_rows)
     with (
-        pytest.raises(ModelFormatError),
-        removed_if_refused(db, artifacts, ref.path, versions.count_using, ModelFormatError),
+        pytest.raises(raised),
+        removed_if_refused(rows, artifacts, ref.path, rows.users, refused),  # type: ignore[arg-type]
     ):
-        raise ModelFormatError("refused", hint="")
-    assert not (isolated_workspace / ref.path).exists()
+        raise raised("refused", hint="")
+    assert (tmp_path / ref.path).exists() is kept
 
 
-def test_a_refused_file_another_row_uses_is_kept(db: Database, isolated_workspace: Path) -> None:
-    artifacts = ArtifactStore(isolated_workspace, remote=None)
-    ref = artifacts.put_bytes(b"shared bytes", scope="uploads", suffix=".onnx")
-    with db.session() as session:
-        row = models.create_model(session, **file_fields(ref, name="kept.onnx", format="onnx"))
-        versions.create_version(
-            session, model_id=row.id, artifact_sha256=ref.sha256, artifact_path=ref.path
-        )
-    with (
-        pytest.raises(InputError),
-        removed_if_refused(db, artifacts, ref.path, versions.count_using),
-    ):
-        raise InputError("refused", hint="")
-    assert (isolated_workspace / ref.path).exists()
-
-
-def test_other_errors_keep_the_file(db: Database, isolated_workspace: Path) -> None:
-    artifacts = ArtifactStore(isolated_workspace, remote=None)
-    ref = artifacts.put_bytes(b"bytes", scope="uploads", suffix=".onnx")
-    with (
-        pytest.raises(InputError),
-        removed_if_refused(db, artifacts, ref.path, versions.count_using, ModelFormatError),
-    ):
-        raise InputError("not a format error", hint="")
-    assert (isolated_workspace / ref.path).exists()
-
-
-def test_file_fields_take_the_stored_body_and_an_optional_new_path(
-    isolated_workspace: Path,
-) -> None:
-    ref = ArtifactStore(isolated_workspace, remote=None).put_bytes(b"x", scope="datasets")
+def test_file_fields_take_the_stored_body_and_an_optional_new_path(tmp_path: Path) -> None:
+    ref = ArtifactStore(tmp_path, remote=None).put_bytes(b"x", scope="datasets")
     assert file_fields(ref, name="a.npz", format="npz") == {
         "name": "a.npz",
         "format": "npz",
@@ -75,6 +59,5 @@ def test_file_fields_take_the_stored_body_and_an_optional_new_path(
         "size_bytes": 1,
         "path": ref.path,
     }
-    assert file_fields(ref, name="a.npz", format="npz", path="runs/datasets/x.npz")["path"] == (
-        "runs/datasets/x.npz"
-    )
+    renamed = file_fields(ref, name="a.npz", format="npz", path="runs/datasets/x.npz")
+    assert renamed["path"] == "runs/datasets/x.npz"
