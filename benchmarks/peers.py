@@ -63,7 +63,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
-from peers_policies import POLICY_MODELS, best_peers  # policies: judged in closed loop
+from peers_policies import (  # policies: judged in closed loop
+    POLICY_MODELS,
+    best_peers,
+    runtime_label,
+)
 from peers_policies import SUITE as SIM_SUITE
 
 THREADS = 2
@@ -123,11 +127,11 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _ort_session(path: str | bytes) -> Any:
+def _ort_session(path: str | bytes, threads: int = THREADS) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
@@ -430,10 +434,13 @@ class Candidate:
     size_mb: float | None = None
     int8: bool = False
     fidelity: dict[str, Any] = field(default_factory=dict)
+    # Peers ship a file; branes ships a package whose deployment record also names the
+    # intra-op thread count it chose by measurement (ort_threads), and it is timed with it.
+    threads: int = THREADS
 
 
-def _ort_runner(path: Path) -> Callable[[Feeds], list[np.ndarray]]:
-    session = _ort_session(str(path))
+def _ort_runner(path: Path, threads: int = THREADS) -> Callable[[Feeds], list[np.ndarray]]:
+    session = _ort_session(str(path), threads)
     names = [i.name for i in session.get_inputs()]
 
     def run(feeds: Feeds) -> list[np.ndarray]:
@@ -443,14 +450,14 @@ def _ort_runner(path: Path) -> Callable[[Feeds], list[np.ndarray]]:
     return run
 
 
-def _ov_runner(xml: Path) -> Callable[[Feeds], list[np.ndarray]]:
+def _ov_runner(xml: Path, threads: int = THREADS) -> Callable[[Feeds], list[np.ndarray]]:
     import openvino as ov
 
     core = ov.Core()
     compiled = core.compile_model(
         str(xml),
         "CPU",
-        {"INFERENCE_NUM_THREADS": THREADS, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1},
+        {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1},
     )
     request = compiled.create_infer_request()
     count = len(compiled.outputs)
@@ -501,10 +508,10 @@ def load_candidate(candidate: Candidate) -> None:
         candidate.path = path
     if path.suffix == ".xml":
         candidate.runtime = "openvino"
-        candidate.run = _ov_runner(path)
+        candidate.run = _ov_runner(path, candidate.threads)
     elif path.suffix == ".onnx":
         candidate.runtime = "onnxruntime"
-        candidate.run = _ort_runner(path)
+        candidate.run = _ort_runner(path, candidate.threads)
     else:
         raise RuntimeError(f"artifact {path.name} is neither ONNX nor OpenVINO IR")
     candidate.size_mb = round(_artifact_size(path), 3)
@@ -672,8 +679,9 @@ def tool_olive(model: Prepared, out: Path) -> Path:
 
 def tool_branes(
     model: Prepared, out: Path, attempts: int, eval_sim: str | None = None
-) -> tuple[Path, str, list[str]]:
-    """``eval_sim``: a policy's suite; its closed-loop success is then the bounded accuracy."""
+) -> tuple[Path, str, list[str], int]:
+    """``eval_sim``: a policy's suite; its closed-loop success is then the bounded accuracy.
+    Returns the chosen artifact, the decision, every attempt and the chosen thread count."""
     from embodied_ai_architect.pipeline import run_optimize
     from embodied_ai_architect.schemas.constraints import Budget, Constraints
     from embodied_ai_architect.schemas.results import OptimizeRequest
@@ -708,7 +716,9 @@ def tool_branes(
     ]
     if report.headroom is not None:  # the report's own "why not faster", for the verdicts
         tried.append(f"headroom: {report.headroom.explanation}")
-    return Path(chosen.path), f"{chosen.technique or 'original'}: {decision}"[:400], tried
+    threads = chosen.metrics.threads or THREADS
+    note = f"{chosen.technique or 'original'}: {decision}"[:400]
+    return Path(chosen.path), note, tried, threads
 
 
 DROP = 2.0  # points of task fidelity (set from --drop)
@@ -939,8 +949,8 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
                 elif tool == "olive":
                     candidate.path = tool_olive(model, out)
                 elif tool == "branes":
-                    candidate.path, candidate.note, candidate.attempts = tool_branes(
-                        model, out, args.attempts, SIM_SUITE if policy else None
+                    candidate.path, candidate.note, candidate.attempts, candidate.threads = (
+                        tool_branes(model, out, args.attempts, SIM_SUITE if policy else None)
                     )
             candidate.wall_s = round(time.perf_counter() - started, 1)
             load_candidate(candidate)
@@ -1008,6 +1018,7 @@ def _row(c: Candidate, macs: int | None, peaks: dict[str, float]) -> dict[str, A
     row: dict[str, Any] = {
         "tool": c.tool,
         "runtime": c.runtime,
+        "threads": c.threads,
         "artifact": str(c.path) if c.path else None,
         "p50_ms": c.p50_ms,
         "size_mb": c.size_mb,
@@ -1079,7 +1090,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             check = f"{r['check']:.4f} ({r['check_metric']})" if r.get("check") is not None else "–"
             note = r["error"] or (r["note"][:90] if r["note"] else "")
             lines.append(
-                f"| {result['model'] if i == 0 else ''} | {r['tool']} | {r['runtime'] or '–'} "
+                f"| {result['model'] if i == 0 else ''} | {r['tool']} | {runtime_label(r, THREADS)} "
                 f"| {_fmt(r['p50_ms'], 4 if (r['p50_ms'] or 1) < 1 else 2)} | {_fmt(r['size_mb'])} | {_fmt(r['fidelity'], 4)} "
                 f"| {check} | {_fmt(r['wall_s'], 1)} | {peak} | {note.replace('|', '/')} |"
             )

@@ -42,6 +42,13 @@ VLA_DEFAULT = Path(__file__).resolve().parent.parent / ".cache" / "policies" / "
 Run = Callable[[Feeds], list[np.ndarray]]
 
 
+def runtime_label(row: dict[str, Any], threads: int = 2) -> str:
+    """The row's runtime, with its thread count where it is not the benchmark's ``threads``."""
+    label = row["runtime"] or "–"
+    used = row.get("threads", threads)
+    return label if used == threads else f"{label}, {used} thread{'s' * (used > 1)}"
+
+
 def vla_policy_path() -> Path:
     """The trained reach VLA's ONNX file (``PEERS_VLA_POLICY`` overrides the default)."""
     path = Path(os.environ.get("PEERS_VLA_POLICY", str(VLA_DEFAULT)))
@@ -210,7 +217,7 @@ def policy_markdown(results: list[dict[str, Any]]) -> str:
             cells = [
                 result["model"] if i == 0 else "",
                 r["tool"],
-                r["runtime"] or "–",
+                runtime_label(r),
                 "yes" if r["int8"] else "no",
                 f"{r['p50_ms']:.4f}" if r["p50_ms"] else "–",
                 f"{r['speedup_vs_fp32']:.2f}" if r.get("speedup_vs_fp32") else "–",

@@ -91,3 +91,12 @@ def test_runner_handle_feeds_inputs_in_the_models_order() -> None:
     out = handle.run({"proprio": np.zeros((1, 2)), "image": np.zeros((1, 3, 8, 8))})
     assert seen == [["image", "proprio"]]
     assert list(out) == ["output_0"]
+
+
+def test_a_row_timed_with_its_own_thread_count_says_so() -> None:
+    # branes may ship a package that loads with 1 intra-op thread; its row is timed that way
+    assert peers_policies.runtime_label({"runtime": "onnxruntime", "threads": 1}) == (
+        "onnxruntime, 1 thread"
+    )
+    assert peers_policies.runtime_label({"runtime": "openvino", "threads": 2}) == "openvino"
+    assert peers_policies.runtime_label({"runtime": None}) == "–"
