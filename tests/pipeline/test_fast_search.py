@@ -19,6 +19,7 @@ from tests.pipeline.test_objective import _measured, m
 from embodied_ai_architect.agents.evaluation.accuracy import FidelityEvaluator
 from embodied_ai_architect.modelio.handle import ModelHandle
 from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.pipeline import state as state_module
 from embodied_ai_architect.pipeline.bus import EventBus
 from embodied_ai_architect.pipeline.chains import (
     SLOW_DROP,
@@ -28,15 +29,22 @@ from embodied_ai_architect.pipeline.chains import (
     stop_reason,
 )
 from embodied_ai_architect.pipeline.state import RunState
+from embodied_ai_architect.pipeline.versions import VersionRegistry
 from embodied_ai_architect.schemas.constraints import Constraints
 from embodied_ai_architect.schemas.evaluation import TaskScore
+from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.schemas.results import (
     ConstraintVerdict,
     OptimizeRequest,
     PlanStep,
     StepCandidate,
+    StepStatus,
 )
 from embodied_ai_architect.settings import Settings
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore
+from embodied_ai_architect.store.repo import jobs as job_repo
+from embodied_ai_architect.store.repo import models as model_repo
 from embodied_ai_architect.testing.models import build_mlp_policy
 
 
@@ -91,6 +99,49 @@ def test_a_candidate_slower_than_the_cut_is_timed_but_never_evaluated(
     # Without a cut (a size limit needs slow versions) it is evaluated too.
     state.measure(handle, _artifact(tmp_path, "a3"), reference_ms=1e-6)
     assert evaluator.calls == 2
+
+
+def _registry_with_v0(state: RunState, handle: ModelHandle, tmp_path: Path) -> VersionRegistry:
+    db = Database(f"sqlite:///{tmp_path / 'branes.db'}")
+    db.upgrade()
+    packed = _artifact(tmp_path, "v0")
+    with db.session() as session:
+        model_id = model_repo.create_model(
+            session, name="policy", format="torch", sha256="0" * 64, size_bytes=2, path=str(packed)
+        ).id
+        job_repo.create_job(session, kind=JobKind.OPTIMIZE, request={}, job_id="job")
+    registry = VersionRegistry(
+        db, ArtifactStore(tmp_path / "store", remote=None), model_id=model_id, job_id="job"
+    )
+    metrics = state.measure(handle, packed)
+    registry.register(handle, packed, parent=None, technique=None, config={}, metrics=metrics)
+    return registry
+
+
+def test_a_tiny_candidate_over_the_cut_is_re_timed_with_its_parent_before_it_is_dropped(
+    state: RunState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle, evaluator = _policy()
+    state.registry = _registry_with_v0(state, handle, tmp_path)
+    state.evaluator = evaluator
+    calls = evaluator.calls
+    # The parent's alone figure as a burst of load elsewhere can leave it: 10× too fast. The
+    # candidate (the same model) is as fast as its parent in alternation: it is evaluated, and
+    # its figures are the interleaved ones and say so.
+    parent_ms = state.registry.get("v0").metrics.p50_ms / 10
+    cut = SLOW_DROP * parent_ms
+    kept = state.measure(
+        handle, _artifact(tmp_path, "a1"), reference_ms=parent_ms, slower_than=cut, parent="v0"
+    )
+    assert kept.accuracy == pytest.approx(1.0) and evaluator.calls == calls + 1
+    assert kept.timing is not None and "interleaved with v0" in kept.timing
+    # Where three rounds of both would cost more than CONFIRM_SLOW_MS, the alone verdict stands.
+    monkeypatch.setattr(state_module, "CONFIRM_SLOW_MS", 0.0)
+    slow = state.measure(
+        handle, _artifact(tmp_path, "a2"), reference_ms=parent_ms, slower_than=cut, parent="v0"
+    )
+    assert slow.accuracy is None and evaluator.calls == calls + 1
+    state.registry.db.dispose()
 
 
 def test_the_cut_is_lifted_when_a_size_limit_or_the_target_needs_the_candidate() -> None:
@@ -169,3 +220,25 @@ def test_a_candidate_whose_best_case_cannot_beat_the_kept_one_is_not_applied() -
     )
     # Under the size objective INT4's best case (0.13× the size) still beats a 23 MB INT8.
     assert beyond_reach(state, search, int4, "size") is None
+
+
+def test_session_settings_are_neither_counted_nor_stopped_by_the_attempt_budget(
+    tmp_path: Path,
+) -> None:
+    request = OptimizeRequest(
+        model_path=tmp_path / "policy.pt",
+        constraints=Constraints(max_accuracy_drop=2, budget={"max_attempts": 2}),
+    )
+    run = RunState(request, Settings(workspace=tmp_path / "ws", num_threads=2), EventBus())
+    for technique in ("ort_int8_dynamic", "ort_int8_static"):
+        run.new_attempt(
+            "precision", StepCandidate(technique=technique), "v0"
+        ).status = StepStatus.REJECTED
+    assert run.attempts_left() == 0
+    stop = run.budget_exhausted(StepCandidate(technique="ort_fp16"))
+    assert stop is not None and "2 attempts (max 2)" in stop
+    # The thread count of the final model is still timed: same file, one interleaved timing.
+    threads = StepCandidate(technique="ort_threads", config={"intra_op_threads": 1})
+    assert run.budget_exhausted(threads) is None
+    run.new_attempt("threads", threads, "v0").status = StepStatus.REJECTED
+    assert run.attempts_left() == 0 and run.budget_exhausted(threads) is None

@@ -63,7 +63,7 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
     ahead = Prefetcher(state, step.id, parent, span, state.search_pool())
     tried = 0
     while queue:
-        if stop := state.budget_exhausted():
+        if stop := state.budget_exhausted(queue[0]):
             state.bus.emit(span[0], "optimization", stop, kind=EventKind.WARNING, step=step.id)
             ahead.discard_all(stop)
             break
@@ -220,7 +220,12 @@ def try_candidate(
         parent_metrics = state.registry.get(parent).metrics
         cut = slow_cut(state, step, parent_metrics)
         metrics = state.measure(
-            handle, packed, reference_ms=parent_metrics.p50_ms, score=screened, slower_than=cut
+            handle,
+            packed,
+            reference_ms=parent_metrics.p50_ms,
+            score=screened,
+            slower_than=cut,
+            parent=parent,
         )
     except ConstraintError:  # a user error (e.g. a --fidelity metric the outputs lack) stops
         raise

@@ -83,7 +83,10 @@ class Budget(BaseModel):
         default=None, gt=0, description="Wall-clock limit for the whole job (seconds)."
     )
     max_attempts: int | None = Field(
-        default=None, ge=1, description="Most technique applications the planner may try."
+        default=None,
+        ge=1,
+        description="Most technique applications the planner may try. Session settings of the "
+        "same file (ort_threads) are not counted: they convert nothing and cost one timing.",
     )
 
 
