@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -36,6 +38,24 @@ def test_a_rank_4_weight_is_found_and_linear_share_is_quoted() -> None:
     assert 1 <= rank <= 4 and "of 64" in lowrank.rationale
     int8 = next(item for item in profile.opportunities if item.technique == "ort_int8_dynamic")
     assert int8.rationale.startswith("100% of weights are in 2 Linear")
+
+
+def test_the_rank_eigensolve_runs_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A threaded OpenBLAS eigensolve beside the runtimes' spinning pools can stall for minutes.
+    from threadpoolctl import threadpool_info
+
+    seen: list[list[int]] = []
+    eigvalsh = np.linalg.eigvalsh
+
+    def recording(matrix: np.ndarray) -> np.ndarray:
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return eigvalsh(matrix)
+
+    monkeypatch.setattr(np.linalg, "eigvalsh", recording)
+    torch.manual_seed(0)
+    profile = _analyze(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4)), [1, 64])
+    assert any(item.technique == "lowrank_svd" for item in profile.opportunities)
+    assert seen and all(counts and set(counts) == {1} for counts in seen), seen
 
 
 def test_sparse_weights_raise_magnitude_pruning() -> None:

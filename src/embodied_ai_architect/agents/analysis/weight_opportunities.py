@@ -61,9 +61,15 @@ def low_rank(inputs: OpportunityInputs) -> list[Opportunity]:
             return []
         # Squared singular values are the eigenvalues of the smaller Gram matrix: one GEMM and
         # a symmetric eigensolve instead of a full SVD (~10× cheaper on a 768×3072 weight).
+        # One BLAS thread: beside the runtimes' own spinning thread pools, OpenBLAS's threaded
+        # eigensolver can slow down without bound (OpenBLAS issue 5517); a peers-benchmark
+        # analysis of the reach MLP sat in its inner_thread at 100 % CPU for over 4 minutes.
+        from threadpoolctl import threadpool_limits
+
         matrix = weight.astype(np.float32)
-        gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
-        power = np.clip(np.linalg.eigvalsh(gram.astype(np.float64))[::-1], 0, None)
+        with threadpool_limits(limits=1, user_api="blas"):
+            gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+            power = np.clip(np.linalg.eigvalsh(gram.astype(np.float64))[::-1], 0, None)
         energy = np.cumsum(power) / max(float(np.sum(power)), 1e-30)
         rank = int(np.searchsorted(energy, 0.95) + 1)
         rows, cols = shape
