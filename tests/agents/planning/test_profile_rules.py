@@ -19,6 +19,7 @@ from embodied_ai_architect.schemas.profile import (
     HostInfo,
     LayerSensitivity,
     ModelProfile,
+    OpCount,
     Opportunity,
 )
 from embodied_ai_architect.schemas.results import StepCandidate, VersionMetrics
@@ -117,10 +118,13 @@ def test_fold_batchnorm_is_planned_only_when_the_profile_counts_foldable_batchno
     assert "fold_batchnorm" in _skipped(_input(_profile(), **torch_input))[0]
 
 
-def _precision(profile: ModelProfile) -> list[str]:
+def _configs(profile: ModelProfile) -> list[StepCandidate]:
     plans, _ = make_plans(_input(profile))
-    step = next(s for p in plans for s in p.steps if s.id == "precision")
-    return [c.technique for c in step.candidates]
+    return next(s for p in plans for s in p.steps if s.id == "precision").candidates
+
+
+def _precision(profile: ModelProfile) -> list[str]:
+    return [c.technique for c in _configs(profile)]
 
 
 def _offer(technique: str, score: float) -> Opportunity:
@@ -165,3 +169,16 @@ def test_dynamic_int8_retries_gentler_settings_before_mixed_precision() -> None:
     ]
     assert "per output channel" in reasons[0] and "8-bit" in reasons[1]
     assert "most sensitive" in reasons[2]
+
+
+def test_non_relu_activations_time_nncf_symmetric_preset_beside_the_default() -> None:
+    census = [OpCount(op_type="Conv", count=64, parameters=10, parameter_share=1.0)]
+    silu = [*census, OpCount(op_type="Sigmoid", count=57, parameters=0, parameter_share=0.0)]
+    with_silu = [(c.technique, c.config) for c in _configs(_profile(op_census=silu, macs=10**10))]
+    default = with_silu.index(("openvino_int8", {}))
+    # Right after the default (auto → mixed for SiLU): the symmetric preset, timed beside it.
+    assert with_silu[default + 1] == ("openvino_int8", {"preset": "performance"})
+    relu = [*census, OpCount(op_type="Relu", count=57, parameters=0, parameter_share=0.0)]
+    plain = [(c.technique, c.config) for c in _configs(_profile(op_census=relu, macs=10**10))]
+    assert ("openvino_int8", {}) in plain  # 'auto' already is 'performance' there: no variant
+    assert ("openvino_int8", {"preset": "performance"}) not in plain

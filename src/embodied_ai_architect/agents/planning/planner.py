@@ -18,7 +18,7 @@ from embodied_ai_architect.agents.planning.applicability import (
     applicable_techniques,
 )
 from embodied_ai_architect.agents.planning.priors import predict, relative_cost
-from embodied_ai_architect.agents.planning.profile_rules import threads_step
+from embodied_ai_architect.agents.planning.profile_rules import precision_variants, threads_step
 from embodied_ai_architect.modelio.handle import Framework
 from embodied_ai_architect.schemas.results import Plan, PlanStep, StepCandidate
 
@@ -182,6 +182,11 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
             "go back to FP32 if accuracy drops. " + accuracy_text,
             best_by=lambda u: u.effect.latency * u.effect.size,
         )
+        steps["precision"].candidates = [
+            variant
+            for candidate in steps["precision"].candidates
+            for variant in [candidate, *precision_variants(inp.profile, candidate)]
+        ]
         used_history |= hist
     clean_ups = (
         (
