@@ -214,3 +214,29 @@ def test_the_optimize_report_explains_the_headroom(tmp_path: Path) -> None:
         settings=get_settings(),
     )
     assert off.headroom is None
+
+
+@pytest.mark.skipif(not has_package("nncf"), reason="openvino extra")
+def test_openvino_int8_layers_count_as_arithmetic(tmp_path: Path, peaks: GemmPeaks) -> None:
+    # The CPU plugin names a quantized MatMul e.g. FullyConnectedQuantizedLegacy, not
+    # FullyConnected: it is still the arithmetic (MiniLM's INT8 once read 6 % compute).
+    import nncf
+    import openvino as ov
+
+    from embodied_ai_architect.modelio.openvino_io import load_openvino
+
+    model = ov.convert_model(str(gemm_heavy(tmp_path / "gemm.onnx")))
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((256, 1024)).astype(np.float32) for _ in range(4)]
+    quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=4)
+    xml = tmp_path / "gemm_int8.xml"
+    ov.save_model(quantized, str(xml))
+    handle = load_openvino(xml, threads=2)
+    p50 = measure_latency(handle, threads=2, warmup=3, runs=10).p50_ms
+    h = speed_headroom(
+        version="v1", handle=handle, precision="int8", p50_ms=p50, macs=None, peaks=peaks
+    )
+    assert h.error is None and h.compute_share is not None
+    layers = sum(share for op, share in h.op_shares.items() if op.startswith("FullyConnected"))
+    assert layers > 0.2, h.op_shares  # the quantized MatMul itself, whatever its suffix
+    assert h.compute_share == pytest.approx(layers, abs=0.01), h.op_shares
