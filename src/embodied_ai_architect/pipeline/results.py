@@ -191,16 +191,10 @@ def _keeps_shapes(state: RunState, version: VersionRecord) -> bool:
     (scales and zero points weigh a lot on a small model); other lineages (graph clean-ups,
     pruning, distillation) are judged by a parameter count within 2 % of the original's.
     """
-    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, load_techniques
+    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, technique_family
 
-    registry = load_techniques()
-    keeping = {TechniqueFamily.QUANTIZATION, TechniqueFamily.RUNTIME}
-    families = [
-        registry.get(r.technique).manifest.family
-        for r in state.registry.lineage(version.id)
-        if r.technique is not None and r.technique in registry
-    ]
-    if all(family in keeping for family in families):
+    keeping = {None, TechniqueFamily.QUANTIZATION, TechniqueFamily.RUNTIME}
+    if all(technique_family(r.technique) in keeping for r in state.registry.lineage(version.id)):
         return True
     base = state.baseline.metrics.parameters
     return abs(version.metrics.parameters - base) <= 0.02 * max(base, 1)

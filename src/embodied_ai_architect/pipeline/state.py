@@ -55,12 +55,9 @@ CONFIRM_SLOW_MS = 1000.0
 
 def session_setting(technique: str) -> bool:
     """Whether ``technique`` only changes how the same file is run (the ``runtime`` family)."""
-    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, load_techniques
+    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, technique_family
 
-    registry = load_techniques()
-    return technique in registry and registry.get(technique).manifest.family is (
-        TechniqueFamily.RUNTIME
-    )
+    return technique_family(technique) is TechniqueFamily.RUNTIME
 
 
 class RunState:
@@ -251,12 +248,14 @@ class RunState:
         if 3 * (metrics.p50_ms + reference_ms) > CONFIRM_SLOW_MS:
             return None
         record = self.registry.get(parent)
+        counted = self.timings.measurement_s
         figures = retimed(
             self,
             [parent, "candidate"],
             [self.registry.handle(parent), handle],
             [record.metrics, metrics],
         )
+        self.timings.measurement_s = counted  # measure() counts its whole duration once
         if figures is None:
             return None
         parent_now, now = figures

@@ -272,6 +272,12 @@ def get_technique(name: str) -> TechniqueSpec:
     return load_techniques().get(name)
 
 
+def technique_family(name: str | None) -> TechniqueFamily | None:
+    """The family of a registered technique; None for v0 or the built-in ONNX export."""
+    registry = load_techniques()
+    return registry.get(name).manifest.family if name is not None and name in registry else None
+
+
 def parse_config(
     spec: TechniqueSpec, config: TechniqueConfig | dict[str, Any] | None
 ) -> TechniqueConfig:
