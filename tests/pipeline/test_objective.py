@@ -71,6 +71,24 @@ def test_step_choice_prefers_the_fast_candidate_the_issue_lost() -> None:
     assert pick_best(c, items, "size") == "ort_int8_dynamic"
 
 
+def test_a_negligibly_smaller_deficit_does_not_outrank_a_faster_sibling() -> None:
+    # The demo CNN: both steps leave the 0.0416 MB limit far off; 0.2 % less size once beat
+    # a 27 % faster sibling ("lowrank_svd ranks better for latency", p50 0.185 vs 0.145 ms).
+    c = Constraints(max_accuracy_drop=1, max_size_mb=0.0416)
+    parent, folded, lowrank = m(0.18, 0.1248), m(0.145, 0.120549), m(0.185, 0.120356)
+    assert pick_best(c, [(lowrank, "lowrank_svd"), (folded, "fold_batchnorm")], "latency") == (
+        "fold_batchnorm"
+    )
+    # A real step toward the limit still counts, and so does reaching it, however small.
+    assert improves(c, parent, folded, "latency")[0]
+    ok, why = improves(c, lowrank, m(0.2, 0.1200), "latency")
+    assert not ok and "slower" in why  # 0.3 % less size: a tie on the limits, then slower
+    assert improves(c, m(0.01, 0.0420), m(0.05, 0.0415), "latency")[0]
+    assert not improves(c, m(0.05, 0.0415), m(0.01, 0.0420), "latency")[0]
+    feasible, near = m(0.09, 0.039), m(0.02, 0.0417)
+    assert pick_best(c, [(near, "near"), (feasible, "feasible")], "latency") == "feasible"
+
+
 def test_steps_follow_the_run_objective_not_a_hidden_size_goal() -> None:
     base = m(17.5, 12.0, 1.0)
     for objective in ("latency", "size", "balanced"):

@@ -132,6 +132,10 @@ def test_onnxruntime_target_packages_an_ort_optimized_graph(
     assert artifact["format"] == "onnx" and artifact["runtime"] == "onnxruntime"
     assert artifact["details"]["graph_optimization_level"] == "extended"
     assert (out / "deployment" / "deployment.json").exists()
+    # No evaluation file: the package is checked on the calibration inputs, not random ones.
+    validation = json.loads((out / "deployment" / "validation.json").read_text())
+    assert validation["data_source"] == str(calib)
+    assert validation["num_samples"] > 0 and validation["passed"]
 
 
 def test_unavailable_target_is_refused_before_any_work(

@@ -6,7 +6,8 @@ artifact is the deliverable. A named target (``openvino``, ``jetson:orin-nano``,
 winner converted at FP32 if the search left it on another framework (e.g. a pruned torch model),
 through the same conversion techniques ``branes deploy run`` uses. Validation compares the
 packaged file with the version it came from, on the run's evaluation data where that is an
-input file, else on seeded random inputs (said in the record).
+input file, else on the run's calibration inputs (a simulation suite's observations), else on
+seeded random inputs (said in the record).
 
 ``branes deploy run`` is a :class:`FixedPlan` through the same orchestrator: one required step
 (the conversion technique the target registers for the precision; none when the target runs the
@@ -307,9 +308,10 @@ def _validation(
     """What the packaged file is compared with, and how.
 
     optimize: the version it came from (the packaged file must compute what was measured), on
-    the run's evaluation data where that is an input file. deploy run: the FP32 original, on
-    the request's test data (the precision loss is what is checked); ONNX Runtime on the
-    original's ONNX export when the target runs ONNX, so the speedup is against ORT FP32."""
+    the run's evaluation data where that is an input file, else on its calibration inputs.
+    deploy run: the FP32 original, on the request's test data (the precision loss is what is
+    checked); ONNX Runtime on the original's ONNX export when the target runs ONNX, so the
+    speedup is against ORT FP32."""
     if spec is not None:
         original = state.registry.handle("v0")
         if Framework.ONNX in target.frameworks and original.framework is not Framework.ONNX:
@@ -317,6 +319,11 @@ def _validation(
         return original, spec.validation
     data = state.request.eval_data
     usable = data is not None and (data.is_dir() or data.suffix in (".npy", ".npz"))
+    if not usable:
+        # No input file to evaluate on (a simulation suite, a user metric): real inputs that
+        # never selected a version (the calibration observations) still beat random ones.
+        data = state.observed_inputs_path(packaged_from)
+        usable = data is not None
     config = ValidationConfig(
         test_data_path=data if usable else None,
         allow_random_inputs=not usable,

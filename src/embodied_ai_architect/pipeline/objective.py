@@ -2,7 +2,8 @@
 
 Order of concerns, for every step and for the final choice:
 
-1. the user's limits (size, p95 latency): a smaller *deficit* to them always wins;
+1. the user's limits (size, p95 latency): meeting them always wins, and otherwise a smaller
+   *deficit* to them does (deficits within ``DEFICIT_TIE`` of each other tie);
 2. Pareto consistency: a candidate that another candidate dominates (no slower p50, no larger,
    no less accurate, better on one) is never picked;
 3. the objective (``Constraints.objective``):
@@ -25,6 +26,9 @@ from embodied_ai_architect.schemas.results import VersionMetrics
 
 NOISE = 0.03  # latency changes under 3 % are timer noise on a shared CPU, not gains
 SIZE_GAIN = 0.05  # a size change under 5 % is not worth a new version
+# Deficits (log units) this close are a tie: 0.2 % less size toward a limit still far away must
+# not outrank a 25 % faster sibling (later steps close the gap; speed is what stays).
+DEFICIT_TIE = math.log1p(NOISE)
 
 T = TypeVar("T")
 
@@ -60,6 +64,27 @@ def _balanced(m: VersionMetrics) -> float:
     return math.log(max(m.p50_ms, 1e-9)) + math.log(max(m.size_bytes, 1))
 
 
+def closer(c: Constraints, before: VersionMetrics, after: VersionMetrics) -> int:
+    """+1 when ``after`` is meaningfully closer to the limits than ``before``, -1 further, 0 a
+    tie. Reaching every limit, or leaving one, always counts; other moves beyond the tie."""
+    a, b = deficit(c, before), deficit(c, after)
+    if b == 0 < a or b < a - DEFICIT_TIE:
+        return 1
+    if a == 0 < b or b > a + DEFICIT_TIE:
+        return -1
+    return 0
+
+
+def least_deficit(
+    c: Constraints, items: Sequence[tuple[VersionMetrics, T]]
+) -> list[tuple[VersionMetrics, T]]:
+    """The items meeting every limit, or when none does, those tied for the smallest deficit."""
+    deficits = [deficit(c, m) for m, _ in items]
+    lowest = min(deficits)
+    reach = 0.0 if lowest == 0 else lowest + DEFICIT_TIE
+    return [pair for pair, d in zip(items, deficits, strict=True) if d <= reach]
+
+
 def pick_best(c: Constraints, items: Sequence[tuple[VersionMetrics, T]], objective: str) -> T:
     """The item with the smallest deficit, then (among the Pareto set) the best objective.
 
@@ -67,8 +92,7 @@ def pick_best(c: Constraints, items: Sequence[tuple[VersionMetrics, T]], objecti
     more accurate) model wins such near-ties; the pick is never dominated by another item."""
     if not items:
         raise ValueError("pick_best needs at least one item")
-    lowest = min(round(deficit(c, m), 3) for m, _ in items)
-    pool = pareto_front([(m, item) for m, item in items if round(deficit(c, m), 3) == lowest])
+    pool = pareto_front(least_deficit(c, items))
     if objective == Objective.SIZE:
         return min(pool, key=lambda p: (p[0].size_bytes, p[0].p50_ms, -_accuracy(p[0])))[1]
     if objective == Objective.BALANCED:
@@ -83,9 +107,9 @@ def improves(
 ) -> tuple[bool, str]:
     """Whether ``new`` is worth keeping over ``current`` (its parent) for ``objective``, and why."""
     before, after = deficit(c, current), deficit(c, new)
-    if after < before - 1e-3:
+    if (move := closer(c, current, new)) > 0:
         return True, f"closer to the limits (deficit {before:.2f} → {after:.2f})"
-    if after > before + 1e-3:
+    if move < 0:
         return False, f"further from the limits (deficit {before:.2f} → {after:.2f})"
     # Gains are judged on the median: p95 on a shared CPU is dominated by scheduling noise.
     faster = new.p50_ms < current.p50_ms * (1 - NOISE)

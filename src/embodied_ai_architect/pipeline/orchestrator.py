@@ -259,7 +259,7 @@ class Orchestrator:
                 bus.emit(
                     low, "optimization", f"step {step.id}: {step.rationale[:80]}", step=step.id
                 )
-                run_step(state, step, (low, high))
+                run_step(state, step, (low, high), steps[position + 1 :])
                 state.recorder.step_status(chosen, position, step.status)
         return finish(None, evidence=[], skipped=skipped)
 

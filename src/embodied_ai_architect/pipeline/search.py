@@ -9,6 +9,7 @@ current version on speed or size; one that does not improve the step's objective
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from embodied_ai_architect.pipeline.chains import (
     slow_cut,
     stop_reason,
 )
+from embodied_ai_architect.pipeline.near_miss import rescue
 from embodied_ai_architect.pipeline.objective import improves, pick_best
 from embodied_ai_architect.pipeline.parallel import PrepareOutcome
 from embodied_ai_architect.pipeline.prefetch import Prefetcher
@@ -51,8 +53,14 @@ if TYPE_CHECKING:
 RETIME_WITHIN = 1.5  # alone-timed this close to the parent, the interleaved re-timing decides
 
 
-def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str | None:
-    """Run one step on the current version; returns the new version id, or None (rolled back)."""
+def run_step(
+    state: RunState,
+    step: PlanStep,
+    span: tuple[float, float],
+    later: Sequence[PlanStep] = (),
+) -> str | None:
+    """Run one step on the current version; returns the new version id, or None (rolled back).
+    ``later``: the plan's steps after this one (a near miss may get their compaction now)."""
     queue = list(step.candidates)
     parent = state.current
     search = StepSearch(state.registry.get(parent).metrics)
@@ -152,17 +160,39 @@ def run_step(state: RunState, step: PlanStep, span: tuple[float, float]) -> str 
         step.outcome = "no candidate improved the model; kept " + parent
         return None
     best = pick_best(state.constraints, [(m.metrics, m) for m in search.kept], objective)
-    for other in (m for m in search.kept if m is not best):
-        state.reject(
-            other.attempt,
-            f"measured but not kept: {best.candidate.technique} ranks better for "
-            f"{objective} (p50 {best.metrics.p50_ms:.3g} ms, {best.metrics.size_mb:.3g} MB vs "
-            f"p50 {other.metrics.p50_ms:.3g} ms, {other.metrics.size_mb:.3g} MB)",
-        )
+    args = (state, step, parent, search.kept, best, objective, later, span, try_candidate)
+    if (rescued := rescue(*args)) is not None:
+        won = state.registry.get(rescued)
+        winner = f"the compacted near miss {rescued}"
+        _reject_others(state, search.kept, objective, winner, won.metrics)
+        step.status = StepStatus.ACCEPTED
+        step.outcome = f"near miss {won.parent} compacted by {won.technique} → {rescued}"
+        return rescued
+    _reject_others(state, search.kept, objective, best.candidate.technique, best.metrics, best)
     vid = state.accept(best, best.source or parent)
     step.status = StepStatus.ACCEPTED
     step.outcome = f"{best.candidate.technique} → {vid}: {'; '.join(best.notes)}"
     return vid
+
+
+def _reject_others(
+    state: RunState,
+    kept: Sequence[Measured],
+    objective: str,
+    winner: str,
+    won: VersionMetrics,
+    skip: Measured | None = None,
+) -> None:
+    """Record why each kept candidate not stored as a version lost to ``winner``."""
+    for other in kept:
+        if other is skip or other.attempt.status is not StepStatus.PENDING:
+            continue
+        state.reject(
+            other.attempt,
+            f"measured but not kept: {winner} ranks better for {objective} (p50 "
+            f"{won.p50_ms:.3g} ms, {won.size_mb:.3g} MB vs p50 {other.metrics.p50_ms:.3g} ms, "
+            f"{other.metrics.size_mb:.3g} MB)",
+        )
 
 
 def _next_move(why_stop: str | None, nxt: tuple[StepCandidate, str] | None) -> str:

@@ -375,6 +375,19 @@ class RunState:
     def calibration_path(self, handle: ModelHandle) -> Path | None:
         """The file of calibration inputs for ``handle`` (None: random inputs, with a warning).
         A file, so that search workers read the same inputs as this process."""
+        path = self.observed_inputs_path(handle)
+        if path is None:
+            self.bus.emit(
+                30,
+                "optimization",
+                "no calibration data: calibrating on random inputs (pass --calibration-data)",
+                kind=EventKind.WARNING,
+            )
+        return path
+
+    def observed_inputs_path(self, handle: ModelHandle) -> Path | None:
+        """A file of real inputs for ``handle`` that never select or report versions: the
+        user's calibration data, else the evaluator's calibration part (None: neither)."""
         if self.request.calibration_data is not None:
             return Path(self.request.calibration_data)
         # The evaluator's own calibration inputs: real observations of a simulation suite's
@@ -398,10 +411,4 @@ class RunState:
                     "select or report versions)",
                 )
             return path
-        self.bus.emit(
-            30,
-            "optimization",
-            "no calibration data: calibrating on random inputs (pass --calibration-data)",
-            kind=EventKind.WARNING,
-        )
         return None
