@@ -46,6 +46,13 @@ def test_a_near_miss_gets_the_plans_compaction_and_ships(report: OptimizeReport)
     )
     assert compacted.status is StepStatus.ACCEPTED and compacted.metrics is not None
     assert compacted.metrics.size_mb <= limit
+    # The plan's own compaction step then has nothing left to do on it.
+    again = [
+        a
+        for a in report.attempts
+        if a.technique == COMPACTION and a.parent_version == compacted.version
+    ]
+    assert all(a.status is StepStatus.SKIPPED and "already the output" in a.reason for a in again)
     # The slower feasible sibling lost, and says to what.
     assert dynamic.status is StepStatus.REJECTED
     assert f"compacted near miss {compacted.version}" in dynamic.reason

@@ -19,6 +19,7 @@ from embodied_ai_architect.agents.optimization.base import (
 from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.pipeline.near_miss import COMPACTION
 from embodied_ai_architect.schemas.results import StepCandidate
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str 
     """Why ``candidate`` cannot take the current version or any ancestor (a planning fact)."""
     if candidate.technique == EXPORT_ONNX:
         return None
+    made = state.registry.get(parent)
+    same = made.technique == candidate.technique and made.config == dict(candidate.config)
+    if same and candidate.technique == COMPACTION:
+        # A near miss got it early (pipeline/near_miss.py): a second pass rewrites nothing.
+        return f"{parent} is already the output of {COMPACTION} with these settings"
     manifest = get_technique(candidate.technique).manifest
     source = readable_source(state, candidate.technique, parent)
     framework = state.registry.handle(source).framework
