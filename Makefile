@@ -55,10 +55,10 @@ demo: setup
 test: setup corpus
 	$(BIN)/python -m pytest -q
 
+# Two processes: run after the tf tests in one interpreter (TensorFlow loaded beside torch,
+# OpenVINO and MuJoCo), the VLA simulation test died of SIGSEGV; on its own it passes.
 test-slow: setup-tf corpus
 	$(BIN)/python -m embodied_ai_architect.testing.corpus fetch keras_digits
-	# Two processes: run after the tf tests in one interpreter (TensorFlow loaded beside torch,
-	# OpenVINO and MuJoCo), the VLA simulation test died of SIGSEGV; on its own it passes.
 	$(BIN)/python -X faulthandler -m pytest -q -m 'slow and not tf'
 	$(BIN)/python -X faulthandler -m pytest -q -m tf
 
