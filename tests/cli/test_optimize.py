@@ -165,3 +165,21 @@ def test_fidelity_metric_and_objective_flags(
     assert report["held_out"]["split"] == {"calibration": 10, "selection": 15, "held_out": 15}
     code, _, err = _run(["optimize", *common, "--metric", "nowhere:f", "--max-size", "9"], capsys)
     assert code == 2 and "cannot import 'nowhere'" in err and "hint" in err
+
+
+def test_a_bound_finer_than_one_sample_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, arch = _checkpoint(tmp_path / "m")
+    out = tmp_path / "o"
+    argv = ["optimize", str(model), *arch, "--max-attempts", "1", "--fidelity", "top1:0.999"]
+    code, stdout, _ = _run([*argv, "--out", str(out)], capsys)
+    report = json.loads((out / "report.json").read_text())
+    assert code == (0 if report["status"] == "succeeded" else 1)
+    # 0.1 points allowed; one of the selection samples is far more than that.
+    resolution = report["resolution"]
+    assert resolution["unit"] == "samples" and not resolution["resolves"]
+    assert resolution["step_points"] > resolution["allowed_points"] > 0
+    assert "about 1000 samples would resolve it" in resolution["message"]
+    assert "bound resolution:" in stdout
+    assert "bound resolution:" in (out / "report.html").read_text()

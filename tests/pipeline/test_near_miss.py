@@ -65,3 +65,6 @@ def test_a_near_miss_gets_the_plans_compaction_and_ships(report: OptimizeReport)
         vid = lineage[vid].parent
     assert "ort_int8_static" in chain
     assert all(v.passed for v in report.best_verdicts)
+    # 1 point allowed, labelled samples counted: the selection data resolves the bound.
+    assert report.resolution is not None and report.resolution.unit == "samples"
+    assert report.resolution.resolves and report.resolution.step_points < 1

@@ -15,6 +15,7 @@ import numpy as np
 
 from embodied_ai_architect.agents.evaluation.agent import build_evaluator
 from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.evaluation.resolution import bound_resolution
 from embodied_ai_architect.agents.planning.feasibility import unreachable_evidence
 from embodied_ai_architect.agents.planning.planner import (
     PlanningInput,
@@ -199,6 +200,10 @@ class Orchestrator:
         state.baseline = state.registry.register(
             original, packed, parent=None, technique=None, config={}, metrics=v0_metrics
         )
+        selection = state.evaluator.screen_size() if state.evaluator else 0
+        state.resolution = bound_resolution(state.constraints, v0_metrics, selection)
+        if state.resolution is not None and not state.resolution.resolves:
+            bus.emit(27, "evaluation", state.resolution.message, kind=EventKind.WARNING)
         bus.emit(
             28,
             "evaluation",

@@ -289,6 +289,7 @@ def build_report(
         baseline=base,
         best=None if status is RunStatus.UNREACHABLE else best,
         best_verdicts=verdicts,
+        resolution=state.resolution,
         held_out=held_out,
         memory=memory,
         headroom=headroom,

@@ -26,7 +26,7 @@ from embodied_ai_architect.pipeline.parallel import EvaluatorArgs, RemoteFailure
 from embodied_ai_architect.pipeline.recorder import RunRecorder
 from embodied_ai_architect.pipeline.versions import VersionRegistry
 from embodied_ai_architect.schemas.constraints import parse_constraints
-from embodied_ai_architect.schemas.evaluation import TaskEvaluator, TaskScore
+from embodied_ai_architect.schemas.evaluation import BoundResolution, TaskEvaluator, TaskScore
 from embodied_ai_architect.schemas.profile import ModelProfile
 from embodied_ai_architect.schemas.progress import EventKind
 from embodied_ai_architect.schemas.results import (
@@ -76,6 +76,7 @@ class RunState:
         self.timings = Timings()
         self.attempts: list[AttemptRecord] = []
         self.replans: list[Replan] = []
+        self.resolution: BoundResolution | None = None
         self.profile: ModelProfile | None = None
         self.training_data: tuple[np.ndarray, np.ndarray] | None = None
         self.evaluator: TaskEvaluator | None = None

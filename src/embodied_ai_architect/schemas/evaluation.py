@@ -29,6 +29,19 @@ class TaskScore(BaseModel):
     )
 
 
+class BoundResolution(BaseModel):
+    """How finely the selection data resolves the accuracy bound (agents/evaluation/resolution)."""
+
+    units: int = Field(
+        ge=1, description="Things the original's score counts on the selection data."
+    )
+    unit: str = Field(description="What they are: reference detections, episodes, samples.")
+    step_points: float = Field(description="One unit, in points of the score.")
+    allowed_points: float = Field(description="The loss the bound allows, in points.")
+    resolves: bool = Field(description="Whether one unit is within the allowed loss.")
+    message: str
+
+
 class TaskEvaluator(ABC):
     """Scores a model version; ``reference`` is the original model (v0) for fidelity metrics."""
 

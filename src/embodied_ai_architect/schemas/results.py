@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embodied_ai_architect.schemas.constraints import Constraints, parse_constraints
 from embodied_ai_architect.schemas.deployment import DeploymentResult
+from embodied_ai_architect.schemas.evaluation import BoundResolution
 from embodied_ai_architect.schemas.loading import LoadOptions
 
 
@@ -117,6 +118,9 @@ class VersionMetrics(BaseModel):
     accuracy_metric: str | None = None
     accuracy_evaluator: str | None = None
     accuracy_details: dict[str, Any] = Field(default_factory=dict)
+    accuracy_samples: int | None = Field(
+        default=None, ge=0, description="How many samples / episodes the score is based on."
+    )
     measure_seconds: float = Field(default=0, ge=0)
     timing: str = Field(
         default="sequential",
@@ -346,6 +350,11 @@ class OptimizeReport(BaseModel):
     baseline: VersionRecord
     best: VersionRecord | None = None
     best_verdicts: list[ConstraintVerdict] = Field(default_factory=list)
+    resolution: BoundResolution | None = Field(
+        default=None,
+        description="How finely the selection data resolves the accuracy bound (None: no bound "
+        "or a continuous score).",
+    )
     held_out: HeldOutFigure | None = Field(
         default=None, description="Held-out score of the original and the chosen version."
     )

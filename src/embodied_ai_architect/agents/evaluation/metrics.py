@@ -129,4 +129,5 @@ def score_fields(score: TaskScore | None) -> dict[str, Any]:
         "accuracy_metric": score.metric if score else None,
         "accuracy_evaluator": score.evaluator if score else None,
         "accuracy_details": score.details if score else {},
+        "accuracy_samples": score.samples if score else None,
     }

@@ -286,6 +286,10 @@ def render(report: OptimizeReport) -> None:
             + ("" if h.passed else " — below the bound"),
             highlight=False,
         )
+    if report.resolution is not None and not report.resolution.resolves:
+        out.print(
+            f"  [yellow]bound resolution:[/yellow] {report.resolution.message}", highlight=False
+        )
     if report.decision:
         out.print(report.decision, highlight=False)
     if report.headroom is not None and report.headroom.explanation:
