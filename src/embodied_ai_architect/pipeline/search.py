@@ -160,8 +160,10 @@ def run_step(
         step.outcome = "no candidate improved the model; kept " + parent
         return None
     best = pick_best(state.constraints, [(m.metrics, m) for m in search.kept], objective)
-    args = (state, step, parent, search.kept, best, objective, later, span, try_candidate)
-    if (rescued := rescue(*args)) is not None:
+    rescued = rescue(
+        state, step, parent, search.kept, best, objective, later, span, trial=try_candidate
+    )
+    if rescued is not None:
         won = state.registry.get(rescued)
         winner = f"the compacted near miss {rescued}"
         _reject_others(state, search.kept, objective, winner, won.metrics)
