@@ -23,7 +23,8 @@ sentence cosine, action cosine). The script also measures this host's FP32 and I
 Runtime MatMul / MatMulInteger u8s8, 2 threads) and prints the share each candidate reaches
 (2 × MACs from the analysis profile / p50).
 
-Data: crops of the two photos that ship in scikit-learn (``load_sample_images``), sentences of
+Data: crops of the two photos that ship in scikit-learn (``load_sample_images``; the detector
+gets the corpus photos with people in them instead, ``corpus/manifest.yaml`` images), sentences of
 scikit-learn's dataset descriptions tokenized with MiniLM's own tokenizer.json, observations of
 the MuJoCo reach expert for the policies. Nothing is downloaded.
 
@@ -183,12 +184,29 @@ def gemm_peaks(size: int = 1024, runs: int = 12) -> dict[str, float]:
 # --------------------------------------------------------------------------- data
 
 
-def photo_crops(count: int, height: int, width: int, seed: int) -> np.ndarray:
-    """uint8 (count, height, width, 3) random crops of scikit-learn's two sample photos."""
+def corpus_photos() -> list[np.ndarray]:
+    """The corpus photos (people, a cup, a cat: ``make corpus`` extracts them from pinned
+    scikit-image and matplotlib wheels), as uint8 RGB arrays."""
+    from PIL import Image
+
+    from embodied_ai_architect.testing.corpus import image_paths
+
+    photos = []
+    for path in image_paths():
+        with Image.open(path) as image:
+            photos.append(np.asarray(image.convert("RGB")))
+    return photos
+
+
+def photo_crops(
+    count: int, height: int, width: int, seed: int, photos: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """uint8 (count, height, width, 3) random crops of ``photos`` (default: scikit-learn's two
+    sample photos, a temple and a flower)."""
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    photos = load_sample_images().images
+    photos = photos or load_sample_images().images
     rng = np.random.default_rng(seed)
     crops = []
     for i in range(count):
@@ -283,7 +301,8 @@ def prepare(name: str, work: Path, n: int, seed: int) -> Prepared:
     work.mkdir(parents=True, exist_ok=True)
     total = 3 * n
     if name == "yolov8s_fall":
-        x = _images(photo_crops(total, 640, 640, seed), 0.0, 1.0)
+        # Photos with people: the temple and flower gave 8 detections in 48 crops (run 7).
+        x = _images(photo_crops(total, 640, 640, seed, corpus_photos()), 0.0, 1.0)
         samples = [{"images": x[i : i + 1]} for i in range(total)]
         return Prepared(name, _corpus_path(name), "detector", *_split(samples, n))
     if name == "ppocr_cls":
@@ -437,6 +456,8 @@ class Candidate:
     # Peers ship a file; branes ships a package whose deployment record also names the
     # intra-op thread count it chose by measurement (ort_threads), and it is timed with it.
     threads: int = THREADS
+    # branes' IRs compile in the precision their package pins; peers' get the plugin default.
+    precision: str | None = None
 
 
 def _ort_runner(path: Path, threads: int = THREADS) -> Callable[[Feeds], list[np.ndarray]]:
@@ -450,15 +471,22 @@ def _ort_runner(path: Path, threads: int = THREADS) -> Callable[[Feeds], list[np
     return run
 
 
-def _ov_runner(xml: Path, threads: int = THREADS) -> Callable[[Feeds], list[np.ndarray]]:
+def _ov_runner(
+    xml: Path, threads: int = THREADS, precision: str | None = None
+) -> Callable[[Feeds], list[np.ndarray]]:
+    """``precision``: INFERENCE_PRECISION_HINT (None: the plugin's default, which is BF16 on
+    CPUs with AMX / AVX512-BF16 — what a peer's IR gets from a plain ``compile_model``)."""
     import openvino as ov
 
     core = ov.Core()
-    compiled = core.compile_model(
-        str(xml),
-        "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1},
-    )
+    config: dict[str, Any] = {
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+    }
+    if precision is not None:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(str(xml), "CPU", config)
     request = compiled.create_infer_request()
     count = len(compiled.outputs)
 
@@ -508,7 +536,12 @@ def load_candidate(candidate: Candidate) -> None:
         candidate.path = path
     if path.suffix == ".xml":
         candidate.runtime = "openvino"
-        candidate.run = _ov_runner(path, candidate.threads)
+        if candidate.tool == "branes":
+            # As its package loads it: in the precision it was measured and validated at.
+            from embodied_ai_architect.modelio.openvino_io import load_openvino
+
+            candidate.precision = load_openvino(path).inference_precision
+        candidate.run = _ov_runner(path, candidate.threads, candidate.precision)
     elif path.suffix == ".onnx":
         candidate.runtime = "onnxruntime"
         candidate.run = _ort_runner(path, candidate.threads)
@@ -1019,6 +1052,8 @@ def _row(c: Candidate, macs: int | None, peaks: dict[str, float]) -> dict[str, A
         "tool": c.tool,
         "runtime": c.runtime,
         "threads": c.threads,
+        "inference_precision": c.precision
+        or ("plugin default" if c.runtime == "openvino" else None),
         "artifact": str(c.path) if c.path else None,
         "p50_ms": c.p50_ms,
         "size_mb": c.size_mb,

@@ -43,8 +43,12 @@ Run = Callable[[Feeds], list[np.ndarray]]
 
 
 def runtime_label(row: dict[str, Any], threads: int = 2) -> str:
-    """The row's runtime, with its thread count where it is not the benchmark's ``threads``."""
+    """The row's runtime, with its thread count where it is not the benchmark's ``threads`` and
+    the compute precision an OpenVINO IR was pinned to (peers run at the plugin's default)."""
     label = row["runtime"] or "–"
+    precision = row.get("inference_precision")
+    if precision and precision != "plugin default":
+        label = f"{label} {precision}"
     used = row.get("threads", threads)
     return label if used == threads else f"{label}, {used} thread{'s' * (used > 1)}"
 

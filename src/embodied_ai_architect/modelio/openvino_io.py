@@ -139,7 +139,8 @@ def load_openvino(
     signature read from the IR when they name the same inputs. A port can carry several tensor
     names; ``output_names`` (e.g. the source ONNX graph's) says which to prefer.
     ``inference_precision`` pins the compile precision (see :class:`OpenVinoModelHandle`); by
-    default it is :func:`compute_precision` of the IR, so the optimizer measures a version in the
+    default it is the one the IR records (:func:`pinned_precision`, e.g. ``openvino_bf16``'s),
+    else :func:`compute_precision` of the IR, so the optimizer measures a version in the
     precision its deployment will run, not in the BF16 the CPU plugin would pick on its own.
     """
     xml_path = Path(xml_path)
@@ -173,7 +174,9 @@ def load_openvino(
         inputs=inputs,
         outputs=ports_to_specs(model.outputs, "output", preferred),
         metadata=metadata or {},
-        inference_precision=inference_precision or compute_precision(has_fp16_weights(model)),
+        inference_precision=inference_precision
+        or pinned_precision(model)
+        or compute_precision(has_fp16_weights(model)),
     )
 
 
@@ -186,6 +189,18 @@ def compute_precision(fp16_weights: bool) -> str:
     return "f16" if "FP16" in capabilities else "f32"
 
 
+# Where an IR records the precision it was measured in (e.g. ``bf16`` compute of FP32 weights):
+# the file then says how it must be compiled, wherever it is loaded again.
+PRECISION_RT_INFO = ["branes", "inference_precision"]
+
+
+def pinned_precision(model: Any) -> str | None:
+    """The INFERENCE_PRECISION_HINT an IR was written with (:func:`save_openvino`), or None."""
+    if not model.has_rt_info(PRECISION_RT_INFO):
+        return None
+    return str(model.get_rt_info(PRECISION_RT_INFO).astype(str))
+
+
 def has_fp16_weights(model: Any) -> bool:
     """Whether an IR stores its weights in FP16 (``save_model(compress_to_fp16=True)``)."""
     return any(
@@ -194,12 +209,22 @@ def has_fp16_weights(model: Any) -> bool:
     )
 
 
-def save_openvino(model: openvino.Model, xml_path: Path, *, compress_to_fp16: bool = False) -> Path:
+def save_openvino(
+    model: openvino.Model,
+    xml_path: Path,
+    *,
+    compress_to_fp16: bool = False,
+    inference_precision: str | None = None,
+) -> Path:
     """Write ``model`` as IR. FP32 weights by default: OpenVINO's own default halves them to
-    FP16 on disk, which changes numerics on CPUs that compute in FP32 anyway."""
+    FP16 on disk, which changes numerics on CPUs that compute in FP32 anyway.
+    ``inference_precision`` is recorded in the IR (:func:`pinned_precision`), so that
+    :func:`load_openvino` compiles it in that precision wherever it is loaded."""
     ov = require_package("openvino", extra="openvino", purpose="OpenVINO models")
     xml_path = Path(xml_path)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
+    if inference_precision is not None:
+        model.set_rt_info(inference_precision, PRECISION_RT_INFO)
     try:
         ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
     except RuntimeError as exc:

@@ -166,7 +166,12 @@ def version_precision(state: RunState, version: VersionRecord) -> DeploymentPrec
 
 
 def _lower(a: DeploymentPrecision, b: DeploymentPrecision) -> DeploymentPrecision:
-    order = [DeploymentPrecision.FP32, DeploymentPrecision.FP16, DeploymentPrecision.INT8]
+    order = [
+        DeploymentPrecision.FP32,
+        DeploymentPrecision.BF16,
+        DeploymentPrecision.FP16,
+        DeploymentPrecision.INT8,
+    ]
     return max(a, b, key=order.index)
 
 

@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 
 class DeploymentPrecision(StrEnum):
     FP32 = "fp32"
+    # FP32 weights computed in BF16 (OpenVINO on CPUs with AMX-BF16 / AVX512-BF16).
+    BF16 = "bf16"
     FP16 = "fp16"
     INT8 = "int8"
 

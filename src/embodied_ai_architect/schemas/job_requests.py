@@ -117,7 +117,7 @@ class DeployJobRequest(_JobRequest):
     model_id: ModelId
     version: VersionNumber = None
     target: str = Field(default="onnxruntime", pattern=r"^[a-z0-9_]{1,32}$")
-    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "int8"] = "fp32"
     int8_mode: Literal["static", "dynamic"] = Field(
         default="dynamic", description="Static INT8 needs calibration_data_id."
     )

@@ -82,12 +82,27 @@ class CorpusModel(BaseModel):
     notes: str = ""
 
 
+class CorpusImage(BaseModel):
+    """A real photo that ships inside a pinned wheel (benchmark data, never a model)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    package: str
+    member: str = Field(description="File inside the wheel.")
+    sha256: str = Field(description="sha256 of the extracted file.")
+    file: str = Field(description="File name in the cache.")
+    contents: str = Field(description="What the photo shows (what a detector can find in it).")
+    licence: str
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: int
     packages: list[Package]
     models: list[CorpusModel]
+    images: list[CorpusImage] = Field(default_factory=list)
 
     def model(self, model_id: str) -> CorpusModel:
         for entry in self.models:
@@ -112,6 +127,27 @@ def cache_dir() -> Path:
 
 def model_path(entry: CorpusModel) -> Path:
     return cache_dir() / "models" / entry.id / entry.file
+
+
+def image_path(entry: CorpusImage) -> Path:
+    return cache_dir() / "images" / entry.file
+
+
+def image_paths(ids: list[str] | None = None, manifest: Manifest | None = None) -> list[Path]:
+    """The cached photos (all, or ``ids`` in that order); an error names what is missing."""
+    manifest = manifest or load_manifest()
+    known = {entry.id: entry for entry in manifest.images}
+    unknown = [i for i in ids or [] if i not in known]
+    if unknown:
+        raise InputError(f"no corpus image {unknown}", hint=f"known: {', '.join(known)}")
+    paths = [image_path(known[i]) for i in (ids or list(known))]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(
+            f"corpus images {missing} are not in {cache_dir() / 'images'}",
+            hint="run `make corpus` (it extracts them from pinned wheels)",
+        )
+    return paths
 
 
 def sha256_of(path: Path) -> str:
@@ -145,6 +181,19 @@ def _wheel(package: Package, log: Callable[[str], None]) -> Path:
     )
 
 
+def _extract_image(entry: CorpusImage, wheel: Path) -> None:
+    target = image_path(entry)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        target.write_bytes(archive.read(entry.member))
+    if sha256_of(target) != entry.sha256:
+        target.unlink()
+        raise InputError(
+            f"{entry.id}: {entry.member} does not have the pinned sha256",
+            hint="the wheel's content changed; re-pin corpus/manifest.yaml",
+        )
+
+
 def _extract(entry: CorpusModel, wheel: Path) -> None:
     assert entry.member is not None
     target = model_path(entry)
@@ -173,8 +222,9 @@ def fetch(
     only: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[str]:
-    """Download, check and extract every model, then derive the derived ones. Returns what was
-    skipped (with why), e.g. a recipe whose module (tensorflow) is not installed."""
+    """Download, check and extract every model, then derive the derived ones, then extract the
+    photos. Returns what was skipped (with why), e.g. a recipe whose module (tensorflow) is not
+    installed."""
     from embodied_ai_architect.testing.corpus_recipes import RECIPES
 
     manifest = manifest or load_manifest()
@@ -206,6 +256,11 @@ def fetch(
             )
             raise
         log(f"{entry.id}: {target}")
+    for image in manifest.images:
+        if (only and image.id not in only) or image_path(image).exists():
+            continue
+        _extract_image(image, _wheel(manifest.package(image.package), log))
+        log(f"{image.id}: {image_path(image)}")
     return skipped
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from embodied_ai_architect.agents.analysis.host import openvino_bf16
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.deployment.agent import deploy_model
+from embodied_ai_architect.modelio.openvino_io import load_openvino
 from embodied_ai_architect.schemas.deployment import (
     CalibrationConfig,
     DeployRequest,
@@ -67,3 +69,32 @@ def test_openvino_ir_is_built_and_validated(
         assert artifact.details["calibration_samples"] == 16
         # INT8 really happened: weights are stored as 8-bit, the IR is much smaller.
         assert "i8" in artifact.path.read_text() or "u8" in artifact.path.read_text()
+
+
+@pytest.mark.skipif(not openvino_bf16()[0], reason=f"no native BF16: {openvino_bf16()[1]}")
+def test_bf16_artifact_runs_in_bf16_where_it_is_deployed(
+    deploy_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    result = deploy_model(
+        DeployRequest(
+            model_path=deploy_assets["cnn"],
+            target="openvino",
+            precision="bf16",  # type: ignore[arg-type]
+            input_shapes=[[1, 3, 64, 64]],
+            validation=ValidationConfig(
+                test_data_path=deploy_assets["test"],
+                num_samples=4,
+                latency_runs=5,
+                tolerance_percent=3,
+            ),
+            out_dir=tmp_path,
+        ),
+        AgentContext(settings=get_settings()),
+    )
+    artifact, check = result.artifact, result.validation
+    assert artifact is not None and artifact.details["inference_precision"] == "bf16"
+    assert check is not None and check.passed, check.reasons
+    # Validated in BF16, not FP32: the outputs differ from the FP32 original, within tolerance.
+    assert 0 < check.max_relative_diff < 0.03
+    # The package loads it the same way: the IR records its compute precision.
+    assert load_openvino(artifact.path).inference_precision == "bf16"

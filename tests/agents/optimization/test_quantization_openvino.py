@@ -1,4 +1,5 @@
-"""openvino_ir and openvino_int8 on the digits CNN: IR runs, INT8 shrinks and keeps top-1."""
+"""openvino_ir, openvino_bf16 and openvino_int8 on the digits CNN: IR runs, BF16 computes in BF16
+where the CPU has it, INT8 shrinks and keeps top-1."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embodied_ai_architect.agents.analysis import host
+from embodied_ai_architect.agents.analysis.host import openvino_bf16
 from embodied_ai_architect.agents.optimization.base import TechniqueContext, apply_technique
 from embodied_ai_architect.data.calibration import GeneratorProvider
-from embodied_ai_architect.errors import ConfigError
+from embodied_ai_architect.errors import ConfigError, TechniqueError
 from embodied_ai_architect.modelio.handle import Framework
-from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
+from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle, load_openvino
 from embodied_ai_architect.modelio.torch_io import handle_from_module
 from embodied_ai_architect.testing.digits import train_digits_cnn
 
@@ -59,3 +62,64 @@ def test_openvino_int8_keeps_top1_and_validates_scope(digits, tmp_path: Path) ->
 
     with pytest.raises(ConfigError, match="needs calibration data"):
         apply_technique("openvino_int8", handle, TechniqueContext(workdir=tmp_path / "x"), {})
+
+
+NATIVE_BF16, NATIVE_BF16_WHY = openvino_bf16()
+needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason=f"no native BF16: {NATIVE_BF16_WHY}")
+
+
+def _logits(handle, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return next(iter(handle.run({handle.inputs[0].name: x}).values()))
+
+
+@needs_bf16
+def test_openvino_bf16_computes_in_bf16_and_the_ir_records_it(digits, tmp_path: Path) -> None:
+    handle, split = digits
+    result = apply_technique("openvino_bf16", handle, TechniqueContext(workdir=tmp_path), {})
+    out = result.handle
+    assert isinstance(out, OpenVinoModelHandle) and out.inference_precision == "bf16"
+    # The IR itself says how it must be compiled, wherever it is loaded again.
+    again = load_openvino(out.xml_path)
+    assert again.inference_precision == "bf16"
+    ir = apply_technique("openvino_ir", handle, TechniqueContext(workdir=tmp_path / "ir"), {})
+    assert isinstance(ir.handle, OpenVinoModelHandle) and ir.handle.inference_precision == "f32"
+    fp32, bf16 = _logits(ir.handle, split.x_test), _logits(again, split.x_test)
+    assert not np.array_equal(fp32, bf16)  # BF16 arithmetic really ran
+    assert np.abs(fp32 - bf16).max() < 0.05 * np.abs(fp32).max()
+    assert (fp32.argmax(1) == bf16.argmax(1)).mean() >= 0.98
+    # FP32 weights stay in the file: BF16 is a compute precision, not a storage one.
+    assert result.metrics["size_after_bytes"] > 0.9 * result.metrics["size_before_bytes"]
+
+
+@needs_bf16
+def test_int8_compute_precision_is_pinned_either_way(digits, tmp_path: Path) -> None:
+    handle, split = digits
+    x = split.x_train
+    provider = GeneratorProvider(
+        lambda rng: {handle.inputs[0].name: x[rng.integers(len(x)) : None][:1]},
+        handle.inputs,
+        num_samples=32,
+    )
+    bf16 = apply_technique("openvino_bf16", handle, TechniqueContext(workdir=tmp_path), {})
+    ctx = TechniqueContext(workdir=tmp_path / "q", calibration=provider)
+    mixed = apply_technique("openvino_int8", handle, ctx, {"subset_size": 32, "compute": "bf16"})
+    assert load_openvino(mixed.handle.xml_path).inference_precision == "bf16"
+    assert any("BF16" in change for change in mixed.changes)
+    # An INT8 of the BF16 IR with compute='f32' does not inherit its parent's pin.
+    ctx = TechniqueContext(workdir=tmp_path / "f", calibration=provider)
+    plain = apply_technique("openvino_int8", bf16.handle, ctx, {"subset_size": 32})
+    assert load_openvino(plain.handle.xml_path).inference_precision == "f32"
+
+
+def test_bf16_stops_where_the_cpu_would_emulate_it(
+    digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This host may have BF16; the check itself is what is replaced (hardware it may lack).
+    monkeypatch.setattr(
+        host, "openvino_bf16", lambda flags=None: (False, "no BF16 instructions: emulated")
+    )
+    handle, _ = digits
+    for technique, config in (("openvino_bf16", {}), ("openvino_int8", {"compute": "bf16"})):
+        with pytest.raises(TechniqueError, match="no native BF16") as caught:
+            apply_technique(technique, handle, TechniqueContext(workdir=tmp_path), config)
+        assert "slower than FP32" in (caught.value.hint or "")

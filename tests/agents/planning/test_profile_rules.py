@@ -15,6 +15,7 @@ from embodied_ai_architect.agents.planning.planner import (
 from embodied_ai_architect.schemas.constraints import Constraints
 from embodied_ai_architect.schemas.profile import (
     ArchitectureFamily,
+    Capability,
     FamilyDetection,
     HostInfo,
     LayerSensitivity,
@@ -182,3 +183,49 @@ def test_non_relu_activations_time_nncf_symmetric_preset_beside_the_default() ->
     plain = [(c.technique, c.config) for c in _configs(_profile(op_census=relu, macs=10**10))]
     assert ("openvino_int8", {}) in plain  # 'auto' already is 'performance' there: no variant
     assert ("openvino_int8", {"preset": "performance"}) not in plain
+
+
+def _bf16(fast: bool) -> list[Capability]:
+    reason = "native BF16 dot products" if fast else "no BF16 instructions: BF16 would be emulated"
+    return [
+        Capability(runtime="openvino", precision="bf16", available=True, fast=fast, reason=reason)
+    ]
+
+
+def test_bf16_compute_is_planned_only_where_the_cpu_has_it_natively() -> None:
+    usable, _ = _skipped(_input(_profile(macs=10**10, capabilities=_bf16(True))))
+    assert "openvino_bf16" in usable
+    for capabilities in (_bf16(False), []):
+        usable, notes = _skipped(_input(_profile(macs=10**10, capabilities=capabilities)))
+        assert "openvino_bf16" not in usable
+        assert "no native BF16" in notes["openvino_bf16"], notes["openvino_bf16"]
+    assert (
+        "emulated"
+        in _skipped(_input(_profile(macs=10**10, capabilities=_bf16(False))))[1]["openvino_bf16"]
+    )
+    # Where it is planned it is a precision candidate of its own, beside the INT8s.
+    native = _profile(macs=10**10, capabilities=_bf16(True))
+    assert "openvino_bf16" in _precision(native)
+
+
+def test_where_bf16_is_native_the_int8_variant_runs_its_unquantized_layers_in_bf16() -> None:
+    census = [OpCount(op_type="Conv", count=64, parameters=10, parameter_share=1.0)]
+    silu = [*census, OpCount(op_type="Sigmoid", count=57, parameters=0, parameter_share=0.0)]
+    relu = [*census, OpCount(op_type="Relu", count=57, parameters=0, parameter_share=0.0)]
+
+    def configs(census: list[OpCount], fast: bool) -> list[tuple[str, dict[str, Any]]]:
+        profile = _profile(op_census=census, macs=10**10, capabilities=_bf16(fast))
+        return [
+            (c.technique, c.config) for c in _configs(profile) if c.technique == "openvino_int8"
+        ]
+
+    assert configs(silu, True) == [
+        ("openvino_int8", {}),
+        ("openvino_int8", {"preset": "performance", "compute": "bf16"}),
+    ]
+    assert configs(relu, True) == [("openvino_int8", {}), ("openvino_int8", {"compute": "bf16"})]
+    assert configs(silu, False) == [
+        ("openvino_int8", {}),
+        ("openvino_int8", {"preset": "performance"}),
+    ]
+    assert configs(relu, False) == [("openvino_int8", {})]

@@ -203,6 +203,19 @@ def _hardware(flags: set[str], rules: tuple[HardwareRule, ...]) -> tuple[bool, s
     raise AssertionError("every rule table ends with a catch-all rule")
 
 
+def openvino_bf16(flags: frozenset[str] | None = None) -> tuple[bool, str]:
+    """Whether OpenVINO computes BF16 natively on this CPU, and why (its plugin must list BF16
+    and the CPU must have BF16 dot products; emulated BF16 is slower than FP32)."""
+    flags = read_cpu().flags if flags is None else flags
+    fast, reason = _hardware(set(flags), _BF16_RULES)
+    caps = openvino_cpu_capabilities()
+    if caps is None:
+        return False, "OpenVINO's CPU plugin did not load"
+    if "BF16" not in caps:
+        return False, f"OpenVINO's CPU plugin lists no BF16 ({', '.join(caps)}): {reason}"
+    return fast, reason
+
+
 def capability_matrix(host: HostInfo) -> list[Capability]:
     """Runtime × precision → available / fast / why, from the host's flags and runtimes."""
     flags = set(host.cpu_flags)

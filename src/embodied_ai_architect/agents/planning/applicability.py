@@ -105,6 +105,9 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
         ) is not None:
             skipped.append(f"{name}: {why}")
             continue
+        if (why := _host_veto(inp, spec)) is not None:
+            skipped.append(f"{name}: {why}")
+            continue
         if (why := _cannot_win(inp, spec)) is not None:
             skipped.append(f"{name}: {why}")
             continue
@@ -140,6 +143,29 @@ def _off_target(inp: PlanningInput, spec: TechniqueSpec) -> str | None:
             f"{inp.target}"
         )
     return None
+
+
+def _host_veto(inp: PlanningInput, spec: TechniqueSpec) -> str | None:
+    """Why this CPU cannot run a technique's precision fast (None: it can, or nothing to say).
+    BF16 compute keeps FP32 weights, so its only gain is speed, and emulated BF16 is slower
+    than FP32: it is planned only where the host has it natively (the profile's capability
+    matrix; without a profile, the host asked directly)."""
+    manifest = spec.manifest
+    if "bf16" not in [p.lower() for p in manifest.precisions] or manifest.runtime != "openvino":
+        return None
+    if inp.profile is None:
+        from embodied_ai_architect.agents.analysis.host import openvino_bf16
+
+        fast, why = openvino_bf16()
+    else:
+        rows = [
+            c
+            for c in inp.profile.capabilities
+            if c.runtime == manifest.runtime and c.precision == "bf16"
+        ]
+        fast = bool(rows) and rows[0].fast
+        why = rows[0].reason if rows else "the host analysis lists no BF16 for OpenVINO"
+    return None if fast else f"no native BF16 compute on this CPU ({why})"
 
 
 def _cannot_win(inp: PlanningInput, spec: TechniqueSpec) -> str | None:

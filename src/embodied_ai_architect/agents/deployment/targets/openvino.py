@@ -49,12 +49,14 @@ class OpenVinoTarget(DeploymentTarget):
     verified = (
         "fp32/fp16/int8 (NNCF PTQ) built and validated on the CPU plugin of x86-64 hosts "
         "(tests/agents/deployment/test_openvino_target.py); fp16 stores FP16 weights, CPUs "
-        "without FP16 units compute in FP32"
+        "without FP16 units compute in FP32; bf16 (FP32 weights, BF16 compute) only on CPUs "
+        "with AMX-BF16 / AVX512-BF16 (validated on a 2-vCPU AMX Xeon)"
     )
     conversions: ClassVar[dict[tuple[DeploymentPrecision, str], Conversion]] = {
         (DeploymentPrecision.FP32, "static"): Conversion("openvino_ir"),
         (DeploymentPrecision.FP16, "static"): Conversion("openvino_ir", {"compress_to_fp16": True}),
         (DeploymentPrecision.INT8, "static"): Conversion("openvino_int8"),
+        (DeploymentPrecision.BF16, "static"): Conversion("openvino_bf16"),
     }
 
     def package(
@@ -75,7 +77,9 @@ class OpenVinoTarget(DeploymentTarget):
             extra_files=[bin_path],
             details={
                 "compress_to_fp16": precision is DeploymentPrecision.FP16,
-                "inference_precision": inference_precision(precision),
+                # The precision the version was measured in (an IR may record its own, e.g.
+                # openvino_bf16's), else the one the deployment precision implies.
+                "inference_precision": handle.inference_precision or inference_precision(precision),
             },
         )
 
@@ -96,4 +100,6 @@ def inference_precision(precision: DeploymentPrecision) -> str:
     """
     from embodied_ai_architect.modelio.openvino_io import compute_precision
 
+    if precision is DeploymentPrecision.BF16:
+        return "bf16"
     return compute_precision(precision is DeploymentPrecision.FP16)

@@ -81,12 +81,19 @@ def _fix_shapes(model: Any, source: OnnxModelHandle) -> Any:
 
 
 def save_and_load(
-    model: Any, xml: Path, source: ModelHandle, ctx: TechniqueContext, *, fp16: bool
+    model: Any,
+    xml: Path,
+    source: ModelHandle,
+    ctx: TechniqueContext,
+    *,
+    fp16: bool,
+    inference_precision: str | None = None,
 ) -> OpenVinoModelHandle:
-    """Write ``model`` as ``xml`` (+ .bin) and load it as a handle with ``source``'s signature."""
+    """Write ``model`` as ``xml`` (+ .bin) and load it as a handle with ``source``'s signature;
+    ``inference_precision`` (e.g. ``bf16``) is recorded in the IR and pins how it compiles."""
     from embodied_ai_architect.modelio.openvino_io import load_openvino, save_openvino
 
-    save_openvino(model, xml, compress_to_fp16=fp16)
+    save_openvino(model, xml, compress_to_fp16=fp16, inference_precision=inference_precision)
     handle = load_openvino(
         xml,
         threads=ctx.threads,
