@@ -85,6 +85,7 @@ ALL_MODELS = (
 ALL_TOOLS = (
     "ort_static",
     "ort_dynamic",
+    "openvino",
     "nncf",
     "nncf_accuracy_control",
     "olive",
@@ -580,6 +581,16 @@ def tool_ort_dynamic(model: Prepared, out: Path) -> Path:
     return target
 
 
+def tool_openvino(model: Prepared, out: Path) -> Path:
+    """Plain conversion (``ovc``'s defaults: FP16 weights on disk), compiled with the plugin's
+    defaults like every peer IR: BF16 compute on CPUs with AMX / AVX512-BF16."""
+    import openvino as ov
+
+    target = out / "openvino.xml"
+    ov.save_model(ov.convert_model(str(model.onnx_path)), str(target))
+    return target
+
+
 def tool_nncf(model: Prepared, out: Path) -> Path:
     import nncf
     import openvino as ov
@@ -973,6 +984,8 @@ def bench_model(name: str, args: argparse.Namespace, peaks: dict[str, float]) ->
                     candidate.path = tool_ort_static(model, out)
                 elif tool == "ort_dynamic":
                     candidate.path = tool_ort_dynamic(model, out)
+                elif tool == "openvino":
+                    candidate.path = tool_openvino(model, out)
                 elif tool == "nncf":
                     candidate.path = tool_nncf(model, out)
                 elif tool == "nncf_accuracy_control":
