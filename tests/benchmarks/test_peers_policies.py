@@ -100,3 +100,11 @@ def test_a_row_timed_with_its_own_thread_count_says_so() -> None:
     )
     assert peers_policies.runtime_label({"runtime": "openvino", "threads": 2}) == "openvino"
     assert peers_policies.runtime_label({"runtime": None}) == "–"
+
+
+def test_a_row_compiled_in_a_pinned_precision_says_so() -> None:
+    # branes' IRs compile as their package does (e.g. BF16 compute); peers at the plugin default
+    row = {"runtime": "openvino", "threads": 2, "inference_precision": "bf16"}
+    assert peers_policies.runtime_label(row) == "openvino bf16"
+    peer = {"runtime": "openvino", "threads": 2, "inference_precision": "plugin default"}
+    assert peers_policies.runtime_label(peer) == "openvino"

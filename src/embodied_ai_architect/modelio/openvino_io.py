@@ -25,6 +25,7 @@ from embodied_ai_architect.errors import (
 )
 from embodied_ai_architect.modelio.formats import ModelFormat
 from embodied_ai_architect.modelio.handle import Feeds, Framework, ModelHandle
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS
 from embodied_ai_architect.schemas.tensors import TensorSpec
 from embodied_ai_architect.utils.deps import require_package
 
@@ -142,6 +143,8 @@ def load_openvino(
     default it is the one the IR records (:func:`pinned_precision`, e.g. ``openvino_bf16``'s),
     else :func:`compute_precision` of the IR, so the optimizer measures a version in the
     precision its deployment will run, not in the BF16 the CPU plugin would pick on its own.
+    An IR that records a thread count (:func:`pinned_threads`) runs with it whatever
+    ``threads`` says.
     """
     xml_path = Path(xml_path)
     if xml_path.suffix != ".xml" or not xml_path.is_file():
@@ -162,6 +165,12 @@ def load_openvino(
             f"{xml_path.name!r} is not a readable OpenVINO IR: {first_line(exc)}",
             hint="the IR is corrupt or from a newer OpenVINO; convert the model again",
         ) from exc
+    pinned = pinned_threads(model)
+    if pinned is not None:
+        # The IR's own measured thread count (openvino_threads) wins over the caller's default,
+        # as a declared ONNX Runtime count does; metrics report it as the version's count.
+        threads = pinned
+        metadata = {**(metadata or {}), DECLARED_THREADS: pinned}
     preferred = {spec.name for spec in input_specs or []} | set(output_names or [])
     inputs = ports_to_specs(model.inputs, "input", preferred)
     if input_specs is not None:
@@ -194,11 +203,23 @@ def compute_precision(fp16_weights: bool) -> str:
 PRECISION_RT_INFO = ["branes", "inference_precision"]
 
 
+# ... and the INFERENCE_NUM_THREADS it was measured fastest with (technique openvino_threads).
+THREADS_RT_INFO = ["branes", "threads"]
+
+
 def pinned_precision(model: Any) -> str | None:
     """The INFERENCE_PRECISION_HINT an IR was written with (:func:`save_openvino`), or None."""
     if not model.has_rt_info(PRECISION_RT_INFO):
         return None
     return str(model.get_rt_info(PRECISION_RT_INFO).astype(str))
+
+
+def pinned_threads(model: Any) -> int | None:
+    """The thread count an IR was written with (:func:`save_openvino`), or None."""
+    if not model.has_rt_info(THREADS_RT_INFO):
+        return None
+    value = int(model.get_rt_info(THREADS_RT_INFO).astype(int))
+    return value if value > 0 else None
 
 
 def has_fp16_weights(model: Any) -> bool:
@@ -215,16 +236,20 @@ def save_openvino(
     *,
     compress_to_fp16: bool = False,
     inference_precision: str | None = None,
+    threads: int | None = None,
 ) -> Path:
     """Write ``model`` as IR. FP32 weights by default: OpenVINO's own default halves them to
     FP16 on disk, which changes numerics on CPUs that compute in FP32 anyway.
     ``inference_precision`` is recorded in the IR (:func:`pinned_precision`), so that
-    :func:`load_openvino` compiles it in that precision wherever it is loaded."""
+    :func:`load_openvino` compiles it in that precision wherever it is loaded; ``threads`` the
+    same for INFERENCE_NUM_THREADS."""
     ov = require_package("openvino", extra="openvino", purpose="OpenVINO models")
     xml_path = Path(xml_path)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     if inference_precision is not None:
         model.set_rt_info(inference_precision, PRECISION_RT_INFO)
+    if threads is not None:
+        model.set_rt_info(int(threads), THREADS_RT_INFO)
     try:
         ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
     except RuntimeError as exc:

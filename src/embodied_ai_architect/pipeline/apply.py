@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from embodied_ai_architect.agents.optimization.base import (
     TechniqueContext,
+    TechniqueFamily,
     apply_technique,
     can_take,
     get_technique,
@@ -51,6 +52,16 @@ def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str 
         # A near miss got it early (pipeline/near_miss.py): a second pass rewrites nothing.
         return f"{parent} is already the output of {COMPACTION} with these settings"
     manifest = get_technique(candidate.technique).manifest
+    if manifest.family is TechniqueFamily.RUNTIME:
+        # Session settings are measured on the version itself: applied to an ancestor (the ONNX
+        # model an OpenVINO INT8 version came from) they would time a different model.
+        framework = state.registry.handle(parent).framework
+        if can_take(manifest, framework):
+            return None
+        return (
+            f"sets {manifest.runtime} session options; the current version {parent} runs on "
+            f"{framework.value}"
+        )
     source = readable_source(state, candidate.technique, parent)
     framework = state.registry.handle(source).framework
     if can_take(manifest, framework):

@@ -89,13 +89,15 @@ def _skipped(inp: PlanningInput) -> tuple[set[str], dict[str, str]]:
 
 
 def test_openvino_is_not_planned_for_a_tiny_model_and_the_reason_names_its_macs() -> None:
-    usable, notes = _skipped(_input(_profile(macs=16_000_000)))
+    usable, notes = _skipped(_input(_profile(macs=1_100_000)))
     for name in ("openvino_ir", "openvino_int8"):
         assert name not in usable
-        assert "16 M MACs" in notes[name] and "per-call overhead" in notes[name], notes[name]
+        assert "1.1 M MACs" in notes[name] and "per-call" in notes[name], notes[name]
     assert "ort_int8_dynamic" in usable  # ONNX Runtime stays
     large, _ = _skipped(_input(_profile(macs=700_000_000)))
     assert {"openvino_ir", "openvino_int8"} <= large
+    # A 16 M-MAC classifier: OpenVINO lost on one host and won on another, so it is measured.
+    assert {"openvino_ir", "openvino_int8"} <= _skipped(_input(_profile(macs=16_000_000)))[0]
     # Unknown MACs: no evidence, no veto.
     assert {"openvino_ir", "openvino_int8"} <= _skipped(_input(_profile(macs=None)))[0]
 

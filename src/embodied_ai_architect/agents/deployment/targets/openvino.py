@@ -18,6 +18,7 @@ from embodied_ai_architect.agents.deployment.targets.base import (
     register_target,
 )
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS, declared_threads
 from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
 from embodied_ai_architect.utils.deps import require_package
@@ -80,6 +81,8 @@ class OpenVinoTarget(DeploymentTarget):
                 # The precision the version was measured in (an IR may record its own, e.g.
                 # openvino_bf16's), else the one the deployment precision implies.
                 "inference_precision": handle.inference_precision or inference_precision(precision),
+                # The thread count the IR records (openvino_threads): it loads with it anyway.
+                DECLARED_THREADS: declared_threads(handle),
             },
         )
 

@@ -88,12 +88,20 @@ def save_and_load(
     *,
     fp16: bool,
     inference_precision: str | None = None,
+    threads: int | None = None,
 ) -> OpenVinoModelHandle:
     """Write ``model`` as ``xml`` (+ .bin) and load it as a handle with ``source``'s signature;
-    ``inference_precision`` (e.g. ``bf16``) is recorded in the IR and pins how it compiles."""
+    ``inference_precision`` (e.g. ``bf16``) and ``threads`` are recorded in the IR and pin how
+    it compiles."""
     from embodied_ai_architect.modelio.openvino_io import load_openvino, save_openvino
 
-    save_openvino(model, xml, compress_to_fp16=fp16, inference_precision=inference_precision)
+    save_openvino(
+        model,
+        xml,
+        compress_to_fp16=fp16,
+        inference_precision=inference_precision,
+        threads=threads,
+    )
     handle = load_openvino(
         xml,
         threads=ctx.threads,

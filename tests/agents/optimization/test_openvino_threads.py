@@ -1,0 +1,125 @@
+"""openvino_threads: an IR that records its OpenVINO thread count is compiled, measured, stored,
+reloaded and shipped with it; session settings apply to the version itself, never to an
+ancestor of another runtime (real OpenVINO, real ORT, real SQLite; no timing assertions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.agents.optimization.test_ort_threads import export_policy
+
+from embodied_ai_architect.agents.deployment.targets.base import DeployContext
+from embodied_ai_architect.agents.deployment.targets.openvino import OpenVinoTarget
+from embodied_ai_architect.agents.evaluation.metrics import measure_version
+from embodied_ai_architect.agents.optimization.base import TechniqueContext, apply_technique
+from embodied_ai_architect.modelio.handle import OnnxModelHandle
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS, declared_threads
+from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle, load_openvino
+from embodied_ai_architect.pipeline.apply import inapplicable
+from embodied_ai_architect.pipeline.versions import VersionRegistry, pack_artifact
+from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
+from embodied_ai_architect.schemas.jobs import JobKind
+from embodied_ai_architect.schemas.results import StepCandidate
+from embodied_ai_architect.store import Database
+from embodied_ai_architect.store.artifacts import ArtifactStore
+from embodied_ai_architect.store.repo import jobs as job_repo
+from embodied_ai_architect.store.repo import models as model_repo
+
+pytest.importorskip("openvino")
+
+
+def compiled_threads(handle: OpenVinoModelHandle) -> int:
+    """The INFERENCE_NUM_THREADS OpenVINO actually compiled the model with."""
+    return int(handle.compiled_model().get_property("INFERENCE_NUM_THREADS"))
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> tuple[OnnxModelHandle, OpenVinoModelHandle, OpenVinoModelHandle]:
+    """The policy as ONNX, its FP32 IR (2 threads) and that IR with one thread."""
+    onnx = export_policy(tmp_path)
+    ir = apply_technique(
+        "openvino_ir", onnx, TechniqueContext(workdir=tmp_path / "ir", threads=2), {}
+    ).handle
+    one = apply_technique(
+        "openvino_threads",
+        ir,
+        TechniqueContext(workdir=tmp_path / "one", threads=2),
+        {DECLARED_THREADS: 1},
+    )
+    assert one.metrics["intra_op_threads_before"] == 2.0 and "2 → 1" in one.changes[0]
+    assert isinstance(ir, OpenVinoModelHandle) and isinstance(one.handle, OpenVinoModelHandle)
+    return onnx, ir, one.handle
+
+
+def test_the_ir_runs_with_the_count_it_records_wherever_it_is_loaded(versions: Any) -> None:
+    _, ir, one = versions
+    assert compiled_threads(ir) == 2 and compiled_threads(one) == 1
+    assert declared_threads(one) == 1 and declared_threads(ir) is None
+    # A caller's default does not override a measured count; the precision pin survives.
+    again = load_openvino(one.xml_path, threads=2)
+    assert compiled_threads(again) == 1 and again.inference_precision == ir.inference_precision
+    feeds = ir.example_inputs(batch=1, seed=3)
+    (a,), (b,) = ir.run(feeds).values(), again.run(feeds).values()
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # same weights, other thread count
+
+
+def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_path: Path) -> None:
+    onnx, ir, one = versions
+    metrics = measure_version(
+        one, one.xml_path, evaluator=None, reference=None, threads=2, runs=5, max_seconds=1.0
+    )
+    assert metrics.threads == 1  # the figure says what it was measured with
+
+    db = Database(f"sqlite:///{tmp_path / 'branes.db'}")
+    db.upgrade()
+    with db.session() as session:
+        model_id = model_repo.create_model(
+            session,
+            name="policy",
+            format="onnx",
+            sha256="0" * 64,
+            size_bytes=onnx.onnx_path.stat().st_size,
+            path=str(onnx.onnx_path),
+        ).id
+        job_repo.create_job(session, kind=JobKind.OPTIMIZE, request={}, job_id="job")
+    registry = VersionRegistry(
+        db, ArtifactStore(tmp_path / "store", remote=None), model_id=model_id, job_id="job"
+    )
+    registry.register(onnx, onnx.onnx_path, parent=None, technique=None, config={}, metrics=metrics)
+    for handle, technique, config in ((ir, "openvino_ir", {}), (one, "openvino_threads", {})):
+        registry.register(
+            handle,
+            pack_artifact(handle, tmp_path),
+            parent=f"v{len(registry.records()) - 1}",
+            technique=technique,
+            config=config,
+            metrics=metrics,
+        )
+    # A registry that has not held the handles (a later deploy) reloads them from the store.
+    reopened = VersionRegistry(db, registry.artifacts, model_id=model_id, job_id="job")
+    reopened._records = dict(registry._records)
+    stored = reopened.handle("v2")
+    assert isinstance(stored, OpenVinoModelHandle) and compiled_threads(stored) == 1
+
+    # Session settings apply to the version itself: ONNX Runtime's to ONNX versions only.
+    state: Any = SimpleNamespace(registry=reopened)
+    ort = StepCandidate(technique="ort_threads", config={DECLARED_THREADS: 1})
+    why = inapplicable(state, ort, "v1")
+    assert why is not None and "runs on openvino" in why
+    assert inapplicable(state, ort, "v0") is None
+    ov = StepCandidate(technique="openvino_threads", config={DECLARED_THREADS: 1})
+    assert inapplicable(state, ov, "v1") is None
+    assert "runs on onnx" in (inapplicable(state, ov, "v0") or "")
+    db.dispose()
+
+    target = OpenVinoTarget()
+    ctx = DeployContext(out_dir=tmp_path / "deploy", threads=2)
+    ctx.out_dir.mkdir()
+    artifact = target.package(stored, DeploymentPrecision.FP32, ctx)
+    record = DeploymentArtifact.model_validate_json(artifact.model_dump_json())
+    assert record.details[DECLARED_THREADS] == 1
+    assert compiled_threads(target.load(record, threads=2)) == 1  # type: ignore[arg-type]
