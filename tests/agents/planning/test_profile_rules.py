@@ -231,3 +231,16 @@ def test_where_bf16_is_native_the_int8_variant_runs_its_unquantized_layers_in_bf
         ("openvino_int8", {"preset": "performance"}),
     ]
     assert configs(relu, False) == [("openvino_int8", {})]
+
+
+def test_the_threads_step_times_openvino_threads_for_an_onnx_model_that_may_end_on_openvino() -> (
+    None
+):
+    plans, _ = make_plans(_input(_profile(macs=10**9)))
+    threads = next(s for p in plans for s in p.steps if s.id == "threads")
+    assert {c.technique for c in threads.candidates} == {"ort_threads", "openvino_threads"}
+    # Where OpenVINO cannot pay off (a tiny model) or is not the target's runtime, it is not.
+    usable, notes = _skipped(_input(_profile(macs=1_100_000)))
+    assert "openvino_threads" not in usable and "M MACs" in notes["openvino_threads"]
+    onnx_target = _input(_profile(macs=10**9), target="onnxruntime", target_runtime="onnxruntime")
+    assert "openvino_threads" not in _skipped(onnx_target)[0]

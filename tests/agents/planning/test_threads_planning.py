@@ -1,5 +1,6 @@
-"""The planner plans ort_threads (fewer ONNX Runtime intra-op threads, timed on the final model)
-only when the run has more than one thread and the model can run on ONNX Runtime."""
+"""The planner plans ort_threads / openvino_threads (fewer ONNX Runtime intra-op / OpenVINO
+inference threads, timed on the final model) only when the run has more than one thread and the
+model can run on that runtime (the step applies each only to a version that runs there)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,12 @@ def test_every_plan_ends_with_the_thread_counts_below_the_runs(
     for plan in plans:
         last = plan.steps[-1]
         assert last.id == "threads", [s.id for s in plan.steps]
-        assert [c.technique for c in last.candidates] == ["ort_threads"] * len(counts)
-        assert [c.config[DECLARED_THREADS] for c in last.candidates] == counts
+        by_runtime: dict[str, list[int]] = {}
+        for candidate in last.candidates:
+            by_runtime.setdefault(candidate.technique, []).append(
+                candidate.config[DECLARED_THREADS]
+            )
+        assert by_runtime == {"ort_threads": counts, "openvino_threads": counts}
     assert thread_counts(threads) == counts
 
 
@@ -57,16 +62,17 @@ def test_a_one_thread_run_plans_no_thread_step_and_says_why() -> None:
 
 
 @pytest.mark.parametrize(
-    "runtime, takes, planned",
+    "runtime, takes, technique, other",
     [
-        ("openvino", {Framework.ONNX, Framework.TORCH}, False),
-        ("onnxruntime", {Framework.ONNX}, True),
+        ("openvino", {Framework.ONNX, Framework.TORCH}, "openvino_threads", "ort_threads"),
+        ("onnxruntime", {Framework.ONNX}, "ort_threads", "openvino_threads"),
     ],
 )
-def test_only_the_cpu_and_onnxruntime_targets_get_the_thread_step(
-    runtime: str, takes: set[Framework], planned: bool
+def test_a_target_gets_the_thread_step_of_its_own_runtime(
+    runtime: str, takes: set[Framework], technique: str, other: str
 ) -> None:
     inp = _input(2, target=runtime, target_runtime=runtime, target_takes=frozenset(takes))
     plans, skipped = make_plans(inp)
-    assert plans and all((p.steps[-1].id == "threads") is planned for p in plans)
-    assert planned or any(s.startswith("ort_threads:") and runtime in s for s in skipped)
+    assert plans and all(p.steps[-1].id == "threads" for p in plans)
+    assert all({c.technique for c in p.steps[-1].candidates} == {technique} for p in plans)
+    assert any(s.startswith(f"{other}:") and runtime in s for s in skipped), skipped

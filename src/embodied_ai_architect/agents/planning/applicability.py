@@ -90,7 +90,7 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
                 "graph (load its state dict with --arch to allow it)"
             )
             continue
-        if not can_take(manifest, Framework(inp.framework)):
+        if not can_take(manifest, Framework(inp.framework)) and not _reached_later(inp, spec):
             skipped.append(f"{name}: takes {[f.value for f in manifest.input_frameworks]} models")
             continue
         if manifest.output_framework not in _TIMED_OUTPUTS:
@@ -126,6 +126,19 @@ def applicable_techniques(inp: PlanningInput) -> tuple[list[Applicable], list[st
 _TIMED_OUTPUTS = frozenset(
     {Framework.ONNX, Framework.TORCH, Framework.OPENVINO, Framework.TFLITE, Framework.TENSORRT}
 )
+
+
+def _reached_later(inp: PlanningInput, spec: TechniqueSpec) -> bool:
+    """Whether a runtime-settings technique for OpenVINO models (openvino_threads) will find one:
+    the plan's runtime, precision or target step converts an ONNX or torch model to OpenVINO,
+    and the step applies it only where the final version runs there (another target's runtime
+    rules it out later, in ``_off_target``)."""
+    manifest = spec.manifest
+    return (
+        manifest.family is TechniqueFamily.RUNTIME
+        and manifest.input_frameworks == [Framework.OPENVINO]
+        and inp.framework in ("onnx", "torch")
+    )
 
 
 def _off_target(inp: PlanningInput, spec: TechniqueSpec) -> str | None:
