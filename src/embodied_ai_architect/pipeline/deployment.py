@@ -268,7 +268,7 @@ def _package(
     dctx.logs.extend(converted.changes)
     artifact = target.package(converted.handle, precision, dctx)
     artifact.details.update(converted.details)
-    artifact.details.update(conversion_details(version))
+    artifact.details.update(conversion_details(made_by(state, version)))
     if spec is not None and spec.calibration_samples is not None:
         artifact.details["calibration_samples"] = spec.calibration_samples
     artifact.details["version"] = version.id
@@ -339,6 +339,24 @@ def _validation(
         tolerance_percent=1.0,
     )
     return packaged_from, config
+
+
+def made_by(state: RunState, version: VersionRecord) -> VersionRecord:
+    """The version whose technique made ``version``'s model: runtime settings (ort_threads,
+    openvino_threads) change how a model runs — the target records that as
+    ``intra_op_threads`` — not what was converted."""
+    from embodied_ai_architect.agents.optimization.base import TechniqueFamily, load_techniques
+
+    registry = load_techniques()
+    record = version
+    while (
+        record.parent is not None
+        and record.technique is not None
+        and record.technique in registry
+        and registry.get(record.technique).manifest.family is TechniqueFamily.RUNTIME
+    ):
+        record = state.registry.get(record.parent)
+    return record
 
 
 def conversion_details(version: VersionRecord) -> dict[str, str | int | float | bool | None]:

@@ -70,20 +70,22 @@ class OpenVinoTarget(DeploymentTarget):
         shutil.copyfile(handle.xml_path, xml_path)
         shutil.copyfile(handle.xml_path.with_suffix(".bin"), bin_path)
         ctx.log(f"wrote {xml_path.name} (+ .bin)")
+        details: dict[str, str | int | float | bool | None] = {
+            "compress_to_fp16": precision is DeploymentPrecision.FP16,
+            # The precision the version was measured in (an IR may record its own, e.g.
+            # openvino_bf16's), else the one the deployment precision implies.
+            "inference_precision": handle.inference_precision or inference_precision(precision),
+        }
+        if (declared := declared_threads(handle)) is not None:
+            # The thread count the IR records (openvino_threads): it loads with it anyway.
+            details[DECLARED_THREADS] = declared
         return self.artifact(
             handle,
             xml_path,
             precision,
             runtime_version=str(ov.get_version()),
             extra_files=[bin_path],
-            details={
-                "compress_to_fp16": precision is DeploymentPrecision.FP16,
-                # The precision the version was measured in (an IR may record its own, e.g.
-                # openvino_bf16's), else the one the deployment precision implies.
-                "inference_precision": handle.inference_precision or inference_precision(precision),
-                # The thread count the IR records (openvino_threads): it loads with it anyway.
-                DECLARED_THREADS: declared_threads(handle),
-            },
+            details=details,
         )
 
     def load(self, artifact: DeploymentArtifact, *, threads: int) -> ModelHandle:
