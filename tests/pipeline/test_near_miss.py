@@ -21,10 +21,10 @@ from embodied_ai_architect.settings import Settings
 def report(tmp_path_factory: pytest.TempPathFactory) -> OptimizeReport:
     root = tmp_path_factory.mktemp("near-miss")
     inputs = prepare_demo(root / "data")
-    return run_optimize(
-        demo_request(inputs, out_dir=root / "run"),
-        settings=Settings(workspace=root / "ws", num_threads=1),
-    )
+    # Without training data: a structural step kept on a timing tie (pruning, 0.181 vs 0.182 ms)
+    # would shrink the model under the limit before the precision step and void the premise.
+    request = demo_request(inputs, out_dir=root / "run").model_copy(update={"train_data": None})
+    return run_optimize(request, settings=Settings(workspace=root / "ws", num_threads=1))
 
 
 def test_a_near_miss_gets_the_plans_compaction_and_ships(report: OptimizeReport) -> None:
