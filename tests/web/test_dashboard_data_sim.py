@@ -15,6 +15,7 @@ Screenshots for docs/dashboard.md: ``EAA_SCREENSHOTS=1 pytest tests/web``.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -238,7 +239,8 @@ def test_compare_three_runs_side_by_side(server: LiveServer, browser: Any) -> No
         runs.append(response.json()["job_id"])
     for run in runs:
         job = wait_job(api, run, DONE, timeout=900)
-        assert job["status"] == "succeeded", job
+        # The whole record (error and hint included), not pytest's truncated dict.
+        assert job["status"] == "succeeded", json.dumps(job)[:3000]
     context, page, errors = open_page(browser, server)
     try:
         page.click('nav a[data-view="history"]')
