@@ -52,15 +52,23 @@ def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str 
         # A near miss got it early (pipeline/near_miss.py): a second pass rewrites nothing.
         return f"{parent} is already the output of {COMPACTION} with these settings"
     manifest = get_technique(candidate.technique).manifest
-    if manifest.family is TechniqueFamily.RUNTIME:
-        # Session settings are measured on the version itself: applied to an ancestor (the ONNX
-        # model an OpenVINO INT8 version came from) they would time a different model.
+    if manifest.family is not TechniqueFamily.QUANTIZATION:
+        # Only a precision conversion may start from an ancestor (an INT8 of the ONNX model an
+        # OpenVINO FP32 version came from competes with that version). A session setting or a
+        # clean-up applied to an ancestor would time a different model and discard the step
+        # that made the parent (ort_threads / onnx_graph_optimize on an OpenVINO INT8 winner
+        # timed its FP32 ONNX original, 4.7× slower, and rolled it back).
         framework = state.registry.handle(parent).framework
         if can_take(manifest, framework):
             return None
+        if manifest.family is TechniqueFamily.RUNTIME:
+            return (
+                f"sets {manifest.runtime} session options; the current version {parent} runs "
+                f"on {framework.value}"
+            )
         return (
-            f"sets {manifest.runtime} session options; the current version {parent} runs on "
-            f"{framework.value}"
+            f"rewrites {'/'.join(f.value for f in manifest.input_frameworks)} models; the "
+            f"current version {parent} runs on {framework.value}"
         )
     source = readable_source(state, candidate.technique, parent)
     framework = state.registry.handle(source).framework

@@ -1,6 +1,6 @@
 """openvino_threads: an IR that records its OpenVINO thread count is compiled, measured, stored,
-reloaded and shipped with it; session settings apply to the version itself, never to an
-ancestor of another runtime (real OpenVINO, real ORT, real SQLite; no timing assertions)."""
+reloaded and shipped with it; session settings and clean-ups apply to the version itself, never
+to an ancestor of another runtime (real OpenVINO, real ORT, real SQLite; no timing assertions)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,12 @@ def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_pat
     ov = StepCandidate(technique="openvino_threads", config={DECLARED_THREADS: 1})
     assert inapplicable(state, ov, "v1") is None
     assert "runs on onnx" in (inapplicable(state, ov, "v0") or "")
+    # So do graph clean-ups; only a precision conversion may start from the ONNX ancestor of an
+    # OpenVINO version (its INT8 competes with that FP32 IR).
+    cleanup = StepCandidate(technique="onnx_graph_optimize")
+    assert "runs on openvino" in (inapplicable(state, cleanup, "v1") or "")
+    assert inapplicable(state, cleanup, "v0") is None
+    assert inapplicable(state, StepCandidate(technique="ort_int8_dynamic"), "v1") is None
     db.dispose()
 
     target = OpenVinoTarget()
