@@ -200,6 +200,25 @@ def test_a_chain_far_below_the_floor_stops_when_its_first_retry_gains_nothing() 
     assert stop_reason(state, gaining, attempt(0.55), "latency") is None
 
 
+def test_a_quantizer_far_below_the_floor_is_not_tried_again_as_a_variant() -> None:
+    verdicts = [
+        ConstraintVerdict(
+            constraint="accuracy", passed=False, actual=0.625, limit=0.98, reason="below"
+        )
+    ]
+    far = StepSearch(m(17.5, 12.0))
+    far.chains["openvino_int8"] = [0.625, 0.5625]
+    far.note_stop("openvino_int8", verdicts)
+    why = far.hopeless["openvino_int8"]
+    assert "62.50 %" in why and "35.5 points short" in why and "variant" in why
+    # A chain that stopped near the floor (e.g. it could not beat the incumbent) leaves its
+    # variants to be measured: another preset can close a few points (YOLOv8s: 8 points).
+    near = StepSearch(m(17.5, 12.0))
+    near.chains["openvino_int8"] = [0.9167]
+    near.note_stop("openvino_int8", verdicts)
+    assert near.hopeless == {}
+
+
 def test_a_candidate_whose_best_case_cannot_beat_the_kept_one_is_not_applied() -> None:
     state: Any = SimpleNamespace(constraints=Constraints(max_accuracy_drop=2))
     parent = m(97.0, 90.0)  # MiniLM's OpenVINO FP32 parent, timed in alternation

@@ -80,6 +80,10 @@ def run_step(
         if candidate.technique in search.dropped:
             ahead.discard(candidate, f"{candidate.technique} was dropped for this model")
             continue
+        if (hopeless := search.hopeless.get(candidate.technique)) is not None:
+            ahead.discard(candidate, hopeless)
+            state.skip(state.new_attempt(step.id, candidate, parent), hopeless)
+            continue
         if (out_of_reach := beyond_reach(state, search, candidate, objective)) is not None:
             ahead.discard(candidate, out_of_reach)
             state.skip(state.new_attempt(step.id, candidate, parent), out_of_reach)
@@ -128,6 +132,7 @@ def run_step(
                     low, "planning", f"re-plan: {reason}; {nxt[1]}", kind=EventKind.DECISION
                 )
             elif why_stop is not None:
+                search.note_stop(candidate.technique, measured.verdicts)
                 state.bus.emit(low, "planning", why_stop, kind=EventKind.DECISION, step=step.id)
             continue
         if step.required:
