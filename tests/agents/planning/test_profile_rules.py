@@ -18,6 +18,7 @@ from embodied_ai_architect.schemas.profile import (
     Capability,
     FamilyDetection,
     HostInfo,
+    LayerInfo,
     LayerSensitivity,
     ModelProfile,
     OpCount,
@@ -244,3 +245,23 @@ def test_the_threads_step_times_openvino_threads_for_an_onnx_model_that_may_end_
     assert "openvino_threads" not in usable and "M MACs" in notes["openvino_threads"]
     onnx_target = _input(_profile(macs=10**9), target="onnxruntime", target_runtime="onnxruntime")
     assert "openvino_threads" not in _skipped(onnx_target)[0]
+
+
+def test_dynamic_int8_is_not_planned_for_a_convolutional_model_unless_size_needs_it() -> None:
+    layers = [
+        LayerInfo(name="conv", op_type="Conv", parameters=10, macs=900_000_000),
+        LayerInfo(name="head", op_type="Gemm", parameters=10, macs=100_000_000),
+    ]
+    cnn = _profile(macs=1_000_000_000, layers=layers)
+    usable, notes = _skipped(_input(cnn))
+    assert "ort_int8_dynamic" not in usable
+    assert "it is 90% convolutions" in notes["ort_int8_dynamic"]
+    assert "ConvInteger" in notes["ort_int8_dynamic"]
+    # A size limit can still need the smaller, slower version; a transformer has no convolutions.
+    sized = _input(cnn, constraints=Constraints(max_accuracy_drop=2, max_size_mb=10))
+    assert "ort_int8_dynamic" in _skipped(sized)[0]
+    linear = [LayerInfo(name="fc", op_type="MatMul", parameters=10, macs=1_000_000_000)]
+    assert "ort_int8_dynamic" in _skipped(_input(_profile(macs=10**9, layers=linear)))[0]
+    # The op census counts every layer's weights, not only the listed ones.
+    census = [OpCount(op_type="Conv", count=36, parameters=21, parameter_share=0.97)]
+    assert "ort_int8_dynamic" not in _skipped(_input(_profile(macs=10**9, op_census=census)))[0]
