@@ -107,6 +107,12 @@ def test_user_errors_exit_2_with_a_hint(
     assert code == 2 and "precision" in err
     code, _, err = branes(monkeypatch, capsys, "deploy", "run", str(assets["cnn"]), "--validate")
     assert code == 2 and "needs test data" in err
+    # BF16 compute is OpenVINO's (on CPUs with native BF16): ONNX Runtime says what it has.
+    code, _, err = branes(
+        monkeypatch, capsys, "deploy", "run", str(assets["cnn"]), "-p", "bf16",
+        "--input-shape", "1,3,64,64",
+    )  # fmt: skip
+    assert code == 2 and "does not support bf16" in err and "fp32" in err
 
 
 def test_unknown_and_unavailable_targets_exit_2_before_any_work(

@@ -67,7 +67,13 @@ def run(
         str, typer.Option("--target", "-t", help="See `branes deploy list`.")
     ] = "onnxruntime",
     precision: Annotated[
-        str, typer.Option("--precision", "-p", help="fp32, fp16 or int8.")
+        str,
+        typer.Option(
+            "--precision",
+            "-p",
+            help="fp32, fp16, int8, or bf16 (FP32 weights computed in BF16: the openvino "
+            "target on CPUs with native BF16).",
+        ),
     ] = "fp32",
     int8_mode: Annotated[
         str, typer.Option("--int8-mode", help="static (calibrated) or dynamic (where supported).")
