@@ -72,7 +72,7 @@ class OpenVinoBf16Config(TechniqueConfig):
 
     Example:
         >>> OpenVinoBf16Config()
-        OpenVinoBf16Config()
+        OpenVinoBf16Config(version=1)
     """
 
     technique: ClassVar[str] = "openvino_bf16"
