@@ -79,9 +79,9 @@ def test_a_search_worker_reference_reopens_the_declared_count(
     assert intra_op(plain) == 2
 
 
-def test_the_registry_reloads_a_version_with_its_declared_count(
-    tmp_path: Path, state: RunState, policy: OnnxModelHandle
-) -> None:
+def empty_registry(tmp_path: Path, model: Path) -> tuple[Database, VersionRegistry]:
+    """A real SQLite database with ``model`` uploaded and one optimize job, and its (empty)
+    version registry."""
     db = Database(f"sqlite:///{tmp_path / 'branes.db'}")
     db.upgrade()
     with db.session() as session:
@@ -90,13 +90,20 @@ def test_the_registry_reloads_a_version_with_its_declared_count(
             name="policy",
             format="onnx",
             sha256="0" * 64,
-            size_bytes=policy.onnx_path.stat().st_size,
-            path=str(policy.onnx_path),
+            size_bytes=model.stat().st_size,
+            path=str(model),
         ).id
         job_repo.create_job(session, kind=JobKind.OPTIMIZE, request={}, job_id="job")
     registry = VersionRegistry(
         db, ArtifactStore(tmp_path / "store", remote=None), model_id=model_id, job_id="job"
     )
+    return db, registry
+
+
+def test_the_registry_reloads_a_version_with_its_declared_count(
+    tmp_path: Path, state: RunState, policy: OnnxModelHandle
+) -> None:
+    db, registry = empty_registry(tmp_path, policy.onnx_path)
     metrics = state.measure(policy, policy.onnx_path)
     registry.register(
         policy, policy.onnx_path, parent=None, technique=None, config={}, metrics=metrics
@@ -111,7 +118,7 @@ def test_the_registry_reloads_a_version_with_its_declared_count(
     )
     # A registry that has not held the handles (another process, a later deploy) reloads them
     # from the stored artifact and record.
-    reopened = VersionRegistry(db, registry.artifacts, model_id=model_id, job_id="job")
+    reopened = VersionRegistry(db, registry.artifacts, model_id=registry.model_id, job_id="job")
     reopened._records = dict(registry._records)
     assert intra_op(reopened.handle("v1")) == 1
     assert declared_threads(reopened.handle("v0")) is None  # v0 declares nothing

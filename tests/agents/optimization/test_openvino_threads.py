@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.agents.optimization.test_ort_threads import export_policy
+from tests.pipeline.test_declared_threads import empty_registry
 
 from embodied_ai_architect.agents.deployment.targets.base import DeployContext
 from embodied_ai_architect.agents.deployment.targets.openvino import OpenVinoTarget
@@ -22,12 +23,7 @@ from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle, load_
 from embodied_ai_architect.pipeline.apply import inapplicable
 from embodied_ai_architect.pipeline.versions import VersionRegistry, pack_artifact
 from embodied_ai_architect.schemas.deployment import DeploymentArtifact, DeploymentPrecision
-from embodied_ai_architect.schemas.jobs import JobKind
 from embodied_ai_architect.schemas.results import StepCandidate
-from embodied_ai_architect.store import Database
-from embodied_ai_architect.store.artifacts import ArtifactStore
-from embodied_ai_architect.store.repo import jobs as job_repo
-from embodied_ai_architect.store.repo import models as model_repo
 
 pytest.importorskip("openvino")
 
@@ -74,21 +70,7 @@ def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_pat
     )
     assert metrics.threads == 1  # the figure says what it was measured with
 
-    db = Database(f"sqlite:///{tmp_path / 'branes.db'}")
-    db.upgrade()
-    with db.session() as session:
-        model_id = model_repo.create_model(
-            session,
-            name="policy",
-            format="onnx",
-            sha256="0" * 64,
-            size_bytes=onnx.onnx_path.stat().st_size,
-            path=str(onnx.onnx_path),
-        ).id
-        job_repo.create_job(session, kind=JobKind.OPTIMIZE, request={}, job_id="job")
-    registry = VersionRegistry(
-        db, ArtifactStore(tmp_path / "store", remote=None), model_id=model_id, job_id="job"
-    )
+    db, registry = empty_registry(tmp_path, onnx.onnx_path)
     registry.register(onnx, onnx.onnx_path, parent=None, technique=None, config={}, metrics=metrics)
     for handle, technique, config in ((ir, "openvino_ir", {}), (one, "openvino_threads", {})):
         registry.register(
@@ -100,7 +82,7 @@ def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_pat
             metrics=metrics,
         )
     # A registry that has not held the handles (a later deploy) reloads them from the store.
-    reopened = VersionRegistry(db, registry.artifacts, model_id=model_id, job_id="job")
+    reopened = VersionRegistry(db, registry.artifacts, model_id=registry.model_id, job_id="job")
     reopened._records = dict(registry._records)
     stored = reopened.handle("v2")
     assert isinstance(stored, OpenVinoModelHandle) and compiled_threads(stored) == 1

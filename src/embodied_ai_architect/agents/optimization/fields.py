@@ -35,3 +35,17 @@ def calibration_path_field() -> Any:
         description="Folder of images or .npy/.npz with inputs, used when the run has no "
         "calibration provider.",
     )
+
+
+def thread_count_field(what: str) -> Any:
+    """The ``intra_op_threads`` field of the runtime-settings techniques (``ort_threads``,
+    ``openvino_threads``): one name, so the planner's threads step sets it for either runtime."""
+    return searched(
+        1,
+        ge=1,
+        le=256,
+        description=f"{what}. The planner tries every count below the run's --threads (1, 2, "
+        "4, …); 1 avoids the thread pool's synchronisation, which dominates small models at "
+        "batch 1.",
+        search=[1, 2, 4, 8],
+    )

@@ -115,6 +115,21 @@ def save_and_load(
     return handle
 
 
+def openvino_model(
+    handle: ModelHandle, ctx: TechniqueContext, technique: str
+) -> tuple[ModelHandle, float, Any]:
+    """(the handle whose signature the result keeps, its size in bytes, the OpenVINO model) for
+    any input: an IR is read as it is (same graph, same names — the runtime step's FP32 IR),
+    ONNX and torch are converted."""
+    from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
+
+    if isinstance(handle, OpenVinoModelHandle):
+        return handle, ir_bytes(handle.xml_path), read_ir(handle)
+    onnx_handle = onnx_source(handle, ctx)
+    ctx.emit(20, f"{technique}: converting to OpenVINO")
+    return onnx_handle, float(onnx_handle.onnx_path.stat().st_size), convert_onnx(onnx_handle)
+
+
 def read_ir(handle: OpenVinoModelHandle) -> Any:
     """The OpenVINO model behind an IR handle (to quantize the IR itself)."""
     from embodied_ai_architect.modelio.openvino_io import openvino_core

@@ -34,7 +34,7 @@ from embodied_ai_architect.agents.optimization.quant.openvino_convert import (
     convert_onnx,
     ir_bytes,
     onnx_source,
-    read_ir,
+    openvino_model,
     save_and_load,
 )
 from embodied_ai_architect.agents.optimization.quant.openvino_graph import (
@@ -43,7 +43,6 @@ from embodied_ai_architect.agents.optimization.quant.openvino_graph import (
 )
 from embodied_ai_architect.errors import ConfigError, TechniqueError, describe
 from embodied_ai_architect.modelio.handle import Framework, ModelHandle
-from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
 
 _TRANSFORMER_OPS = frozenset({"MVN", "Gelu", "ScaledDotProductAttention"})
 
@@ -226,15 +225,7 @@ def apply_openvino_bf16(
     handle: ModelHandle, config: OpenVinoBf16Config, ctx: TechniqueContext
 ) -> TechniqueResult:
     _require_native_bf16("openvino_bf16")
-    source: ModelHandle
-    if isinstance(handle, OpenVinoModelHandle):
-        source, size_before = handle, ir_bytes(handle.xml_path)
-        model = read_ir(handle)
-    else:
-        onnx_handle = onnx_source(handle, ctx)
-        source, size_before = onnx_handle, float(onnx_handle.onnx_path.stat().st_size)
-        ctx.emit(30, "openvino_bf16: converting")
-        model = convert_onnx(onnx_handle)
+    source, size_before, model = openvino_model(handle, ctx, "openvino_bf16")
     xml = ctx.path("openvino_bf16.xml")
     ctx.emit(70, "openvino_bf16: writing and compiling the IR in BF16")
     out = save_and_load(model, xml, source, ctx, fp16=False, inference_precision="bf16")
@@ -265,16 +256,8 @@ def apply_openvino_int8(
     if config.compute == "bf16":
         _require_native_bf16("openvino_int8")
     samples = collect_samples(handle, ctx, config, config.subset_size)
-    source: ModelHandle
-    if isinstance(handle, OpenVinoModelHandle):
-        # The runtime step's FP32 IR: NNCF quantizes the IR itself (same graph, same names).
-        source, size_before = handle, ir_bytes(handle.xml_path)
-        model = read_ir(handle)
-    else:
-        onnx_handle = onnx_source(handle, ctx)
-        source, size_before = onnx_handle, float(onnx_handle.onnx_path.stat().st_size)
-        ctx.emit(20, "openvino_int8: converting to OpenVINO")
-        model = convert_onnx(onnx_handle)
+    # The runtime step's FP32 IR is quantized itself: NNCF keeps its graph and node names.
+    source, size_before, model = openvino_model(handle, ctx, "openvino_int8")
     op_types = {op.get_type_name() for op in model.get_ops()}
     names = {op.get_friendly_name() for op in model.get_ops()}
     unknown = [name for name in config.ignored_names if name not in names]

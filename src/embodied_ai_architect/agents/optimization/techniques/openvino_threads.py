@@ -20,7 +20,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueResult,
     register_technique,
 )
-from embodied_ai_architect.agents.optimization.fields import searched
+from embodied_ai_architect.agents.optimization.fields import thread_count_field
 from embodied_ai_architect.agents.optimization.quant.openvino_convert import (
     ir_bytes,
     read_ir,
@@ -42,15 +42,8 @@ class OpenVinoThreadsConfig(TechniqueConfig):
 
     technique: ClassVar[str] = TECHNIQUE
 
-    # Named like ort_threads' field: the planner's threads step sets it for either runtime.
-    intra_op_threads: int = searched(
-        1,
-        ge=1,
-        le=256,
-        description="OpenVINO inference threads of the version (INFERENCE_NUM_THREADS). The "
-        "planner tries every count below the run's --threads; 1 avoids the thread pool's "
-        "synchronisation, which dominates small models at batch 1.",
-        search=[1, 2, 4, 8],
+    intra_op_threads: int = thread_count_field(
+        "OpenVINO inference threads of the version (INFERENCE_NUM_THREADS)"
     )
 
 

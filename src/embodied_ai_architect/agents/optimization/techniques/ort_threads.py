@@ -21,7 +21,7 @@ from embodied_ai_architect.agents.optimization.base import (
     TechniqueResult,
     register_technique,
 )
-from embodied_ai_architect.agents.optimization.fields import searched
+from embodied_ai_architect.agents.optimization.fields import thread_count_field
 from embodied_ai_architect.modelio.handle import ModelHandle, OnnxModelHandle
 from embodied_ai_architect.modelio.onnx_io import declare_threads, declared_threads
 
@@ -33,14 +33,8 @@ class OrtThreadsConfig(TechniqueConfig):
 
     technique: ClassVar[str] = TECHNIQUE
 
-    intra_op_threads: int = searched(
-        1,
-        ge=1,
-        le=256,
-        description="ONNX Runtime intra-op threads of the version's session. The planner "
-        "tries every count below the run's --threads (1, 2, 4, …); 1 avoids the thread pool's "
-        "synchronisation, which dominates small models at batch 1.",
-        search=[1, 2, 4, 8],
+    intra_op_threads: int = thread_count_field(
+        "ONNX Runtime intra-op threads of the version's session"
     )
 
 
