@@ -323,6 +323,16 @@ class SpeedHeadroom(BaseModel):
         default=None,
         description="Speed-up if a floating-point version's arithmetic ran at the INT8 GEMM rate.",
     )
+    kernel_gops: float | None = Field(
+        default=None,
+        description="2 × MACs / the time in Conv / MatMul / Gemm kernels: their own rate, in G/s.",
+    )
+    bound_at_peak: float | None = Field(
+        default=None,
+        description="Speed-up if those kernels ran at this host's INT8 GEMM peak (the fastest "
+        "arithmetic measured here) and the rest stayed as is: a bound on any arithmetic-only "
+        "technique, INT8 conversion included (None: MACs unknown).",
+    )
     explanation: str = Field(default="", description="The figures above in one paragraph.")
     error: str | None = Field(default=None, description="Why the kernel profile is missing.")
 

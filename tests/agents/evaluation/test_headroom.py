@@ -16,6 +16,7 @@ from embodied_ai_architect.agents.evaluation.headroom import (
     GemmPeaks,
     KernelProfile,
     amdahl,
+    at_peak,
     measure_gemm_peaks,
     speed_headroom,
 )
@@ -109,6 +110,32 @@ def test_amdahl_bounds_the_whole_model_by_the_share_that_gets_faster() -> None:
     assert amdahl(1.0, 4.0) == pytest.approx(4.0)
 
 
+def int8_gemm(path: Path, size: int = 512) -> Path:
+    """The u8 × s8 ``MatMulInteger`` the INT8 peak is measured on: a version already at it."""
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.integers(-128, 127, (size, size)).astype(np.int8), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["x", "w"], ["y"])],
+        "int8_gemm",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [size, size])],
+        [w],
+    )
+    return _save(graph, path)
+
+
+def test_the_bound_at_peak_speeds_up_only_the_kernels_to_the_int8_peak() -> None:
+    # YOLOv8s' INT8 IR on the AMX Xeon: 14.3 G MACs, 35 % of 29.6 ms in convolutions (the SiLU
+    # activations take most of the rest), INT8 peak 3866 GOP/s.
+    figures = at_peak(14_300_000_000, 0.35, 29_600.0, 3866.0)
+    assert figures["kernel_gops"] == pytest.approx(2 * 14.3e9 / (0.35 * 29.6e-3) / 1e9)
+    assert figures["bound_at_peak"] == pytest.approx(amdahl(0.35, 3866.0 / figures["kernel_gops"]))
+    assert 1.05 < figures["bound_at_peak"] < 1.15  # free arithmetic would still allow 1.54×
+    # Kernels measured past the peak leave nothing; no MAC count, no claim.
+    assert at_peak(10**9, 0.9, 100.0, 1000.0)["bound_at_peak"] == pytest.approx(1.0)
+    assert at_peak(None, 0.9, 100.0, 1000.0) == {}
+
+
 def test_profile_shares_are_of_the_measured_latency() -> None:
     # The profiler inflates kernels (sum 120 µs) past what a 100 µs p50 minus a 40 µs call floor
     # leaves: they are scaled into the 60 µs, and the floor becomes its own entry.
@@ -132,6 +159,8 @@ def test_a_gemm_bound_model_has_room_and_an_elementwise_one_does_not(
     assert heavy.bound_free_arithmetic is not None and heavy.bound_free_arithmetic > 2.5
     assert heavy.bound_int8 is not None and 1.3 < heavy.bound_int8 <= heavy.bound_free_arithmetic
     assert heavy.peak_share is not None and heavy.peak_share > 0.05
+    # FP32 kernels are far below the INT8 peak: converting them is the room that is left.
+    assert heavy.bound_at_peak is not None and heavy.bound_at_peak > 1.3
     assert NOT_REACHABLE not in heavy.explanation
 
     light = _headroom(elementwise_heavy(tmp_path / "ew.onnx"), peaks, macs=64 * 8 * 8)
@@ -141,6 +170,20 @@ def test_a_gemm_bound_model_has_room_and_an_elementwise_one_does_not(
     assert {"Mul", "Tanh", "Add"} & set(light.op_shares)
     assert NOT_REACHABLE in light.explanation
     assert f"{light.macs / 1e6:.3g} M MACs" in light.explanation
+
+
+def test_a_version_at_the_int8_peak_has_no_room_though_its_time_is_arithmetic(
+    tmp_path: Path, peaks: GemmPeaks
+) -> None:
+    # Nearly all of its time is the GEMM, so "free arithmetic" promises a lot; but the GEMM
+    # already runs at the rate the peak was measured at, so no arithmetic-only technique helps.
+    h = _headroom(int8_gemm(tmp_path / "int8.onnx"), peaks, macs=512**3, precision="int8")
+    assert h.error is None and h.compute_share is not None and h.compute_share > 0.6
+    assert h.bound_free_arithmetic is not None and h.bound_free_arithmetic > 2.5
+    assert h.kernel_gops is not None and h.kernel_gops > 0.3 * peaks.int8_gops
+    assert h.bound_at_peak is not None and h.bound_at_peak < h.bound_free_arithmetic / 1.5
+    assert "measured INT8 GEMM peak" in h.explanation
+    assert (NOT_REACHABLE in h.explanation) == (h.bound_at_peak < 1.3)
 
 
 @pytest.mark.skipif(not has_package("openvino"), reason="openvino extra")

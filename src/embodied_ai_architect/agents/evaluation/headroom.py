@@ -346,8 +346,39 @@ def speed_headroom(
         }
         if not integer and peaks.fp32_gflops > 0:
             figures["bound_int8"] = amdahl(share, peaks.int8_gops / peaks.fp32_gflops)
+        figures |= at_peak(macs, share, profile.wall_us, peaks.int8_gops)
     headroom = SpeedHeadroom(**figures)
     return headroom.model_copy(update={"explanation": explain(headroom)})
+
+
+def at_peak(macs: int | None, share: float, wall_us: float, peak_gops: float) -> dict[str, float]:
+    """The kernels' own rate and the whole-model bound if they ran at ``peak_gops``.
+
+    The INT8 peak bounds every precision: no arithmetic this host measured is faster, so a
+    floating-point version converted to INT8 is bounded by it too. Kernels already at or past it
+    (a peak measured on one GEMM shape, a fused activation counted as arithmetic) leave 1.0."""
+    kernel_us = share * wall_us
+    if not macs or kernel_us <= 0 or peak_gops <= 0:
+        return {}
+    rate = 2 * macs / (kernel_us / 1e6) / 1e9
+    return {"kernel_gops": rate, "bound_at_peak": amdahl(share, max(peak_gops / rate, 1.0))}
+
+
+def _kernel_bound(h: SpeedHeadroom) -> str:
+    """The tighter clause: those kernels at the measured INT8 peak, else (no MAC count) at the
+    host's INT8/FP32 GEMM ratio."""
+    if h.bound_at_peak is not None and h.kernel_gops is not None:
+        return (
+            f", and with those kernels (now {h.kernel_gops:.3g} G/s) at this host's measured "
+            f"INT8 GEMM peak ({h.int8_peak_gops:.0f} GOP/s) at most {h.bound_at_peak:.2f}×"
+        )
+    if h.bound_int8 is not None:
+        return (
+            f", and INT8 kernels at this host's INT8/FP32 GEMM ratio "
+            f"({h.int8_peak_gops / max(h.fp32_peak_gflops, 1e-9):.1f}×) at most "
+            f"{h.bound_int8:.2f}×"
+        )
+    return ""
 
 
 def explain(h: SpeedHeadroom) -> str:
@@ -376,15 +407,11 @@ def explain(h: SpeedHeadroom) -> str:
             f"({h.nodes} kernels per inference"
             + (f"; the rest mostly {', '.join(others[:3])}" if others else "")
             + f"), so even free arithmetic would make it {free}"
-            + (
-                f", and INT8 kernels at this host's INT8/FP32 GEMM ratio "
-                f"({h.int8_peak_gops / max(h.fp32_peak_gflops, 1e-9):.1f}×) at most "
-                f"{h.bound_int8:.2f}×"
-                if h.bound_int8 is not None
-                else ""
-            )
+            + _kernel_bound(h)
         )
-        bound = h.bound_int8 if h.bound_int8 is not None else h.bound_free_arithmetic
+        bound = min(
+            b for b in (h.bound_at_peak, h.bound_int8, h.bound_free_arithmetic) if b is not None
+        )
         if bound < LIMITED:
             parts.append(
                 "no technique that only speeds arithmetic up (INT8, sparsity, another GEMM "
