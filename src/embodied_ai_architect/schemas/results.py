@@ -311,7 +311,18 @@ class SpeedHeadroom(BaseModel):
     )
     nodes: int | None = Field(default=None, description="Kernels run per inference.")
     compute_share: float | None = Field(
-        default=None, description="Share of kernel time in Conv / MatMul / Gemm kernels."
+        default=None,
+        description="Share of the time in Conv / MatMul / Gemm arithmetic (for OpenVINO without "
+        "the activations fused into those kernels: see activation_share).",
+    )
+    fused_activations: int | None = Field(
+        default=None,
+        description="OpenVINO: transcendental activations (SiLU, GELU, ...) fused into the "
+        "compute kernels, bypassed in a second profile to time the arithmetic alone.",
+    )
+    activation_share: float | None = Field(
+        default=None,
+        description="Share of the time those fused activations take inside the compute kernels.",
     )
     op_shares: dict[str, float] = Field(
         default_factory=dict, description="Kernel-time share of the largest op types."
@@ -334,7 +345,9 @@ class SpeedHeadroom(BaseModel):
         "technique, INT8 conversion included (None: MACs unknown).",
     )
     explanation: str = Field(default="", description="The figures above in one paragraph.")
-    error: str | None = Field(default=None, description="Why the kernel profile is missing.")
+    error: str | None = Field(
+        default=None, description="Why the kernel profile, or part of it, is missing."
+    )
 
 
 class RunStatus(StrEnum):

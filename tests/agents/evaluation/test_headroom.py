@@ -19,6 +19,7 @@ from embodied_ai_architect.agents.evaluation.headroom import (
     at_peak,
     measure_gemm_peaks,
     speed_headroom,
+    without_activations,
 )
 from embodied_ai_architect.agents.evaluation.latency import measure_latency
 from embodied_ai_architect.modelio.loader import load_model
@@ -283,3 +284,69 @@ def test_openvino_int8_layers_count_as_arithmetic(tmp_path: Path, peaks: GemmPea
     layers = sum(share for op, share in h.op_shares.items() if op.startswith("FullyConnected"))
     assert layers > 0.2, h.op_shares  # the quantized MatMul itself, whatever its suffix
     assert h.compute_share == pytest.approx(layers, abs=0.01), h.op_shares
+
+
+def silu_convs(path: Path, layers: int = 3, channels: int = 8, side: int = 160) -> Path:
+    """3×3 convolutions each followed by x·sigmoid(x) written out (as exporters write SiLU),
+    which OpenVINO's converter turns into Swish and its CPU plugin fuses into the convolution."""
+    rng = np.random.default_rng(0)
+    nodes, inits, prev, cin = [], [], "x", 3
+    for i in range(layers):
+        w = rng.standard_normal((channels, cin, 3, 3)).astype(np.float32) * 0.1
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes += [
+            helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", [f"c{i}"], [f"s{i}"]),
+            helper.make_node("Mul", [f"c{i}", f"s{i}"], [f"y{i}"]),
+        ]
+        prev, cin = f"y{i}", channels
+    graph = helper.make_graph(
+        nodes,
+        "silu_convs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, channels, side, side])],
+        inits,
+    )
+    return _save(graph, path)
+
+
+@pytest.mark.skipif(not has_package("openvino"), reason="openvino extra")
+def test_without_activations_bypasses_them_and_keeps_the_layers(tmp_path: Path) -> None:
+    import openvino as ov
+
+    model = ov.convert_model(str(silu_convs(tmp_path / "silu.onnx")))
+    kinds = [op.get_type_name() for op in model.get_ops()]
+    assert kinds.count("Swish") == 3  # the converter fused each x·sigmoid(x)
+    assert without_activations(model) == 3
+    kinds = [op.get_type_name() for op in model.get_ops()]
+    assert "Swish" not in kinds and kinds.count("Convolution") == 3
+    assert list(model.outputs[0].get_shape()) == [1, 8, 160, 160]
+
+
+@pytest.mark.skipif(not has_package("openvino"), reason="openvino extra")
+def test_activations_fused_into_convolutions_are_not_counted_as_arithmetic(
+    tmp_path: Path, peaks: GemmPeaks
+) -> None:
+    # The plugin reports each SiLU's time as its convolution's; the headroom profiles the IR a
+    # second time without them, so the arithmetic share and the bound at the peak are the
+    # convolutions' own, and the SiLUs get a share of their own.
+    import openvino as ov
+
+    from embodied_ai_architect.modelio.openvino_io import load_openvino
+
+    xml = tmp_path / "silu.xml"
+    ov.save_model(ov.convert_model(str(silu_convs(tmp_path / "silu.onnx"))), str(xml))
+    handle = load_openvino(xml, threads=2)
+    macs = 160 * 160 * 9 * (3 * 8 + 2 * 8 * 8)
+    p50 = measure_latency(handle, threads=2, warmup=3, runs=10).p50_ms
+    h = speed_headroom(
+        version="v1", handle=handle, precision="fp32", p50_ms=p50, macs=macs, peaks=peaks
+    )
+    assert h.error is None and h.fused_activations == 3
+    assert h.activation_share is not None and h.activation_share > 0.05, h
+    assert h.compute_share is not None
+    # What the profiler calls Convolution is the arithmetic plus the fused activations.
+    convolution = h.op_shares["Convolution"]
+    assert h.compute_share + h.activation_share == pytest.approx(convolution, abs=0.05)
+    assert h.compute_share < convolution
+    assert "activations fused into them" in h.explanation
