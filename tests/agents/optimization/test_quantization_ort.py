@@ -17,6 +17,7 @@ from torch import nn
 from embodied_ai_architect.agents.optimization.base import TechniqueContext, apply_technique
 from embodied_ai_architect.agents.optimization.quant.onnx_graph import (
     float_weight_node_names,
+    output_tail,
     quantized_node_names,
 )
 from embodied_ai_architect.data.calibration import ArrayProvider, random_provider
@@ -26,7 +27,7 @@ from embodied_ai_architect.modelio.handle import OnnxModelHandle
 from embodied_ai_architect.modelio.torch_io import handle_from_module
 from embodied_ai_architect.schemas.profile import LayerSensitivity, ModelProfile
 from embodied_ai_architect.testing.digits import DigitsSplit, train_digits_cnn
-from embodied_ai_architect.testing.models import TinyViT
+from embodied_ai_architect.testing.models import TinyViT, build_detector
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +274,29 @@ def test_bad_configs_raise_typed_errors_with_hints(digits, vit, tmp_path: Path) 
         apply_technique(
             "ort_int8_dynamic", handle_from_module(convs, input_shapes=[[1, 3, 16, 16]]), ctx, {}
         )
+
+
+def test_static_int8_keeps_a_detectors_output_tail_in_fp32(tmp_path: Path) -> None:
+    # The decode (box scaling, score sigmoid, the Concats) stays float: quantized, ORT put box
+    # pixels and 0-1 class scores behind one scale (YOLOv8s: class agreement 0.59 -> 1.00).
+    handle = export_onnx(handle_from_module(build_detector(), name="det"), tmp_path / "det.onnx")
+    tail = output_tail(onnx.load(str(handle.onnx_path)))
+    kinds = {n.name: n.op_type for n in onnx.load(str(handle.onnx_path)).graph.node}
+    assert tail and {"Sigmoid", "Concat"} <= {kinds[name] for name in tail}
+    assert not {"Conv", "Constant"} & {kinds[name] for name in tail}
+    provider = random_provider(handle.inputs, num_samples=8, seed=0)
+
+    def quantize(keep: bool) -> tuple[list[str], list[str]]:
+        ctx = TechniqueContext(workdir=tmp_path / str(keep), calibration=provider, threads=1)
+        result = apply_technique(
+            "ort_int8_static", handle, ctx, {"num_samples": 8, "keep_output_tail": keep}
+        )
+        graph = onnx.load(str(result.handle.onnx_path)).graph
+        producer = {out: node.op_type for node in graph.node for out in node.output}
+        return [producer[o.name] for o in graph.output], result.changes
+
+    kept, changes = quantize(True)
+    assert "DequantizeLinear" not in kept and any("output tail" in c for c in changes)
+    quantized, changes = quantize(False)
+    assert set(quantized) == {"DequantizeLinear"}
+    assert not any("output tail" in c for c in changes)

@@ -107,6 +107,30 @@ def weight_nodes(model: onnx.ModelProto, op_types: Iterable[str] = WEIGHT_OPS) -
     return found
 
 
+def output_tail(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes between the last weighted layers and the graph outputs (a detector's
+    box decoding and score activation, a classifier's softmax), nearest the outputs first.
+
+    Walks back from every graph output and stops at each weight node; unnamed nodes cannot be
+    named to a quantizer and are walked through but not listed."""
+    weighted = {w.name for w in weight_nodes(model)}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    seen: set[int] = set()
+    tail: list[str] = []
+    stack = [output.name for output in model.graph.output]
+    while stack:
+        node = producer.get(stack.pop(0))
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.name and node.name in weighted:
+            continue
+        if node.name and node.op_type != "Constant":
+            tail.append(node.name)
+        stack.extend(node.input)
+    return tail
+
+
 def quantized_node_names(model: onnx.ModelProto) -> list[str]:
     """Compute nodes running on quantized weights: QOperator / integer / n-bit ops, plus QDQ-form
     float ops whose weight comes out of a DequantizeLinear of a constant."""

@@ -139,6 +139,15 @@ class OrtInt8StaticConfig(_ExclusionMixin):
         description="ONNX op types to quantize; None quantizes every type ORT supports.",
         search=[None, ["Conv", "MatMul", "Gemm"]],
     )
+    # ORT quantizes every op it can, the output decoding included: YOLOv8s' final Concat puts
+    # box pixels (0-640) and class scores (0-1) behind one scale, and the scores collapse
+    # (class agreement on confident anchors 0.59; 1.00 with the tail in FP32, same speed).
+    keep_output_tail: bool = searched_flag(
+        True,
+        description="Keep the ops between the last weighted layers and the outputs (a "
+        "detector's box decoding and score sigmoid, a classifier's softmax) in FP32, so outputs "
+        "of different ranges do not share one quantization scale.",
+    )
 
 
 class OrtFp16Config(TechniqueConfig):

@@ -21,6 +21,7 @@ from embodied_ai_architect.agents.optimization.quant.onnx_graph import (
     float_weight_node_names,
     load_proto,
     looks_like_transformer,
+    output_tail,
     quantized_node_names,
     rewrite_metrics,
     strip_initializer_value_info,
@@ -176,6 +177,14 @@ def quantize_int8(
         )
     prepared = load_proto(source)
     excluded = track_nodes(original, prepared, excluded, technique=technique)
+    if isinstance(config, OrtInt8StaticConfig) and config.keep_output_tail:
+        tail = [name for name in output_tail(prepared) if name not in excluded]
+        if tail:
+            excluded += tail
+            reasons.append(
+                f"kept the {len(tail)} ops after the last weighted layers in FP32 (output tail): "
+                "outputs of different ranges do not share a quantization scale"
+            )
     if not weight_nodes(prepared, config.op_types or ("Conv", "ConvTranspose", "Gemm", "MatMul")):
         raise ConfigError(
             f"{technique}: the model has no {config.op_types or 'Conv/Gemm/MatMul'} layers with "
