@@ -401,11 +401,10 @@ def speed_headroom(
         "int8_peak_gops": peaks.int8_gops,
         "peak_share": gflops / peak if gflops is not None and peak > 0 else None,
     }
-    from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
-
     inputs = dict(feeds) if feeds is not None else handle.example_inputs(batch=1, seed=0)
+    runs = _runs_for(p50_ms)
     try:
-        profile = kernel_profile(handle, inputs, threads=threads, runs=_runs_for(p50_ms))
+        profile = kernel_profile(handle, inputs, threads=threads, runs=runs)
         floor = (
             ort_call_floor_us(inputs, threads=threads)
             if isinstance(handle, OnnxModelHandle)
@@ -417,27 +416,9 @@ def speed_headroom(
     except EvaluationError as exc:
         figures["error"] = f"{exc.message} ({exc.hint})"
     else:
-        share = profile.compute_share
         figures |= {"nodes": profile.nodes, "op_shares": profile.top_shares()}
-        if isinstance(handle, OpenVinoModelHandle):
-            try:
-                split = activation_split(
-                    handle,
-                    inputs,
-                    threads=threads,
-                    runs=_runs_for(p50_ms),
-                    compute_us=share * profile.wall_us,
-                )
-            except Exception as exc:  # the bypassed graph must compile; say so if it does not
-                figures["error"] = f"fused activations not measured apart: {exc}"[:300]
-            else:
-                if split is not None:
-                    # Arithmetic is what the layers take without their fused activations.
-                    share = split.compute_us / profile.wall_us
-                    figures |= {
-                        "fused_activations": split.count,
-                        "activation_share": split.activation_us / profile.wall_us,
-                    }
+        share, split_figures = _arithmetic_share(handle, inputs, profile, threads, runs)
+        figures |= split_figures
         figures |= {
             "compute_share": share,
             "bound_free_arithmetic": 1.0 / max(1.0 - share, 1e-9),
@@ -447,6 +428,30 @@ def speed_headroom(
         figures |= at_peak(macs, share, profile.wall_us, peaks.int8_gops)
     headroom = SpeedHeadroom(**figures)
     return headroom.model_copy(update={"explanation": explain(headroom)})
+
+
+def _arithmetic_share(
+    handle: ModelHandle, inputs: Feeds, profile: KernelProfile, threads: int, runs: int
+) -> tuple[float, dict[str, Any]]:
+    """The share of ``profile``'s time that is arithmetic, and the figures that say how it was
+    found: for OpenVINO without the activations fused into the compute kernels."""
+    from embodied_ai_architect.modelio.openvino_io import OpenVinoModelHandle
+
+    share = profile.compute_share
+    if not isinstance(handle, OpenVinoModelHandle):
+        return share, {}
+    try:
+        split = activation_split(
+            handle, inputs, threads=threads, runs=runs, compute_us=share * profile.wall_us
+        )
+    except Exception as exc:  # the bypassed graph must compile; say so if it does not
+        return share, {"error": f"fused activations not measured apart: {exc}"[:300]}
+    if split is None:
+        return share, {}
+    return split.compute_us / profile.wall_us, {
+        "fused_activations": split.count,
+        "activation_share": split.activation_us / profile.wall_us,
+    }
 
 
 def at_peak(macs: int | None, share: float, wall_us: float, peak_gops: float) -> dict[str, float]:
