@@ -11,6 +11,7 @@ from embodied_ai_architect.agents.analysis import AnalysisRequest, analyze_model
 from embodied_ai_architect.agents.base import AgentContext
 from embodied_ai_architect.agents.optimization.base import load_techniques
 from embodied_ai_architect.modelio.torch_io import handle_from_module
+from embodied_ai_architect.schemas.profile import Capability
 from embodied_ai_architect.settings import get_settings
 
 TECHNIQUES = set(load_techniques().names())
@@ -69,3 +70,45 @@ def test_sparse_weights_raise_magnitude_pruning() -> None:
     dense_prune = next(i for i in dense.opportunities if i.technique == "prune_magnitude")
     assert prune.score > dense_prune.score + 2
     assert "are already ≈0" in prune.rationale
+
+
+def _int8_scores(capabilities: list[Capability]) -> dict[str, float]:
+    from embodied_ai_architect.agents.analysis.opportunities import (
+        OpportunityInputs,
+        find_opportunities,
+    )
+    from embodied_ai_architect.agents.analysis.torch_stats import analyze_torch
+    from embodied_ai_architect.schemas.profile import ArchitectureFamily, FamilyDetection
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.ReLU())
+    handle = handle_from_module(module, input_shapes=[[1, 3, 32, 32]])
+    structure = analyze_torch(handle, handle.example_inputs())
+    found = find_opportunities(
+        OpportunityInputs(
+            structure=structure,
+            family=FamilyDetection(
+                family=ArchitectureFamily.CNN_CLASSIFIER, confidence=1.0, evidence=[]
+            ),
+            capabilities=capabilities,
+        )
+    )
+    return {o.technique: o.score for o in found if o.technique.endswith("int8_static")} | {
+        o.technique: o.score for o in found if o.technique == "openvino_int8"
+    }
+
+
+def _capability(runtime: str, available: bool, fast: bool) -> Capability:
+    return Capability(runtime=runtime, precision="int8", available=available, fast=fast, reason="")
+
+
+def test_openvino_int8_ranks_before_ort_static_on_a_conv_net_where_both_are_fast() -> None:
+    both = _int8_scores(
+        [_capability("onnxruntime", True, True), _capability("openvino", True, True)]
+    )
+    assert both["openvino_int8"] > both["ort_int8_static"]
+    # Without OpenVINO, VNNI still puts ORT static INT8 at the top of the conv rules.
+    alone = _int8_scores([_capability("onnxruntime", True, True)])
+    slow = _int8_scores([_capability("onnxruntime", True, False)])
+    assert "openvino_int8" not in alone
+    assert alone["ort_int8_static"] == pytest.approx(slow["ort_int8_static"] + 1)
