@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 
+import pytest
+
+from embodied_ai_architect.agents.analysis import host as host_module
 from embodied_ai_architect.agents.analysis.host import (
     capability_matrix,
     installed_runtimes,
@@ -78,3 +81,17 @@ def test_probe_reads_this_machine() -> None:
     assert host.runtimes["torch"] == importlib.metadata.version("torch")
     assert set(host.cpu_flags) <= set(read_cpu().flags) | {"neon"}
     assert installed_runtimes() == host.runtimes
+
+
+def test_openvino_bf16_counts_as_native_only_with_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plugin's own list is this host's; the question here is what the CPU flags decide.
+    monkeypatch.setattr(host_module, "openvino_cpu_capabilities", lambda: ("FP32", "BF16", "INT8"))
+    amx, _ = host_module.openvino_bf16(frozenset({"avx512f", "avx512_bf16", "amx_bf16"}))
+    assert amx
+    avx512, why = host_module.openvino_bf16(frozenset({"avx512f", "avx512_bf16"}))
+    assert not avx512 and "no AMX" in why and "slower than its FP32" in why
+    arm, _ = host_module.openvino_bf16(frozenset({"neon", "bf16"}))
+    assert arm
+    # The torch row keeps AVX512-BF16 as native: only OpenVINO's was measured slower.
+    rows = capability_matrix(_host(["avx512f", "avx512_bf16"], {"torch": "2.13"}))
+    assert _cell(rows, "torch", "bf16").fast
