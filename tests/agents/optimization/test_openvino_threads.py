@@ -111,3 +111,22 @@ def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_pat
     record = DeploymentArtifact.model_validate_json(artifact.model_dump_json())
     assert record.details[DECLARED_THREADS] == 1
     assert compiled_threads(target.load(record, threads=2)) == 1  # type: ignore[arg-type]
+
+
+def test_the_fp32_conversion_can_record_one_thread_itself(tmp_path: Path) -> None:
+    # The runtime step's 1-thread OpenVINO candidate for small models: one conversion, pinned.
+    onnx = export_policy(tmp_path)
+    result = apply_technique(
+        "openvino_ir",
+        onnx,
+        TechniqueContext(workdir=tmp_path / "ir1", threads=2),
+        {DECLARED_THREADS: 1},
+    )
+    handle = result.handle
+    assert isinstance(handle, OpenVinoModelHandle)
+    assert compiled_threads(handle) == 1 and declared_threads(handle) == 1
+    assert "1 inference thread(s)" in result.changes[0]
+    assert compiled_threads(load_openvino(handle.xml_path, threads=2)) == 1
+    feeds = onnx.example_inputs(batch=1, seed=3)
+    (a,), (b,) = onnx.run(feeds).values(), handle.run(feeds).values()
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -265,3 +265,24 @@ def test_dynamic_int8_is_not_planned_for_a_convolutional_model_unless_size_needs
     # The op census counts every layer's weights, not only the listed ones.
     census = [OpCount(op_type="Conv", count=36, parameters=21, parameter_share=0.97)]
     assert "ort_int8_dynamic" not in _skipped(_input(_profile(macs=10**9, op_census=census)))[0]
+
+
+def _runtime_step(profile: ModelProfile, threads: int) -> list[StepCandidate]:
+    plans, _ = make_plans(_input(profile, baseline=BASE.model_copy(update={"threads": threads})))
+    return next(s for p in plans for s in p.steps if s.id == "runtime").candidates
+
+
+def test_a_small_model_times_openvino_fp32_on_one_thread_too() -> None:
+    # PP-OCR's 16 M MACs: OpenVINO FP32 won on 1 thread and tied ORT on 2 (run 18).
+    small = [(c.technique, c.config) for c in _runtime_step(_profile(macs=16_000_000), 2)]
+    assert ("openvino_ir", {}) in small
+    assert ("openvino_ir", {"intra_op_threads": 1}) in small
+    one = next(c for c in _runtime_step(_profile(macs=16_000_000), 2) if c.config)
+    assert "16 M MACs" in one.note
+    # A large model, a run on one thread, or unknown MACs: no second candidate.
+    for profile, threads in (
+        (_profile(macs=700_000_000), 2),
+        (_profile(macs=16_000_000), 1),
+        (_profile(macs=None), 2),
+    ):
+        assert [c.config for c in _runtime_step(profile, threads)] == [{}], (profile.macs, threads)

@@ -18,7 +18,11 @@ from embodied_ai_architect.agents.planning.applicability import (
     applicable_techniques,
 )
 from embodied_ai_architect.agents.planning.priors import predict, relative_cost
-from embodied_ai_architect.agents.planning.profile_rules import precision_variants, threads_step
+from embodied_ai_architect.agents.planning.profile_rules import (
+    precision_variants,
+    single_thread_runtimes,
+    threads_step,
+)
 from embodied_ai_architect.modelio.handle import Framework
 from embodied_ai_architect.schemas.results import Plan, PlanStep, StepCandidate
 
@@ -148,6 +152,9 @@ def make_plans(inp: PlanningInput) -> tuple[list[Plan], list[str]]:
         )
         used_history |= hist
     runtime_candidates = [_candidate(u) for u in runtime]
+    runtime_candidates += single_thread_runtimes(
+        inp.profile, runtime_candidates, inp.baseline.threads
+    )
     if inp.framework == "torch" and inp.target_runtime in (None, "onnxruntime"):
         # An ONNX source already is its ONNX Runtime FP32 version: re-timing it is only noise.
         runtime_candidates.insert(0, StepCandidate(technique=EXPORT_ONNX, note="ONNX Runtime FP32"))

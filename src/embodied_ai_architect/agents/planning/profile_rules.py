@@ -116,6 +116,34 @@ def thread_counts(threads: int) -> list[int]:
     return counts
 
 
+# Below this many MACs the fastest thread count at batch 1 can be 1, and the runtime that wins
+# on 1 thread can lose on 2: the PP-OCR classifier (16 M MACs) ran OpenVINO FP32 0.91 ms on 1
+# thread and ORT FP32 1.39, yet at 2 threads the two were within noise and the runtime step
+# twice kept ORT (docs/benchmarks.md, run 18). The threads step only sees the kept runtime.
+SINGLE_THREAD_MACS = 100_000_000
+
+
+def single_thread_runtimes(
+    profile: ModelProfile | None, candidates: list[StepCandidate], threads: int
+) -> list[StepCandidate]:
+    """The runtime step's OpenVINO FP32 candidates again on 1 thread, for a small model timed
+    with more (so each runtime is compared at the count that suits it); [] otherwise."""
+    if threads <= 1 or profile is None or profile.macs is None:
+        return []
+    if profile.macs >= SINGLE_THREAD_MACS:
+        return []
+    return [
+        StepCandidate(
+            technique=c.technique,
+            config={**c.config, DECLARED_THREADS: 1},
+            note=f"on 1 thread: {profile.macs / 1e6:.3g} M MACs is small enough for the thread "
+            "pool's synchronisation to cost more than the second thread gains",
+        )
+        for c in candidates
+        if c.technique == "openvino_ir"
+    ]
+
+
 def threads_step(
     techniques: list[str], threads: int, *, objective: str, latency_factor: float
 ) -> PlanStep:
