@@ -20,6 +20,7 @@ from embodied_ai_architect.agents.optimization.base import (
 from embodied_ai_architect.agents.planning.planner import EXPORT_ONNX
 from embodied_ai_architect.errors import InputError
 from embodied_ai_architect.modelio.handle import ModelHandle
+from embodied_ai_architect.modelio.onnx_io import DECLARED_THREADS, declared_threads
 from embodied_ai_architect.pipeline.near_miss import COMPACTION
 from embodied_ai_architect.schemas.results import StepCandidate
 
@@ -58,7 +59,18 @@ def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str 
         # clean-up applied to an ancestor would time a different model and discard the step
         # that made the parent (ort_threads / onnx_graph_optimize on an OpenVINO INT8 winner
         # timed its FP32 ONNX original, 4.7× slower, and rolled it back).
-        framework = state.registry.handle(parent).framework
+        handle = state.registry.handle(parent)
+        framework = handle.framework
+        wanted = candidate.config.get(DECLARED_THREADS)
+        if (
+            manifest.family is TechniqueFamily.RUNTIME
+            and wanted is not None
+            and can_take(manifest, framework)
+            and declared_threads(handle) == wanted
+        ):
+            # The runtime step may already have pinned it (OpenVINO FP32 on 1 thread for a small
+            # model): timing the same count again only measures noise.
+            return f"the current version {parent} already runs on {wanted} thread(s)"
         if can_take(manifest, framework):
             return None
         if manifest.family is TechniqueFamily.RUNTIME:

@@ -96,6 +96,10 @@ def test_it_is_measured_stored_and_shipped_with_its_count(versions: Any, tmp_pat
     ov = StepCandidate(technique="openvino_threads", config={DECLARED_THREADS: 1})
     assert inapplicable(state, ov, "v1") is None
     assert "runs on onnx" in (inapplicable(state, ov, "v0") or "")
+    # A version already pinned to that count (v2) is not timed again: that would measure noise.
+    assert "already runs on 1 thread" in (inapplicable(state, ov, "v2") or "")
+    two = StepCandidate(technique="openvino_threads", config={DECLARED_THREADS: 2})
+    assert inapplicable(state, two, "v2") is None
     # So do graph clean-ups; only a precision conversion may start from the ONNX ancestor of an
     # OpenVINO version (its INT8 competes with that FP32 IR).
     cleanup = StepCandidate(technique="onnx_graph_optimize")
