@@ -61,17 +61,12 @@ def inapplicable(state: RunState, candidate: StepCandidate, parent: str) -> str 
         # timed its FP32 ONNX original, 4.7× slower, and rolled it back).
         handle = state.registry.handle(parent)
         framework = handle.framework
-        wanted = candidate.config.get(DECLARED_THREADS)
-        if (
-            manifest.family is TechniqueFamily.RUNTIME
-            and wanted is not None
-            and can_take(manifest, framework)
-            and declared_threads(handle) == wanted
-        ):
-            # The runtime step may already have pinned it (OpenVINO FP32 on 1 thread for a small
-            # model): timing the same count again only measures noise.
-            return f"the current version {parent} already runs on {wanted} thread(s)"
         if can_take(manifest, framework):
+            wanted = candidate.config.get(DECLARED_THREADS)
+            if wanted is not None and declared_threads(handle) == wanted:
+                # The runtime step may already have pinned it (OpenVINO FP32 on 1 thread for a
+                # small model): timing the same count again only measures noise.
+                return f"the current version {parent} already runs on {wanted} thread(s)"
             return None
         if manifest.family is TechniqueFamily.RUNTIME:
             return (

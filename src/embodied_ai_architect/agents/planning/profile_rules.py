@@ -128,9 +128,12 @@ def single_thread_runtimes(
 ) -> list[StepCandidate]:
     """The runtime step's OpenVINO FP32 candidates again on 1 thread, for a small model timed
     with more (so each runtime is compared at the count that suits it); [] otherwise."""
-    if threads <= 1 or profile is None or profile.macs is None:
-        return []
-    if profile.macs >= SINGLE_THREAD_MACS:
+    if (
+        threads <= 1
+        or profile is None
+        or profile.macs is None
+        or profile.macs >= SINGLE_THREAD_MACS
+    ):
         return []
     return [
         StepCandidate(

@@ -205,10 +205,8 @@ def apply_openvino_ir(
     model = convert_onnx(source)
     xml = ctx.path("openvino_ir.xml")
     ctx.emit(70, "openvino_ir: writing and compiling the IR")
-    out = save_and_load(
-        model, xml, source, ctx, fp16=config.compress_to_fp16, threads=config.intra_op_threads
-    )
     threads = config.intra_op_threads
+    out = save_and_load(model, xml, source, ctx, fp16=config.compress_to_fp16, threads=threads)
     return TechniqueResult(
         handle=out,
         changes=[
